@@ -1,0 +1,77 @@
+"""The one place that reads the environment. Every setting has the `DAM_` prefix."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StorageKind(StrEnum):
+    fs = "fs"
+    s3 = "s3"
+
+
+class SearchKind(StrEnum):
+    whoosh = "whoosh"
+    postgres = "postgres"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DAM_", extra="ignore")
+
+    data_dir: Path = Path("./storage")
+    database_url: str | None = None
+    storage: StorageKind = StorageKind.fs
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "dam-assets"
+    s3_region: str = "us-east-1"
+    # Presigned URLs need the address clients can reach (may differ from the internal endpoint).
+    s3_public_endpoint_url: str | None = None
+    s3_presign_downloads: bool = False
+    s3_multipart_chunk_mib: int = Field(default=16, ge=5, le=512)
+    search: SearchKind = SearchKind.whoosh
+    taxonomy_dir: Path = Path("./taxonomy")
+    bootstrap_admin_key: str | None = None
+    secret_key: str = "dev-insecure-secret-change-me"
+    env: str = "dev"
+
+    max_upload_mib: int = Field(default=2048, ge=1)
+    # Pillow refuses images above this many pixels (decompression bombs).
+    max_image_pixels: int = Field(default=200_000_000, ge=1)
+    metadata_max_bytes: int = 64 * 1024
+
+    run_worker: bool = True  # in-process worker thread with `dam serve`
+    worker_poll_seconds: float = 1.0
+    job_max_attempts: int = 8
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 6
+    rights_warning_days: int = 7
+    download_link_ttl_seconds: int = 3600
+    campaign_auto_create: bool = False
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dam.sqlite3').resolve()}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.resolved_database_url.startswith(("postgresql", "postgres"))
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mib * 1024 * 1024
+
+    def check_production(self) -> None:
+        if self.env != "dev" and self.secret_key == "dev-insecure-secret-change-me":
+            raise ValueError("DAM_SECRET_KEY must be set outside DAM_ENV=dev")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

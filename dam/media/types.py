@@ -1,0 +1,45 @@
+"""What media inspection learns about a file; governance checks and the asset rows read it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class MediaKind(StrEnum):
+    image = "image"
+    vector = "vector"
+    document = "document"
+    video = "video"
+
+
+@dataclass
+class MediaInfo:
+    kind: MediaKind
+    format: str  # JPEG, PNG, WEBP, TIFF, GIF, AVIF, SVG, PDF, MP4, MOV, WEBM
+    mime_type: str
+    width: int | None = None
+    height: int | None = None
+    color_mode: str | None = None  # Pillow mode name: RGB, RGBA, CMYK, L, P, ...
+    icc_profile: str | None = None  # ICC profile description, e.g. "sRGB IEC61966-2.1"
+    has_alpha: bool = False
+    orientation: int | None = None  # EXIF orientation 1..8
+    dpi: tuple[float, float] | None = None
+    exif: dict[str, Any] = field(default_factory=dict)
+    keywords: list[str] = field(default_factory=list)  # IPTC/XMP keywords
+    phash: str | None = None  # 64-bit perceptual hash as 16 hex chars
+    frames: int = 1  # animated GIF/WebP frame count, PDF pages unknown -> 1
+    # Dominant colours of the image: [[r, g, b], share] with shares summing to ~1.
+    dominant_colors: list[tuple[tuple[int, int, int], float]] = field(default_factory=list)
+
+    @property
+    def megapixels(self) -> float | None:
+        if self.width is None or self.height is None:
+            return None
+        return self.width * self.height / 1_000_000
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = str(self.kind)
+        return data
