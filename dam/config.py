@@ -9,6 +9,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Signs sessions and links in development only; check_production() refuses it elsewhere.
+DEV_SECRET = "dev-insecure-secret-change-me"  # noqa: S105
+
 
 class StorageKind(StrEnum):
     fs = "fs"
@@ -36,7 +39,7 @@ class Settings(BaseSettings):
     search: SearchKind = SearchKind.whoosh
     taxonomy_dir: Path = Path("./taxonomy")
     bootstrap_admin_key: str | None = None
-    secret_key: str = "dev-insecure-secret-change-me"
+    secret_key: str = DEV_SECRET
     env: str = "dev"
 
     max_upload_mib: int = Field(default=2048, ge=1)
@@ -68,7 +71,7 @@ class Settings(BaseSettings):
         return self.max_upload_mib * 1024 * 1024
 
     def check_production(self) -> None:
-        if self.env != "dev" and self.secret_key == "dev-insecure-secret-change-me":
+        if self.env != "dev" and self.secret_key == DEV_SECRET:
             raise ValueError("DAM_SECRET_KEY must be set outside DAM_ENV=dev")
 
 

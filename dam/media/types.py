@@ -39,6 +39,15 @@ class MediaInfo:
             return None
         return self.width * self.height / 1_000_000
 
+    @property
+    def display_size(self) -> tuple[int, int] | None:
+        """Width and height as viewers show the image: EXIF orientations 5-8 swap the sides."""
+        if self.width is None or self.height is None:
+            return None
+        if self.orientation in (5, 6, 7, 8):
+            return self.height, self.width
+        return self.width, self.height
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["kind"] = str(self.kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -42,6 +43,8 @@ class BlobInfo:
     key: str
     size: int
     content_type: str | None
+    # Lets the storage check leave alone blobs whose database row may not be committed yet.
+    modified: datetime | None = None
 
 
 class BlobStore(Protocol):
@@ -62,7 +65,12 @@ class BlobStore(Protocol):
         ...
 
     def open(self, key: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Stream bytes `start..end` (inclusive end, like HTTP ranges) in chunks."""
+        """Stream bytes `start..end` (inclusive end, like HTTP ranges) in chunks.
+
+        Raises `BlobNotFound` at call time, before the first chunk, so a caller can still answer
+        404. An `end` past the last byte is clamped; a `start` past the end of a non-empty blob
+        raises `ValueError`.
+        """
         ...
 
     def delete(self, key: str) -> None: ...
@@ -76,7 +84,7 @@ class BlobStore(Protocol):
         ...
 
     def ping(self) -> None:
-        """Raise if the store is unreachable (readiness)."""
+        """Raise `StorageUnavailable` if the store is unreachable (readiness)."""
 
     def init(self) -> list[str]:
         """Create what the backend needs (bucket, versioning, lifecycle); return what was done."""
@@ -85,3 +93,12 @@ class BlobStore(Protocol):
 
 class BlobNotFound(KeyError):
     pass
+
+
+def check_range(start: int, end: int | None) -> None:
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"invalid byte range {start}-{'' if end is None else end}")
+
+
+class StorageUnavailable(RuntimeError):
+    """The backend cannot be reached or written; raised by `ping` with the backend's reason."""

@@ -1,0 +1,65 @@
+"""Rows to response models. The one place the asset JSON is assembled."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from dam.assets import service
+from dam.assets.schemas import AssetOut, ComplianceOut, VersionOut
+from dam.models import Asset, AssetVersion
+
+
+def version_out(version: AssetVersion) -> VersionOut:
+    return VersionOut(
+        number=version.number,
+        sha256=version.sha256,
+        size=version.size,
+        mime_type=version.mime_type,
+        format=version.format,
+        kind=version.kind,
+        filename=version.filename,
+        width=version.width,
+        height=version.height,
+        color_mode=version.color_mode,
+        icc_profile=version.icc_profile,
+        review_state=version.review_state,
+        review_reason=version.review_reason,
+        compliance=ComplianceOut.model_validate(version.compliance) if version.compliance else None,
+        restored_from=version.restored_from,
+        renditions=sorted(version.renditions),
+        created_at=version.created_at,
+        created_by=version.created_by,
+    )
+
+
+def asset_out(asset: Asset, *, version: AssetVersion | None, campaign_ids: list[str]) -> AssetOut:
+    return AssetOut(
+        id=asset.id,
+        title=asset.title,
+        description=asset.description,
+        tags=list(asset.tags),
+        terms={k: list(v) for k, v in asset.terms.items()},
+        campaign_ids=campaign_ids,
+        status=asset.status,
+        published_version=asset.published_version,
+        rights_expire_at=asset.rights_expire_at,
+        created_at=asset.created_at,
+        updated_at=asset.updated_at,
+        current_version=version_out(version) if version else None,
+    )
+
+
+def present_asset(session: Session, asset: Asset, *, version_number: int | None = None) -> AssetOut:
+    number = version_number or asset.current_version
+    version = service.get_version(session, asset, number) if number else None
+    return asset_out(
+        asset, version=version, campaign_ids=service.campaign_ids_of(session, asset.id)
+    )
+
+
+def present_assets(session: Session, assets: Sequence[Asset]) -> list[AssetOut]:
+    versions = service.current_versions(session, assets)
+    campaigns = service.campaign_ids_for(session, [a.id for a in assets])
+    return [asset_out(a, version=versions.get(a.id), campaign_ids=campaigns[a.id]) for a in assets]

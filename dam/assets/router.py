@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlmodel import Session, col, select
+
+from dam import idempotency
+from dam.assets import service
+from dam.assets.access import AssetDep, visible_version
+from dam.assets.content import blob_response, security_headers
+from dam.assets.present import present_asset, present_assets, version_out
+from dam.assets.schemas import AssetOut, AssetPage, AssetPatch, VersionOut
+from dam.assets.upload import ReceivedUpload, receive_upload
+from dam.auth.principal import Principal
+from dam.context import Context
+from dam.deps import ContextDep, PrincipalDep, SessionDep, Uploader
+from dam.errors import NotFound
+from dam.media import RENDITIONS
+from dam.models import Asset, AssetStatus
+
+router = APIRouter(prefix="/api/v1", tags=["assets"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+
+async def read_upload(request: Request, ctx: Context) -> ReceivedUpload:
+    return await receive_upload(
+        content_type=request.headers.get("content-type"),
+        content_length=request.headers.get("content-length"),
+        stream=request.stream(),
+        tmp_dir=ctx.settings.data_dir / "tmp",
+        max_bytes=ctx.settings.max_upload_bytes,
+        max_field_bytes=ctx.settings.metadata_max_bytes,
+    )
+
+
+def _with_etag(asset: Asset, body: Any, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status_code, headers={"ETag": service.etag(asset)}
+    )
+
+
+def _idempotent_post(
+    session: Session,
+    *,
+    request: Request,
+    actor: Principal,
+    key: str | None,
+    upload: ReceivedUpload,
+    action: Any,
+) -> JSONResponse:
+    """Replays a stored response for a retried key; otherwise runs `action` and stores its
+    response in the same transaction as the change."""
+    fingerprint = idempotency.request_fingerprint(
+        request.method,
+        request.url.path,
+        upload.sha256,
+        upload.filename,
+        upload.fields.get("metadata"),
+    )
+    stored = idempotency.replay(session, principal=actor, key=key, fingerprint=fingerprint)
+    if stored is not None:
+        return JSONResponse(
+            stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+    asset, body = action()
+    encoded = jsonable_encoder(body)
+    idempotency.remember(
+        session, principal=actor, key=key, fingerprint=fingerprint, status_code=201, body=encoded
+    )
+    return JSONResponse(encoded, status_code=201, headers={"ETag": service.etag(asset)})
+
+
+@router.post("/assets", status_code=201, response_model=AssetOut)
+async def upload_asset(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Uploader,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Upload a new asset: multipart `file` plus optional `metadata` (a JSON string)."""
+    upload = await read_upload(request, ctx)
+
+    def create() -> tuple[Asset, AssetOut]:
+        metadata = service.parse_metadata(upload.fields.get("metadata"))
+        asset = service.create_asset(
+            session, ctx=ctx, upload=upload, metadata=metadata, actor=actor
+        )
+        return asset, present_asset(session, asset)
+
+    try:
+        return await run_in_threadpool(
+            _idempotent_post,
+            session,
+            request=request,
+            actor=actor,
+            key=idempotency_key,
+            upload=upload,
+            action=create,
+        )
+    finally:
+        upload.discard()
+
+
+@router.get("/assets", response_model=AssetPage)
+def list_assets(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 25,
+    status: AssetStatus | None = None,
+) -> AssetPage:
+    query = select(Asset)
+    if principal.sees_only_published:
+        query = query.where(
+            col(Asset.status) == AssetStatus.active, col(Asset.published_version).is_not(None)
+        )
+    if status is not None:
+        query = query.where(col(Asset.status) == status)
+    total = session.exec(select(sa.func.count()).select_from(query.subquery())).one()
+    rows = list(
+        session.exec(
+            query.order_by(col(Asset.created_at).desc(), col(Asset.id))
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+    )
+    items = present_assets(session, rows)
+    if principal.sees_only_published:
+        items = [present_asset(session, a, version_number=a.published_version) for a in rows]
+    return AssetPage(total=total, page=page, page_size=page_size, items=items)
+
+
+@router.get("/assets/{asset_id}", response_model=AssetOut)
+def get_asset(asset: AssetDep, session: SessionDep, principal: PrincipalDep) -> JSONResponse:
+    number = visible_version(principal, asset, None)
+    return _with_etag(asset, present_asset(session, asset, version_number=number))
+
+
+@router.patch("/assets/{asset_id}", response_model=AssetOut)
+def patch_asset(
+    asset: AssetDep,
+    patch: AssetPatch,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Uploader,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    """Edit metadata. Send `If-Match` with the ETag from GET to refuse stale edits (412)."""
+    service.update_metadata(
+        session, ctx=ctx, asset=asset, patch=patch, actor=actor, if_match=if_match
+    )
+    return _with_etag(asset, present_asset(session, asset))
+
+
+@router.delete("/assets/{asset_id}", response_model=AssetOut)
+def archive_asset(
+    asset: AssetDep, ctx: ContextDep, session: SessionDep, actor: Uploader
+) -> JSONResponse:
+    """Archive: the asset leaves every marketer and automation view; nothing is deleted."""
+    service.archive_asset(session, ctx=ctx, asset=asset, actor=actor)
+    return _with_etag(asset, present_asset(session, asset))
+
+
+@router.post("/assets/{asset_id}/versions", status_code=201, response_model=AssetOut)
+async def upload_version(
+    request: Request,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Uploader,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    """Upload a new version (number n+1); optional `metadata` replaces the fields it sets."""
+    upload = await read_upload(request, ctx)
+
+    def create() -> tuple[Asset, AssetOut]:
+        raw = upload.fields.get("metadata")
+        metadata = service.parse_metadata(raw) if raw else None
+        service.add_version(
+            session,
+            ctx=ctx,
+            asset=asset,
+            upload=upload,
+            metadata=metadata,
+            actor=actor,
+            if_match=if_match,
+        )
+        return asset, present_asset(session, asset)
+
+    try:
+        return await run_in_threadpool(
+            _idempotent_post,
+            session,
+            request=request,
+            actor=actor,
+            key=idempotency_key,
+            upload=upload,
+            action=create,
+        )
+    finally:
+        upload.discard()
+
+
+@router.get("/assets/{asset_id}/versions", response_model=list[VersionOut])
+def list_versions(
+    asset: AssetDep, session: SessionDep, principal: PrincipalDep
+) -> list[VersionOut]:
+    versions = service.list_versions(session, asset)
+    if principal.sees_only_published:
+        versions = [v for v in versions if v.number == asset.published_version]
+    return [version_out(v) for v in versions]
+
+
+@router.post(
+    "/assets/{asset_id}/versions/{number}/restore", status_code=201, response_model=AssetOut
+)
+def restore_version(
+    asset: AssetDep,
+    number: int,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Uploader,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    """Make version n+1 from version `number`'s file, without uploading it again."""
+    service.restore_version(
+        session, ctx=ctx, asset=asset, number=number, actor=actor, if_match=if_match
+    )
+    return _with_etag(asset, present_asset(session, asset), status_code=201)
+
+
+@router.get("/assets/{asset_id}/content")
+def download(
+    request: Request,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The file's bytes, streamed, with Range support (or a redirect to a presigned S3 URL)."""
+    row = service.get_version(session, asset, visible_version(principal, asset, version))
+    return blob_response(ctx, row, range_header=request.headers.get("range"))
+
+
+@router.get("/assets/{asset_id}/renditions/{kind}")
+def rendition(
+    asset: AssetDep,
+    kind: str,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """WebP thumbnail (256 px) or preview (1024 px), made in the background after upload."""
+    if kind not in RENDITIONS:
+        raise NotFound(
+            f"no rendition {kind!r}; choose one of {', '.join(sorted(RENDITIONS))}",
+            code="rendition_not_found",
+        )
+    row = service.get_version(session, asset, visible_version(principal, asset, version))
+    key = row.renditions.get(kind)
+    if key is None:
+        if row.kind != "image":
+            raise NotFound(
+                f"{row.mime_type} files have no {kind} rendition", code="rendition_not_available"
+            )
+        raise NotFound(
+            f"the {kind} rendition of version {row.number} is still being made; retry shortly",
+            code="rendition_pending",
+        )
+    data = b"".join(ctx.store.open(key))
+    return Response(
+        data,
+        media_type="image/webp",
+        headers={
+            "Cache-Control": "private, max-age=86400",
+            "ETag": f'"{row.sha256[:16]}-{kind}"',
+            **security_headers("image/webp"),
+        },
+    )

@@ -1,0 +1,46 @@
+"""Campaign ids are external ids as marketing platforms use them, e.g. `SPRING26-EMAIL`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from dam.errors import Invalid
+from dam.models import Campaign
+
+CAMPAIGN_ID = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{1,63}$")
+
+
+def normalize_campaign_id(raw: str) -> str:
+    value = raw.strip().upper()
+    if not CAMPAIGN_ID.match(value):
+        raise Invalid(
+            f"campaign id {raw!r} is not valid: use 2-64 letters, digits, '-', '_' or '.'",
+            code="invalid_campaign_id",
+        )
+    return value
+
+
+def resolve_campaigns(
+    session: Session, raw_ids: list[str], *, auto_create: bool, now: datetime
+) -> list[str]:
+    """Normalise ids and check they exist (or create them when the settings allow)."""
+    ids = list(dict.fromkeys(normalize_campaign_id(raw) for raw in raw_ids))
+    if not ids:
+        return []
+    known = set(session.exec(select(Campaign.id).where(col(Campaign.id).in_(ids))))
+    unknown = [cid for cid in ids if cid not in known]
+    if unknown and not auto_create:
+        raise Invalid(
+            f"unknown campaign ids: {', '.join(unknown)}; create them first "
+            "(POST /api/v1/campaigns)",
+            code="unknown_campaign",
+            campaign_ids=unknown,
+        )
+    for cid in unknown:
+        session.add(Campaign(id=cid, name=cid, created_at=now, updated_at=now))
+    if unknown:
+        session.flush()
+    return ids

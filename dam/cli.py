@@ -1,0 +1,199 @@
+"""The `dam` command: serve, worker, db, keys, storage (and the domain sub-commands)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from sqlmodel import select
+
+from dam.auth.principal import SYSTEM
+from dam.config import get_settings
+from dam.context import Context, build_context
+from dam.db import session_scope, upgrade
+from dam.models import AssetVersion, Role
+
+app = typer.Typer(help="Digital asset management with metadata governance.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+storage_app = typer.Typer(help="Blob storage.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(storage_app, name="storage")
+
+
+def _context() -> Context:
+    return build_context(get_settings())
+
+
+def _ready_context() -> Context:
+    ctx = _context()
+    upgrade(ctx.engine)
+    return ctx
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers_in_process: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the background worker in-process.")
+    ] = True,
+) -> None:
+    """Apply migrations and run the API (with the in-process worker by default)."""
+    import uvicorn
+
+    from dam.app import create_app, prepare
+
+    settings = get_settings()
+    ctx = build_context(settings)
+    prepare(ctx)
+    application = create_app(settings, ctx=ctx, run_worker=workers_in_process)
+    typer.echo(f"DAM on http://{host}:{port} (data: {settings.data_dir.resolve()})", err=True)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker() -> None:
+    """Run background jobs (renditions, index, webhooks, sweeps) until interrupted."""
+    from dam.jobs.worker import WorkerThread
+
+    ctx = _ready_context()
+    thread = WorkerThread(ctx)
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    thread.start()
+    typer.echo("worker running", err=True)
+    while not stop and thread.is_alive():
+        time.sleep(0.5)
+    thread.stop()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    ctx = _context()
+    upgrade(ctx.engine)
+    typer.echo("database is up to date", err=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="Role of the key.")],
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+    expires: Annotated[
+        datetime | None, typer.Option(help="Expiry (ISO 8601, UTC assumed without zone).")
+    ] = None,
+    campaign: Annotated[
+        list[str] | None, typer.Option(help="Automation keys: restrict to this campaign id.")
+    ] = None,
+) -> None:
+    """Create a key and print it alone on stdout (it is not shown again)."""
+    from datetime import UTC
+
+    from dam.auth import service
+    from dam.campaigns.ids import normalize_campaign_id
+
+    ctx = _ready_context()
+    if expires is not None and expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    try:
+        with session_scope(ctx.engine) as session:
+            _, plaintext = service.create_key(
+                session,
+                role=role,
+                name=name,
+                actor=SYSTEM,
+                now=ctx.now(),
+                expires_at=expires,
+                campaign_scope=[normalize_campaign_id(c) for c in campaign] if campaign else None,
+            )
+    except Exception as exc:
+        typer.echo(f"error: {getattr(exc, 'detail', exc)}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(plaintext)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    from dam.auth import service
+
+    ctx = _ready_context()
+    with session_scope(ctx.engine) as session:
+        for key in service.list_keys(session):
+            state = "revoked" if key.revoked_at else "active"
+            if key.expires_at and key.expires_at <= ctx.now() and not key.revoked_at:
+                state = "expired"
+            typer.echo(f"{key.id}  {key.prefix}…  {key.role.value:<13} {state:<8} {key.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ident: Annotated[str, typer.Argument(help="Key id or its displayed prefix.")],
+) -> None:
+    """Revoke a key at once."""
+    from dam.auth import service
+    from dam.errors import DamError
+
+    ctx = _ready_context()
+    try:
+        with session_scope(ctx.engine) as session:
+            key = service.find_key(session, ident)
+            service.revoke_key(session, key=key, actor=SYSTEM, now=ctx.now())
+            typer.echo(f"revoked {key.id} ({key.name})", err=True)
+    except DamError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@storage_app.command("init")
+def storage_init() -> None:
+    """Create the bucket (S3: versioning and a rule aborting stale multipart uploads)."""
+    ctx = _context()
+    for line in ctx.store.init():
+        typer.echo(line)
+
+
+@storage_app.command("check")
+def storage_check(
+    deep: Annotated[bool, typer.Option(help="Re-hash every blob and compare its SHA-256.")] = False,
+    repair: Annotated[bool, typer.Option(help="Remove orphan blobs and renditions.")] = False,
+    grace_minutes: Annotated[
+        int, typer.Option(help="Leave orphans younger than this alone (uploads in flight).")
+    ] = 60,
+) -> None:
+    """Verify every version's blob exists (and with --deep, its hash); list and repair orphans."""
+    from dam.storage.check import check_blobs
+
+    ctx = _ready_context()
+    with session_scope(ctx.engine) as session:
+        expected = {
+            key: sha
+            for key, sha in session.exec(select(AssetVersion.blob_key, AssetVersion.sha256))
+        }
+    report = check_blobs(
+        ctx.store, expected, deep=deep, repair=repair, grace_seconds=grace_minutes * 60
+    )
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

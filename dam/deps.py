@@ -1,0 +1,86 @@
+"""FastAPI dependencies shared by every router: context, session, principal, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from dam.auth import service as auth_service
+from dam.auth.principal import Principal
+from dam.context import Context
+from dam.errors import Forbidden, Unauthorized
+from dam.models import Role
+
+
+def get_context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+
+
+def get_session(ctx: ContextDep) -> Iterator[Session]:
+    """Commits after the route returns and before the response is sent, so a failed commit
+    reaches the client as an error, never as a 2xx."""
+    with Session(ctx.engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_principal(request: Request, ctx: ContextDep) -> Principal:
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("use 'Authorization: Bearer <key>'", code="invalid_authorization")
+        with Session(ctx.engine) as session:
+            principal = auth_service.authenticate(session, token=token.strip(), now=ctx.now())
+    else:
+        session_principal: Callable[[Request], Principal | None] | None = (
+            request.app.state.session_principal
+        )
+        principal_or_none = session_principal(request) if session_principal else None
+        if principal_or_none is None:
+            raise Unauthorized(
+                "authentication required: send 'Authorization: Bearer <key>'", code="unauthorized"
+            )
+        principal = principal_or_none
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    allowed = frozenset(roles)
+
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(
+                f"the {principal.role.value} role may not do this "
+                f"(allowed: {', '.join(sorted(r.value for r in allowed))})",
+                code="forbidden",
+            )
+        return principal
+
+    return check
+
+
+Uploader = Annotated[Principal, Depends(require(Role.admin, Role.brand_manager, Role.designer))]
+Reviewer = Annotated[Principal, Depends(require(Role.admin, Role.brand_manager))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]

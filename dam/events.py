@@ -1,0 +1,54 @@
+"""Domain events. Emitting one writes an outbox job in the caller's transaction; the worker fans
+it out to webhook subscriptions and the search index later."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from dam.jobs.outbox import enqueue
+from dam.models import Asset
+
+EVENT_TYPES = (
+    "asset.created",
+    "asset.version_created",
+    "asset.updated",
+    "asset.submitted",
+    "asset.approved",
+    "asset.rejected",
+    "asset.archived",
+    "asset.expiring",
+    "asset.expired",
+    "asset.campaigns_changed",
+)
+
+
+def emit(
+    session: Session,
+    event_type: str,
+    *,
+    asset: Asset,
+    now: datetime,
+    version: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    event_id = uuid.uuid4()
+    enqueue(
+        session,
+        "event",
+        {
+            "event_id": str(event_id),
+            "type": event_type,
+            "time": now.isoformat(),
+            "asset_id": str(asset.id),
+            "version": version,
+            "data": data or {},
+        },
+        now=now,
+    )
+    return event_id

@@ -1,0 +1,31 @@
+"""Outbox: jobs are rows written in the transaction of the change they follow from, so a crash
+can never lose one; workers run them idempotently, with retries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from dam.models import OutboxJob
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    now: datetime,
+    run_after: datetime | None = None,
+    max_attempts: int = 8,
+) -> OutboxJob:
+    job = OutboxJob(
+        kind=kind,
+        payload=payload,
+        run_after=run_after or now,
+        created_at=now,
+        max_attempts=max_attempts,
+    )
+    session.add(job)
+    return job

@@ -1,0 +1,710 @@
+"""Inspect an uploaded file: what it is, how big, its colour data, metadata and perceptual hash.
+
+Raster images go through Pillow with the pixel limit enforced as an error before any pixel is
+decoded; SVG is vetted by :func:`dam.media.sniff.check_svg`; PDF and video get their dimensions
+from small bounded reads of their structure. No function here reads a whole large file into memory.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import struct
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, cast
+from xml.parsers import expat
+
+from PIL import ExifTags, Image, ImageCms, ImageFile, IptcImagePlugin
+
+from dam.errors import Invalid, PayloadTooLarge
+from dam.media.sniff import EBML_UNKNOWN_SIZE, check_svg, read_ebml_vint, sniff
+from dam.media.types import MediaInfo, MediaKind
+
+# Errors Pillow's decoders raise for malformed input (SyntaxError is its "not this format";
+# the AVIF plugin reports libavif failures as RuntimeError).
+DECODE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    RuntimeError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    TypeError,
+    KeyError,
+    ZeroDivisionError,
+)
+_BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+# Long side of the reduced image kept for hashing and colours; JPEG draft decoding stops here.
+_WORKING_SIZE = 256
+_EXIF_STRING_MAX = 256
+_KEYWORD_MAX = 200
+_XMP_MAX_BYTES = 1024 * 1024
+_ICC_DESCRIPTION_MAX = 256
+# Pillow's WebP and AVIF plugins hand the whole file to the codec in one read; above this a
+# file is refused rather than loaded (real images at the codecs' maximum size are smaller).
+WHOLE_FILE_FORMAT_MAX_BYTES = 128 * 1024 * 1024
+
+
+def too_large(width: int, height: int, max_pixels: int) -> Invalid:
+    return Invalid(
+        f"image is {width}x{height} ({width * height} pixels), above the limit of "
+        f"{max_pixels} pixels",
+        code="image_too_large",
+    )
+
+
+def _corrupt(fmt: str, exc: BaseException) -> Invalid:
+    reason = str(exc) or type(exc).__name__
+    return Invalid(f"{fmt} image is truncated or corrupt: {reason}", code="corrupt_image")
+
+
+@contextmanager
+def open_raster(path: Path, fmt: str, *, max_pixels: int) -> Iterator[ImageFile.ImageFile]:
+    """Open ``path`` with the Pillow plugin for the sniffed ``fmt`` only, pixel limit enforced.
+
+    The limit is checked against the header's dimensions before anything is decoded (422
+    ``image_too_large``); WebP/AVIF files over 128 MiB are refused unread (413
+    ``image_file_too_large``). Inside the block, Pillow's own decompression-bomb error and warning
+    (raised for GIF frames or TIFF tiles larger than the header says) and every decoder error
+    become 422 ``image_too_large`` / ``corrupt_image``, so bad input never surfaces as a 500.
+    """
+    _raise_pillow_limit(max_pixels)
+    if fmt in ("WEBP", "AVIF") and (size := path.stat().st_size) > WHOLE_FILE_FORMAT_MAX_BYTES:
+        raise PayloadTooLarge(
+            f"{fmt} file is {size} bytes; {fmt} images are accepted up to "
+            f"{WHOLE_FILE_FORMAT_MAX_BYTES} bytes",
+            code="image_file_too_large",
+        )
+    with path.open("rb") as fp, warnings.catch_warnings():
+        # catch_warnings is process-global before Python 3.14; a race with another thread can
+        # at worst leave this one filter installed, which is the policy we want anyway.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img: ImageFile.ImageFile | None = None
+        try:
+            img = _open_with_plugin(fp, fmt, path)
+            width, height = img.size
+            if width <= 0 or height <= 0:
+                raise Invalid(
+                    f"{fmt} image declares a size of {width}x{height}", code="corrupt_image"
+                )
+            if width * height > max_pixels:
+                raise too_large(width, height, max_pixels)
+            yield img
+        except _BOMB_ERRORS as exc:
+            raise Invalid(
+                f"image exceeds the pixel limit of {max_pixels} pixels: {exc}",
+                code="image_too_large",
+            ) from exc
+        except DECODE_ERRORS as exc:
+            raise _corrupt(fmt, exc) from exc
+        finally:
+            if img is not None:
+                img.close()
+
+
+def _open_with_plugin(fp: IO[bytes], fmt: str, path: Path) -> ImageFile.ImageFile:
+    # Image.open() runs its bomb check against Pillow's global limit before we see the size,
+    # which would refuse without naming the dimensions; calling the plugin factory directly
+    # lets the configured limit speak first, and pins the plugin to the sniffed format.
+    Image.init()
+    if fmt not in Image.OPEN:
+        raise Invalid(f"this server's Pillow cannot decode {fmt}", code="unsupported_codec")
+    factory, accept = Image.OPEN[fmt]
+    prefix = fp.read(16)
+    if accept is not None and not accept(prefix):
+        raise SyntaxError(f"not a {fmt} file")
+    fp.seek(0)
+    return factory(fp, str(path))
+
+
+def _raise_pillow_limit(max_pixels: int) -> None:
+    # Decoders check sizes discovered mid-file (GIF frames, TIFF tiles) against Pillow's module
+    # global. It is only ever raised to the configured limit, never lowered, so a strict limit in
+    # one caller cannot break another's legitimate image.
+    current = Image.MAX_IMAGE_PIXELS
+    if current is not None and current < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def inspect_file(path: Path, *, max_pixels: int) -> MediaInfo:
+    """Sniff ``path`` and describe it; refuses unsupported, unsafe, corrupt or oversized files.
+
+    Errors: 415 ``unsupported_type``; 422 ``empty_file``, ``corrupt_image``, ``image_too_large``,
+    ``unsafe_svg``, ``invalid_svg``, ``unsupported_codec``; 413 ``svg_too_large``,
+    ``image_file_too_large``.
+    """
+    fmt, mime, kind = sniff(path)
+    if kind is MediaKind.image:
+        return _inspect_raster(path, fmt, mime, max_pixels)
+    if kind is MediaKind.vector:
+        root = check_svg(path)
+        return MediaInfo(
+            kind=kind, format=fmt, mime_type=mime, width=root.width, height=root.height
+        )
+    size: tuple[int, int] | None
+    if kind is MediaKind.document:
+        size = pdf_page_size(path)
+    elif fmt == "WEBM":
+        size = webm_dimensions(path)
+    else:
+        size = mp4_dimensions(path)
+    width, height = size if size is not None else (None, None)
+    return MediaInfo(kind=kind, format=fmt, mime_type=mime, width=width, height=height)
+
+
+# --- raster images ---------------------------------------------------------------------------
+
+
+def _inspect_raster(path: Path, fmt: str, mime: str, max_pixels: int) -> MediaInfo:
+    with open_raster(path, fmt, max_pixels=max_pixels) as img:
+        width, height = img.size
+        mode = img.mode
+        has_alpha = img.has_transparency_data
+        if fmt == "JPEG":
+            # DCT-domain downscaling: a 24 MP JPEG decodes at 1/8 size in a few tens of ms, and
+            # libjpeg still reads every scan, so truncation is detected all the same.
+            img.draft(None, (min(width, _WORKING_SIZE), min(height, _WORKING_SIZE)))
+        img.load()
+        exif = _read_exif(img)
+        orientation = _orientation(exif)
+        icc = img.info.get("icc_profile")
+        # Hash what viewers see: a sideways-tagged photo and its rotated copy match.
+        working = orient(
+            to_rgb(_reduce(img, _WORKING_SIZE), icc=icc, keep_alpha=False), orientation
+        )
+        frames = int(getattr(img, "n_frames", 1))
+        return MediaInfo(
+            kind=MediaKind.image,
+            format=fmt,
+            mime_type=mime,
+            width=width,
+            height=height,
+            color_mode=mode,
+            icc_profile=_icc_description(icc),
+            has_alpha=has_alpha,
+            orientation=orientation,
+            dpi=_dpi(img),
+            exif=_exif_summary(exif),
+            keywords=_keywords(img),
+            phash=phash(working),
+            frames=max(frames, 1),
+            dominant_colors=dominant_colors(working),
+        )
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def exif_orientation(img: Image.Image) -> int | None:
+    """EXIF orientation 1..8, or None when absent, invalid or the EXIF block is unreadable."""
+    return _orientation(_read_exif(img))
+
+
+def orient(img: Image.Image, orientation: int | None) -> Image.Image:
+    """``img`` turned upright for an EXIF ``orientation`` (same image when there is nothing to do).
+
+    Unlike ``ImageOps.exif_transpose`` this takes an orientation already read leniently, so a
+    corrupt EXIF block never makes an otherwise good image fail.
+    """
+    method = _TRANSPOSE.get(orientation) if orientation is not None else None
+    return img.transpose(method) if method is not None else img
+
+
+_RESIZABLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "I", "I;16", "F"})
+
+
+def _reduce(img: Image.Image, size: int) -> Image.Image:
+    """A new image no larger than ``size`` on its long side, never upscaled."""
+    target = fit_within(img.size, size)
+    if img.mode not in _RESIZABLE_MODES:
+        if max(img.size) > 4 * size:
+            # Palette images resize with nearest-neighbour anyway; shrinking before the RGBA
+            # conversion keeps a huge palette PNG from quadrupling in memory.
+            img = img.resize(fit_within(img.size, 4 * size), Image.Resampling.NEAREST)
+        img = to_rgb(img, icc=None, keep_alpha=True)
+    # reducing_gap first box-reduces by an integer factor, then Lanczos does the last step.
+    return img.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def fit_within(size: tuple[int, int], box: int) -> tuple[int, int]:
+    """``size`` scaled to fit a ``box``-pixel square, keeping the aspect ratio; never enlarged."""
+    width, height = size
+    scale = min(1.0, box / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_rgb(img: Image.Image, *, icc: bytes | None, keep_alpha: bool) -> Image.Image:
+    """Convert any Pillow mode to RGB, or RGBA when ``keep_alpha`` and the image has alpha.
+
+    CMYK goes through its embedded ICC profile to sRGB when there is one (a naive conversion
+    of press CMYK is visibly oversaturated); 16-bit and float greys are scaled, not clipped.
+    Without ``keep_alpha``, transparency is composited onto white.
+    """
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        img = img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    elif img.mode == "F":
+        low, high = cast("tuple[float, float]", img.getextrema())  # one band: (min, max)
+        span = (high - low) or 1.0
+        img = img.point(lambda v: (v - low) * (255.0 / span)).convert("L")
+    if img.mode == "CMYK":
+        img = _cmyk_to_rgb(img, icc)
+    has_alpha = img.has_transparency_data
+    if has_alpha:
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
+        if keep_alpha:
+            return rgba
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _cmyk_to_rgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(
+                img, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+            )
+            if converted is not None:
+                return converted
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # an unusable profile falls back to the plain conversion below
+    return img.convert("RGB")
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+
+def _read_exif(img: Image.Image) -> Image.Exif | None:
+    try:
+        return img.getexif()
+    except DECODE_ERRORS:
+        return None  # broken EXIF must not make a viewable image unacceptable
+
+
+def _orientation(exif: Image.Exif | None) -> int | None:
+    if exif is None:
+        return None
+    value = exif.get(ExifTags.Base.Orientation)
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
+
+
+def _clean_string(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(value, str):
+        return None
+    # EXIF separates photographer and editor copyright with NUL; keep them apart with a space.
+    text = "".join(ch for ch in value.replace("\x00", " ") if ch.isprintable()).strip()
+    text = " ".join(text.split())
+    return text[:_EXIF_STRING_MAX] or None
+
+
+def _exif_summary(exif: Image.Exif | None) -> dict[str, Any]:
+    if exif is None:
+        return {}
+    try:
+        sub = exif.get_ifd(ExifTags.IFD.Exif)
+    except DECODE_ERRORS:
+        sub = {}
+    raw = {
+        "make": exif.get(ExifTags.Base.Make),
+        "model": exif.get(ExifTags.Base.Model),
+        "datetime_original": sub.get(ExifTags.Base.DateTimeOriginal),
+        "artist": exif.get(ExifTags.Base.Artist),
+        "copyright": exif.get(ExifTags.Base.Copyright),
+    }
+    summary: dict[str, Any] = {}
+    for key, value in raw.items():
+        text = _clean_string(value)
+        if text is not None:
+            summary[key] = text
+    return summary
+
+
+def _icc_description(icc: Any) -> str | None:
+    if not isinstance(icc, bytes) or not icc:
+        return None
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        description = ImageCms.getProfileDescription(profile)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+    cleaned = description.replace("\x00", "").strip()
+    return cleaned[:_ICC_DESCRIPTION_MAX] or None
+
+
+def _dpi(img: ImageFile.ImageFile) -> tuple[float, float] | None:
+    tags = getattr(img, "tag_v2", None)
+    if tags is not None and 282 not in tags:
+        return None  # Pillow reports (1, 1) for a TIFF without XResolution: that is no DPI
+    value = img.info.get("dpi")
+    if not isinstance(value, tuple) or len(value) != 2:
+        return None
+    try:
+        x, y = float(value[0]), float(value[1])
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y)) or x <= 0 or y <= 0:
+        return None
+    # PNG stores pixels per metre as an integer: 72 dpi comes back as 72.009.
+    return round(x, 1), round(y, 1)
+
+
+def _keywords(img: ImageFile.ImageFile) -> list[str]:
+    found = _iptc_keywords(img) + _xmp_keywords(img.info.get("xmp"))
+    seen: set[str] = set()
+    keywords: list[str] = []
+    for word in found:
+        cleaned = _clean_string(word)
+        if cleaned and cleaned not in seen:
+            seen.add(cleaned)
+            keywords.append(cleaned)
+    return keywords[:_KEYWORD_MAX]
+
+
+def _iptc_keywords(img: ImageFile.ImageFile) -> list[str]:
+    try:
+        iptc = IptcImagePlugin.getiptcinfo(img)
+    except DECODE_ERRORS:
+        return []
+    if not iptc:
+        return []
+    raw = iptc.get((2, 25))
+    values = raw if isinstance(raw, list) else [raw] if raw is not None else []
+    # Record 1:90 "ESC % G" declares UTF-8; undeclared data is usually UTF-8 or Latin-1.
+    utf8 = iptc.get((1, 90)) == b"\x1b%G"
+    words = []
+    for value in values:
+        if not isinstance(value, bytes):
+            continue
+        try:
+            words.append(value.decode("utf-8"))
+        except UnicodeDecodeError:
+            if not utf8:
+                words.append(value.decode("latin-1"))
+    return words
+
+
+_DC_SUBJECT = "http://purl.org/dc/elements/1.1/ subject"
+_RDF_LI = "http://www.w3.org/1999/02/22-rdf-syntax-ns# li"
+
+
+class _NoDtd(Exception):
+    pass
+
+
+def _xmp_keywords(packet: Any) -> list[str]:
+    """dc:subject entries of an XMP packet.
+
+    Pillow's getxmp() needs defusedxml, which is not a dependency; expat with every DTD
+    refused before it is read is just as safe and keeps namespace prefixes honest.
+    """
+    if isinstance(packet, str):
+        packet = packet.encode("utf-8")
+    if not isinstance(packet, bytes) or not packet or len(packet) > _XMP_MAX_BYTES:
+        return []
+    words: list[str] = []
+    depth = 0
+    current: list[str] | None = None
+
+    def refuse(*_: Any) -> None:
+        raise _NoDtd
+
+    def start(name: str, _attrs: Any) -> None:
+        nonlocal depth, current
+        if name == _DC_SUBJECT:
+            depth += 1
+        elif depth and name == _RDF_LI:
+            current = []
+
+    def end(name: str) -> None:
+        nonlocal depth, current
+        if name == _DC_SUBJECT and depth:
+            depth -= 1
+        elif name == _RDF_LI and current is not None:
+            words.append("".join(current))
+            current = None
+
+    def text(data: str) -> None:
+        if current is not None:
+            current.append(data)
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    try:
+        parser.Parse(packet.rstrip(b"\x00 \t\r\n"), True)
+    except (expat.ExpatError, _NoDtd):
+        return []
+    return words
+
+
+# --- perceptual hash and colours -------------------------------------------------------------
+
+_HASH_SIDE = 32
+_HASH_LOW = 8
+_DCT_TABLE = [
+    [math.cos(math.pi * (2 * x + 1) * u / (2 * _HASH_SIDE)) for x in range(_HASH_SIDE)]
+    for u in range(_HASH_LOW)
+]
+
+
+def phash(img: Image.Image) -> str:
+    """64-bit DCT perceptual hash (pHash) as 16 hex digits.
+
+    The image is reduced to 32x32 greyscale; only the 8x8 lowest frequencies of its 2-D DCT-II
+    are computed (about 10k multiply-adds in pure Python), and each bit says whether a
+    coefficient is above their median, DC term included (as the common ``imagehash.phash``).
+    Re-encoding, resizing and mild colour changes move it by a few bits; different images
+    differ in about half of them. Compare with :func:`hash_distance`.
+    """
+    grey = img.convert("L").resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.LANCZOS)
+    pixels = grey.tobytes()
+    side = _HASH_SIDE
+    rows = [
+        [sum(row[x] * cos_u[x] for x in range(side)) for cos_u in _DCT_TABLE]
+        for row in (pixels[y * side : (y + 1) * side] for y in range(side))
+    ]
+    coefficients = [
+        sum(_DCT_TABLE[v][y] * rows[y][u] for y in range(side))
+        for v in range(_HASH_LOW)
+        for u in range(_HASH_LOW)
+    ]
+    ordered = sorted(coefficients)
+    median = (ordered[31] + ordered[32]) / 2
+    bits = 0
+    for coefficient in coefficients:
+        bits = (bits << 1) | (coefficient > median)
+    return f"{bits:016x}"
+
+
+def hash_distance(a: str, b: str) -> int:
+    """Hamming distance between two 16-hex-digit perceptual hashes (0 = same picture)."""
+    if len(a) != 16 or len(b) != 16:
+        raise ValueError("perceptual hashes are 16 hex digits")
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def dominant_colors(
+    img: Image.Image, *, count: int = 8
+) -> list[tuple[tuple[int, int, int], float]]:
+    """Up to ``count`` colours of a ≤64 px thumbnail (alpha over white), by share, descending."""
+    thumb = to_rgb(img, icc=None, keep_alpha=False)
+    thumb = thumb.copy() if thumb is img else thumb
+    thumb.thumbnail((64, 64), Image.Resampling.LANCZOS)
+    quantized = thumb.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
+    palette = quantized.getpalette() or []
+    totals: dict[tuple[int, int, int], int] = {}
+    for pixels, value in quantized.getcolors(maxcolors=256) or []:
+        index = int(value) if isinstance(value, int) else 0
+        rgb = (palette[3 * index], palette[3 * index + 1], palette[3 * index + 2])
+        totals[rgb] = totals.get(rgb, 0) + pixels
+    area = sum(totals.values()) or 1
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    return [(rgb, round(pixels / area, 4)) for rgb, pixels in ranked]
+
+
+# --- PDF -------------------------------------------------------------------------------------
+
+_PDF_SCAN_BYTES = 1024 * 1024
+_NUMBER = rb"[-+]?(?:\d+\.?\d*|\.\d+)"
+_MEDIABOX = re.compile(
+    rb"/MediaBox\s*\[\s*("
+    + _NUMBER
+    + rb")\s+("
+    + _NUMBER
+    + rb")\s+("
+    + _NUMBER
+    + rb")\s+("
+    + _NUMBER
+    + rb")\s*\]"
+)
+
+
+def pdf_page_size(path: Path) -> tuple[int, int] | None:
+    """Width and height in points of the first uncompressed /MediaBox near either end, if any.
+
+    Page trees in compressed object streams (PDF 1.5+) are not decoded; they give None.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fp:
+        chunks = [fp.read(_PDF_SCAN_BYTES)]
+        if size > _PDF_SCAN_BYTES:
+            fp.seek(max(_PDF_SCAN_BYTES, size - _PDF_SCAN_BYTES))
+            chunks.append(fp.read(_PDF_SCAN_BYTES))
+    for chunk in chunks:
+        match = _MEDIABOX.search(chunk)
+        if match:
+            x0, y0, x1, y1 = (float(g) for g in match.groups())
+            width, height = round(abs(x1 - x0)), round(abs(y1 - y0))
+            if width > 0 and height > 0:
+                return width, height
+    return None
+
+
+# --- MP4 / MOV -------------------------------------------------------------------------------
+
+_MAX_BOXES = 10_000
+
+
+class _BoxReader:
+    """Walks ISO BMFF boxes with seeks and small reads, giving up after a fixed number of boxes."""
+
+    def __init__(self, fp: IO[bytes]) -> None:
+        self.fp = fp
+        self.remaining = _MAX_BOXES
+
+    def boxes(self, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+        """Yield (type, payload start, box end) of the boxes between two offsets."""
+        pos = start
+        while pos + 8 <= end and self.remaining > 0:
+            self.remaining -= 1
+            self.fp.seek(pos)
+            header = self.fp.read(8)
+            if len(header) < 8:
+                return
+            size, box_type = struct.unpack(">I4s", header)
+            payload = pos + 8
+            if size == 1:
+                large = self.fp.read(8)
+                if len(large) < 8:
+                    return
+                size = struct.unpack(">Q", large)[0]
+                payload = pos + 16
+            elif size == 0:
+                size = end - pos
+            box_end = pos + size
+            if box_end > end or box_end < payload:
+                return
+            yield box_type, payload, box_end
+            pos = box_end
+
+    def child(self, start: int, end: int, wanted: bytes) -> tuple[int, int] | None:
+        for box_type, payload, box_end in self.boxes(start, end):
+            if box_type == wanted:
+                return payload, box_end
+        return None
+
+    def read(self, offset: int, size: int) -> bytes:
+        self.fp.seek(offset)
+        return self.fp.read(size)
+
+    def track(self, start: int, end: int) -> tuple[bytes, int, int] | None:
+        """(handler type, displayed width, displayed height) of one ``trak`` box."""
+        tkhd = self.child(start, end, b"tkhd")
+        if tkhd is None:
+            return None
+        data = self.read(tkhd[0], min(tkhd[1] - tkhd[0], 96))
+        if not data:
+            return None
+        matrix_at, size_at = (52, 88) if data[0] == 1 else (40, 76)
+        if len(data) < size_at + 8:
+            return None
+        a, b, _u, c, d = struct.unpack(">5i", data[matrix_at : matrix_at + 20])
+        width, height = (v >> 16 for v in struct.unpack(">II", data[size_at : size_at + 8]))
+        if a == 0 and d == 0 and b != 0 and c != 0:
+            # A quarter-turn display matrix (phone footage shot upright): report what plays.
+            width, height = height, width
+        handler = b""
+        mdia = self.child(start, end, b"mdia")
+        hdlr = self.child(mdia[0], mdia[1], b"hdlr") if mdia is not None else None
+        if hdlr is not None:
+            handler = self.read(hdlr[0] + 8, 4)
+        return handler, width, height
+
+
+def mp4_dimensions(path: Path) -> tuple[int, int] | None:
+    """Displayed width and height of the first video track, from its ``tkhd`` box.
+
+    Reads at most 96 bytes per box and walks at most 10,000 boxes, so a hostile or huge file
+    costs bounded I/O; ``moov`` after ``mdat`` is reached by seeking past the media data.
+    """
+    with path.open("rb") as fp:
+        reader = _BoxReader(fp)
+        end = fp.seek(0, io.SEEK_END)
+        moov = reader.child(0, end, b"moov")
+        if moov is None:
+            return None
+        fallback: tuple[int, int] | None = None
+        for box_type, payload, box_end in reader.boxes(moov[0], moov[1]):
+            if box_type != b"trak":
+                continue
+            track = reader.track(payload, box_end)
+            if track is None or track[1] <= 0 or track[2] <= 0:
+                continue
+            handler, width, height = track
+            if handler == b"vide":
+                return width, height
+            if fallback is None and handler == b"":
+                fallback = (width, height)
+        return fallback
+
+
+# --- WebM ------------------------------------------------------------------------------------
+
+_WEBM_SCAN_BYTES = 1024 * 1024
+_SEGMENT, _TRACKS, _TRACK_ENTRY, _VIDEO, _CLUSTER = (
+    0x18538067,
+    0x1654AE6B,
+    0xAE,
+    0xE0,
+    0x1F43B675,
+)
+_PIXEL_WIDTH, _PIXEL_HEIGHT = 0xB0, 0xBA
+
+
+def webm_dimensions(path: Path) -> tuple[int, int] | None:
+    """Pixel size of the first video track, when the Tracks element is in the first MiB."""
+    with path.open("rb") as fp:
+        data = fp.read(_WEBM_SCAN_BYTES)
+    try:
+        return _webm_scan(data, 0, len(data), 0)
+    except ValueError:
+        return None
+
+
+def _webm_scan(data: bytes, pos: int, end: int, depth: int) -> tuple[int, int] | None:
+    width = height = None
+    while pos < end:
+        element_id, pos = read_ebml_vint(data, pos, keep_marker=True)
+        size, pos = read_ebml_vint(data, pos, keep_marker=False)
+        element_end = end if size == EBML_UNKNOWN_SIZE else min(pos + size, end)
+        if element_id == _CLUSTER:
+            return None  # media data begins: Tracks should have come before
+        if element_id in (_SEGMENT, _TRACKS, _TRACK_ENTRY, _VIDEO) and depth < 4:
+            found = _webm_scan(data, pos, element_end, depth + 1)
+            if found is not None:
+                return found
+        elif element_id in (_PIXEL_WIDTH, _PIXEL_HEIGHT) and 0 < size <= 8:
+            value = int.from_bytes(data[pos:element_end], "big")
+            if element_id == _PIXEL_WIDTH:
+                width = value
+            else:
+                height = value
+        if size == EBML_UNKNOWN_SIZE:
+            return None
+        pos = element_end
+    if width and height:
+        return width, height
+    return None

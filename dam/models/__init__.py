@@ -1,0 +1,298 @@
+"""Every table, in one module so relationships never need import cycles.
+
+Naming convention on the metadata keeps Alembic constraint names stable across backends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date as Date
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from dam.models.types import dt_column, json_column, new_id, utcnow
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Role(StrEnum):
+    admin = "admin"
+    brand_manager = "brand_manager"
+    designer = "designer"
+    marketer = "marketer"
+    automation = "automation"
+
+
+class AssetStatus(StrEnum):
+    active = "active"
+    archived = "archived"
+    expired = "expired"
+
+
+class ReviewState(StrEnum):
+    draft = "draft"
+    in_review = "in_review"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class JobStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+def _enum(enum: type[StrEnum]) -> sa.Enum:
+    # Stored as plain strings (no native PG enum): adding a state is a code change, not a migration.
+    return sa.Enum(
+        enum, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=200)
+    role: Role = Field(sa_type=_enum(Role))
+    prefix: str = Field(max_length=16, index=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    campaign_scope: list[str] | None = Field(default=None, sa_column=json_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    expires_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    created_by: uuid.UUID | None = Field(default=None)
+    bootstrap: bool = Field(default=False)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(default="", max_length=200)
+    role: Role = Field(sa_type=_enum(Role))
+    password_hash: str = Field(max_length=255)
+    disabled: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    last_login_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+
+
+class Asset(SQLModel, table=True):
+    __tablename__ = "assets"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    title: str = Field(default="", max_length=500)
+    description: str = Field(default="")
+    tags: list[str] = Field(default_factory=list, sa_column=json_column(default=list))
+    terms: dict[str, list[str]] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    status: AssetStatus = Field(default=AssetStatus.active, sa_type=_enum(AssetStatus), index=True)
+    current_version: int = Field(default=0)
+    published_version: int | None = Field(default=None)
+    rights_expire_at: datetime | None = Field(
+        default=None, sa_column=dt_column(nullable=True, index=True)
+    )
+    rights_warned_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    # Bumped on every change; the ETag and optimistic concurrency are built on it.
+    revision: int = Field(default=1)
+    created_by: uuid.UUID | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column(index=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column(index=True))
+
+
+class AssetVersion(SQLModel, table=True):
+    __tablename__ = "asset_versions"
+    __table_args__ = (sa.UniqueConstraint("asset_id", "number"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", index=True)
+    number: int
+    blob_key: str = Field(max_length=200)
+    sha256: str = Field(max_length=64, index=True)
+    size: int = Field(sa_type=sa.BigInteger)
+    mime_type: str = Field(max_length=100)
+    format: str = Field(max_length=16)
+    kind: str = Field(max_length=16)
+    filename: str = Field(max_length=255)
+    width: int | None = None
+    height: int | None = None
+    color_mode: str | None = Field(default=None, max_length=16)
+    icc_profile: str | None = Field(default=None, max_length=255)
+    phash: str | None = Field(default=None, max_length=16, index=True)
+    media: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    renditions: dict[str, str] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    compliance: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    compliance_status: str | None = Field(default=None, max_length=8, index=True)
+    review_state: ReviewState = Field(
+        default=ReviewState.draft, sa_type=_enum(ReviewState), index=True
+    )
+    review_reason: str | None = None
+    reviewed_by: uuid.UUID | None = None
+    reviewed_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    submitted_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    restored_from: int | None = None
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only: rows are inserted in the transaction of the change and never updated."""
+
+    __tablename__ = "audit_events"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=dt_column(index=True))
+    actor_id: uuid.UUID | None = Field(default=None, index=True)
+    actor_name: str = Field(default="", max_length=320)
+    actor_role: str = Field(default="", max_length=32)
+    action: str = Field(max_length=64, index=True)
+    asset_id: uuid.UUID | None = Field(default=None, index=True)
+    version: int | None = None
+    target: str | None = Field(default=None, max_length=200)
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    request_id: str | None = Field(default=None, max_length=64)
+
+
+class OutboxJob(SQLModel, table=True):
+    __tablename__ = "outbox_jobs"
+    __table_args__ = (sa.Index("ix_outbox_jobs_claim", "status", "run_after"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    kind: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    status: JobStatus = Field(default=JobStatus.pending, sa_type=_enum(JobStatus))
+    attempts: int = 0
+    max_attempts: int = 8
+    run_after: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    locked_until: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    finished_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_records"
+    __table_args__ = (sa.UniqueConstraint("principal_id", "key"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    principal_id: uuid.UUID
+    key: str = Field(max_length=200)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column(index=True))
+
+
+class Webhook(SQLModel, table=True):
+    __tablename__ = "webhooks"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(default_factory=list, sa_column=json_column(default=list))
+    secret: str = Field(max_length=200)
+    active: bool = True
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class WebhookDelivery(SQLModel, table=True):
+    __tablename__ = "webhook_deliveries"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    webhook_id: uuid.UUID = Field(foreign_key="webhooks.id", index=True)
+    event_id: uuid.UUID = Field(index=True)
+    event_type: str = Field(max_length=64)
+    attempt: int
+    succeeded: bool
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+    at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    next_attempt_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaigns"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=300)
+    channel: str | None = Field(default=None, max_length=64)
+    objective: str | None = Field(default=None, max_length=300)
+    starts_on: Date | None = None
+    ends_on: Date | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class AssetCampaign(SQLModel, table=True):
+    __tablename__ = "asset_campaigns"
+
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", primary_key=True)
+    campaign_id: str = Field(foreign_key="campaigns.id", primary_key=True, index=True)
+    added_by: uuid.UUID | None = None
+    added_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class DeliveryEvent(SQLModel, table=True):
+    __tablename__ = "delivery_events"
+    __table_args__ = (sa.Index("ix_delivery_events_campaign_asset", "campaign_id", "asset_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id")
+    version: int
+    campaign_id: str = Field(foreign_key="campaigns.id")
+    consumer_id: uuid.UUID | None = None
+    channel: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class CampaignMetric(SQLModel, table=True):
+    """One row per campaign, asset, day and channel; re-sending a day replaces it."""
+
+    __tablename__ = "campaign_metrics"
+
+    campaign_id: str = Field(foreign_key="campaigns.id", primary_key=True)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", primary_key=True, index=True)
+    date: Date = Field(primary_key=True)
+    channel: str = Field(primary_key=True, max_length=64)
+    version: int | None = None
+    impressions: int = Field(default=0, sa_type=sa.BigInteger)
+    clicks: int = Field(default=0, sa_type=sa.BigInteger)
+    conversions: int = Field(default=0, sa_type=sa.BigInteger)
+    spend: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(14, 2))
+    revenue: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(14, 2))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+__all__ = [
+    "ApiKey",
+    "Asset",
+    "AssetCampaign",
+    "AssetStatus",
+    "AssetVersion",
+    "AuditEvent",
+    "Campaign",
+    "CampaignMetric",
+    "DeliveryEvent",
+    "IdempotencyRecord",
+    "JobStatus",
+    "OutboxJob",
+    "ReviewState",
+    "Role",
+    "User",
+    "Webhook",
+    "WebhookDelivery",
+]

@@ -1,0 +1,1 @@
+"""Review workflow (draft → in_review → approved | rejected) and rights expiry."""

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from dam.assets.access import AssetDep
+from dam.assets.present import present_asset
+from dam.assets.schemas import AssetOut
+from dam.assets.service import etag
+from dam.deps import ContextDep, Reviewer, SessionDep, Uploader
+from dam.workflow import service
+from dam.workflow.schemas import RejectIn, ReviewQueuePage
+
+router = APIRouter(prefix="/api/v1", tags=["review"])
+
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+# The role dependency comes before AssetDep in each signature so that a role which may never do
+# this gets 403 whether or not it can see the asset.
+
+
+@router.post("/assets/{asset_id}/submit", response_model=AssetOut)
+def submit(
+    actor: Uploader,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> AssetOut:
+    """Submit the current version for review (draft or rejected → in_review). Refused with 409
+    while its compliance status is `fail`."""
+    service.submit(session, ctx=ctx, asset=asset, actor=actor, if_match=if_match)
+    response.headers["ETag"] = etag(asset)
+    return present_asset(session, asset)
+
+
+@router.post("/assets/{asset_id}/approve", response_model=AssetOut)
+def approve(
+    actor: Reviewer,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> AssetOut:
+    """Approve the current version (in_review → approved); it becomes the published version.
+    The uploader may not approve their own version unless they are an admin."""
+    service.approve(session, ctx=ctx, asset=asset, actor=actor, if_match=if_match)
+    response.headers["ETag"] = etag(asset)
+    return present_asset(session, asset)
+
+
+@router.post("/assets/{asset_id}/reject", response_model=AssetOut)
+def reject(
+    body: RejectIn,
+    actor: Reviewer,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> AssetOut:
+    """Reject the current version (in_review → rejected) with a reason."""
+    service.reject(
+        session, ctx=ctx, asset=asset, actor=actor, reason=body.reason, if_match=if_match
+    )
+    response.headers["ETag"] = etag(asset)
+    return present_asset(session, asset)
+
+
+@router.get("/review-queue", response_model=ReviewQueuePage)
+def review_queue(
+    actor: Reviewer,
+    ctx: ContextDep,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ReviewQueuePage:
+    """Versions waiting for review, oldest submission first, with how long each has waited."""
+    return service.review_queue(session, now=ctx.now(), page=page, page_size=page_size)

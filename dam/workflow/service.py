@@ -1,0 +1,263 @@
+"""Review transitions on an asset's current version, and the review queue.
+
+Each transition bumps the asset's revision with a compare-and-set, so two reviewers acting at
+once cannot both win, and writes its audit event and domain event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from dam.assets.service import bump_revision, check_if_match, get_version
+from dam.audit.service import record
+from dam.auth.principal import Principal
+from dam.context import Context
+from dam.errors import Conflict, Forbidden, Invalid
+from dam.events import emit
+from dam.governance.engine import ComplianceStatus
+from dam.models import ApiKey, Asset, AssetStatus, AssetVersion, ReviewState, Role, User
+from dam.workflow.schemas import ReviewQueueItem, ReviewQueuePage, UploaderOut
+
+# Rejected versions may be resubmitted: metadata lives on the asset, so fixing what the reviewer
+# objected to does not always need new bytes.
+SUBMITTABLE = frozenset({ReviewState.draft, ReviewState.rejected})
+REVIEWABLE = frozenset({ReviewState.in_review})
+
+
+def submit(
+    session: Session, *, ctx: Context, asset: Asset, actor: Principal, if_match: str | None = None
+) -> AssetVersion:
+    """Put the current version up for review; refused while its compliance status is `fail`."""
+    version = _current_for_transition(session, asset, if_match=if_match)
+    _require_state(version, SUBMITTABLE, verb="submitted")
+    if version.compliance_status == ComplianceStatus.failed.value:
+        violations = (version.compliance or {}).get("violations", [])
+        raise Conflict(
+            f"version {version.number} fails the brand rules; fix the blocking violations "
+            "(upload a new version or edit the metadata) before submitting",
+            code="compliance_failed",
+            violations=violations,
+        )
+    now = ctx.now()
+    before = version.review_state
+    bump_revision(session, asset, now=now)
+    version.review_state = ReviewState.in_review
+    version.submitted_at = now
+    # A resubmitted version starts a fresh review; the earlier verdict stays on the audit trail.
+    version.review_reason = None
+    version.reviewed_by = None
+    version.reviewed_at = None
+    session.add(version)
+    _audit_and_emit(session, asset=asset, version=version, actor=actor, now=now, before=before)
+    return version
+
+
+def approve(
+    session: Session, *, ctx: Context, asset: Asset, actor: Principal, if_match: str | None = None
+) -> AssetVersion:
+    """Approve the version in review; it becomes the published version (the newest approved)."""
+    version = _current_for_transition(session, asset, if_match=if_match)
+    _require_state(version, REVIEWABLE, verb="approved")
+    # Four eyes: an uploader cannot wave their own work through, except an admin.
+    if version.created_by == actor.id and actor.role != Role.admin:
+        raise Forbidden(
+            f"you uploaded version {version.number}; another reviewer must approve it",
+            code="self_approval",
+        )
+    now = ctx.now()
+    bump_revision(session, asset, now=now)
+    version.review_state = ReviewState.approved
+    version.reviewed_by = actor.id
+    version.reviewed_at = now
+    session.add(version)
+    session.flush()
+    published_before = asset.published_version
+    asset.published_version = _newest_approved(session, asset.id)
+    session.add(asset)
+    changed = published_before != asset.published_version
+    published = {"before": published_before, "after": asset.published_version}
+    _audit_and_emit(
+        session,
+        asset=asset,
+        version=version,
+        actor=actor,
+        now=now,
+        before=ReviewState.in_review,
+        extra={"published_version": published} if changed else {},
+        data={"published_version": asset.published_version},
+    )
+    return version
+
+
+def reject(
+    session: Session,
+    *,
+    ctx: Context,
+    asset: Asset,
+    actor: Principal,
+    reason: str,
+    if_match: str | None = None,
+) -> AssetVersion:
+    """Reject the version in review with a reason; what is published does not change."""
+    reason = reason.strip()
+    if not reason:
+        raise Invalid("a rejection needs a reason the designer can act on", code="reason_required")
+    version = _current_for_transition(session, asset, if_match=if_match)
+    _require_state(version, REVIEWABLE, verb="rejected")
+    now = ctx.now()
+    bump_revision(session, asset, now=now)
+    version.review_state = ReviewState.rejected
+    version.review_reason = reason
+    version.reviewed_by = actor.id
+    version.reviewed_at = now
+    session.add(version)
+    _audit_and_emit(
+        session,
+        asset=asset,
+        version=version,
+        actor=actor,
+        now=now,
+        before=ReviewState.in_review,
+        extra={"reason": reason},
+        data={"reason": reason},
+    )
+    return version
+
+
+def review_queue(
+    session: Session, *, now: datetime, page: int = 1, page_size: int = 50
+) -> ReviewQueuePage:
+    """Current versions in review, oldest submission first. A version superseded by a newer
+    upload cannot be approved any more, so it is not in the queue."""
+    query = (
+        select(AssetVersion, Asset)
+        .join(
+            Asset,
+            sa.and_(
+                col(Asset.id) == col(AssetVersion.asset_id),
+                col(Asset.current_version) == col(AssetVersion.number),
+            ),
+        )
+        .where(
+            col(AssetVersion.review_state) == ReviewState.in_review,
+            col(Asset.status) != AssetStatus.archived,
+        )
+    )
+    total = session.exec(select(sa.func.count()).select_from(query.subquery())).one()
+    rows = list(
+        session.exec(
+            query.order_by(col(AssetVersion.submitted_at), col(AssetVersion.id))
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+    )
+    names = _principal_names(session, (v.created_by for v, _ in rows if v.created_by))
+    items = []
+    for version, asset in rows:
+        submitted_at = version.submitted_at or version.created_at
+        items.append(
+            ReviewQueueItem(
+                asset_id=asset.id,
+                title=asset.title,
+                version=version.number,
+                submitted_at=submitted_at,
+                waited_seconds=max(0, int((now - submitted_at).total_seconds())),
+                compliance_status=version.compliance_status,
+                uploader=UploaderOut(
+                    id=version.created_by,
+                    name=names.get(version.created_by) if version.created_by else None,
+                ),
+            )
+        )
+    return ReviewQueuePage(total=total, page=page, page_size=page_size, items=items)
+
+
+def _current_for_transition(
+    session: Session, asset: Asset, *, if_match: str | None
+) -> AssetVersion:
+    check_if_match(asset, if_match)
+    if asset.status == AssetStatus.archived:
+        raise Conflict(
+            f"asset {asset.id} is archived; archived assets are not reviewed",
+            code="asset_archived",
+        )
+    return get_version(session, asset, asset.current_version)
+
+
+def _require_state(version: AssetVersion, allowed: frozenset[ReviewState], *, verb: str) -> None:
+    if version.review_state in allowed:
+        return
+    expected = " or ".join(sorted(s.value for s in allowed))
+    raise Conflict(
+        f"version {version.number} is {version.review_state.value}; "
+        f"only a version that is {expected} can be {verb}",
+        code="invalid_transition",
+        review_state=version.review_state.value,
+        version=version.number,
+    )
+
+
+def _newest_approved(session: Session, asset_id: uuid.UUID) -> int | None:
+    newest: int | None = session.exec(
+        select(sa.func.max(AssetVersion.number)).where(
+            col(AssetVersion.asset_id) == asset_id,
+            col(AssetVersion.review_state) == ReviewState.approved,
+        )
+    ).one()
+    return newest
+
+
+_ACTIONS = {
+    ReviewState.in_review: "asset.submitted",
+    ReviewState.approved: "asset.approved",
+    ReviewState.rejected: "asset.rejected",
+}
+
+
+def _audit_and_emit(
+    session: Session,
+    *,
+    asset: Asset,
+    version: AssetVersion,
+    actor: Principal,
+    now: datetime,
+    before: ReviewState,
+    extra: dict[str, object] | None = None,
+    data: dict[str, object] | None = None,
+) -> None:
+    action = _ACTIONS[version.review_state]
+    record(
+        session,
+        actor=actor,
+        action=action,
+        asset_id=asset.id,
+        version=version.number,
+        changes={
+            "review_state": {"before": before.value, "after": version.review_state.value},
+            **(extra or {}),
+        },
+        now=now,
+    )
+    emit(session, action, asset=asset, version=version.number, now=now, data=dict(data or {}))
+
+
+def _principal_names(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Versions record who uploaded them by principal id, which is an API key or a user."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    names: dict[uuid.UUID, str] = {}
+    for key_id, name in session.exec(
+        select(ApiKey.id, ApiKey.name).where(col(ApiKey.id).in_(wanted))
+    ):
+        names[key_id] = name
+    for user_id, user_name, email in session.exec(
+        select(User.id, User.name, User.email).where(col(User.id).in_(wanted))
+    ):
+        names[user_id] = user_name or email
+    return names
