@@ -81,11 +81,13 @@ def create_app(
     from dam.assets.router import router as assets_router
     from dam.audit.router import router as audit_router
     from dam.auth.router import router as auth_router
+    from dam.governance.router import router as governance_router
     from dam.webhooks.router import router as webhooks_router
     from dam.workflow.router import router as workflow_router
 
     app.include_router(assets_router)
     app.include_router(auth_router)
+    app.include_router(governance_router)
     app.include_router(workflow_router)
     app.include_router(audit_router)
     app.include_router(webhooks_router)

@@ -15,6 +15,7 @@ from dam.auth.principal import SYSTEM
 from dam.config import get_settings
 from dam.context import Context, build_context
 from dam.db import session_scope, upgrade
+from dam.governance import cli as governance_cli
 from dam.models import AssetVersion, Role
 
 app = typer.Typer(help="Digital asset management with metadata governance.", no_args_is_help=True)
@@ -24,6 +25,7 @@ storage_app = typer.Typer(help="Blob storage.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(storage_app, name="storage")
+app.add_typer(governance_cli.app, name="governance")
 
 
 def _context() -> Context:

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from dam.config import Settings
 from dam.db import create_db_engine
+from dam.governance.holder import GovernanceHolder
 from dam.models.types import utcnow
 from dam.storage import BlobStore, get_blob_store
 
@@ -20,6 +21,7 @@ class Context:
     settings: Settings
     engine: Engine
     store: BlobStore
+    governance: GovernanceHolder
     clock: Callable[[], datetime] = utcnow
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -33,4 +35,5 @@ def build_context(settings: Settings, *, engine: Engine | None = None) -> Contex
         settings=settings,
         engine=engine or create_db_engine(settings.resolved_database_url),
         store=get_blob_store(settings),
+        governance=GovernanceHolder(settings.taxonomy_dir),
     )

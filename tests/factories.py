@@ -51,7 +51,7 @@ def upload(
     *,
     filename: str = "hero.jpg",
     content_type: str = "image/jpeg",
-    metadata: dict[str, Any] | str | None = None,
+    metadata: dict[str, Any] | str | None = GOOD_METADATA,
     path: str = "/api/v1/assets",
     extra_headers: dict[str, str] | None = None,
 ) -> Response:

@@ -24,6 +24,14 @@ from dam.campaigns.ids import resolve_campaigns
 from dam.context import Context
 from dam.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from dam.events import emit
+from dam.governance.service import (
+    Assessment,
+    Fields,
+    assess,
+    assess_version,
+    fields_of,
+    store_report,
+)
 from dam.jobs.outbox import enqueue
 from dam.media import MediaInfo, MediaKind, inspect_file, safe_filename
 from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion
@@ -107,6 +115,54 @@ def inspect_upload(ctx: Context, upload: ReceivedUpload) -> Inspected:
     return Inspected(upload=upload, media=media, filename=filename)
 
 
+def _upload_fields(
+    metadata: AssetMetadataIn, inspected: Inspected, campaign_ids: list[str]
+) -> Fields:
+    return Fields(
+        title=(metadata.title or "").strip() or _title_from_filename(inspected.filename),
+        description=(metadata.description or "").strip(),
+        tags=metadata.tags,
+        terms=metadata.terms,
+        campaign_ids=campaign_ids,
+        rights_expire_at=metadata.rights_expire_at,
+    )
+
+
+def _assess_upload(ctx: Context, inspected: Inspected, fields: Fields) -> Assessment:
+    return assess(
+        ctx.governance.pack,
+        media=inspected.media,
+        size=inspected.upload.size,
+        filename=inspected.filename,
+        fields=fields,
+        now=ctx.now(),
+    )
+
+
+def preview_compliance(session: Session, *, ctx: Context, upload: ReceivedUpload) -> Any:
+    """The validate endpoint: everything an upload checks, nothing stored. Unknown terms and
+    bad files still raise (422/415); rule violations are returned, not raised."""
+    from dam.governance.schemas import ValidationOut
+
+    metadata = parse_metadata(upload.fields.get("metadata"))
+    inspected = inspect_upload(ctx, upload)
+    fields = _upload_fields(metadata, inspected, [c.strip().upper() for c in metadata.campaign_ids])
+    assessment = _assess_upload(ctx, inspected, fields)
+    duplicate = find_by_sha256(session, upload.sha256)
+    return ValidationOut(
+        compliance=assessment.report.to_json(),
+        terms=assessment.terms,
+        mime_type=inspected.media.mime_type,
+        format=inspected.media.format,
+        kind=str(inspected.media.kind),
+        width=inspected.media.width,
+        height=inspected.media.height,
+        filename=inspected.filename,
+        size=upload.size,
+        duplicate_of=str(duplicate.asset_id) if duplicate else None,
+    )
+
+
 def find_by_sha256(session: Session, sha256: str) -> AssetVersion | None:
     return session.exec(
         select(AssetVersion)
@@ -178,13 +234,15 @@ def create_asset(
     campaign_ids = resolve_campaigns(
         session, metadata.campaign_ids, auto_create=ctx.settings.campaign_auto_create, now=now
     )
+    fields = _upload_fields(metadata, inspected, campaign_ids)
+    assessment = _assess_upload(ctx, inspected, fields).enforce()
     key = _store_blob(ctx, inspected)
     asset = Asset(
-        title=(metadata.title or "").strip() or _title_from_filename(inspected.filename),
-        description=(metadata.description or "").strip(),
-        tags=metadata.tags,
-        terms=metadata.terms,
-        rights_expire_at=metadata.rights_expire_at,
+        title=fields.title,
+        description=fields.description,
+        tags=list(fields.tags),
+        terms=assessment.terms,
+        rights_expire_at=fields.rights_expire_at,
         current_version=1,
         created_by=actor.id,
         created_at=now,
@@ -193,6 +251,7 @@ def create_asset(
     session.add(asset)
     session.flush()
     version = _new_version(asset, inspected, number=1, key=key, actor=actor, ctx=ctx)
+    store_report(version, assessment.report)
     session.add(version)
     for cid in campaign_ids:
         session.add(
@@ -230,9 +289,14 @@ def add_version(
     before = snapshot(asset, campaign_ids_of(session, asset.id))
     if metadata is not None:
         _apply_upload_metadata(session, ctx, asset, metadata, actor)
+    assessment = _assess_upload(
+        ctx, inspected, fields_of(asset, campaign_ids_of(session, asset.id))
+    ).enforce()
+    asset.terms = assessment.terms
     key = _store_blob(ctx, inspected)
     number = asset.current_version + 1
     version = _new_version(asset, inspected, number=number, key=key, actor=actor, ctx=ctx)
+    store_report(version, assessment.report)
     _bump(session, asset, current_version=number, now=now)
     session.add(version)
     session.flush()
@@ -269,6 +333,12 @@ def restore_version(
             code="blob_missing",
         )
     now = ctx.now()
+    assessment = assess_version(
+        ctx.governance.pack,
+        version=source,
+        fields=fields_of(asset, campaign_ids_of(session, asset.id)),
+        now=now,
+    ).enforce()
     new_number = asset.current_version + 1
     version = AssetVersion(
         **source.model_dump(
@@ -283,6 +353,8 @@ def restore_version(
                 "created_at",
                 "created_by",
                 "restored_from",
+                "compliance",
+                "compliance_status",
             }
         ),
         number=new_number,
@@ -290,6 +362,7 @@ def restore_version(
         created_by=actor.id,
         created_at=now,
     )
+    store_report(version, assessment.report)
     _bump(session, asset, current_version=new_number, now=now)
     session.add(version)
     session.flush()
@@ -337,11 +410,19 @@ def update_metadata(
             value = {}
         setattr(asset, name, value)
     renew_rights(asset, before=before, now=ctx.now())
-    after = snapshot(asset, campaign_ids_of(session, asset.id))
+    now = ctx.now()
+    campaign_ids = campaign_ids_of(session, asset.id)
+    current = get_version(session, asset, asset.current_version)
+    assessment = assess_version(
+        ctx.governance.pack, version=current, fields=fields_of(asset, campaign_ids), now=now
+    ).enforce()
+    asset.terms = assessment.terms
+    after = snapshot(asset, campaign_ids)
     changes = diff(before, after)
     if not changes:
         return asset
-    now = ctx.now()
+    store_report(current, assessment.report)
+    session.add(current)
     _bump(session, asset, now=now)
     record(
         session,

@@ -43,3 +43,30 @@ def check(
         f"{pack.term_count} terms ({deprecated} deprecated), "
         f"{len(pack.rules)} rules ({enabled} enabled)"
     )
+
+
+@app.command()
+def recheck(
+    show: Annotated[int, typer.Option(help="List at most this many newly failing assets.")] = 50,
+) -> None:
+    """Evaluate every asset's current version against the pack on disk, store the new
+    reports, and print how many pass / warn / fail and which assets newly fail."""
+    from dam.context import build_context
+    from dam.db import session_scope, upgrade
+    from dam.governance.service import recheck_all
+
+    ctx = build_context(get_settings())  # refuses a broken pack, like the service
+    upgrade(ctx.engine)
+    with session_scope(ctx.engine) as session:
+        result = recheck_all(session, pack=ctx.governance.pack, now=ctx.now())
+    counts = result.counts
+    typer.echo(
+        f"revision {result.revision}: {result.checked} assets checked: "
+        f"{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail"
+    )
+    if result.newly_failing:
+        typer.echo(f"{len(result.newly_failing)} newly failing:")
+        for asset_id, title, rules in result.newly_failing[:show]:
+            typer.echo(f"  {asset_id}  {title[:60]}  ({', '.join(rules)})")
+        if len(result.newly_failing) > show:
+            typer.echo(f"  … and {len(result.newly_failing) - show} more")

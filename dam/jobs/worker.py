@@ -50,7 +50,7 @@ def claim(ctx: Context, *, limit: int = 10) -> list[uuid.UUID]:
                 .values(
                     status=JobStatus.running,
                     locked_until=now + LEASE,
-                    attempts=OutboxJob.attempts + 1,  # type: ignore[operator]
+                    attempts=OutboxJob.attempts + 1,
                 )
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]

@@ -172,7 +172,7 @@ def test_delete_archives_asset(client: TestClient, designer: dict[str, str]) -> 
 
 def test_list_assets_paginates(client: TestClient, designer: dict[str, str]) -> None:
     for seed in range(1, 4):
-        upload(client, designer, image_bytes(seed=seed, size=(64, 48)))
+        assert upload(client, designer, image_bytes(seed=seed)).status_code == 201
     page = client.get("/api/v1/assets?page=1&page_size=2", headers=designer).json()
     assert page["total"] == 3
     assert len(page["items"]) == 2
@@ -311,6 +311,7 @@ def test_gif_renamed_png_is_stored_as_gif(client: TestClient, designer: dict[str
         image_bytes(fmt="GIF", mode="P", size=(40, 30)),
         filename="fake.png",
         content_type="image/png",
+        metadata={**GOOD_METADATA, "terms": {"asset_type": ["animation"], "usage_rights": ["owned"]}},
     )
     assert response.status_code == 201
     assert response.json()["current_version"]["mime_type"] == "image/gif"
@@ -344,7 +345,10 @@ def test_svg_downloads_as_attachment_with_csp(client: TestClient, designer: dict
         b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="60">'
         b'<rect width="120" height="60" fill="#f00"/></svg>'
     )
-    body = upload(client, designer, svg, filename="logo.svg", content_type="image/svg+xml").json()
+    logo = {**GOOD_METADATA, "terms": {"asset_type": ["logo"], "usage_rights": ["owned"]}}
+    body = upload(
+        client, designer, svg, filename="logo.svg", content_type="image/svg+xml", metadata=logo
+    ).json()
     assert body["current_version"]["mime_type"] == "image/svg+xml"
     response = client.get(f"/api/v1/assets/{body['id']}/content", headers=designer)
     assert response.headers["content-disposition"].startswith("attachment")

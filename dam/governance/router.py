@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from dam.assets import service as asset_service
+from dam.assets.router import read_upload
+from dam.deps import Admin, ContextDep, PrincipalDep, SessionDep, Uploader
+from dam.governance import service
+from dam.governance.schemas import ValidationOut
+
+router = APIRouter(prefix="/api/v1", tags=["governance"])
+
+
+@router.get("/taxonomy")
+def taxonomy(ctx: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Facets with their term trees, labels, synonyms and deprecations."""
+    return ctx.governance.pack.taxonomy_json()
+
+
+@router.get("/governance/rules")
+def rules(ctx: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The brand rules in force, with their scope, severity and parameters."""
+    return ctx.governance.pack.rules_json()
+
+
+@router.post("/governance/validate", response_model=ValidationOut)
+async def validate(
+    request: Request, ctx: ContextDep, session: SessionDep, actor: Uploader
+) -> ValidationOut:
+    """Check a file and its metadata exactly as an upload would, and store nothing.
+    Blocking violations come back in the report (status `fail`) instead of a 422."""
+    upload = await read_upload(request, ctx)
+    try:
+        return await run_in_threadpool(
+            asset_service.preview_compliance, session, ctx=ctx, upload=upload
+        )
+    finally:
+        upload.discard()
+
+
+@router.post("/governance/reload")
+def reload(ctx: ContextDep, session: SessionDep, actor: Admin) -> dict[str, Any]:
+    """Load the pack from disk again. A broken pack → 422 with every problem; the previous
+    pack stays in force."""
+    previous, current = service.reload_pack(
+        session, holder=ctx.governance, actor=actor, now=ctx.now()
+    )
+    return {
+        "previous_revision": previous.revision,
+        "revision": current.revision,
+        "changed": previous.digest != current.digest,
+    }
