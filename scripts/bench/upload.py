@@ -213,7 +213,8 @@ def main() -> None:
         api_mibs = size / MIB / api_s
         ratio = api_mibs / direct_mibs
         print(
-            f"file: {size / MIB:.0f} MiB MP4, S3 endpoint {endpoint}, part size {args.chunk_mib} MiB"
+            f"file: {size / MIB:.0f} MiB MP4, S3 endpoint {endpoint}, "
+            f"part size {args.chunk_mib} MiB"
         )
         print(f"direct boto3 upload : {direct_s:7.2f} s  {direct_mibs:7.1f} MiB/s")
         print(f"API upload          : {api_s:7.2f} s  {api_mibs:7.1f} MiB/s")

@@ -11,16 +11,24 @@ from sqlmodel import Session, col, select
 
 from dam.context import Context
 from dam.models import OutboxJob
-from tests.factories import image_bytes, upload
+from tests.factories import GOOD_METADATA, image_bytes, upload
 
 REASON = "Logo is too close to the edge"
+# A small graphic that passes every brand rule, so uploads are quick and compliance is "pass".
+METADATA: dict[str, Any] = {
+    **GOOD_METADATA,
+    "terms": {"asset_type": ["graphic"], "usage_rights": ["owned"], "brand": ["halden"]},
+}
 
 
 def new_asset(
     client: TestClient, headers: dict[str, str], *, seed: int = 1, **metadata: Any
 ) -> str:
     response = upload(
-        client, headers, image_bytes(size=(64, 48), seed=seed), metadata=metadata or None
+        client,
+        headers,
+        image_bytes(size=(64, 48), seed=seed),
+        metadata={**METADATA, **metadata},
     )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -31,6 +39,7 @@ def new_version(client: TestClient, headers: dict[str, str], asset_id: str, *, s
         client,
         headers,
         image_bytes(size=(64, 48), seed=seed),
+        metadata=None,  # keep the asset's metadata
         path=f"/api/v1/assets/{asset_id}/versions",
     )
     assert response.status_code == 201, response.text

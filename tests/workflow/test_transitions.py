@@ -318,10 +318,10 @@ def test_concurrent_verdicts_cannot_both_win(
         ).one()
         service.approve(a, ctx=ctx, asset=asset_a, actor=first)
         a.commit()
+        assert seen_by_b.review_state == "in_review"
         with pytest.raises(Conflict) as refused:
             service.reject(b, ctx=ctx, asset=asset_b, actor=second, reason="no")
         b.rollback()
-    assert seen_by_b.review_state == "in_review"
     assert refused.value.code == "concurrent_update"
     assert review_state(client, designer, asset_id) == "approved"
 
@@ -359,7 +359,10 @@ def test_review_queue_is_oldest_first_with_waiting_time(
     assert head["asset_id"] == second
     assert head["version"] == 1
     assert head["uploader"] == {"id": principal_id(client, other_designer), "name": "Ana Designer"}
-    assert head["compliance_status"] is None
+    compliance = client.get(f"/api/v1/assets/{second}", headers=designer).json()["current_version"][
+        "compliance"
+    ]
+    assert head["compliance_status"] == compliance["status"]
 
     assert transition(client, brand_manager, second, "approve").status_code == 200
     new_version(client, designer, first, seed=5)  # supersedes the version in review
