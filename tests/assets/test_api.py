@@ -311,7 +311,10 @@ def test_gif_renamed_png_is_stored_as_gif(client: TestClient, designer: dict[str
         image_bytes(fmt="GIF", mode="P", size=(40, 30)),
         filename="fake.png",
         content_type="image/png",
-        metadata={**GOOD_METADATA, "terms": {"asset_type": ["animation"], "usage_rights": ["owned"]}},
+        metadata={
+            **GOOD_METADATA,
+            "terms": {"asset_type": ["animation"], "usage_rights": ["owned"]},
+        },
     )
     assert response.status_code == 201
     assert response.json()["current_version"]["mime_type"] == "image/gif"
@@ -458,3 +461,36 @@ def test_health_and_readiness(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "storage": "ok"}
+
+
+@pytest.mark.parametrize("storage_backend", ["s3"], indirect=True)
+def test_s3_download_may_redirect_to_presigned_url(
+    client: TestClient, designer: dict[str, str], ctx: Context
+) -> None:
+    import httpx
+
+    data = image_bytes()
+    asset_id = upload(client, designer, data).json()["id"]
+    ctx.settings.s3_presign_downloads = True
+    response = client.get(
+        f"/api/v1/assets/{asset_id}/content", headers=designer, follow_redirects=False
+    )
+    assert response.status_code == 307
+    fetched = httpx.get(response.headers["location"])
+    assert fetched.status_code == 200
+    assert fetched.content == data
+    assert fetched.headers["content-type"] == "image/jpeg"
+
+
+def test_bootstrap_admin_key_is_valid_after_start(ctx: Context) -> None:
+    from dam.app import create_app, prepare
+
+    plaintext = "dam_" + "b" * 40
+    ctx.settings.bootstrap_admin_key = plaintext
+    prepare(ctx)
+    prepare(ctx)  # idempotent: containers restart
+    with TestClient(create_app(ctx=ctx, run_worker=False)) as client:
+        me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {plaintext}"})
+    assert me.status_code == 200
+    assert me.json()["role"] == "admin"
+    assert count_rows(ctx.engine, "api_keys") == 1

@@ -1,0 +1,103 @@
+"""The outbox worker on both databases: claim, retry with backoff, give up, lease expiry."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from dam.context import Context
+from dam.db import session_scope
+from dam.jobs import registry
+from dam.jobs.outbox import enqueue
+from dam.jobs.worker import backoff, claim, run_job, run_pending
+from dam.models import JobStatus, OutboxJob
+from tests.conftest import Clock
+
+pytestmark = pytest.mark.usefixtures("db_backend")
+CALLS: list[dict[str, Any]] = []
+
+
+@registry.handler("test.flaky")
+def flaky(ctx: Context, session: Session, payload: dict[str, Any]) -> None:
+    CALLS.append(payload)
+    if len([c for c in CALLS if c["n"] == payload["n"]]) <= payload["fail_times"]:
+        raise RuntimeError(f"transient failure {len(CALLS)}")
+
+
+def add_job(ctx: Context, *, fail_times: int, max_attempts: int = 3) -> uuid.UUID:
+    with session_scope(ctx.engine) as session:
+        job = enqueue(
+            session,
+            "test.flaky",
+            {"n": str(uuid.uuid4()), "fail_times": fail_times},
+            now=ctx.now(),
+            max_attempts=max_attempts,
+        )
+        return job.id
+
+
+def job(ctx: Context, job_id: uuid.UUID) -> OutboxJob:
+    with Session(ctx.engine) as session:
+        row = session.get(OutboxJob, job_id)
+        assert row is not None
+        return row
+
+
+def test_job_runs_once_and_is_done(ctx: Context) -> None:
+    job_id = add_job(ctx, fail_times=0)
+    assert run_pending(ctx) == 1
+    row = job(ctx, job_id)
+    assert row.status == JobStatus.done
+    assert row.attempts == 1
+    assert run_pending(ctx) == 0
+
+
+def test_failed_job_retries_after_backoff(ctx: Context, clock: Clock) -> None:
+    job_id = add_job(ctx, fail_times=1)
+    run_pending(ctx)
+    row = job(ctx, job_id)
+    assert row.status == JobStatus.pending
+    assert row.last_error is not None and "transient failure" in row.last_error
+    assert row.run_after == clock.now + backoff(1)
+    assert run_pending(ctx) == 0  # not due yet
+    clock.advance(seconds=backoff(1).total_seconds())
+    assert run_pending(ctx) == 1
+    row = job(ctx, job_id)
+    assert row.status == JobStatus.done
+    assert row.attempts == 2
+    assert row.last_error is None
+
+
+def test_job_gives_up_after_max_attempts(ctx: Context, clock: Clock) -> None:
+    job_id = add_job(ctx, fail_times=10, max_attempts=3)
+    for _ in range(5):
+        run_pending(ctx)
+        clock.advance(hours=1)
+    row = job(ctx, job_id)
+    assert row.status == JobStatus.failed
+    assert row.attempts == 3
+    assert row.finished_at is not None
+
+
+def test_claimed_job_is_not_claimed_twice_until_its_lease_expires(
+    ctx: Context, clock: Clock
+) -> None:
+    job_id = add_job(ctx, fail_times=0)
+    assert claim(ctx) == [job_id]
+    assert claim(ctx) == []
+    clock.advance(minutes=6)  # the worker holding it died: the lease ran out
+    assert claim(ctx) == [job_id]
+    run_job(ctx, job_id)
+    assert job(ctx, job_id).status == JobStatus.done
+
+
+def test_unknown_job_kind_is_recorded_as_error(ctx: Context) -> None:
+    with session_scope(ctx.engine) as session:
+        job_id = enqueue(session, "no.such.kind", {}, now=ctx.now(), max_attempts=1).id
+    run_pending(ctx)
+    row = job(ctx, job_id)
+    assert row.status == JobStatus.failed
+    assert row.last_error == "no handler for job kind 'no.such.kind'"
