@@ -93,7 +93,9 @@ async def upload_asset(
         asset = service.create_asset(
             session, ctx=ctx, upload=upload, metadata=metadata, actor=actor
         )
-        return asset, present_asset(session, asset)
+        out = present_asset(session, asset)
+        out.possible_duplicates = service.possible_duplicates(session, asset=asset)
+        return asset, out
 
     try:
         return await run_in_threadpool(

@@ -163,6 +163,22 @@ def preview_compliance(session: Session, *, ctx: Context, upload: ReceivedUpload
     )
 
 
+def possible_duplicates(session: Session, *, asset: Asset) -> list[dict[str, Any]]:
+    """Other assets whose current image looks nearly the same (perceptual hash), nearest first.
+    Byte-identical files never get here: they are refused as duplicates."""
+    from dam.search.similar import find_similar
+
+    version = get_version(session, asset, asset.current_version)
+    if not version.phash:
+        return []
+    return [
+        {"asset_id": str(asset_id), "version": number, "distance": distance}
+        for asset_id, number, distance in find_similar(
+            session, phash=version.phash, exclude_asset_id=asset.id, max_distance=6, limit=10
+        )
+    ]
+
+
 def find_by_sha256(session: Session, sha256: str) -> AssetVersion | None:
     return session.exec(
         select(AssetVersion)

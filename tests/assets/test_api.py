@@ -494,3 +494,21 @@ def test_bootstrap_admin_key_is_valid_after_start(ctx: Context) -> None:
     assert me.status_code == 200
     assert me.json()["role"] == "admin"
     assert count_rows(ctx.engine, "api_keys") == 1
+
+
+def test_near_duplicate_upload_succeeds_and_says_so(
+    client: TestClient, designer: dict[str, str]
+) -> None:
+    original = Image.open(io.BytesIO(image_bytes(seed=3)))
+    first = upload(client, designer, image_bytes(seed=3)).json()
+    assert first["possible_duplicates"] == []
+    recompressed = io.BytesIO()
+    original.resize((1500, 1125)).save(recompressed, "JPEG", quality=70)
+    second = upload(client, designer, recompressed.getvalue(), filename="hero-small.jpg")
+    assert second.status_code == 201
+    hints = second.json()["possible_duplicates"]
+    assert [h["asset_id"] for h in hints] == [first["id"]]
+    assert hints[0]["version"] == 1
+    assert hints[0]["distance"] <= 6
+    different = upload(client, designer, image_bytes(seed=12, color=(200, 30, 30))).json()
+    assert different["possible_duplicates"] == []
