@@ -1,0 +1,178 @@
+"""Local users for the web UI: argon2 password hashes, a signed session cookie, CSRF tokens.
+
+The session is stateless: the cookie carries the user id, a per-session CSRF token and the
+time it was issued, signed with `Settings.secret_key`. Every request reloads the user, so a
+disabled user or a changed role takes effect at once; sign-out deletes the cookie.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlmodel import Session, col, select
+
+from dam.audit.service import record
+from dam.auth.principal import Principal
+from dam.context import Context
+from dam.errors import Conflict, Forbidden, Invalid
+from dam.models import Role, User
+
+SESSION_COOKIE = "dam_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SESSION_MAX_AGE = 12 * 3600
+MIN_PASSWORD_LENGTH = 10
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_hasher = PasswordHasher()
+# Verifying against this when the email is unknown keeps sign-in time the same either way,
+# so response time does not reveal which emails have accounts.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class WebSession:
+    user_id: uuid.UUID
+    csrf: str
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def create_user(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    name: str = "",
+    actor: Principal,
+    now: datetime,
+) -> User:
+    email = normalize_email(email)
+    if "@" not in email or len(email) > 320:
+        raise Invalid(f"{email!r} is not an email address", code="invalid_user")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(
+            f"the password needs at least {MIN_PASSWORD_LENGTH} characters", code="weak_password"
+        )
+    if session.exec(select(User).where(col(User.email) == email)).first() is not None:
+        raise Conflict(f"a user {email} already exists", code="user_exists")
+    user = User(
+        email=email,
+        name=name.strip(),
+        role=role,
+        password_hash=hash_password(password),
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    record(
+        session,
+        actor=actor,
+        action="user.created",
+        target=str(user.id),
+        changes={"email": email, "role": role.value},
+        now=now,
+    )
+    return user
+
+
+def authenticate_user(session: Session, *, email: str, password: str, now: datetime) -> User:
+    """The user for these credentials; one message for every failure so accounts don't leak."""
+    user = session.exec(select(User).where(col(User.email) == normalize_email(email))).first()
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        raise Forbidden("wrong email or password", code="sign_in_failed")
+    if not verify_password(user.password_hash, password) or user.disabled:
+        raise Forbidden("wrong email or password", code="sign_in_failed")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = now
+    session.add(user)
+    return user
+
+
+def principal_of(user: User) -> Principal:
+    return Principal(id=user.id, name=user.name or user.email, role=user.role, kind="user")
+
+
+def _serializer(ctx: Context) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(ctx.settings.secret_key, salt="dam.web.session")
+
+
+def issue_session(ctx: Context, user: User) -> tuple[str, WebSession]:
+    """A new cookie value; a fresh CSRF token every sign-in."""
+    web = WebSession(user_id=user.id, csrf=secrets.token_urlsafe(32))
+    return _serializer(ctx).dumps({"u": str(user.id), "c": web.csrf}), web
+
+
+def read_session(ctx: Context, cookie: str | None) -> WebSession | None:
+    if not cookie:
+        return None
+    try:
+        data = _serializer(ctx).loads(cookie, max_age=SESSION_MAX_AGE)
+        return WebSession(user_id=uuid.UUID(data["u"]), csrf=str(data["c"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+def csrf_matches(web: WebSession, token: str | None) -> bool:
+    return bool(token) and hmac.compare_digest(web.csrf.encode(), (token or "").encode())
+
+
+def session_user(ctx: Context, request: Request) -> tuple[User, WebSession] | None:
+    """The signed-in, enabled user of this request, cached on the request."""
+    cached: tuple[User, WebSession] | None = getattr(request.state, "web_user", None)
+    if cached is not None:
+        return cached
+    web = read_session(ctx, request.cookies.get(SESSION_COOKIE))
+    if web is None:
+        return None
+    with Session(ctx.engine, expire_on_commit=False) as session:
+        user = session.get(User, web.user_id)
+    if user is None or user.disabled:
+        return None
+    request.state.web_user = (user, web)
+    return user, web
+
+
+def session_principal(request: Request) -> Principal | None:
+    """Lets the JSON API accept the session cookie. Cookies ride along on cross-site requests,
+    so a cookie-authenticated change must also carry the CSRF token in a header."""
+    ctx: Context = request.app.state.ctx
+    found = session_user(ctx, request)
+    if found is None:
+        return None
+    user, web = found
+    # Web forms had their token checked from the form body by `pages.verify_csrf`.
+    form_checked = getattr(request.state, "csrf_checked", False)
+    if (
+        request.method not in SAFE_METHODS
+        and not form_checked
+        and not csrf_matches(web, request.headers.get(CSRF_HEADER))
+    ):
+        raise Forbidden(
+            f"send the page's CSRF token in the {CSRF_HEADER} header", code="csrf_failed"
+        )
+    return principal_of(user)

@@ -1,0 +1,354 @@
+"""The web UI's pages. Reads go through the domain services; actions are HTML forms that call
+the same service functions as the JSON API, then redirect back with a message (POST/redirect/GET).
+
+Uploads, validation and type-ahead run in the browser against the JSON API with the session
+cookie (see `dam.web.auth.session_principal`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from dam.assets import service as asset_service
+from dam.assets.access import AssetDep
+from dam.auth.principal import Principal
+from dam.campaigns import reports
+from dam.campaigns import service as campaign_service
+from dam.campaigns.router import Analyst, Tagger
+from dam.deps import ContextDep, Reviewer, SessionDep, Uploader
+from dam.errors import DamError, Unauthorized
+from dam.search import service as search_service
+from dam.search.base import SortOrder
+from dam.search.schemas import SearchParams
+from dam.web import auth, pages
+from dam.web import service as web
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(pages.verify_csrf)])
+
+LIBRARY_PAGE_SIZE = 24
+# Query parameters of the library that are not taxonomy facets.
+LIBRARY_FILTERS = ("type", "status", "review_state", "compliance", "campaign", "orientation")
+
+
+def current_principal(request: Request, ctx: ContextDep) -> Principal:
+    found = auth.session_user(ctx, request)
+    if found is None:
+        raise Unauthorized("sign in to continue", code="sign_in_required")
+    return auth.principal_of(found[0])
+
+
+WebPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request, ctx: ContextDep) -> RedirectResponse:
+    signed_in = auth.session_user(ctx, request) is not None
+    return RedirectResponse("/library" if signed_in else "/sign-in", status_code=303)
+
+
+@router.get("/sign-in")
+def sign_in_page(request: Request, next: str = "/library") -> Response:
+    return pages.render_sign_in(request, next_url=pages.safe_next(next))
+
+
+@router.post("/sign-in")
+def sign_in(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str, Form(max_length=2000)] = "/library",
+) -> Response:
+    try:
+        user = auth.authenticate_user(session, email=email, password=password, now=ctx.now())
+    except DamError as exc:
+        return pages.render_sign_in(
+            request, next_url=pages.safe_next(next), error=str(exc.detail), email=email
+        )
+    return pages.start_session(request, ctx, user, next_url=pages.safe_next(next))
+
+
+@router.post("/sign-out")
+def sign_out() -> Response:
+    return pages.end_session()
+
+
+# --- library -------------------------------------------------------------------------------
+
+
+@router.get("/library")
+def library(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: WebPrincipal,
+    q: Annotated[str | None, Query(max_length=500)] = None,
+    sort: Annotated[str, Query(max_length=20)] = "",
+    page: Annotated[int, Query(ge=1, le=400)] = 1,
+) -> Response:
+    # The sort menu's "Best match" submits an empty value; anything unknown means the default.
+    order = SortOrder(sort) if sort in SortOrder.__members__ else None
+    pack = ctx.governance.pack
+    query = request.query_params
+    facets = {name: query.getlist(name) for name in query if pack.has_facet(name)}
+    filters: dict[str, Any] = {name: query.getlist(name) for name in LIBRARY_FILTERS}
+    try:
+        params = SearchParams(
+            q=q, sort=order, page=page, page_size=LIBRARY_PAGE_SIZE, facets=facets, **filters
+        )
+        result = search_service.search_assets(session, ctx=ctx, principal=principal, params=params)
+    except (DamError, ValueError) as exc:
+        return pages.render(
+            request,
+            "library.html",
+            principal,
+            {"result": None, "error": str(getattr(exc, "detail", exc)), "q": q or ""},
+            status_code=400,
+        )
+    return pages.render(
+        request,
+        "library.html",
+        principal,
+        pages.library_context(pack, query=query, result=result, q=q or "", sort=order),
+    )
+
+
+# --- asset page and its actions ------------------------------------------------------------
+
+
+@router.get("/assets/{asset_id}")
+def asset_page(
+    request: Request, asset: AssetDep, ctx: ContextDep, session: SessionDep, principal: WebPrincipal
+) -> Response:
+    view = web.asset_view(session, ctx=ctx, principal=principal, asset=asset)
+    choices = web.tag_choices(session, exclude=[c.id for c in view.campaigns])
+    return pages.render(request, "asset.html", principal, {"v": view, "tag_choices": choices})
+
+
+def _back(asset_id: Any, next_url: str | None) -> str:
+    return pages.safe_next(next_url) if next_url else f"/assets/{asset_id}"
+
+
+@router.post("/assets/{asset_id}/submit")
+def submit(
+    actor: Uploader,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    from dam.workflow import service as workflow
+
+    return pages.act(
+        session,
+        ctx,
+        lambda: workflow.submit(session, ctx=ctx, asset=asset, actor=actor),
+        done=f"Version {asset.current_version} was submitted for review.",
+        to=_back(asset.id, next),
+    )
+
+
+@router.post("/assets/{asset_id}/approve")
+def approve(
+    actor: Reviewer,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    from dam.workflow import service as workflow
+
+    return pages.act(
+        session,
+        ctx,
+        lambda: workflow.approve(session, ctx=ctx, asset=asset, actor=actor),
+        done=f"Approved version {asset.current_version} of “{asset.title}”; it is now published.",
+        to=_back(asset.id, next),
+    )
+
+
+@router.post("/assets/{asset_id}/reject")
+def reject(
+    actor: Reviewer,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    from dam.workflow import service as workflow
+
+    return pages.act(
+        session,
+        ctx,
+        lambda: workflow.reject(session, ctx=ctx, asset=asset, actor=actor, reason=reason),
+        done=f"Rejected version {asset.current_version} of “{asset.title}”.",
+        to=_back(asset.id, next),
+    )
+
+
+@router.post("/assets/{asset_id}/versions/{number}/restore")
+def restore(
+    number: int, actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionDep
+) -> Response:
+    return pages.act(
+        session,
+        ctx,
+        lambda: asset_service.restore_version(
+            session, ctx=ctx, asset=asset, number=number, actor=actor, if_match=None
+        ),
+        done=f"Version {number} was restored as a new version (a draft until it is approved).",
+        to=f"/assets/{asset.id}",
+    )
+
+
+@router.post("/assets/{asset_id}/campaigns")
+def tag_campaign(
+    actor: Tagger,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    campaign_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    return pages.act(
+        session,
+        ctx,
+        lambda: campaign_service.add_asset_campaigns(
+            session, ctx=ctx, asset=asset, campaign_ids=[campaign_id], actor=actor
+        ),
+        done=f"Tagged with campaign {campaign_id.strip().upper()}.",
+        to=f"/assets/{asset.id}",
+    )
+
+
+@router.post("/assets/{asset_id}/campaigns/{campaign_id}/remove")
+def untag_campaign(
+    campaign_id: str, actor: Tagger, asset: AssetDep, ctx: ContextDep, session: SessionDep
+) -> Response:
+    return pages.act(
+        session,
+        ctx,
+        lambda: campaign_service.remove_asset_campaign(
+            session, ctx=ctx, asset=asset, campaign_id=campaign_id, actor=actor
+        ),
+        done=f"Removed from campaign {campaign_id}.",
+        to=f"/assets/{asset.id}",
+    )
+
+
+# --- upload --------------------------------------------------------------------------------
+
+
+@router.get("/upload")
+def upload_page(request: Request, ctx: ContextDep, actor: Uploader) -> Response:
+    return pages.render(request, "upload.html", actor, pages.upload_context(ctx.governance.pack))
+
+
+# --- review queue --------------------------------------------------------------------------
+
+
+@router.get("/review")
+def review_queue(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Reviewer,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    total, items = web.review_items(session, ctx=ctx, principal=actor, page=page, page_size=20)
+    return pages.render(
+        request,
+        "review.html",
+        actor,
+        {"total": total, "items": items, "page": page, "pages": max(1, -(-total // 20))},
+    )
+
+
+# --- campaigns -----------------------------------------------------------------------------
+
+
+@router.get("/campaigns")
+def campaigns(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: Analyst,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    facet: Annotated[str, Query(max_length=64)] = "visual_style",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    total, rows = campaign_service.list_campaigns(
+        session, principal=principal, page=page, page_size=50, q=q, pack=ctx.governance.pack
+    )
+    insights = reports.creative_insights(session, pack=ctx.governance.pack, facet=facet)
+    return pages.render(
+        request,
+        "campaigns.html",
+        principal,
+        pages.campaigns_context(
+            ctx.governance.pack, total=total, rows=rows, q=q, page=page, insights=insights
+        ),
+    )
+
+
+@router.get("/campaigns/{campaign_id}")
+def campaign_page(
+    campaign_id: str,
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: Analyst,
+    metric: Annotated[str, Query(pattern="^(impressions|clicks|conversions)$")] = "impressions",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+) -> Response:
+    campaign = campaign_service.get_campaign(session, campaign_id, principal=principal)
+    report = reports.campaign_performance(
+        session,
+        campaign=campaign,
+        pack=ctx.governance.pack,
+        date_from=date_from,
+        date_to=date_to,
+    )
+    series = web.daily_series(session, campaign=campaign, metric=metric, report=report)
+    return pages.render(
+        request,
+        "campaign.html",
+        principal,
+        {
+            "campaign": campaign,
+            "report": report,
+            "chart": web.line_chart(series),
+            "metric": metric,
+        },
+    )
+
+
+# --- governance ----------------------------------------------------------------------------
+
+
+@router.get("/governance")
+def governance(
+    request: Request, ctx: ContextDep, session: SessionDep, principal: WebPrincipal
+) -> Response:
+    pack = ctx.governance.pack
+    return pages.render(
+        request,
+        "governance.html",
+        principal,
+        {
+            "pack": pack,
+            "rules": web.rules_in_words(pack),
+            "overview": web.compliance_overview(session, pack=pack)
+            if not principal.sees_only_published
+            else None,
+        },
+    )

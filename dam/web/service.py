@@ -1,0 +1,398 @@
+"""What each page shows, assembled from the domain services (which own every rule).
+
+Nothing here decides visibility, compliance or review transitions: it reads what the domain
+services decide and shapes it for templates. `allowed` sets only hide buttons the role could
+never use; the services refuse them anyway.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from dam.assets import service as asset_service
+from dam.audit import queries as audit_queries
+from dam.audit.schemas import AuditEventOut
+from dam.auth.principal import REVIEWERS, UPLOADERS, Principal
+from dam.campaigns import reports
+from dam.campaigns.schemas import AssetPerformance, PerformanceReport
+from dam.context import Context
+from dam.governance.pack import Facet, GovernancePack, Rule, Term
+from dam.models import (
+    Asset,
+    AssetStatus,
+    AssetVersion,
+    Campaign,
+    CampaignMetric,
+    ReviewState,
+    Role,
+)
+from dam.workflow import service as workflow_service
+
+STATE_LABELS = {
+    ReviewState.draft: "Draft",
+    ReviewState.in_review: "In review",
+    ReviewState.approved: "Approved",
+    ReviewState.rejected: "Rejected",
+}
+COMPLIANCE_LABELS = {"pass": "On brand", "warn": "Warnings", "fail": "Blocked"}
+CAMPAIGN_TAGGERS = frozenset({Role.admin, Role.brand_manager, Role.designer, Role.marketer})
+
+
+def may_upload(principal: Principal) -> bool:
+    return principal.may(UPLOADERS)
+
+
+def may_review(principal: Principal) -> bool:
+    return principal.may(REVIEWERS)
+
+
+# --- taxonomy ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TermLabel:
+    facet: str
+    facet_label: str
+    labels: list[str]
+
+
+def term_labels(pack: GovernancePack, terms: dict[str, list[str]]) -> list[TermLabel]:
+    """Facets in pack order with their terms' labels; a term the pack no longer knows keeps
+    its id so nothing silently disappears from the page."""
+    out: list[TermLabel] = []
+    for facet in pack.facets:
+        ids = terms.get(facet.id)
+        if not ids:
+            continue
+        labels = [facet.terms[t].label if t in facet.terms else t for t in ids]
+        out.append(TermLabel(facet=facet.id, facet_label=facet.label, labels=labels))
+    return out
+
+
+def _scope_words(pack: GovernancePack, rule: Rule) -> str:
+    if not rule.when:
+        return "Applies to every asset"
+    parts = []
+    for facet_id, term_ids in rule.when.items():
+        facet = pack.facet(facet_id)
+        names = [facet.terms[t].label if t in facet.terms else t for t in term_ids]
+        parts.append(f"{facet.label} is {' or '.join(names)}")
+    return "Applies when " + " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class RuleView:
+    id: str
+    description: str
+    blocking: bool
+    scope: str
+    enabled: bool
+
+
+def rules_in_words(pack: GovernancePack) -> list[RuleView]:
+    return [
+        RuleView(
+            id=r.id,
+            description=r.description,
+            blocking=r.severity.value == "block",
+            scope=_scope_words(pack, r),
+            enabled=r.enabled,
+        )
+        for r in pack.rules
+    ]
+
+
+def taxonomy_options(facet: Facet) -> list[tuple[str, str, int, str]]:
+    """(term id, label, depth, synonyms) in tree order, deprecated terms left out: the upload
+    form offers only terms a new asset may use."""
+    rows: list[tuple[str, str, int, str]] = []
+
+    def walk(terms: Iterable[Term], depth: int) -> None:
+        for term in terms:
+            if not term.deprecated:
+                rows.append((term.id, term.label, depth, " ".join(term.synonyms)))
+            walk(term.children, depth + 1)
+
+    walk(facet.roots, 0)
+    return rows
+
+
+# --- asset page ----------------------------------------------------------------------------
+
+
+@dataclass
+class AssetView:
+    asset: Asset
+    version: AssetVersion | None
+    versions: list[AssetVersion]
+    terms: list[TermLabel]
+    campaigns: list[Campaign]
+    performance: AssetPerformance
+    history: list[AuditEventOut]
+    history_total: int
+    can_edit: bool
+    can_submit: bool
+    can_review: bool
+    can_tag: bool
+    violations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def asset_view(session: Session, *, ctx: Context, principal: Principal, asset: Asset) -> AssetView:
+    """The asset as this principal may see it: restricted roles get the published version only
+    (the same rule the API's `visible_version` applies)."""
+    from dam.assets.access import visible_version
+
+    versions = asset_service.list_versions(session, asset)
+    number = visible_version(principal, asset, None) if asset.current_version else None
+    if principal.sees_only_published:
+        versions = [v for v in versions if v.number == number]
+    version = next((v for v in versions if v.number == number), None)
+    campaign_ids = asset_service.campaign_ids_of(session, asset.id)
+    campaigns = (
+        list(session.exec(select(Campaign).where(col(Campaign.id).in_(campaign_ids))))
+        if campaign_ids
+        else []
+    )
+    history = audit_queries.asset_history(session, asset_id=asset.id, page=1, page_size=20)
+    state = version.review_state if version else None
+    return AssetView(
+        asset=asset,
+        version=version,
+        versions=versions,
+        terms=term_labels(ctx.governance.pack, asset.terms),
+        campaigns=sorted(campaigns, key=lambda c: c.id),
+        performance=reports.asset_performance(session, [asset.id])[asset.id],
+        history=history.items,
+        history_total=history.total,
+        can_edit=may_upload(principal) and asset.status != AssetStatus.archived,
+        can_submit=may_upload(principal)
+        and state in workflow_service.SUBMITTABLE
+        and (version is None or version.compliance_status != "fail"),
+        can_review=may_review(principal) and state in workflow_service.REVIEWABLE,
+        can_tag=principal.may(CAMPAIGN_TAGGERS) and asset.published_version is not None,
+        violations=list((version.compliance or {}).get("violations", [])) if version else [],
+    )
+
+
+def tag_choices(session: Session, *, exclude: Sequence[str]) -> list[Campaign]:
+    query = select(Campaign).order_by(col(Campaign.id)).limit(500)
+    if exclude:
+        query = query.where(col(Campaign.id).not_in(list(exclude)))
+    return list(session.exec(query))
+
+
+# --- review queue --------------------------------------------------------------------------
+
+
+@dataclass
+class ReviewItem:
+    asset: Asset
+    version: AssetVersion
+    previous: AssetVersion | None
+    waited_seconds: int
+    uploader: str | None
+    terms: list[TermLabel]
+    self_uploaded: bool
+
+
+def review_items(
+    session: Session, *, ctx: Context, principal: Principal, page: int, page_size: int
+) -> tuple[int, list[ReviewItem]]:
+    """The workflow's queue (oldest first), each with the published version beside it."""
+    queue = workflow_service.review_queue(session, now=ctx.now(), page=page, page_size=page_size)
+    items: list[ReviewItem] = []
+    for entry in queue.items:
+        asset = asset_service.get_asset(session, entry.asset_id)
+        version = asset_service.get_version(session, asset, entry.version)
+        previous = (
+            asset_service.get_version(session, asset, asset.published_version)
+            if asset.published_version and asset.published_version != entry.version
+            else None
+        )
+        items.append(
+            ReviewItem(
+                asset=asset,
+                version=version,
+                previous=previous,
+                waited_seconds=entry.waited_seconds,
+                uploader=entry.uploader.name,
+                terms=term_labels(ctx.governance.pack, asset.terms),
+                self_uploaded=version.created_by == principal.id and principal.role != Role.admin,
+            )
+        )
+    return queue.total, items
+
+
+# --- governance ----------------------------------------------------------------------------
+
+
+@dataclass
+class ComplianceOverview:
+    assets: int
+    by_status: dict[str, int]
+    by_rule: list[tuple[str, str, int, int]]  # rule id, description, blocking count, warn count
+
+
+def compliance_overview(session: Session, *, pack: GovernancePack) -> ComplianceOverview:
+    """Pass / warn / fail over the current version of every asset that is not archived, and
+    which rules are behind the problems."""
+    current = (
+        select(AssetVersion.compliance_status, AssetVersion.compliance)
+        .join(
+            Asset,
+            sa.and_(
+                col(Asset.id) == col(AssetVersion.asset_id),
+                col(Asset.current_version) == col(AssetVersion.number),
+            ),
+        )
+        .where(col(Asset.status) != AssetStatus.archived)
+    )
+    by_status: Counter[str] = Counter()
+    blocks: Counter[str] = Counter()
+    warns: Counter[str] = Counter()
+    assets = 0
+    for status, report in session.exec(current):
+        assets += 1
+        by_status[status or "unchecked"] += 1
+        # One count per asset and rule, however many findings the rule made.
+        seen: dict[str, str] = {}
+        for violation in (report or {}).get("violations", []):
+            rule = str(violation.get("rule"))
+            if seen.get(rule) != "block":
+                seen[rule] = str(violation.get("severity"))
+        for rule, severity in seen.items():
+            (blocks if severity == "block" else warns)[rule] += 1
+    descriptions = {r.id: r.description for r in pack.rules}
+    rules = sorted(set(blocks) | set(warns), key=lambda r: (-blocks[r] - warns[r], r))
+    return ComplianceOverview(
+        assets=assets,
+        by_status={k: by_status.get(k, 0) for k in ("pass", "warn", "fail")},
+        by_rule=[(r, descriptions.get(r, r), blocks[r], warns[r]) for r in rules],
+    )
+
+
+# --- campaigns -----------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    asset_id: uuid.UUID
+    title: str
+    points: list[tuple[date, int]]
+
+
+def daily_series(
+    session: Session, *, campaign: Campaign, metric: str, report: PerformanceReport
+) -> list[Series]:
+    """Per asset and day, one metric summed over channels, for the campaign's chart."""
+    column = getattr(CampaignMetric, metric)
+    rows = session.exec(
+        select(col(CampaignMetric.asset_id), col(CampaignMetric.date), sa.func.sum(column))
+        .where(col(CampaignMetric.campaign_id) == campaign.id)
+        .group_by(col(CampaignMetric.asset_id), col(CampaignMetric.date))
+        .order_by(col(CampaignMetric.date))
+    ).all()
+    titles = {item.asset_id: item.title for item in report.items}
+    by_asset: dict[uuid.UUID, list[tuple[date, int]]] = {}
+    for asset_id, day, value in rows:
+        by_asset.setdefault(asset_id, []).append((day, int(value or 0)))
+    return [Series(asset_id=a, title=titles.get(a, str(a)), points=p) for a, p in by_asset.items()]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A line chart laid out for inline SVG: coordinates computed here, drawn by the template."""
+
+    width: int
+    height: int
+    lines: list[tuple[str, str, str]]  # title, svg points, colour
+    x_labels: list[tuple[float, str]]
+    y_labels: list[tuple[float, str]]
+    empty: bool
+
+
+PALETTE = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"]
+
+
+def line_chart(series: list[Series], *, width: int = 720, height: int = 240) -> Chart:
+    days = sorted({d for s in series for d, _ in s.points})
+    top = max((v for s in series for _, v in s.points), default=0)
+    if not days or top == 0:
+        return Chart(width, height, [], [], [], empty=True)
+    left, right, up, down = 56, 12, 12, 28
+    plot_w, plot_h = width - left - right, height - up - down
+    step = plot_w / max(len(days) - 1, 1)
+    x_of = {d: left + i * step for i, d in enumerate(days)}
+
+    def y_of(v: float) -> float:
+        return up + plot_h - (v / top) * plot_h
+
+    lines = []
+    for i, s in enumerate(series[: len(PALETTE)]):
+        pts = " ".join(f"{x_of[d]:.1f},{y_of(v):.1f}" for d, v in s.points)
+        lines.append((s.title, pts, PALETTE[i]))
+    every = max(1, len(days) // 6)
+    x_labels = [(x_of[d], d.strftime("%d %b")) for d in days[::every]]
+    y_labels = [(y_of(top * f), f"{int(top * f):,}") for f in (0, 0.5, 1)]
+    return Chart(width, height, lines, x_labels, y_labels, empty=False)
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float
+    width_pct: float
+    note: str
+
+
+def bars(rows: Sequence[tuple[str, float | None, str]]) -> list[Bar]:
+    """Horizontal bars scaled to the largest value; rows without a value get an empty bar."""
+    top = max((v for _, v, _ in rows if v is not None), default=0) or 1
+    return [
+        Bar(label=label, value=v or 0, width_pct=round(100 * (v or 0) / top, 1), note=note)
+        for label, v, note in rows
+    ]
+
+
+# --- formatting used by templates ----------------------------------------------------------
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def human_wait(seconds: int) -> str:
+    if seconds < 3600:
+        return f"{max(1, seconds // 60)} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+NO_VALUE = "\u2013"  # an en dash: "no figure", distinct from zero
+
+
+def percent(value: float | None) -> str:
+    return NO_VALUE if value is None else f"{value * 100:.1f}%"
+
+
+def money(value: Decimal | float | None) -> str:
+    return NO_VALUE if value is None else f"{Decimal(value):,.2f}"
+
+
+def when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%d %b %Y, %H:%M UTC")

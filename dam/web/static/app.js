@@ -1,0 +1,108 @@
+// Small enhancements for every page; pages work without them.
+(function () {
+  "use strict";
+
+  // Thumbnails are made in the background: until then show the placeholder, not a broken image.
+  document.addEventListener(
+    "error",
+    function (e) {
+      var img = e.target;
+      if (!(img instanceof HTMLImageElement) || !img.hasAttribute("data-thumb")) return;
+      img.hidden = true;
+      var ph = img.parentNode.querySelector(".placeholder");
+      if (ph) ph.hidden = false;
+    },
+    true
+  );
+
+  // Move focus to a message after an action so keyboard and screen-reader users hear it.
+  var flash = document.querySelector("[data-flash]");
+  if (flash) flash.focus();
+
+  // Type-ahead on the library search box: titles matching the words typed so far.
+  var box = document.getElementById("q");
+  var listbox = document.getElementById("q-suggestions");
+  if (!box || !listbox) return;
+  var timer = null;
+  var active = -1;
+  var lastQuery = "";
+  var controller = null;
+
+  function close() {
+    listbox.hidden = true;
+    listbox.innerHTML = "";
+    box.setAttribute("aria-expanded", "false");
+    box.removeAttribute("aria-activedescendant");
+    active = -1;
+  }
+
+  function highlight(index) {
+    var items = listbox.querySelectorAll("[role=option]");
+    items.forEach(function (li, i) { li.setAttribute("aria-selected", i === index ? "true" : "false"); });
+    active = index;
+    if (items[index]) box.setAttribute("aria-activedescendant", items[index].id);
+  }
+
+  function show(items) {
+    listbox.innerHTML = "";
+    if (!items.length) { close(); return; }
+    items.forEach(function (item, i) {
+      var li = document.createElement("li");
+      li.id = "q-opt-" + i;
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", "false");
+      li.dataset.href = "/assets/" + item.id;
+      // Highlights come from the server HTML-escaped, with only <mark> added.
+      li.innerHTML = item.highlights && item.highlights.title ? item.highlights.title : "";
+      if (!li.innerHTML) li.textContent = item.title;
+      li.addEventListener("mousedown", function (e) {
+        e.preventDefault();
+        window.location.href = li.dataset.href;
+      });
+      listbox.appendChild(li);
+    });
+    listbox.hidden = false;
+    box.setAttribute("aria-expanded", "true");
+  }
+
+  function fetchSuggestions() {
+    var q = box.value.trim();
+    if (q.length < 2 || q === lastQuery) { if (q.length < 2) close(); return; }
+    lastQuery = q;
+    if (controller) controller.abort();
+    controller = new AbortController();
+    fetch("/api/v1/search?page_size=6&q=" + encodeURIComponent(q), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+      signal: controller.signal,
+    })
+      .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+      .then(function (body) { if (box.value.trim() === q) show(body.items || []); })
+      .catch(function () {});
+  }
+
+  box.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(fetchSuggestions, 150);
+  });
+  box.addEventListener("keydown", function (e) {
+    var items = listbox.querySelectorAll("[role=option]");
+    if (e.key === "ArrowDown" && items.length) {
+      e.preventDefault();
+      highlight((active + 1) % items.length);
+    } else if (e.key === "ArrowUp" && items.length) {
+      e.preventDefault();
+      highlight((active - 1 + items.length) % items.length);
+    } else if (e.key === "Enter" && active >= 0 && items[active]) {
+      e.preventDefault();
+      window.location.href = items[active].dataset.href;
+    } else if (e.key === "Escape") {
+      close();
+    }
+  });
+  box.addEventListener("blur", function () { setTimeout(close, 100); });
+
+  // Changing the sort order re-runs the search without another click.
+  var sort = document.getElementById("sort");
+  if (sort) sort.addEventListener("change", function () { sort.form.submit(); });
+})();
