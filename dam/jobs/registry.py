@@ -36,5 +36,6 @@ def get_handler(kind: str) -> Handler | None:
 def load_handlers() -> None:
     """Import the modules that register handlers (kept lazy to avoid import cycles)."""
     import dam.assets.jobs
+    import dam.search.jobs
     import dam.webhooks.jobs
     import dam.workflow.expiry  # noqa: F401

@@ -59,7 +59,7 @@ def create_webhook(
         url=url,
         events=events,
         secret=secret,
-        created_by=actor.id if actor.kind == "key" else None,
+        created_by=actor.id,
         created_at=now,
     )
     session.add(webhook)
