@@ -34,7 +34,7 @@ from dam.governance.service import (
 )
 from dam.jobs.outbox import enqueue
 from dam.media import MediaInfo, MediaKind, inspect_file, safe_filename
-from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion
+from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion, ReviewState
 from dam.storage import blob_key
 from dam.workflow.expiry import renew_rights
 
@@ -231,6 +231,27 @@ def _new_version(
     )
 
 
+def _withdraw_superseded(
+    session: Session, asset: Asset, version: AssetVersion
+) -> dict[str, list[int]]:
+    """A version still waiting for review is withdrawn when a newer one arrives: reviewers
+    judge the current version only, so it would otherwise sit in review forever."""
+    waiting = list(
+        session.exec(
+            select(AssetVersion).where(
+                AssetVersion.asset_id == asset.id,
+                col(AssetVersion.number) < version.number,
+                AssetVersion.review_state == ReviewState.in_review,
+            )
+        )
+    )
+    for old in waiting:
+        old.review_state = ReviewState.draft
+        old.review_reason = f"withdrawn from review: version {version.number} replaced it"
+        session.add(old)
+    return {"withdrawn_from_review": [v.number for v in waiting]} if waiting else {}
+
+
 def _after_new_version(session: Session, ctx: Context, asset: Asset, version: AssetVersion) -> None:
     if version.kind == MediaKind.image and not version.renditions:
         enqueue(session, "renditions", {"version_id": str(version.id)}, now=ctx.now())
@@ -323,7 +344,11 @@ def add_version(
         action="asset.version_created",
         asset_id=asset.id,
         version=number,
-        changes={**diff(before, after), "sha256": version.sha256},
+        changes={
+            **diff(before, after),
+            "sha256": version.sha256,
+            **_withdraw_superseded(session, asset, version),
+        },
         now=now,
     )
     emit(session, "asset.version_created", asset=asset, version=number, now=now)
@@ -388,7 +413,11 @@ def restore_version(
         action="asset.version_restored",
         asset_id=asset.id,
         version=new_number,
-        changes={"restored_from": number, "sha256": version.sha256},
+        changes={
+            "restored_from": number,
+            "sha256": version.sha256,
+            **_withdraw_superseded(session, asset, version),
+        },
         now=now,
     )
     emit(

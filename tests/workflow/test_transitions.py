@@ -376,3 +376,19 @@ def test_review_queue_is_oldest_first_with_waiting_time(
 def test_review_queue_is_for_reviewers(client: TestClient, keys: Keys, role: Role) -> None:
     response = client.get("/api/v1/review-queue", headers=keys.headers(role))
     assert response.status_code == 403
+
+
+def test_new_version_withdraws_the_one_waiting_for_review(
+    client: TestClient, designer: dict[str, str], brand_manager: dict[str, str]
+) -> None:
+    asset_id = new_asset(client, designer, seed=1)
+    assert transition(client, designer, asset_id, "submit").status_code == 200
+    assert new_version(client, designer, asset_id, seed=2) == 2
+    versions = client.get(f"/api/v1/assets/{asset_id}/versions", headers=designer).json()
+    assert [(v["number"], v["review_state"]) for v in versions] == [(2, "draft"), (1, "draft")]
+    assert versions[1]["review_reason"] == "withdrawn from review: version 2 replaced it"
+    queue = client.get("/api/v1/review-queue", headers=brand_manager).json()
+    assert asset_id not in [item["asset_id"] for item in queue["items"]]
+    history = client.get(f"/api/v1/assets/{asset_id}/history", headers=designer).json()
+    created = [e for e in history["items"] if e["action"] == "asset.version_created"]
+    assert created[0]["changes"]["withdrawn_from_review"] == [1]
