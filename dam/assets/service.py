@@ -326,6 +326,7 @@ def add_version(
     before = snapshot(asset, campaign_ids_of(session, asset.id))
     if metadata is not None:
         _apply_upload_metadata(session, ctx, asset, metadata, actor)
+        renew_rights(asset, before=before, now=now)
     assessment = _assess_upload(
         ctx, inspected, fields_of(asset, campaign_ids_of(session, asset.id))
     ).enforce()

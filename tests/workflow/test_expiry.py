@@ -212,3 +212,26 @@ def test_archived_assets_are_not_expired(
     clock.advance(days=2)
     assert _sweep(ctx) == SweepResult()
     assert _asset(ctx, asset_id).status == "archived"
+
+
+def test_new_version_with_a_later_rights_date_renews_an_expired_asset(
+    client: TestClient,
+    designer: dict[str, str],
+    brand_manager: dict[str, str],
+    ctx: Context,
+    clock: Clock,
+) -> None:
+    from tests.factories import image_bytes, upload
+
+    asset_id = _published(client, designer, brand_manager, clock.now - timedelta(minutes=1))
+    _sweep(ctx)
+    assert _asset(ctx, asset_id).status == "expired"
+    response = upload(
+        client,
+        designer,
+        image_bytes(size=(64, 48), seed=9),
+        metadata={"rights_expire_at": (clock.now + timedelta(days=90)).isoformat()},
+        path=f"/api/v1/assets/{asset_id}/versions",
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "active"
