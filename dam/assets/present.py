@@ -8,6 +8,8 @@ from sqlmodel import Session
 
 from dam.assets import service
 from dam.assets.schemas import AssetOut, ComplianceOut, VersionOut
+from dam.campaigns.reports import asset_performance
+from dam.campaigns.schemas import AssetPerformance
 from dam.models import Asset, AssetVersion
 
 
@@ -34,7 +36,13 @@ def version_out(version: AssetVersion) -> VersionOut:
     )
 
 
-def asset_out(asset: Asset, *, version: AssetVersion | None, campaign_ids: list[str]) -> AssetOut:
+def asset_out(
+    asset: Asset,
+    *,
+    version: AssetVersion | None,
+    campaign_ids: list[str],
+    performance: AssetPerformance | None = None,
+) -> AssetOut:
     return AssetOut(
         id=asset.id,
         title=asset.title,
@@ -48,6 +56,7 @@ def asset_out(asset: Asset, *, version: AssetVersion | None, campaign_ids: list[
         created_at=asset.created_at,
         updated_at=asset.updated_at,
         current_version=version_out(version) if version else None,
+        performance=performance,
     )
 
 
@@ -55,11 +64,23 @@ def present_asset(session: Session, asset: Asset, *, version_number: int | None 
     number = version_number or asset.current_version
     version = service.get_version(session, asset, number) if number else None
     return asset_out(
-        asset, version=version, campaign_ids=service.campaign_ids_of(session, asset.id)
+        asset,
+        version=version,
+        campaign_ids=service.campaign_ids_of(session, asset.id),
+        performance=asset_performance(session, [asset.id])[asset.id],
     )
 
 
 def present_assets(session: Session, assets: Sequence[Asset]) -> list[AssetOut]:
     versions = service.current_versions(session, assets)
     campaigns = service.campaign_ids_for(session, [a.id for a in assets])
-    return [asset_out(a, version=versions.get(a.id), campaign_ids=campaigns[a.id]) for a in assets]
+    performance = asset_performance(session, [a.id for a in assets])
+    return [
+        asset_out(
+            a,
+            version=versions.get(a.id),
+            campaign_ids=campaigns[a.id],
+            performance=performance[a.id],
+        )
+        for a in assets
+    ]

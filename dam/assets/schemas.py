@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dam.campaigns.schemas import AssetPerformance
 from dam.models import AssetStatus, ReviewState
 
 MAX_TAGS = 100
@@ -113,6 +114,8 @@ class AssetOut(BaseModel):
     updated_at: datetime
     current_version: VersionOut | None
     possible_duplicates: list[dict[str, Any]] | None = None
+    # Lifetime figures across every campaign the asset ran in (dam.campaigns.reports).
+    performance: AssetPerformance | None = None
 
 
 class AssetPage(BaseModel):

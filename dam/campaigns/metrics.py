@@ -1,0 +1,267 @@
+"""Performance metrics ingestion: a batch of daily rows per campaign, asset and channel.
+
+All rows are validated before anything is written, so a batch is applied whole or not at all.
+Writing is an `INSERT … ON CONFLICT DO UPDATE` on the natural key, which makes re-sending a
+day replace it (platforms restate yesterday's figures) and a retried request harmless.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import date as Date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from dam.audit.service import record
+from dam.auth.principal import Principal
+from dam.campaigns.service import resolve_channel
+from dam.context import Context
+from dam.errors import Invalid
+from dam.models import Asset, AssetCampaign, Campaign, CampaignMetric
+
+MAX_ROWS = 100_000
+# Rows per statement: 11 parameters each stays far below SQLite's and PostgreSQL's limits.
+CHUNK = 2_000
+# Bad rows listed in a 422; the count says how many there were in all.
+MAX_REPORTED = 1_000
+CENT = Decimal("0.01")
+KEY = ("campaign_id", "asset_id", "date", "channel")
+VALUES = ("version", "impressions", "clicks", "conversions", "spend", "revenue", "updated_at")
+CSV_COLUMNS = frozenset(
+    {
+        "asset_id",
+        "date",
+        "channel",
+        "version",
+        "impressions",
+        "clicks",
+        "conversions",
+        "spend",
+        "revenue",
+    }
+)
+
+
+class MetricRowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    asset_id: uuid.UUID
+    date: Date
+    channel: str | None = Field(default=None, max_length=64)
+    version: int | None = Field(default=None, ge=1)
+    impressions: int = Field(default=0, ge=0, lt=2**63)
+    clicks: int = Field(default=0, ge=0, lt=2**63)
+    conversions: int = Field(default=0, ge=0, lt=2**63)
+    spend: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal("1e12"))
+    revenue: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal("1e12"))
+
+    @field_validator("spend", "revenue")
+    @classmethod
+    def _cents(cls, value: Decimal) -> Decimal:
+        # Platforms report fractions of a cent; the column holds cents.
+        if not value.is_finite():
+            raise ValueError("must be a finite number")
+        return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+_ROWS = TypeAdapter(list[MetricRowIn])
+
+
+def rows_from_csv(text: str) -> list[dict[str, Any]]:
+    """CSV with a header line; blank cells take the default (0 or none)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if reader.fieldnames is None:
+        raise Invalid("the CSV is empty; it needs a header line", code="invalid_csv")
+    header = [(name or "").strip().lower() for name in reader.fieldnames]
+    unknown = [name for name in header if name not in CSV_COLUMNS]
+    missing = sorted({"asset_id", "date"} - set(header))
+    if unknown or missing:
+        parts = []
+        if unknown:
+            parts.append(f"unknown columns: {', '.join(unknown)}")
+        if missing:
+            parts.append(f"missing columns: {', '.join(missing)}")
+        raise Invalid(
+            f"{'; '.join(parts)} (allowed: {', '.join(sorted(CSV_COLUMNS))})", code="invalid_csv"
+        )
+    reader.fieldnames = header
+    rows: list[dict[str, Any]] = []
+    try:
+        for raw in reader:
+            if None in raw:
+                rows.append({"__extra_cells__": raw[None]})
+                continue
+            rows.append({k: v.strip() for k, v in raw.items() if v is not None and v.strip()})
+    except csv.Error as exc:
+        raise Invalid(f"the CSV is malformed: {exc}", code="invalid_csv") from exc
+    return rows
+
+
+def _problems(bad: dict[int, list[dict[str, str]]], index: int, field: str, message: str) -> None:
+    bad.setdefault(index, []).append({"field": field, "message": message})
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _campaign_assets(
+    session: Session, campaign_id: str, asset_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int | None, int]]:
+    """(published_version, current_version) of each given asset that is in the campaign."""
+    found: dict[uuid.UUID, tuple[int | None, int]] = {}
+    ordered = sorted(asset_ids)
+    for chunk in _chunks(ordered, 500):
+        rows = session.exec(
+            select(col(Asset.id), col(Asset.published_version), col(Asset.current_version))
+            .join(AssetCampaign, col(AssetCampaign.asset_id) == col(Asset.id))
+            .where(
+                col(AssetCampaign.campaign_id) == campaign_id,
+                col(AssetCampaign.asset_id).in_(chunk),
+            )
+        )
+        for asset_id, published, current in rows:
+            found[asset_id] = (published, current)
+    return found
+
+
+def validate_rows(
+    session: Session, *, ctx: Context, campaign: Campaign, raw_rows: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """Every row checked; returns the rows ready to write or raises one 422 naming each bad
+    row by its 0-based index."""
+    if not isinstance(raw_rows, list):
+        raise Invalid('send a JSON list of rows or {"rows": [...]}', code="invalid_metric_rows")
+    if not raw_rows:
+        raise Invalid("the batch has no rows", code="invalid_metric_rows")
+    if len(raw_rows) > MAX_ROWS:
+        raise Invalid(
+            f"a batch holds at most {MAX_ROWS} rows; this one has {len(raw_rows)}",
+            code="too_many_rows",
+        )
+    bad: dict[int, list[dict[str, str]]] = {}
+    for index, raw in enumerate(raw_rows):
+        if isinstance(raw, dict) and "__extra_cells__" in raw:
+            _problems(bad, index, "", "the line has more cells than the header")
+    try:
+        parsed: list[MetricRowIn | None] = list(_ROWS.validate_python(raw_rows))
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = err["loc"]
+            index = int(loc[0])
+            if index in bad and not loc[1:]:
+                continue
+            _problems(bad, index, ".".join(str(p) for p in loc[1:]), str(err["msg"]))
+        # Rows that passed are still checked below, so one 422 lists every problem.
+        parsed = []
+        for index, raw in enumerate(raw_rows):
+            try:
+                parsed.append(MetricRowIn.model_validate(raw) if index not in bad else None)
+            except ValidationError:
+                parsed.append(None)
+
+    pack = ctx.governance.pack
+    members = _campaign_assets(
+        session, campaign.id, {row.asset_id for row in parsed if row is not None}
+    )
+    channels: dict[str, str] = {}
+    seen: dict[tuple[uuid.UUID, Date, str], int] = {}
+    now = ctx.now()
+    ready: list[dict[str, Any]] = []
+    for index, row in enumerate(parsed):
+        if row is None:
+            continue
+        channel_text = row.channel or campaign.channel
+        channel: str | None = None
+        if not channel_text:
+            _problems(bad, index, "channel", "no channel given and the campaign has none")
+        elif channel_text in channels:
+            channel = channels[channel_text]
+        else:
+            try:
+                channel = channels[channel_text] = resolve_channel(pack, channel_text)
+            except Invalid as exc:
+                _problems(bad, index, "channel", str(exc.detail))
+        versions = members.get(row.asset_id)
+        if versions is None:
+            _problems(
+                bad, index, "asset_id", f"asset {row.asset_id} is not in campaign {campaign.id}"
+            )
+        elif row.version is not None and row.version > versions[1]:
+            _problems(bad, index, "version", f"asset {row.asset_id} has no version {row.version}")
+        if channel is None or versions is None:
+            continue
+        key = (row.asset_id, row.date, channel)
+        if key in seen:
+            _problems(bad, index, "", f"same asset, date and channel as row {seen[key]}")
+            continue
+        seen[key] = index
+        ready.append(
+            {
+                "campaign_id": campaign.id,
+                "asset_id": row.asset_id,
+                "date": row.date,
+                "channel": channel,
+                # Figures are attributed to the version that was live when they were reported.
+                "version": row.version if row.version is not None else versions[0],
+                "impressions": row.impressions,
+                "clicks": row.clicks,
+                "conversions": row.conversions,
+                "spend": row.spend,
+                "revenue": row.revenue,
+                "updated_at": now,
+            }
+        )
+    if bad:
+        listed = [{"index": i, "problems": bad[i]} for i in sorted(bad)[:MAX_REPORTED]]
+        raise Invalid(
+            f"{len(bad)} of {len(raw_rows)} rows are not valid; nothing was stored",
+            code="invalid_metric_rows",
+            bad_row_count=len(bad),
+            rows=listed,
+        )
+    return ready
+
+
+def upsert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or replace on (campaign, asset, date, channel), in chunks sent as executemany."""
+    table = CampaignMetric.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[name] for name in KEY],
+        set_={name: stmt.excluded[name] for name in VALUES},
+    )
+    for chunk in _chunks(rows, CHUNK):
+        session.execute(stmt, list(chunk))
+
+
+def ingest_metrics(
+    session: Session, *, ctx: Context, campaign: Campaign, raw_rows: Sequence[Any], actor: Principal
+) -> int:
+    rows = validate_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows)
+    upsert_rows(session, rows)
+    dates = [row["date"] for row in rows]
+    record(
+        session,
+        actor=actor,
+        action="campaign.metrics_ingested",
+        target=campaign.id,
+        changes={
+            "rows": len(rows),
+            "from": min(dates).isoformat(),
+            "to": max(dates).isoformat(),
+            "channels": sorted({row["channel"] for row in rows}),
+        },
+        now=ctx.now(),
+    )
+    return len(rows)

@@ -1,0 +1,278 @@
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from dam.assets.access import AssetDep, visible_version
+from dam.assets.content import blob_response
+from dam.assets.present import present_asset
+from dam.assets.schemas import AssetOut
+from dam.auth.principal import Principal
+from dam.campaigns import metrics, reports, service
+from dam.campaigns.schemas import (
+    AssetCampaignsIn,
+    CampaignIn,
+    CampaignOut,
+    CampaignPage,
+    CampaignPatch,
+    FeedPage,
+    InsightsReport,
+    MetricsResult,
+    PerformanceReport,
+)
+from dam.deps import ContextDep, PrincipalDep, SessionDep, require
+from dam.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from dam.media import MediaKind
+from dam.models import Campaign, Role
+
+router = APIRouter(prefix="/api/v1", tags=["campaigns"])
+
+Manager = Annotated[Principal, Depends(require(Role.admin, Role.brand_manager, Role.marketer))]
+Tagger = Annotated[
+    Principal, Depends(require(Role.admin, Role.brand_manager, Role.designer, Role.marketer))
+]
+Reporter = Annotated[
+    Principal,
+    Depends(require(Role.admin, Role.brand_manager, Role.marketer, Role.automation)),
+]
+Analyst = Annotated[
+    Principal, Depends(require(Role.admin, Role.brand_manager, Role.designer, Role.marketer))
+]
+
+MAX_METRICS_BODY = 32 * 1024 * 1024
+
+
+def load_campaign(campaign_id: str, session: SessionDep, principal: PrincipalDep) -> Campaign:
+    return service.get_campaign(session, campaign_id, principal=principal)
+
+
+CampaignDep = Annotated[Campaign, Depends(load_campaign)]
+
+
+def campaign_out(campaign: Campaign) -> CampaignOut:
+    return CampaignOut.model_validate(campaign, from_attributes=True)
+
+
+@router.post("/campaigns", status_code=201, response_model=CampaignOut)
+def create_campaign(
+    data: CampaignIn, ctx: ContextDep, session: SessionDep, actor: Manager
+) -> CampaignOut:
+    """Create a campaign under its external id (e.g. `SPRING26-EMAIL`, stored upper-case)."""
+    return campaign_out(service.create_campaign(session, ctx=ctx, data=data, actor=actor))
+
+
+@router.get("/campaigns", response_model=CampaignPage)
+def list_campaigns(
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    channel: str | None = None,
+    active_on: date | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> CampaignPage:
+    """Campaigns by id; `channel` includes its sub-channels, `active_on` a date the campaign
+    runs on, `q` a piece of the id or name."""
+    total, rows = service.list_campaigns(
+        session,
+        principal=principal,
+        page=page,
+        page_size=page_size,
+        channel=channel,
+        active_on=active_on,
+        q=q,
+        pack=ctx.governance.pack,
+    )
+    return CampaignPage(
+        total=total, page=page, page_size=page_size, items=[campaign_out(c) for c in rows]
+    )
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut)
+def get_campaign(campaign: CampaignDep) -> CampaignOut:
+    return campaign_out(campaign)
+
+
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignOut)
+def patch_campaign(
+    campaign: CampaignDep,
+    patch: CampaignPatch,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Manager,
+) -> CampaignOut:
+    return campaign_out(
+        service.update_campaign(session, ctx=ctx, campaign=campaign, patch=patch, actor=actor)
+    )
+
+
+@router.post("/assets/{asset_id}/campaigns", response_model=AssetOut)
+def tag_asset(
+    asset: AssetDep, data: AssetCampaignsIn, ctx: ContextDep, session: SessionDep, actor: Tagger
+) -> AssetOut:
+    """Add the asset to campaigns. Marketers can tag the approved assets they can see."""
+    service.add_asset_campaigns(
+        session, ctx=ctx, asset=asset, campaign_ids=data.campaign_ids, actor=actor
+    )
+    return present_asset(session, asset, version_number=visible_version(actor, asset, None))
+
+
+@router.delete("/assets/{asset_id}/campaigns/{campaign_id}", response_model=AssetOut)
+def untag_asset(
+    asset: AssetDep, campaign_id: str, ctx: ContextDep, session: SessionDep, actor: Tagger
+) -> AssetOut:
+    service.remove_asset_campaign(
+        session, ctx=ctx, asset=asset, campaign_id=campaign_id, actor=actor
+    )
+    return present_asset(session, asset, version_number=visible_version(actor, asset, None))
+
+
+@router.get("/campaigns/{campaign_id}/assets", response_model=FeedPage)
+def campaign_feed(
+    request: Request,
+    campaign: CampaignDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    term: Annotated[list[str], Query(description="facet:term, repeatable")] = [],  # noqa: B006
+    type: Annotated[MediaKind | None, Query(description="image, vector, video, document")] = None,
+    updated_since: datetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    channel: Annotated[str | None, Query(description="recorded with each delivery")] = None,
+) -> FeedPage:
+    """The campaign's approved, live assets with tracked `download_url`s, for automation.
+    Page with `cursor`; sync incrementally with `updated_since` (inclusive)."""
+    return service.campaign_feed(
+        session,
+        ctx=ctx,
+        campaign=campaign,
+        principal=principal,
+        base_url=str(request.base_url),
+        limit=limit,
+        terms=term,
+        kind=type.value if type else None,
+        updated_since=updated_since,
+        cursor=cursor,
+        channel=channel,
+    )
+
+
+@router.get("/deliveries/{token}")
+def follow_delivery(token: str, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    """A tracked delivery link from a campaign feed. The signed link is the credential (it is
+    handed to ad servers and email renderers); it records the delivery and returns the bytes,
+    or redirects to a short-lived presigned URL. Tampered or expired links get 403."""
+    version = service.follow_delivery_link(
+        session, ctx=ctx, token=token, range_header=request.headers.get("range")
+    )
+    return blob_response(ctx, version, range_header=request.headers.get("range"))
+
+
+async def _read_metric_rows(request: Request) -> list[Any]:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_METRICS_BODY:
+        raise PayloadTooLarge(f"send at most {MAX_METRICS_BODY} bytes of metrics per request")
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=10)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("send the CSV as the multipart field `file`", code="invalid_csv")
+        raw = await upload.read(MAX_METRICS_BODY + 1)
+        content_type = "text/csv"
+    else:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_METRICS_BODY:
+                raise PayloadTooLarge(f"send at most {MAX_METRICS_BODY} bytes of metrics")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+    if len(raw) > MAX_METRICS_BODY:
+        raise PayloadTooLarge(f"send at most {MAX_METRICS_BODY} bytes of metrics per request")
+    if content_type in {"text/csv", "application/csv"}:
+        try:
+            return metrics.rows_from_csv(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise Invalid("the CSV must be UTF-8", code="invalid_csv") from exc
+    if content_type not in {"application/json", ""}:
+        raise UnsupportedMediaType("send application/json, text/csv or a multipart CSV `file`")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Invalid("the body is not valid JSON", code="invalid_json") from exc
+    if isinstance(body, dict) and set(body) == {"rows"}:
+        body = body["rows"]
+    if not isinstance(body, list):
+        raise Invalid('send a list of rows or {"rows": [...]}', code="invalid_metric_rows")
+    return body
+
+
+@router.post("/campaigns/{campaign_id}/metrics", response_model=MetricsResult)
+async def post_metrics(
+    request: Request, campaign: CampaignDep, ctx: ContextDep, session: SessionDep, actor: Reporter
+) -> MetricsResult:
+    """Daily rows `{asset_id, date, channel, impressions, clicks, conversions, spend, revenue}`
+    as JSON or CSV (`text/csv` body or multipart `file`). Upserted on (campaign, asset, date,
+    channel): re-sending a day replaces it. Any bad row → 422 listing them; nothing stored."""
+    rows = await _read_metric_rows(request)
+    count = await run_in_threadpool(
+        metrics.ingest_metrics, session, ctx=ctx, campaign=campaign, raw_rows=rows, actor=actor
+    )
+    return MetricsResult(campaign_id=campaign.id, rows=count)
+
+
+@router.get("/campaigns/{campaign_id}/performance", response_model=PerformanceReport)
+def campaign_performance(
+    campaign: CampaignDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    channel: str | None = None,
+    sort: reports.SortKey = "impressions",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+) -> PerformanceReport:
+    """Per asset and version: totals, CTR, conversion rate, cost per conversion, ROAS and
+    deliveries; `from`/`to` are inclusive dates."""
+    return reports.campaign_performance(
+        session,
+        campaign=campaign,
+        date_from=date_from,
+        date_to=date_to,
+        pack=ctx.governance.pack,
+        channel=channel,
+        sort=sort,
+        descending=order == "desc",
+    )
+
+
+@router.get("/reports/creative-insights", response_model=InsightsReport)
+def creative_insights(
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: Analyst,
+    facet: str = "visual_style",
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    channel: str | None = None,
+) -> InsightsReport:
+    """Performance across all campaigns grouped by the terms of a taxonomy facet, with the
+    number of assets and campaigns behind each figure."""
+    return reports.creative_insights(
+        session,
+        pack=ctx.governance.pack,
+        facet=facet,
+        date_from=date_from,
+        date_to=date_to,
+        channel=channel,
+    )

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=2, max_length=64, examples=["SPRING26-EMAIL"])
+    name: str = Field(min_length=1, max_length=300)
+    channel: str | None = Field(default=None, max_length=64)
+    objective: str | None = Field(default=None, max_length=300)
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> CampaignIn:
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValueError("ends_on must not be before starts_on")
+        return self
+
+
+class CampaignPatch(BaseModel):
+    """Only the fields present change; `null` clears channel, objective and dates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    channel: str | None = Field(default=None, max_length=64)
+    objective: str | None = Field(default=None, max_length=300)
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
+class CampaignOut(BaseModel):
+    id: str
+    name: str
+    channel: str | None
+    objective: str | None
+    starts_on: date | None
+    ends_on: date | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignPage(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    items: list[CampaignOut]
+
+
+class AssetCampaignsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_ids: list[str] = Field(min_length=1, max_length=200)
+
+
+class FeedItem(BaseModel):
+    id: uuid.UUID
+    title: str
+    version: int
+    sha256: str
+    mime_type: str
+    kind: str
+    width: int | None
+    height: int | None
+    terms: dict[str, list[str]]
+    renditions: dict[str, str]
+    download_url: str
+    download_expires_at: datetime
+    updated_at: datetime
+
+
+class FeedPage(BaseModel):
+    campaign_id: str
+    items: list[FeedItem]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class Totals(BaseModel):
+    """Sums and the ratios derived from them; a ratio is null when its denominator is zero."""
+
+    impressions: int = 0
+    clicks: int = 0
+    conversions: int = 0
+    spend: Decimal = Decimal("0.00")
+    revenue: Decimal = Decimal("0.00")
+    ctr: float | None = None
+    conversion_rate: float | None = None
+    cost_per_conversion: Decimal | None = None
+    roas: float | None = None
+
+
+class AssetPerformance(Totals):
+    """Lifetime figures of one asset across every campaign; part of the asset JSON."""
+
+    campaigns: int = 0
+    deliveries: int = 0
+
+
+class PerformanceRow(Totals):
+    asset_id: uuid.UUID
+    title: str
+    version: int | None
+    deliveries: int = 0
+
+
+class PerformanceReport(BaseModel):
+    campaign_id: str
+    date_from: date | None
+    date_to: date | None
+    channel: str | None
+    totals: Totals
+    deliveries: int
+    items: list[PerformanceRow]
+
+
+class InsightRow(Totals):
+    term: str
+    label: str
+    assets: int
+    campaigns: int
+
+
+class InsightsReport(BaseModel):
+    facet: str
+    date_from: date | None
+    date_to: date | None
+    channel: str | None
+    items: list[InsightRow]
+
+
+class MetricsResult(BaseModel):
+    campaign_id: str
+    rows: int = Field(description="Rows inserted or replaced.")

@@ -1,0 +1,337 @@
+"""Campaign budgets on PostgreSQL: feed p95, metrics ingestion rows/s, creative insights.
+
+    python scripts/bench/campaigns.py [--url postgresql://postgres@127.0.0.1:5432/test]
+
+Builds a throw-away schema with 100k published assets, 1k campaigns (each asset in 1-3) and
+1M metric rows, inserted directly with COPY / INSERT … SELECT (no blobs needed), then times
+the real code paths: the feed and ingestion through the HTTP app (in-process ASGI client, so
+auth, validation and JSON are included) and the service functions on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from dam.app import create_app
+from dam.auth import service as auth_service
+from dam.auth.principal import SYSTEM
+from dam.campaigns import metrics, reports, service
+from dam.config import Settings
+from dam.context import build_context
+from dam.db import create_db_engine, session_scope, upgrade
+from dam.models import Role
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = "dam_bench_campaigns"
+ASSETS = 100_000
+CAMPAIGNS = 1_000
+STYLES = ["lifestyle", "product-shot", "flat-lay", "on-model", "action", "landscape"]
+CHANNELS = ["instagram", "tiktok", "email", "display", "youtube"]
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[18]
+
+
+def seed(engine, rnd: random.Random) -> tuple[list[str], dict[str, list[uuid.UUID]]]:  # type: ignore[no-untyped-def]
+    campaigns = [f"BENCH{i:04d}-{CHANNELS[i % len(CHANNELS)].upper()}" for i in range(CAMPAIGNS)]
+    members: dict[str, list[uuid.UUID]] = {c: [] for c in campaigns}
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        with cur.copy(
+            "COPY campaigns (id, name, channel, created_at, updated_at) FROM STDIN"
+        ) as cp:
+            for i, cid in enumerate(campaigns):
+                cp.write_row((cid, cid.title(), CHANNELS[i % len(CHANNELS)], NOW, NOW))
+        with (
+            cur.copy(
+                "COPY assets (id, title, description, tags, terms, status, current_version,"
+                " published_version, revision, created_at, updated_at) FROM STDIN"
+            ) as assets_cp,
+        ):
+            ids = [uuid.UUID(int=rnd.getrandbits(128), version=4) for _ in range(ASSETS)]
+            for n, aid in enumerate(ids):
+                terms = {
+                    "asset_type": ["photo"],
+                    "brand": ["halden"],
+                    "visual_style": rnd.sample(STYLES, rnd.choice((1, 1, 2))),
+                }
+                stamp = NOW - timedelta(seconds=ASSETS - n)
+                assets_cp.write_row(
+                    (
+                        aid,
+                        f"Asset {n}",
+                        "",
+                        "[]",
+                        json.dumps(terms),
+                        "active",
+                        1,
+                        1,
+                        1,
+                        stamp,
+                        stamp,
+                    )
+                )
+        with cur.copy(
+            "COPY asset_versions (id, asset_id, number, blob_key, sha256, size, mime_type, format,"
+            " kind, filename, width, height, media, renditions, review_state, created_at)"
+            " FROM STDIN"
+        ) as cp:
+            for n, aid in enumerate(ids):
+                sha = f"{n:064x}"
+                cp.write_row(
+                    (
+                        uuid.uuid4(),
+                        aid,
+                        1,
+                        f"blobs/{sha[:2]}/{sha[2:4]}/{sha}",
+                        sha,
+                        123456,
+                        "image/jpeg",
+                        "JPEG",
+                        "image",
+                        f"a{n}.jpg",
+                        1600,
+                        1200,
+                        "{}",
+                        json.dumps({"thumb": f"r/{sha}/thumb.webp"}),
+                        "approved",
+                        NOW,
+                    )
+                )
+        with cur.copy("COPY asset_campaigns (asset_id, campaign_id, added_at) FROM STDIN") as cp:
+            for aid in ids:
+                for cid in rnd.sample(campaigns, rnd.choice((1, 2, 3))):
+                    members[cid].append(aid)
+                    cp.write_row((aid, cid, NOW))
+        raw.commit()
+    finally:
+        raw.close()
+    return campaigns, members
+
+
+def fill_metrics(engine, days: int) -> int:  # type: ignore[no-untyped-def]
+    """Metrics for every (asset, campaign) link over `days` days, written in SQL."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute(
+            """
+            INSERT INTO campaign_metrics (campaign_id, asset_id, date, channel, version,
+                impressions, clicks, conversions, spend, revenue, updated_at)
+            SELECT ac.campaign_id, ac.asset_id, DATE '2026-10-01' + d, c.channel, 1,
+                   1000 + (hashtext(ac.asset_id::text || d) & 1023),
+                   10 + (hashtext(ac.campaign_id || d) & 63),
+                   (hashtext(ac.asset_id::text) & 7),
+                   ((hashtext(ac.asset_id::text || 's' || d) & 4095) / 100.0)::numeric(14,2),
+                   ((hashtext(ac.asset_id::text || 'r' || d) & 16383) / 100.0)::numeric(14,2),
+                   now()
+            FROM asset_campaigns ac JOIN campaigns c ON c.id = ac.campaign_id,
+                 generate_series(0, %s - 1) AS d
+            """,
+            (days,),
+        )
+        raw.commit()
+        cur.execute("ANALYZE")
+        raw.commit()
+        cur.execute("SELECT count(*) FROM campaign_metrics")
+        return int(cur.fetchone()[0])
+    finally:
+        raw.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--feed-requests", type=int, default=500)
+    parser.add_argument("--keep", action="store_true", help="keep the schema for EXPLAIN")
+    args = parser.parse_args()
+    rnd = random.Random(26)
+
+    admin = create_db_engine(args.url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        conn.exec_driver_sql(f"CREATE SCHEMA {SCHEMA}")
+    admin.dispose()
+    sep = "&" if "?" in args.url else "?"
+    url = f"{args.url}{sep}options=-csearch_path%3D{SCHEMA}"
+    engine = create_db_engine(url)
+    upgrade(engine)
+    tmp = Path(tempfile.mkdtemp(prefix="dam-bench-"))
+    settings = Settings(
+        database_url=url, data_dir=tmp, taxonomy_dir=ROOT / "taxonomy", run_worker=False
+    )
+    ctx = build_context(settings, engine=engine)
+    ctx.clock = lambda: NOW
+
+    t0 = time.perf_counter()
+    campaigns, members = seed(engine, rnd)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    links = sum(len(v) for v in members.values())
+    print(
+        f"seeded {ASSETS} assets, {CAMPAIGNS} campaigns, {links} links "
+        f"in {time.perf_counter() - t0:.1f}s"
+    )
+
+    with session_scope(engine) as session:
+        _, automation_key = auth_service.create_key(
+            session, role=Role.automation, name="bench", actor=SYSTEM, now=NOW
+        )
+    headers = {"Authorization": f"Bearer {automation_key}"}
+    app = create_app(ctx=ctx, run_worker=False)
+    results: list[tuple[str, str, str, bool]] = []
+
+    with TestClient(app) as client:
+        # --- feed -----------------------------------------------------------------------
+        for cid in campaigns[:20]:  # warm-up
+            client.get(f"/api/v1/campaigns/{cid}/assets", headers=headers)
+        http_ms: list[float] = []
+        sizes: list[int] = []
+        for _ in range(args.feed_requests):
+            cid = rnd.choice(campaigns)
+            start = time.perf_counter()
+            response = client.get(f"/api/v1/campaigns/{cid}/assets", headers=headers)
+            http_ms.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200, response.text
+            sizes.append(len(response.json()["items"]))
+        svc_ms: list[float] = []
+        principal = auth_service.authenticate(Session(engine), token=automation_key, now=NOW)
+        for _ in range(args.feed_requests):
+            cid = rnd.choice(campaigns)
+            start = time.perf_counter()
+            with Session(engine) as session:
+                campaign = service.get_campaign(session, cid, principal=principal)
+                service.campaign_feed(
+                    session,
+                    ctx=ctx,
+                    campaign=campaign,
+                    principal=principal,
+                    base_url="http://bench/",
+                    limit=100,
+                )
+            svc_ms.append((time.perf_counter() - start) * 1000)
+        print(f"feed: {statistics.mean(sizes):.0f} items/page on average (limit 100)")
+        results.append(
+            ("campaign feed p95, HTTP", f"{p95(http_ms):.1f} ms", "<= 20 ms", p95(http_ms) <= 20)
+        )
+        results.append(
+            ("campaign feed p95, service", f"{p95(svc_ms):.1f} ms", "<= 20 ms", p95(svc_ms) <= 20)
+        )
+
+        # --- ingestion -------------------------------------------------------------------
+        big = max(members, key=lambda c: len(members[c]))
+        assets = members[big]
+        days = [date(2025, 1, 1) + timedelta(days=d) for d in range(250)]
+        batch = [
+            {
+                "asset_id": str(aid),
+                "date": day.isoformat(),
+                "channel": "instagram",
+                "impressions": rnd.randint(0, 10_000),
+                "clicks": rnd.randint(0, 300),
+                "conversions": rnd.randint(0, 20),
+                "spend": f"{rnd.uniform(0, 90):.2f}",
+                "revenue": f"{rnd.uniform(0, 400):.2f}",
+            }
+            for aid in assets
+            for day in days
+        ][:50_000]
+        rates: list[float] = []
+        for attempt in range(3):  # first inserts, then restatements (the update path)
+            start = time.perf_counter()
+            with session_scope(engine) as session:
+                campaign = service.get_campaign(session, big, principal=SYSTEM)
+                n = metrics.ingest_metrics(
+                    session, ctx=ctx, campaign=campaign, raw_rows=batch, actor=SYSTEM
+                )
+            rates.append(n / (time.perf_counter() - start))
+            label = "insert" if attempt == 0 else "upsert"
+            print(f"ingest service {label}: {n} rows, {rates[-1]:,.0f} rows/s")
+        body = json.dumps(batch)
+        start = time.perf_counter()
+        response = client.post(
+            f"/api/v1/campaigns/{big}/metrics",
+            content=body,
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        http_rate = len(batch) / (time.perf_counter() - start)
+        assert response.status_code == 200, response.text
+        results.append(
+            (
+                "metrics ingestion, service",
+                f"{min(rates):,.0f} rows/s",
+                ">= 10,000 rows/s",
+                min(rates) >= 10_000,
+            )
+        )
+        results.append(
+            (
+                "metrics ingestion, HTTP JSON",
+                f"{http_rate:,.0f} rows/s",
+                ">= 10,000 rows/s",
+                http_rate >= 10_000,
+            )
+        )
+
+    # --- creative insights over 1M rows ------------------------------------------------------
+    with engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE campaign_metrics")
+    per_link = -(-1_000_000 // links)
+    total = fill_metrics(engine, per_link)
+    print(f"campaign_metrics: {total:,} rows")
+    pack = ctx.governance.pack
+    timings: list[float] = []
+    for i in range(12):
+        start = time.perf_counter()
+        with Session(engine) as session:
+            report = reports.creative_insights(
+                session,
+                pack=pack,
+                facet="visual_style",
+                channel="social" if i % 2 else None,
+            )
+        timings.append((time.perf_counter() - start) * 1000)
+    timings = timings[2:]  # warm-up
+    print(
+        f"insights: {len(report.items)} terms, e.g. {report.items[0].term} "
+        f"roas={report.items[0].roas:.3f} assets={report.items[0].assets}"
+    )
+    results.append(
+        (
+            "creative insights over 1M rows, p95",
+            f"{p95(timings):.0f} ms",
+            "<= 500 ms",
+            p95(timings) <= 500,
+        )
+    )
+
+    print()
+    print(f"{'measure':40} {'result':>16}   {'budget':<18} ok")
+    for name, value, budget, ok in results:
+        print(f"{name:40} {value:>16}   {budget:<18} {'yes' if ok else 'NO'}")
+
+    engine.dispose()
+    if args.keep:
+        return
+    admin = create_db_engine(args.url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

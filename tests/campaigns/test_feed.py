@@ -1,0 +1,257 @@
+"""The automation feed and tracked delivery links, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from dam.context import Context
+from dam.models import AssetStatus, DeliveryEvent, Role
+from tests.campaigns.support import (
+    new_asset,
+    new_campaign,
+    new_version,
+    published_asset,
+    set_asset,
+)
+from tests.conftest import Clock, Keys, count_rows
+from tests.factories import image_bytes
+
+pytestmark = pytest.mark.usefixtures("db_backend")
+
+FEED = "/api/v1/campaigns/FEED26/assets"
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _deliveries(ctx: Context) -> list[DeliveryEvent]:
+    with Session(ctx.engine) as session:
+        return list(session.exec(select(DeliveryEvent)))
+
+
+def test_feed_lists_only_published_live_assets_at_their_published_version(
+    client: TestClient,
+    ctx: Context,
+    clock: Clock,
+    designer: dict[str, str],
+    marketer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    new_campaign(client, marketer, "FEED26")
+    live = published_asset(client, ctx, designer, seed=1, campaign_ids=["FEED26"])
+    new_version(client, designer, live, seed=11)  # a newer draft must not leak
+    new_asset(client, designer, seed=2, campaign_ids=["FEED26"])  # draft only
+    archived = published_asset(client, ctx, designer, seed=3, campaign_ids=["FEED26"])
+    set_asset(ctx, archived, status=AssetStatus.archived)
+    expired_status = published_asset(client, ctx, designer, seed=4, campaign_ids=["FEED26"])
+    set_asset(ctx, expired_status, status=AssetStatus.expired)
+    past_rights = published_asset(client, ctx, designer, seed=5, campaign_ids=["FEED26"])
+    set_asset(ctx, past_rights, rights_expire_at=clock.now - timedelta(minutes=1))
+    published_asset(client, ctx, designer, seed=6, campaign_ids=[])  # other campaign
+
+    response = client.get(FEED, headers=automation)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [item["id"] for item in body["items"]] == [live]
+    item = body["items"][0]
+    data = image_bytes(size=(1200, 800), seed=1)
+    assert item["version"] == 1
+    assert item["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (item["mime_type"], item["kind"]) == ("image/jpeg", "image")
+    assert (item["width"], item["height"]) == (1200, 800)
+    assert item["terms"]["asset_type"] == ["photo"]
+    assert item["download_url"].startswith("http://testserver/api/v1/deliveries/")
+    assert body["next_cursor"] is None
+
+
+def test_feed_pages_with_cursor_and_syncs_with_updated_since(
+    client: TestClient,
+    ctx: Context,
+    clock: Clock,
+    designer: dict[str, str],
+    marketer: dict[str, str],
+) -> None:
+    new_campaign(client, marketer, "FEED26")
+    ids = []
+    for seed in range(1, 6):
+        ids.append(published_asset(client, ctx, designer, seed=seed, campaign_ids=["FEED26"]))
+        clock.advance(seconds=1)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get(FEED, headers=marketer, params=params).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids
+
+    since = clock.now.isoformat()
+    first = ids[0]
+    clock.advance(seconds=5)
+    # Tagging the oldest asset with another campaign bumps it into the incremental sync.
+    new_campaign(client, marketer, "OTHER")
+    tagged = client.post(
+        f"/api/v1/assets/{first}/campaigns", headers=marketer, json={"campaign_ids": ["OTHER"]}
+    )
+    assert tagged.status_code == 200
+    changed = client.get(FEED, headers=marketer, params={"updated_since": since}).json()
+    assert [item["id"] for item in changed["items"]] == [first]
+    bad = client.get(FEED, headers=marketer, params={"cursor": "garbage!"})
+    assert bad.status_code == 422
+    assert bad.json()["error"] == "invalid_cursor"
+
+
+def test_feed_filters_by_facet_term_and_type(
+    client: TestClient, ctx: Context, designer: dict[str, str], marketer: dict[str, str]
+) -> None:
+    new_campaign(client, marketer, "FEED26")
+    lifestyle = published_asset(
+        client, ctx, designer, seed=1, campaign_ids=["FEED26"], visual_style=["lifestyle"]
+    )
+    product = published_asset(
+        client, ctx, designer, seed=2, campaign_ids=["FEED26"], visual_style=["product-shot"]
+    )
+
+    def ids(**params: object) -> list[str]:
+        response = client.get(FEED, headers=marketer, params=params)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]]
+
+    assert ids(term="visual_style:lifestyle") == [lifestyle]
+    assert ids(term="Visual style:packshot") == [product]  # label and synonym
+    assert sorted(ids(term=["visual_style:lifestyle", "visual_style:product-shot"])) == sorted(
+        [lifestyle, product]
+    )
+    assert ids(term=["visual_style:lifestyle", "asset_type:logo"]) == []
+    assert len(ids(type="image")) == 2
+    assert ids(type="video") == []
+    unknown = client.get(FEED, headers=marketer, params={"term": "mood:happy"})
+    assert unknown.status_code == 422
+    assert unknown.json()["error"] == "invalid_filter"
+
+
+def test_scoped_automation_key_gets_404_outside_its_campaigns(
+    client: TestClient, keys: Keys, ctx: Context, designer: dict[str, str], marketer: dict[str, str]
+) -> None:
+    new_campaign(client, marketer, "FEED26")
+    new_campaign(client, marketer, "SECRET")
+    published_asset(client, ctx, designer, seed=1, campaign_ids=["FEED26", "SECRET"])
+    scoped = keys.headers(Role.automation, campaigns=["FEED26"])
+    assert len(client.get(FEED, headers=scoped).json()["items"]) == 1
+    outside = client.get("/api/v1/campaigns/SECRET/assets", headers=scoped)
+    assert outside.status_code == 404
+    assert client.get("/api/v1/campaigns/NOPE/assets", headers=scoped).status_code == 404
+
+
+@pytest.mark.parametrize("storage_backend", ["fs", "s3"], indirect=True)
+def test_download_url_records_delivery_and_returns_the_bytes(
+    client: TestClient,
+    keys: Keys,
+    ctx: Context,
+    designer: dict[str, str],
+    marketer: dict[str, str],
+) -> None:
+    new_campaign(client, marketer, "FEED26")
+    asset_id = published_asset(client, ctx, designer, seed=1, campaign_ids=["FEED26"])
+    key = keys.headers(Role.automation, campaigns=["FEED26"])
+    consumer = client.get("/api/v1/me", headers=key).json()["id"]
+    item = client.get(FEED, headers=key, params={"channel": "IG"}).json()["items"][0]
+
+    # No Authorization: the signed link is the credential, as handed to an ad server.
+    response = client.get(_path(item["download_url"]))
+    assert response.status_code == 200, response.text
+    assert response.content == image_bytes(size=(1200, 800), seed=1)
+    [event] = _deliveries(ctx)
+    assert (str(event.asset_id), event.version, event.campaign_id) == (asset_id, 1, "FEED26")
+    assert (str(event.consumer_id), event.channel) == (consumer, "instagram")
+    assert event.at == ctx.now()
+
+    resumed = client.get(_path(item["download_url"]), headers={"Range": "bytes=100-"})
+    assert resumed.status_code == 206
+    assert len(_deliveries(ctx)) == 1  # a resumed download is not a second delivery
+
+
+def test_tampered_and_expired_links_are_refused(
+    client: TestClient,
+    ctx: Context,
+    clock: Clock,
+    designer: dict[str, str],
+    marketer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    new_campaign(client, marketer, "FEED26")
+    published_asset(client, ctx, designer, seed=1, campaign_ids=["FEED26"])
+    other = published_asset(client, ctx, designer, seed=2, campaign_ids=["FEED26"])
+    items = client.get(FEED, headers=automation).json()["items"]
+    url = _path(next(i for i in items if i["id"] != other)["download_url"])
+    token = url.rsplit("/", 1)[1]
+    payload, signature = token.split(".")
+    other_payload = (
+        _path(next(i for i in items if i["id"] == other)["download_url"])
+        .rsplit("/", 1)[1]
+        .split(".")[0]
+    )
+
+    for forged in (
+        f"{other_payload}.{signature}",  # swapped payload, old signature
+        f"{payload}.{signature[:-2]}AA",  # altered signature
+        f"{payload}x.{signature}",
+        "not-a-token",
+    ):
+        response = client.get(f"/api/v1/deliveries/{forged}")
+        assert response.status_code == 403, forged
+        assert response.json()["error"] == "invalid_link"
+
+    clock.advance(seconds=ctx.settings.download_link_ttl_seconds + 1)
+    expired = client.get(url)
+    assert expired.status_code == 403
+    assert expired.json()["error"] == "link_expired"
+    assert count_rows(ctx.engine, "delivery_events") == 0
+
+
+def test_link_stops_working_when_asset_leaves_campaign_or_is_archived(
+    client: TestClient, ctx: Context, designer: dict[str, str], marketer: dict[str, str]
+) -> None:
+    new_campaign(client, marketer, "FEED26")
+    first = published_asset(client, ctx, designer, seed=1, campaign_ids=["FEED26"])
+    second = published_asset(client, ctx, designer, seed=2, campaign_ids=["FEED26"])
+    links = {
+        i["id"]: _path(i["download_url"])
+        for i in client.get(FEED, headers=marketer).json()["items"]
+    }
+    client.delete(f"/api/v1/assets/{first}/campaigns/FEED26", headers=marketer)
+    set_asset(ctx, second, status=AssetStatus.archived)
+    for asset_id in (first, second):
+        response = client.get(links[asset_id])
+        assert response.status_code == 404
+        assert response.json()["error"] == "delivery_not_found"
+    assert count_rows(ctx.engine, "delivery_events") == 0
+
+
+def test_link_of_revoked_key_is_refused(
+    client: TestClient,
+    keys: Keys,
+    ctx: Context,
+    admin: dict[str, str],
+    designer: dict[str, str],
+    marketer: dict[str, str],
+) -> None:
+    new_campaign(client, marketer, "FEED26")
+    published_asset(client, ctx, designer, seed=1, campaign_ids=["FEED26"])
+    key = keys.headers(Role.automation)
+    key_id = client.get("/api/v1/me", headers=key).json()["id"]
+    url = _path(client.get(FEED, headers=key).json()["items"][0]["download_url"])
+    assert client.delete(f"/api/v1/keys/{key_id}", headers=admin).status_code == 200
+    response = client.get(url)
+    assert response.status_code == 403
+    assert response.json()["error"] == "invalid_link"
