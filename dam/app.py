@@ -81,8 +81,11 @@ def create_app(
     from dam.assets.router import router as assets_router
     from dam.audit.router import router as audit_router
     from dam.auth.router import router as auth_router
+    from dam.campaigns.router import router as campaigns_router
     from dam.governance.router import router as governance_router
+    from dam.search.router import router as search_router
     from dam.webhooks.router import router as webhooks_router
+    from dam.web import install_web
     from dam.workflow.router import router as workflow_router
 
     app.include_router(assets_router)
@@ -91,6 +94,9 @@ def create_app(
     app.include_router(workflow_router)
     app.include_router(audit_router)
     app.include_router(webhooks_router)
+    app.include_router(search_router)
+    app.include_router(campaigns_router)
+    install_web(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

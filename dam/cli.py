@@ -17,6 +17,8 @@ from dam.context import Context, build_context
 from dam.db import session_scope, upgrade
 from dam.governance import cli as governance_cli
 from dam.models import AssetVersion, Role
+from dam.search import cli as search_cli
+from dam.web import cli as web_cli
 
 app = typer.Typer(help="Digital asset management with metadata governance.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -25,7 +27,9 @@ storage_app = typer.Typer(help="Blob storage.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(storage_app, name="storage")
+app.add_typer(search_cli.app, name="search")
 app.add_typer(governance_cli.app, name="governance")
+app.add_typer(web_cli.app, name="users")
 
 
 def _context() -> Context:

@@ -51,4 +51,6 @@ def emit(
         },
         now=now,
     )
+    # Every asset change emits an event, so this keeps the search index fed from the outbox.
+    enqueue(session, "search.index", {"asset_id": str(asset.id)}, now=now)
     return event_id

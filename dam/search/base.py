@@ -1,0 +1,72 @@
+"""What every search backend implements, and the backend-neutral query and result models.
+
+Filters and facet counts work on one flat vocabulary of "keys" that every document carries
+(`f:region:emea`, `type:image`, `campaign:SPRING26-EMAIL`, `visible:1` …), so both backends
+filter with set containment and count facets with one grouping, and they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from sqlmodel import Session
+
+from dam.search.document import SearchDocument
+from dam.search.query import ParsedQuery
+
+
+class SortOrder(StrEnum):
+    relevance = "relevance"
+    newest = "newest"
+    oldest = "oldest"
+    by_title = "title"  # `title` would shadow str.title
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: ParsedQuery
+    # Each inner tuple is OR-ed (repeated values of one parameter); the tuples are AND-ed.
+    filters: tuple[tuple[str, ...], ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    sort: SortOrder = SortOrder.relevance
+    offset: int = 0
+    limit: int = 25
+    # Key prefixes whose counts are wanted, e.g. ("f:", "type:", "status:", "campaign:").
+    count_prefixes: tuple[str, ...] = ()
+
+
+@dataclass
+class SearchResult:
+    total: int
+    ids: list[uuid.UUID]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    asset_id: uuid.UUID
+    fingerprint: str
+
+
+class SearchBackend(Protocol):
+    name: str
+
+    def search(self, session: Session, request: SearchRequest) -> SearchResult: ...
+
+    def upsert(self, session: Session, docs: Iterable[SearchDocument]) -> None: ...
+
+    def delete(self, session: Session, asset_ids: Iterable[uuid.UUID]) -> None: ...
+
+    def entries(self, session: Session) -> Iterator[IndexEntry]:
+        """Every indexed document's id and fingerprint, for `dam search check`."""
+        ...
+
+    def rebuild(self, session: Session, docs: Iterable[SearchDocument]) -> int:
+        """Replace the whole index with `docs` while searches keep using the old one."""
+        ...

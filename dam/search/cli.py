@@ -1,0 +1,50 @@
+"""`dam search reindex` and `dam search check`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from dam.config import get_settings
+from dam.context import build_context
+from dam.db import session_scope, upgrade
+from dam.search import service
+
+app = typer.Typer(help="Search index.", no_args_is_help=True)
+
+
+@app.command("reindex")
+def reindex() -> None:
+    """Rebuild the index from the database while searches keep using the current one."""
+    ctx = build_context(get_settings())
+    upgrade(ctx.engine)
+    started = time.perf_counter()
+    with session_scope(ctx.engine) as session:
+        count = service.reindex(session, ctx=ctx)
+    typer.echo(
+        f"indexed {count} assets with {ctx.settings.search} in "
+        f"{time.perf_counter() - started:.1f} s",
+        err=True,
+    )
+
+
+@app.command("check")
+def check(
+    show: Annotated[int, typer.Option(help="List at most this many ids per problem.")] = 20,
+) -> None:
+    """Compare the index with the database: missing, stale and extra documents."""
+    ctx = build_context(get_settings())
+    upgrade(ctx.engine)
+    with session_scope(ctx.engine) as session:
+        report = service.check_index(session, ctx=ctx)
+    typer.echo(f"assets: {report.assets}  documents: {report.documents}")
+    problems = {"missing": report.missing, "stale": report.stale, "extra": report.extra}
+    for name, ids in problems.items():
+        typer.echo(f"{name}: {len(ids)}")
+        for asset_id in ids[:show]:
+            typer.echo(f"  {asset_id}")
+    if not report.ok:
+        typer.echo("run `dam search reindex` to repair", err=True)
+        raise typer.Exit(1)

@@ -1,0 +1,180 @@
+"""The indexed document of an asset, built from its database rows and the governance pack.
+
+Terms are indexed together with their ancestors (as filter keys and as label/synonym text),
+so filtering on a parent term matches its descendants and searching a synonym finds the term.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from dam.governance.pack import GovernancePack
+from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion
+
+VISIBLE_KEY = "visible:1"
+# Facets counted in every response besides the pack's facets.
+COUNTED_PREFIXES = ("f:", "type:", "status:", "campaign:", "review:", "compliance:", "orientation:")
+
+
+def facet_key(facet: str, term: str) -> str:
+    return f"f:{facet}:{term}"
+
+
+def orientation(width: int | None, height: int | None) -> str | None:
+    if not width or not height:
+        return None
+    if width == height:
+        return "square"
+    return "landscape" if width > height else "portrait"
+
+
+@dataclass(frozen=True)
+class SearchDocument:
+    asset_id: uuid.UUID
+    title: str
+    # Everything else searchable: description, tags, filename, campaign ids, term labels…
+    body: str
+    keys: tuple[str, ...]
+    created_at: datetime
+    title_sort: str
+    revision: int
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever anything indexed changes; `dam search check` compares it."""
+        payload = json.dumps(
+            [self.title, self.body, sorted(self.keys), self.created_at.isoformat()],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def build_document(
+    asset: Asset,
+    *,
+    version: AssetVersion | None,
+    campaign_ids: Sequence[str],
+    pack: GovernancePack,
+) -> SearchDocument:
+    keys: set[str] = {f"status:{asset.status.value}"}
+    if asset.status == AssetStatus.active and asset.published_version is not None:
+        keys.add(VISIBLE_KEY)
+    text: list[str] = [asset.description, " ".join(asset.tags), " ".join(campaign_ids)]
+    keys.update(f"tag:{tag}" for tag in asset.tags)
+    keys.update(f"campaign:{c}" for c in campaign_ids)
+    for facet_id, term_ids in sorted(asset.terms.items()):
+        if not pack.has_facet(facet_id):
+            keys.update(facet_key(facet_id, t) for t in term_ids)  # kept, just unlabelled
+            continue
+        facet = pack.facet(facet_id)
+        for term_id in term_ids:
+            if term_id not in facet.terms:
+                keys.add(facet_key(facet_id, term_id))
+                continue
+            for tid in (*facet.ancestors(term_id), term_id):
+                keys.add(facet_key(facet_id, tid))
+                term = facet.terms[tid]
+                text.append(term.label)
+                text.extend(term.synonyms)
+    if version is not None:
+        text.append(version.filename)
+        keys.add(f"type:{version.kind}")
+        keys.add(f"review:{version.review_state.value}")
+        if version.compliance_status:
+            keys.add(f"compliance:{version.compliance_status}")
+        shape = orientation(version.width, version.height)
+        if shape:
+            keys.add(f"orientation:{shape}")
+    return SearchDocument(
+        asset_id=asset.id,
+        title=asset.title,
+        body="\n".join(t for t in text if t),
+        keys=tuple(sorted(keys)),
+        created_at=asset.created_at,
+        title_sort=" ".join(asset.title.casefold().split())[:200],
+        revision=asset.revision,
+    )
+
+
+def load_documents(
+    session: Session,
+    *,
+    pack: GovernancePack,
+    asset_ids: Sequence[uuid.UUID] | None = None,
+    batch_size: int = 1000,
+) -> Iterator[SearchDocument]:
+    """Documents for `asset_ids` (or every asset), loaded in batches of a few queries each."""
+    if asset_ids is not None:
+        for start in range(0, len(asset_ids), batch_size):
+            chunk = list(asset_ids[start : start + batch_size])
+            assets = list(session.exec(select(Asset).where(col(Asset.id).in_(chunk))))
+            yield from _documents(session, assets, pack)
+        return
+    last: uuid.UUID | None = None
+    while True:
+        query = select(Asset).order_by(col(Asset.id)).limit(batch_size)
+        if last is not None:
+            query = query.where(col(Asset.id) > last)
+        assets = list(session.exec(query))
+        if not assets:
+            return
+        yield from _documents(session, assets, pack)
+        last = assets[-1].id
+        session.expunge_all()  # a 100k-asset reindex must not keep every row in the session
+
+
+def iter_all_documents(
+    engine: Engine, *, pack: GovernancePack, batch_size: int = 1000
+) -> Iterator[SearchDocument]:
+    """Every asset's document, each batch read in its own short transaction: on SQLite every
+    transaction takes the write lock, and a rebuild must not hold it for minutes."""
+    last: uuid.UUID | None = None
+    while True:
+        with Session(engine) as session:
+            query = select(Asset).order_by(col(Asset.id)).limit(batch_size)
+            if last is not None:
+                query = query.where(col(Asset.id) > last)
+            assets = list(session.exec(query))
+            if not assets:
+                return
+            docs = list(_documents(session, assets, pack))
+            last = assets[-1].id
+        yield from docs
+
+
+def _documents(
+    session: Session, assets: Sequence[Asset], pack: GovernancePack
+) -> Iterator[SearchDocument]:
+    pairs = [(a.id, a.current_version) for a in assets if a.current_version]
+    versions: dict[uuid.UUID, AssetVersion] = {}
+    if pairs:
+        rows = session.exec(
+            select(AssetVersion).where(
+                sa.tuple_(col(AssetVersion.asset_id), col(AssetVersion.number)).in_(pairs)
+            )
+        )
+        versions = {v.asset_id: v for v in rows}
+    campaigns: dict[uuid.UUID, list[str]] = {a.id: [] for a in assets}
+    links = session.exec(
+        select(AssetCampaign.asset_id, AssetCampaign.campaign_id).where(
+            col(AssetCampaign.asset_id).in_([a.id for a in assets])
+        )
+    )
+    for asset_id, campaign_id in links:
+        campaigns[asset_id].append(campaign_id)
+    for asset in assets:
+        yield build_document(
+            asset,
+            version=versions.get(asset.id),
+            campaign_ids=sorted(campaigns[asset.id]),
+            pack=pack,
+        )

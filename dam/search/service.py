@@ -1,0 +1,409 @@
+"""Search rules: parameters to a backend request, visibility, facets, hits, indexing, check."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from dam.assets.access import is_visible
+from dam.auth.principal import Principal
+from dam.context import Context
+from dam.governance.pack import GovernancePack
+from dam.models import Asset, AssetVersion, Campaign, JobStatus, OutboxJob
+from dam.search.base import SearchBackend, SearchRequest, SortOrder
+from dam.search.document import (
+    COUNTED_PREFIXES,
+    VISIBLE_KEY,
+    facet_key,
+    iter_all_documents,
+    load_documents,
+)
+from dam.search.query import invalid, normalize, parse_query
+from dam.search.schemas import (
+    MAX_RESULT_WINDOW,
+    CheckReport,
+    FacetCount,
+    SearchHit,
+    SearchPage,
+    SearchParams,
+    SimilarHit,
+    SimilarPage,
+)
+from dam.search.similar import find_similar
+
+JOB_KIND = "search.index"
+MAX_FILTER_VALUES = 50
+MAX_FILTER_CHARS = 200
+CAMPAIGN_FACET_SIZE = 20
+SNIPPET_CHARS = 200
+TYPES = ("image", "video", "document", "vector")
+COMPLIANCE = ("pass", "warn", "fail")
+ORIENTATIONS = ("landscape", "portrait", "square")
+# A job created just before a reindex started may commit after the new index read its asset.
+REINDEX_CATCH_UP = timedelta(minutes=5)
+
+
+def get_search(ctx: Context) -> SearchBackend:
+    """The configured backend, built once per context."""
+    backend: SearchBackend | None = ctx.extras.get("search")
+    if backend is None:
+        if ctx.settings.search == "postgres":
+            if ctx.engine.dialect.name != "postgresql":
+                raise RuntimeError("DAM_SEARCH=postgres needs DAM_DATABASE_URL on PostgreSQL")
+            from dam.search.postgres_backend import PostgresBackend
+
+            backend = PostgresBackend()
+        else:
+            from dam.search.whoosh_backend import WhooshBackend
+
+            backend = WhooshBackend(ctx.settings.data_dir / "search" / "whoosh")
+        ctx.extras["search"] = backend
+    return backend
+
+
+# --- searching --------------------------------------------------------------------------------
+
+
+def _values(name: str, values: Sequence[str]) -> list[str]:
+    if len(values) > MAX_FILTER_VALUES:
+        raise invalid(f"{name} is given {len(values)} times; the limit is {MAX_FILTER_VALUES}")
+    out: list[str] = []
+    for value in values:
+        cleaned = " ".join(normalize(value).split())
+        if not cleaned or len(cleaned) > MAX_FILTER_CHARS:
+            raise invalid(f"{name} must be 1 to {MAX_FILTER_CHARS} characters")
+        out.append(cleaned)
+    return out
+
+
+def _choice(name: str, values: Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:
+    out = _values(name, values)
+    for value in out:
+        if value not in allowed:
+            raise invalid(f"{name} {value!r} is not one of {', '.join(allowed)}")
+    return tuple(dict.fromkeys(out))
+
+
+def _facet_filter(pack: GovernancePack, facet_id: str, values: Sequence[str]) -> tuple[str, ...]:
+    keys: list[str] = []
+    for value in _values(facet_id, values):
+        term = pack.resolve(facet_id, value)
+        if term is None:
+            hint = pack.facet(facet_id).suggest(value)
+            also = f"; did you mean {', '.join(hint)}?" if hint else ""
+            raise invalid(f"{facet_id} has no term {value!r}{also}")
+        keys.append(facet_key(facet_id, term))
+    return tuple(dict.fromkeys(keys))
+
+
+def build_request(
+    params: SearchParams, *, pack: GovernancePack, principal: Principal
+) -> SearchRequest:
+    from dam.campaigns.ids import normalize_campaign_id
+
+    if params.page * params.page_size > MAX_RESULT_WINDOW:
+        raise invalid(f"page * page_size may be at most {MAX_RESULT_WINDOW}; narrow the search")
+    if (
+        params.created_after
+        and params.created_before
+        and params.created_after >= params.created_before
+    ):
+        raise invalid("created_after must be before created_before")
+    for value in (params.created_after, params.created_before):
+        if value is not None and value.tzinfo is None:
+            raise invalid("created_after/created_before need a timezone, e.g. 2026-01-31T00:00Z")
+    query = parse_query(params.q)
+    groups: list[tuple[str, ...]] = []
+    if principal.sees_only_published:
+        groups.append((VISIBLE_KEY,))
+    simple = {
+        "status": [s.value for s in params.status],
+        "review": [s.value for s in params.review_state],
+        "type": list(_choice("type", params.type, TYPES)),
+        "compliance": list(_choice("compliance", params.compliance, COMPLIANCE)),
+        "orientation": list(_choice("orientation", params.orientation, ORIENTATIONS)),
+        "tag": _values("tag", params.tag),
+    }
+    for prefix, values in simple.items():
+        if values:
+            groups.append(tuple(dict.fromkeys(f"{prefix}:{v}" for v in values)))
+    if params.campaign:
+        try:
+            ids = [normalize_campaign_id(c) for c in _values("campaign", params.campaign)]
+        except Exception as exc:  # Invalid from the id rules: a bad filter is a bad query
+            raise invalid(str(getattr(exc, "detail", exc))) from exc
+        groups.append(tuple(dict.fromkeys(f"campaign:{c}" for c in ids)))
+    for facet_id, values in sorted(params.facets.items()):
+        if values:
+            groups.append(_facet_filter(pack, facet_id, values))
+    sort = params.sort or (SortOrder.relevance if query.has_positive else SortOrder.newest)
+    return SearchRequest(
+        query=query,
+        filters=tuple(groups),
+        created_after=params.created_after,
+        created_before=params.created_before,
+        sort=sort,
+        offset=(params.page - 1) * params.page_size,
+        limit=params.page_size,
+        count_prefixes=COUNTED_PREFIXES,
+    )
+
+
+def search_assets(
+    session: Session, *, ctx: Context, principal: Principal, params: SearchParams
+) -> SearchPage:
+    pack = ctx.governance.pack
+    request = build_request(params, pack=pack, principal=principal)
+    result = get_search(ctx).search(session, request)
+    items = _hits(session, result.ids, principal=principal, params=params)
+    return SearchPage(
+        total=result.total,
+        page=params.page,
+        page_size=params.page_size,
+        items=items,
+        facets=_facets(session, result.counts, pack=pack),
+    )
+
+
+def _facets(
+    session: Session, counts: dict[str, int], *, pack: GovernancePack
+) -> dict[str, list[FacetCount]]:
+    grouped: dict[str, list[FacetCount]] = {f.id: [] for f in pack.facets}
+    for name in ("type", "status", "review_state", "compliance", "orientation", "campaign"):
+        grouped[name] = []
+    campaign_counts: list[tuple[str, int]] = []
+    for key, count in counts.items():
+        kind, _, rest = key.partition(":")
+        if kind == "f":
+            facet_id, _, term = rest.partition(":")
+            if not pack.has_facet(facet_id):
+                continue
+            terms = pack.facet(facet_id).terms
+            label = terms[term].label if term in terms else term
+            grouped[facet_id].append(FacetCount(term=term, label=label, count=count))
+        elif kind == "campaign":
+            campaign_counts.append((rest, count))
+        else:
+            name = "review_state" if kind == "review" else kind
+            label = rest.replace("_", " ").capitalize()
+            grouped.setdefault(name, []).append(FacetCount(term=rest, label=label, count=count))
+    campaign_counts.sort(key=lambda item: (-item[1], item[0]))
+    top = campaign_counts[:CAMPAIGN_FACET_SIZE]
+    names: dict[str, str] = {}
+    if top:
+        names = dict(
+            session.exec(
+                select(Campaign.id, Campaign.name).where(col(Campaign.id).in_([c for c, _ in top]))
+            ).all()
+        )
+    grouped["campaign"] = [FacetCount(term=c, label=names.get(c, c), count=n) for c, n in top]
+    for entries in grouped.values():
+        entries.sort(key=lambda e: (-e.count, e.term))
+    return grouped
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def highlight(text: str, words: set[str], prefix: str | None, *, limit: int | None) -> str:
+    """HTML-escaped `text` (a window of about `limit` characters around the first match when
+    given) with matching words in <mark>."""
+
+    def hit(word: str) -> bool:
+        folded = normalize(word)
+        return folded in words or (prefix is not None and folded.startswith(prefix))
+
+    matches = [m for m in _WORD.finditer(text) if hit(m.group())]
+    start, end = 0, len(text)
+    if limit is not None and len(text) > limit:
+        first = matches[0].start() if matches else 0
+        start = max(0, min(first - limit // 4, len(text) - limit))
+        end = start + limit
+    out: list[str] = ["…" if start else ""]
+    pos = start
+    for m in matches:
+        if m.start() < start or m.end() > end:
+            continue
+        out.append(html.escape(text[pos : m.start()]))
+        out.append(f"<mark>{html.escape(m.group())}</mark>")
+        pos = m.end()
+    out.append(html.escape(text[pos:end]))
+    if end < len(text):
+        out.append("…")
+    return "".join(out)
+
+
+def _hits(
+    session: Session, ids: list[uuid.UUID], *, principal: Principal, params: SearchParams
+) -> list[SearchHit]:
+    if not ids:
+        return []
+    assets = {a.id: a for a in session.exec(select(Asset).where(col(Asset.id).in_(ids)))}
+    # The index may lag the database by a job; visibility is checked again on the rows.
+    ordered = [assets[i] for i in ids if i in assets and is_visible(principal, assets[i])]
+    wanted = {
+        a.id: (a.published_version if principal.sees_only_published else a.current_version)
+        for a in ordered
+    }
+    pairs = [(aid, n) for aid, n in wanted.items() if n]
+    versions: dict[uuid.UUID, AssetVersion] = {}
+    if pairs:
+        rows = session.exec(
+            select(AssetVersion).where(
+                sa.tuple_(col(AssetVersion.asset_id), col(AssetVersion.number)).in_(pairs)
+            )
+        )
+        versions = {v.asset_id: v for v in rows}
+    parsed = parse_query(params.q)
+    words, prefix = parsed.highlight_words(), parsed.prefix
+    hits: list[SearchHit] = []
+    for asset in ordered:
+        version = versions.get(asset.id)
+        thumb = (
+            f"/api/v1/assets/{asset.id}/renditions/thumb?version={version.number}"
+            if version is not None
+            else None
+        )
+        highlights: dict[str, str] = {}
+        if words or prefix:
+            highlights["title"] = highlight(asset.title, words, prefix, limit=None)
+            highlights["description"] = highlight(
+                asset.description, words, prefix, limit=SNIPPET_CHARS
+            )
+        hits.append(
+            SearchHit(
+                id=asset.id,
+                title=asset.title,
+                description=asset.description,
+                status=asset.status,
+                type=version.kind if version else None,
+                version=version.number if version else None,
+                published_version=asset.published_version,
+                review_state=version.review_state if version else None,
+                compliance=version.compliance_status if version else None,
+                filename=version.filename if version else None,
+                width=version.width if version else None,
+                height=version.height if version else None,
+                tags=list(asset.tags),
+                terms={k: list(v) for k, v in asset.terms.items()},
+                created_at=asset.created_at,
+                thumbnail_url=thumb,
+                highlights=highlights,
+            )
+        )
+    return hits
+
+
+# --- indexing ---------------------------------------------------------------------------------
+
+
+def index_assets(session: Session, *, ctx: Context, asset_ids: Sequence[uuid.UUID]) -> int:
+    """Index the current database state of `asset_ids`; ids with no asset are removed.
+    Idempotent, so outbox jobs may run it any number of times."""
+    backend = get_search(ctx)
+    docs = list(load_documents(session, pack=ctx.governance.pack, asset_ids=list(asset_ids)))
+    found = {d.asset_id for d in docs}
+    backend.upsert(session, docs)
+    backend.delete(session, [a for a in asset_ids if a not in found])
+    return len(docs)
+
+
+def reindex(session: Session, *, ctx: Context) -> int:
+    """Build a complete new index from the database while searches use the old one, then catch
+    up on the assets whose index jobs ran against the old one meanwhile."""
+    started = ctx.now()
+    backend = get_search(ctx)
+    count = backend.rebuild(session, iter_all_documents(ctx.engine, pack=ctx.governance.pack))
+    since = started - REINDEX_CATCH_UP
+    payloads = session.exec(
+        select(OutboxJob.payload).where(
+            OutboxJob.kind == JOB_KIND,
+            col(OutboxJob.created_at) >= since,
+            col(OutboxJob.status).in_([JobStatus.done, JobStatus.running, JobStatus.failed]),
+        )
+    )
+    touched: set[uuid.UUID] = set()
+    for payload in payloads:
+        try:
+            touched.add(uuid.UUID(str(payload["asset_id"])))
+        except (KeyError, ValueError):
+            continue
+    if touched:
+        index_assets(session, ctx=ctx, asset_ids=sorted(touched))
+    return count
+
+
+def check_index(session: Session, *, ctx: Context) -> CheckReport:
+    """Compare every document with the one the database would produce now."""
+    indexed = {e.asset_id: e.fingerprint for e in get_search(ctx).entries(session)}
+    missing: list[uuid.UUID] = []
+    stale: list[uuid.UUID] = []
+    assets = 0
+    for doc in iter_all_documents(ctx.engine, pack=ctx.governance.pack):
+        assets += 1
+        fingerprint = indexed.pop(doc.asset_id, None)
+        if fingerprint is None:
+            missing.append(doc.asset_id)
+        elif fingerprint != doc.fingerprint:
+            stale.append(doc.asset_id)
+    return CheckReport(
+        documents=assets - len(missing) + len(indexed),
+        assets=assets,
+        missing=missing,
+        stale=stale,
+        extra=sorted(indexed),
+    )
+
+
+def similar_assets(
+    session: Session, *, principal: Principal, asset: Asset, max_distance: int, limit: int
+) -> SimilarPage:
+    """Assets whose image is perceptually near this asset's visible version, nearest first.
+    Restricted roles compare against, and only ever get, published versions."""
+    number = asset.published_version if principal.sees_only_published else asset.current_version
+    version = session.exec(
+        select(AssetVersion).where(
+            AssetVersion.asset_id == asset.id, AssetVersion.number == (number or 0)
+        )
+    ).first()
+    page = SimilarPage(asset_id=asset.id, version=number, max_distance=max_distance, items=[])
+    if version is None or not version.phash:
+        return page
+    restricted = principal.sees_only_published
+    found = find_similar(
+        session,
+        phash=version.phash,
+        exclude_asset_id=asset.id,
+        max_distance=max_distance,
+        limit=limit * 4 if restricted else limit,
+        best_per_asset=not restricted,
+    )
+    assets = {
+        a.id: a for a in session.exec(select(Asset).where(col(Asset.id).in_({f[0] for f in found})))
+    }
+    seen: set[uuid.UUID] = set()
+    for asset_id, number, distance in found:
+        other = assets.get(asset_id)
+        if other is None or asset_id in seen or not is_visible(principal, other):
+            continue
+        if restricted and number != other.published_version:
+            continue
+        seen.add(asset_id)
+        page.items.append(
+            SimilarHit(
+                id=asset_id,
+                version=number,
+                distance=distance,
+                title=other.title,
+                thumbnail_url=f"/api/v1/assets/{asset_id}/renditions/thumb?version={number}",
+            )
+        )
+        if len(page.items) >= limit:
+            break
+    return page

@@ -1,0 +1,282 @@
+"""Generate a synthetic asset library directly in the database, in bulk.
+
+    python scripts/generate_library.py --assets 100000 --campaigns 1000 \
+        --database-url postgresql://postgres@127.0.0.1:5432/dam_bench
+
+Rows are realistic for search and campaign benchmarks (titles, descriptions, terms of the shipped
+governance pack, tags, campaign links, review/lifecycle states, 1-3 versions per asset) but
+HAVE NO BLOBS: every version carries a fake SHA-256 and a blob key that does not exist, so
+downloads, renditions and `dam storage check` will report them missing. Use a dedicated database.
+After loading, build the search index with `dam search reindex` (the bench does it itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+from dam.config import Settings
+from dam.db import create_db_engine, upgrade
+from dam.governance.pack import GovernancePack, load_pack
+from dam.models import Asset, AssetCampaign, AssetVersion, Campaign
+
+ADJECTIVES = [
+    "alpine",
+    "misty",
+    "rugged",
+    "quiet",
+    "bright",
+    "frosty",
+    "golden",
+    "windswept",
+    "coastal",
+    "urban",
+    "wild",
+]
+SUBJECTS = [
+    "trail",
+    "runner",
+    "hiker",
+    "climber",
+    "tent",
+    "backpack",
+    "jacket",
+    "boots",
+    "fleece",
+    "summit",
+    "ridge",
+    "lake",
+    "forest",
+    "campfire",
+    "glacier",
+    "canyon",
+    "family",
+    "kayak",
+    "skier",
+    "cyclist",
+]
+SCENES = [
+    "at dawn",
+    "at sunset",
+    "in the rain",
+    "on granite",
+    "above the clouds",
+    "by the lake",
+    "in deep snow",
+    "on the ridge",
+    "in the studio",
+    "on white",
+    "at basecamp",
+    "in autumn light",
+]
+DESCRIPTIONS = [
+    "Lifestyle photo of a {s} {c}, shot for the {season} campaign.",
+    "Product shot of the {s} range with detail on seams and fabric.",
+    "Social tile featuring a {a} {s} for {season} launches.",
+    "Banner artwork: {a} {s} {c}, cropped for web and display.",
+    "Catalogue spread with the {s} line; print-ready, CMYK.",
+]
+TAGS = [
+    "spring",
+    "summer",
+    "autumn",
+    "winter",
+    "hero",
+    "teaser",
+    "launch",
+    "sale",
+    "outdoor",
+    "studio",
+    "night",
+    "snow",
+    "rain",
+    "waterproof",
+    "lightweight",
+    "recycled",
+    "kids",
+    "women",
+    "men",
+    "team",
+]
+KINDS = [("image", 0.8), ("video", 0.08), ("document", 0.07), ("vector", 0.05)]
+SIZES = [(1600, 1200), (1200, 1600), (1080, 1080), (1920, 1080), (800, 2000)]
+CHANNELS = ["email", "social", "web", "display", "print", "ooh"]
+
+
+def _leaves(pack: GovernancePack, facet_id: str) -> list[str]:
+    facet = pack.facet(facet_id)
+    return [t.id for t in facet.terms.values() if not t.deprecated]
+
+
+def _weighted(rng: random.Random, choices: list[tuple[str, float]]) -> str:
+    return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
+
+
+def generate(
+    engine: sa.engine.Engine, *, pack: GovernancePack, assets: int, campaigns: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    facets = {f.id: _leaves(pack, f.id) for f in pack.facets}
+    campaign_ids = [
+        f"{rng.choice(['SPRING', 'SUMMER', 'FALL', 'WINTER', 'HOLIDAY'])}{24 + n % 3}-"
+        f"{rng.choice(CHANNELS).upper()}-{n:04d}"
+        for n in range(campaigns)
+    ]
+    tables = SQLModel.metadata.tables
+    with engine.begin() as conn:
+        rows = [
+            {
+                "id": c,
+                "name": c.replace("-", " ").title(),
+                "channel": c.split("-")[1].lower(),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for c in campaign_ids
+        ]
+        if rows:
+            conn.execute(sa.insert(tables[Campaign.__tablename__]), rows)
+    batch = 5000
+    started = time.perf_counter()
+    for start in range(0, assets, batch):
+        asset_rows: list[dict[str, Any]] = []
+        version_rows: list[dict[str, Any]] = []
+        link_rows: list[dict[str, Any]] = []
+        for n in range(start, min(start + batch, assets)):
+            asset_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+            subject, adjective = rng.choice(SUBJECTS), rng.choice(ADJECTIVES)
+            title = f"{adjective.capitalize()} {subject} {rng.choice(SCENES)}"
+            season = rng.choice(["spring", "summer", "autumn", "winter"])
+            description = rng.choice(DESCRIPTIONS).format(
+                s=subject, a=adjective, c=rng.choice(SCENES), season=season
+            )
+            terms: dict[str, list[str]] = {}
+            for facet in pack.facets:
+                if not facet.required and rng.random() < 0.3:
+                    continue
+                count = rng.randint(1, 2) if facet.multi else 1
+                terms[facet.id] = sorted(set(rng.sample(facets[facet.id], count)))
+            created = now - timedelta(seconds=rng.randint(0, 3 * 365 * 86400))
+            versions = rng.choice([1, 1, 1, 2, 3])
+            roll = rng.random()
+            state = (
+                "approved"
+                if roll < 0.7
+                else "in_review"
+                if roll < 0.8
+                else "draft"
+                if roll < 0.9
+                else "rejected"
+            )
+            status = "active"
+            lifecycle = rng.random()
+            if lifecycle < 0.05:
+                status = "archived"
+            elif lifecycle < 0.08:
+                status = "expired"
+            published = versions if state == "approved" else (versions - 1 or None)
+            if state != "approved" and published is not None:
+                published = published if rng.random() < 0.5 else None
+            kind = _weighted(rng, KINDS)
+            width, height = rng.choice(SIZES)
+            asset_rows.append(
+                {
+                    "id": asset_id,
+                    "title": title,
+                    "description": description,
+                    "tags": sorted(set([*rng.sample(TAGS, rng.randint(1, 4)), season])),
+                    "terms": terms,
+                    "status": status,
+                    "current_version": versions,
+                    "published_version": published,
+                    "rights_expire_at": None,
+                    "rights_warned_at": None,
+                    "revision": versions,
+                    "created_by": None,
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
+            for number in range(1, versions + 1):
+                sha = hashlib.sha256(f"synthetic-{asset_id}-{number}".encode()).hexdigest()
+                ext = {"image": "jpg", "video": "mp4", "document": "pdf", "vector": "svg"}[kind]
+                version_rows.append(
+                    {
+                        "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+                        "asset_id": asset_id,
+                        "number": number,
+                        "blob_key": f"blobs/{sha[:2]}/{sha[2:4]}/{sha}",
+                        "sha256": sha,
+                        "size": rng.randint(50_000, 20_000_000),
+                        "mime_type": f"{kind}/{ext}",
+                        "format": ext,
+                        "kind": kind,
+                        "filename": f"{subject}_{adjective}_{n:06d}_v{number}.{ext}",
+                        "width": width,
+                        "height": height,
+                        "color_mode": "RGB",
+                        "icc_profile": None,
+                        "phash": f"{rng.getrandbits(64):016x}",
+                        "media": {},
+                        "renditions": {},
+                        "compliance": None,
+                        "compliance_status": rng.choice(["pass", "pass", "pass", "warn", "fail"]),
+                        "review_state": state if number == versions else "approved",
+                        "review_reason": None,
+                        "reviewed_by": None,
+                        "reviewed_at": None,
+                        "submitted_at": None,
+                        "restored_from": None,
+                        "created_by": None,
+                        "created_at": created + timedelta(days=number - 1),
+                    }
+                )
+            if campaign_ids and rng.random() < 0.6:
+                for campaign in set(rng.sample(campaign_ids, rng.randint(1, 3))):
+                    link_rows.append(
+                        {
+                            "asset_id": asset_id,
+                            "campaign_id": campaign,
+                            "added_by": None,
+                            "added_at": created,
+                        }
+                    )
+        with engine.begin() as conn:
+            conn.execute(sa.insert(tables[Asset.__tablename__]), asset_rows)
+            conn.execute(sa.insert(tables[AssetVersion.__tablename__]), version_rows)
+            if link_rows:
+                conn.execute(sa.insert(tables[AssetCampaign.__tablename__]), link_rows)
+        done = min(start + batch, assets)
+        rate = done / (time.perf_counter() - started)
+        print(f"{done}/{assets} assets ({rate:,.0f}/s)", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assets", type=int, default=100_000)
+    parser.add_argument("--campaigns", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database-url", help="default: DAM_DATABASE_URL")
+    parser.add_argument("--taxonomy-dir", type=Path, default=None)
+    args = parser.parse_args()
+    settings = Settings()
+    url = args.database_url or settings.resolved_database_url
+    engine = create_db_engine(url)
+    upgrade(engine)
+    pack = load_pack(args.taxonomy_dir or settings.taxonomy_dir)
+    generate(engine, pack=pack, assets=args.assets, campaigns=args.campaigns, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
