@@ -84,8 +84,8 @@ def create_app(
     from dam.campaigns.router import router as campaigns_router
     from dam.governance.router import router as governance_router
     from dam.search.router import router as search_router
-    from dam.webhooks.router import router as webhooks_router
     from dam.web import install_web
+    from dam.webhooks.router import router as webhooks_router
     from dam.workflow.router import router as workflow_router
 
     app.include_router(assets_router)
