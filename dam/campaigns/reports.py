@@ -14,9 +14,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
+from dam.campaigns.metrics import next_month
 from dam.campaigns.schemas import (
     AssetPerformance,
     InsightRow,
@@ -28,7 +28,15 @@ from dam.campaigns.schemas import (
 from dam.campaigns.service import channel_family
 from dam.errors import Invalid
 from dam.governance.pack import GovernancePack
-from dam.models import Asset, AssetCampaign, Campaign, CampaignMetric, DeliveryEvent
+from dam.models import (
+    Asset,
+    AssetCampaign,
+    AssetTerm,
+    Campaign,
+    CampaignMetric,
+    CampaignMetricMonth,
+    DeliveryEvent,
+)
 
 CENT = Decimal("0.01")
 SortKey = Literal[
@@ -256,14 +264,70 @@ def asset_performance(
     return result
 
 
-def _facet_terms(dialect: str, facet: str) -> Any:
-    """The asset's term ids in `facet`, one row each, as a lateral table-valued function."""
-    if dialect == "postgresql":
-        values = sa.func.jsonb_array_elements_text(
-            sa.type_coerce(col(Asset.terms), JSONB)[facet]
-        ).table_valued("value")
-        return values.lateral("term")
-    return sa.func.json_each(col(Asset.terms), f"$.{facet}").table_valued("value").alias("term")
+def _insight_rows(
+    *,
+    date_from: date | None,
+    date_to: date | None,
+    channels: Sequence[str] | None,
+) -> Any:
+    """(asset, campaign, figures in cents) behind the report: whole months from the rollup,
+    the days of a month the range only cuts through from the daily table, so the sums stay
+    exact whatever the range."""
+    raw = CampaignMetric.__table__  # type: ignore[attr-defined]
+    rollup = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
+    end = date_to + timedelta(days=1) if date_to is not None else None
+    first_full = date_from if date_from is None or date_from.day == 1 else next_month(date_from)
+    after_full = end.replace(day=1) if end is not None else None
+    no_full_month = first_full is not None and after_full is not None and first_full >= after_full
+    day_ranges: list[tuple[date | None, date | None]] = []
+    parts: list[Any] = []
+    if no_full_month:
+        day_ranges.append((date_from, end))
+    else:
+        if date_from is not None and first_full is not None and date_from < first_full:
+            day_ranges.append((date_from, first_full))
+        if end is not None and after_full is not None and after_full < end:
+            day_ranges.append((after_full, end))
+        months = sa.select(
+            rollup.c.asset_id,
+            rollup.c.campaign_id,
+            rollup.c.impressions,
+            rollup.c.clicks,
+            rollup.c.conversions,
+            rollup.c.spend_cents,
+            rollup.c.revenue_cents,
+        )
+        if first_full is not None:
+            months = months.where(rollup.c.month >= first_full)
+        if after_full is not None:
+            months = months.where(rollup.c.month < after_full)
+        if channels is not None:
+            months = months.where(rollup.c.channel.in_(list(channels)))
+        parts.append(months)
+    for lo, hi in day_ranges:
+        days = sa.select(
+            raw.c.asset_id,
+            raw.c.campaign_id,
+            raw.c.impressions,
+            raw.c.clicks,
+            raw.c.conversions,
+            sa.cast(sa.func.round(raw.c.spend * 100), sa.BigInteger).label("spend_cents"),
+            sa.cast(sa.func.round(raw.c.revenue * 100), sa.BigInteger).label("revenue_cents"),
+        )
+        if lo is not None:
+            days = days.where(raw.c.date >= lo)
+        if hi is not None:
+            days = days.where(raw.c.date < hi)
+        if channels is not None:
+            days = days.where(raw.c.channel.in_(list(channels)))
+        parts.append(days)
+    if len(parts) == 1:
+        return parts[0].subquery("figures")
+    return sa.union_all(*parts).subquery("figures")
+
+
+def _from_cents(value: Any) -> Decimal:
+    return (Decimal(int(value)) / 100).quantize(CENT)
 
 
 def creative_insights(
@@ -285,29 +349,27 @@ def creative_insights(
         suggestions = pack.suggest_facet(facet)
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
         raise Invalid(f"unknown facet {facet!r}{hint}", code="unknown_facet")
-    table = CampaignMetric.__table__  # type: ignore[attr-defined]
-    # Aggregate the (large) metrics table to one row per asset and campaign first, so the
-    # JSON expansion of terms runs over thousands of rows, not millions.
-    per = (
-        sa.select(table.c.asset_id, table.c.campaign_id, *_sum_columns())
-        .where(*_metric_filters(date_from=date_from, date_to=date_to, channels=channels))
-        .group_by(table.c.asset_id, table.c.campaign_id)
-        .subquery("per")
-    )
-    terms = _facet_terms(session.get_bind().dialect.name, facet_id)
-    term_col = terms.c.value
+    figures = _insight_rows(date_from=date_from, date_to=date_to, channels=channels)
+    terms = AssetTerm.__table__  # type: ignore[attr-defined]
     query = (
         sa.select(
-            term_col.label("term"),
-            sa.func.count(sa.distinct(per.c.asset_id)).label("assets"),
-            sa.func.count(sa.distinct(per.c.campaign_id)).label("campaigns"),
-            *_sum_columns(per),
+            terms.c.term,
+            sa.func.count(sa.distinct(figures.c.asset_id)).label("assets"),
+            sa.func.count(sa.distinct(figures.c.campaign_id)).label("campaigns"),
+            _sum(figures.c.impressions).label("impressions"),
+            _sum(figures.c.clicks).label("clicks"),
+            _sum(figures.c.conversions).label("conversions"),
+            _sum(figures.c.spend_cents).label("spend_cents"),
+            _sum(figures.c.revenue_cents).label("revenue_cents"),
         )
-        .select_from(
-            per.join(Asset.__table__, Asset.__table__.c.id == per.c.asset_id).join(terms, sa.true())  # type: ignore[attr-defined]
-        )
-        .group_by(term_col)
+        .select_from(figures.join(terms, terms.c.asset_id == figures.c.asset_id))
+        .where(terms.c.facet == facet_id)
+        .group_by(terms.c.term)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # The distinct counts sort ~one row per (asset, campaign, term); at the default 4 MB
+        # that sort spills to disk. Scoped to this transaction.
+        session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
     facet_def = pack.facet(facet_id)
     items = []
     for row in session.execute(query).all():
@@ -319,7 +381,15 @@ def creative_insights(
                 label=label,
                 assets=int(row.assets),
                 campaigns=int(row.campaigns),
-                **totals(_sums(row)),
+                **totals(
+                    Sums(
+                        impressions=int(row.impressions),
+                        clicks=int(row.clicks),
+                        conversions=int(row.conversions),
+                        spend=_from_cents(row.spend_cents),
+                        revenue=_from_cents(row.revenue_cents),
+                    )
+                ),
             )
         )
     items.sort(key=lambda i: (-(i.roas or -1.0), -i.impressions, i.term))

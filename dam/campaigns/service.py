@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
 from dam.assets.service import bump_revision, campaign_ids_of
-from dam.audit.service import record
+from dam.audit.service import diff, record
 from dam.auth.principal import Principal
 from dam.campaigns import links
 from dam.campaigns.ids import normalize_campaign_id, resolve_campaigns
@@ -138,7 +138,7 @@ def update_campaign(
     if campaign.starts_on and campaign.ends_on and campaign.ends_on < campaign.starts_on:
         raise Invalid("ends_on must not be before starts_on", code="invalid_campaign")
     after = _campaign_json(campaign)
-    changes = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
+    changes = diff(before, after)
     if not changes:
         return campaign
     now = ctx.now()

@@ -277,15 +277,48 @@ class CampaignMetric(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 
+class AssetTerm(SQLModel, table=True):
+    """One row per asset, facet and term id, kept in step with `Asset.terms` by database
+    triggers (migration 0004), so every write path, raw SQL and COPY included, maintains it."""
+
+    __tablename__ = "asset_terms"
+
+    # Unbounded: a term id the pack accepts must never make an asset write fail here.
+    facet: str = Field(primary_key=True)
+    term: str = Field(primary_key=True)
+    asset_id: uuid.UUID = Field(
+        primary_key=True, index=True, foreign_key="assets.id", ondelete="CASCADE"
+    )
+
+
+class CampaignMetricMonth(SQLModel, table=True):
+    """`campaign_metrics` summed per month, rebuilt for the touched keys by every upsert.
+    Money is held in cents so sums stay exact and cheap on both databases."""
+
+    __tablename__ = "campaign_metric_months"
+
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    asset_id: uuid.UUID = Field(primary_key=True, index=True)
+    month: Date = Field(primary_key=True)
+    channel: str = Field(primary_key=True, max_length=64)
+    impressions: int = Field(default=0, sa_type=sa.BigInteger)
+    clicks: int = Field(default=0, sa_type=sa.BigInteger)
+    conversions: int = Field(default=0, sa_type=sa.BigInteger)
+    spend_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    revenue_cents: int = Field(default=0, sa_type=sa.BigInteger)
+
+
 __all__ = [
     "ApiKey",
     "Asset",
     "AssetCampaign",
     "AssetStatus",
+    "AssetTerm",
     "AssetVersion",
     "AuditEvent",
     "Campaign",
     "CampaignMetric",
+    "CampaignMetricMonth",
     "DeliveryEvent",
     "IdempotencyRecord",
     "JobStatus",

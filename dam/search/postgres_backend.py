@@ -1,6 +1,15 @@
 """Search in PostgreSQL: one `search_documents` row per asset with a weighted tsvector (GIN), the
-filter keys as a text[] (GIN), and btree indexes for the date and title sorts. Facet counts are
-one GROUP BY over the unnested keys of the matching rows. Every API replica shares it.
+filter keys as a text[] (GIN), and btree indexes for the date and title sorts. Every API replica
+shares it.
+
+Facet counts are one GROUP BY over the matching rows' `facet_groups` (migration 0003): the
+document's counted keys partitioned into a few groups, each stored as one string (all terms of
+one pack facet with their ancestors; type, status, review, compliance and orientation together;
+each campaign alone). A document has about 8 groups instead of about 23 keys, the distinct groups
+number a few thousand, and each is expanded back into per-key counts here. Because every counted
+key of a row is in exactly one of its groups, the counts are exact. Rows indexed before 0003
+have NULL groups and are counted from their keys instead (still exact, only slower) until
+`dam search reindex` or their next index job rewrites them.
 
 Rows are written in the outbox job's transaction. A `revision` guard keeps an older job that
 commits late from overwriting a newer document.
@@ -17,7 +26,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlmodel import Session
 
 from dam.search.base import IndexEntry, SearchRequest, SearchResult, SortOrder
-from dam.search.document import SearchDocument
+from dam.search.document import COUNTED_PREFIXES, SearchDocument
 from dam.search.query import ParsedQuery, tokenize
 
 # Not in SQLModel.metadata: the table exists only on PostgreSQL (migration 0002).
@@ -32,6 +41,7 @@ search_documents = sa.Table(
     sa.Column("keys", pg.ARRAY(sa.Text), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("title_sort", sa.Text(collation="C"), nullable=False),
+    sa.Column("facet_groups", pg.ARRAY(sa.Text), nullable=True),
 )
 
 UPSERT_BATCH = 1000
@@ -54,6 +64,58 @@ def tsquery_text(parsed: ParsedQuery) -> str | None:
     return " & ".join(parts) or None
 
 
+# A group of several keys is stored as the keys, each preceded by this separator; an element
+# without it is a single key. Keys start with a letter (`f:`, `type:` …) and never contain it.
+GROUP_SEP = "\x1f"
+# Keys of these kinds are never counted together with another key of the same document.
+_SINGLE_KEY_PREFIXES = ("campaign:",)
+_FACET_PREFIX = "f:"
+_OTHER_GROUP = ""
+
+
+def facet_groups(keys: Iterable[str]) -> list[str] | None:
+    """The counted keys of a document (`COUNTED_PREFIXES`), partitioned into grouping strings;
+    None when a key contains the separator (such a row is counted from its keys instead).
+
+    Any partition keeps the counts exact; this one keeps the number of elements per row and
+    the number of distinct elements over the library both small: one group per pack facet
+    (a document's terms of one facet, ancestors included), one for the one-per-document kinds
+    (type, status, review, compliance, orientation), and every campaign alone (a document's
+    campaign set is nearly unique, so grouping campaigns would not shrink the GROUP BY)."""
+    groups: dict[str, list[str]] = {}
+    singles: list[str] = []
+    for key in sorted(keys):
+        if not key.startswith(COUNTED_PREFIXES):
+            continue
+        if GROUP_SEP in key:
+            return None
+        if key.startswith(_SINGLE_KEY_PREFIXES):
+            singles.append(key)
+        elif key.startswith(_FACET_PREFIX):
+            groups.setdefault(key[: key.find(":", len(_FACET_PREFIX)) + 1], []).append(key)
+        else:
+            groups.setdefault(_OTHER_GROUP, []).append(key)
+    out = [
+        members[0] if len(members) == 1 else "".join(GROUP_SEP + k for k in members)
+        for members in groups.values()
+    ]
+    return sorted(out + singles)
+
+
+def expand_group_counts(
+    rows: Iterable[tuple[Any, Any]], prefixes: tuple[str, ...]
+) -> dict[str, int]:
+    """Per-key counts from (grouping string or key, count) rows, keeping `prefixes`."""
+    counts: dict[str, int] = {}
+    for value, n in rows:
+        element, count = str(value), int(n)
+        members = element.split(GROUP_SEP)[1:] if element.startswith(GROUP_SEP) else [element]
+        for key in members:
+            if key.startswith(prefixes):
+                counts[key] = counts.get(key, 0) + count
+    return counts
+
+
 def _row(doc: SearchDocument) -> dict[str, Any]:
     return {
         "asset_id": doc.asset_id,
@@ -64,27 +126,34 @@ def _row(doc: SearchDocument) -> dict[str, Any]:
         "keys": list(doc.keys),
         "created_at": doc.created_at,
         "title_sort": doc.title_sort or "\uffff",
+        "facet_groups": facet_groups(doc.keys),
     }
 
 
 _UPSERT = sa.text(
     """
     INSERT INTO search_documents
-        (asset_id, revision, fingerprint, tsv, keys, created_at, title_sort)
+        (asset_id, revision, fingerprint, tsv, keys, created_at, title_sort, facet_groups)
     VALUES (
         :asset_id, :revision, :fingerprint,
         setweight(to_tsvector('simple', :title), 'A')
             || setweight(to_tsvector('simple', :body), 'B'),
-        :keys, :created_at, :title_sort
+        :keys, :created_at, :title_sort, :facet_groups
     )
     ON CONFLICT (asset_id) DO UPDATE SET
         revision = excluded.revision, fingerprint = excluded.fingerprint, tsv = excluded.tsv,
-        keys = excluded.keys, created_at = excluded.created_at, title_sort = excluded.title_sort
+        keys = excluded.keys, created_at = excluded.created_at, title_sort = excluded.title_sort,
+        facet_groups = excluded.facet_groups
     WHERE search_documents.revision < excluded.revision
         OR (search_documents.revision = excluded.revision
-            AND search_documents.fingerprint <> excluded.fingerprint)
+            AND (search_documents.fingerprint <> excluded.fingerprint
+                -- a row indexed before migration 0003 (NULL groups) is filled by a reindex
+                OR search_documents.facet_groups IS DISTINCT FROM excluded.facet_groups))
     """
-).bindparams(sa.bindparam("keys", type_=pg.ARRAY(sa.Text)))
+).bindparams(
+    sa.bindparam("keys", type_=pg.ARRAY(sa.Text)),
+    sa.bindparam("facet_groups", type_=pg.ARRAY(sa.Text)),
+)
 
 
 class PostgresBackend:
@@ -162,17 +231,17 @@ class PostgresBackend:
 
         counts: dict[str, int] = {}
         if request.count_prefixes:
-            # Every key of the matching rows is counted and the prefixes are applied here: a
-            # LIKE per unnested key costs more than the few extra groups (tags) it removes.
-            prefixes = tuple(request.count_prefixes)
+            # Every element is counted and the prefixes are applied here: a LIKE per unnested
+            # element costs more than the few groups it would remove. The set-returning
+            # function in the select list (ProjectSet) is cheaper than a lateral unnest.
             rows = session.execute(
                 sa.text(
-                    f"SELECT k, count(*) FROM search_documents d, unnest(d.keys) AS k "  # noqa: S608
-                    f"WHERE {cond} GROUP BY k"
+                    f"SELECT k, count(*) FROM (SELECT {_counted(request)} AS k "  # noqa: S608
+                    f"FROM search_documents d WHERE {cond}) AS e GROUP BY k"
                 ),
                 params,
             )
-            counts = {str(k): int(n) for k, n in rows if str(k).startswith(prefixes)}
+            counts = expand_group_counts(rows, tuple(request.count_prefixes))
         if "status:" in request.count_prefixes:
             # Every document has exactly one status key, so the status counts add up to the total.
             total = sum(n for k, n in counts.items() if k.startswith("status:"))
@@ -212,31 +281,44 @@ class PostgresBackend:
         """Relevance order ranks every match anyway, so the matches are found once (the text
         predicate rechecks each candidate's tsvector on the heap, the dearest step) and both the
         counts and the page are taken from them in one statement."""
-        prefixes = tuple(request.count_prefixes)
         rows = session.execute(
             sa.text(
                 "WITH m AS MATERIALIZED ("  # noqa: S608
-                "  SELECT d.asset_id, d.keys, d.created_at,"
+                f"  SELECT d.asset_id, {_counted_array(request)} AS g, d.created_at,"
                 "    ts_rank(d.tsv, to_tsquery('simple', :tsq)) AS r"
                 f"  FROM search_documents d WHERE {cond}"
                 "), page AS ("
                 "  SELECT asset_id, r, created_at FROM m"
                 "  ORDER BY r DESC, created_at DESC, asset_id DESC LIMIT :limit OFFSET :offset"
                 ") "
-                "SELECT k, count(*), NULL::bigint FROM m, unnest(m.keys) AS k GROUP BY k "
+                "SELECT k, count(*), NULL::bigint FROM (SELECT unnest(m.g) AS k FROM m) AS e "
+                "GROUP BY k "
                 "UNION ALL "
                 "SELECT asset_id::text, NULL, "
                 "  row_number() OVER (ORDER BY r DESC, created_at DESC, asset_id DESC) FROM page"
             ),
             params,
         )
-        counts: dict[str, int] = {}
+        grouped: list[tuple[Any, Any]] = []
         page: list[tuple[int, uuid.UUID]] = []
         for value, count, position in rows:
             if position is not None:
                 page.append((int(position), uuid.UUID(str(value))))
-            elif str(value).startswith(prefixes):
-                counts[str(value)] = int(count)
+            else:
+                grouped.append((value, count))
+        counts = expand_group_counts(grouped, tuple(request.count_prefixes))
         # Every document has exactly one status key, so the status counts add up to the total.
         total = sum(n for k, n in counts.items() if k.startswith("status:"))
         return SearchResult(total=total, ids=[i for _, i in sorted(page)], counts=counts)
+
+
+def _counted_array(request: SearchRequest) -> str:
+    """The array whose elements are counted per matching row `d`: its groups when they hold
+    every key the request counts, else (or for a row without groups) its keys."""
+    if all(p.startswith(COUNTED_PREFIXES) for p in request.count_prefixes):
+        return "coalesce(d.facet_groups, d.keys)"
+    return "d.keys"
+
+
+def _counted(request: SearchRequest) -> str:
+    return f"unnest({_counted_array(request)})"

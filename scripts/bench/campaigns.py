@@ -124,7 +124,8 @@ def seed(engine, rnd: random.Random) -> tuple[list[str], dict[str, list[uuid.UUI
 
 
 def fill_metrics(engine, days: int) -> int:  # type: ignore[no-untyped-def]
-    """Metrics for every (asset, campaign) link over `days` days, written in SQL."""
+    """Metrics for every (asset, campaign) link over `days` days, written in SQL, then the
+    monthly rollup recounted (asset_terms fills itself: triggers on `assets`)."""
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -145,6 +146,14 @@ def fill_metrics(engine, days: int) -> int:  # type: ignore[no-untyped-def]
             (days,),
         )
         raw.commit()
+    finally:
+        raw.close()
+    # Written in SQL, past the upsert that keeps the monthly rollup: recount it once.
+    with session_scope(engine) as session:
+        metrics.rebuild_rollup(session)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
         cur.execute("ANALYZE")
         raw.commit()
         cur.execute("SELECT count(*) FROM campaign_metrics")
