@@ -1,9 +1,15 @@
 """Search over an embedded whoosh index under the data dir.
 
-whoosh does the text matching and relevance scoring. Filters, facet counts and the non-relevance
-sorts run on a per-reader `Snapshot`: one Python-int bitset per filter key plus the doc order by
-date and title, built once per index generation. ANDing two 100k-bit ints and counting bits
-takes microseconds, where whoosh's own grouping walks every matching document in Python.
+whoosh stores the postings; matching and ranking run on a per-reader `Snapshot` of Python-int
+bitsets (ANDing two 100k-bit ints and counting bits takes microseconds, where whoosh's matchers
+walk every document in Python):
+- one bitset per filter key plus the doc orders by date and title, for filters, facet counts and
+  the non-relevance sorts; built per segment and reused across generations, so after an update
+  only the new segment is read;
+- a cache of term postings (bitset + BM25F scores): a text query is bitset arithmetic over its
+  terms, and only the documents it matched are scored, to fill the requested page;
+- phrases of up to `MAX_SHINGLE` words are single terms of the `*_ng` fields (word n-grams);
+  longer phrases take the documents holding all their n-grams and check positions there.
 
 Writes: one writer at a time, guarded by a process-wide lock plus whoosh's own file lock, with a
 timeout; a busy lock becomes `RetryLater` for the outbox job, never an error for a user.
@@ -13,25 +19,30 @@ searches keep using the old generation until the new one is complete.
 
 from __future__ import annotations
 
+import heapq
 import os
 import shutil
 import threading
 import time
 import uuid
 from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 from whoosh import fields, index
-from whoosh import query as wq
 from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.analysis.tokenizers import RegexTokenizer
-from whoosh.idsets import DocIdSet
+from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.index import Index, LockError
+from whoosh.matching.wrappers import FilterMatcher
+from whoosh.reading import IndexReader
+from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
 from dam.jobs.registry import RetryLater
@@ -41,6 +52,16 @@ from dam.search.query import ParsedQuery, tokenize
 
 POINTER = "CURRENT"
 MAX_PREFIX_EXPANSION = 50
+# Word n-grams indexed as single terms, so a phrase of up to this many words is one term lookup.
+# They cost indexing time (about 3x for n <= 3, 2x for n = 2). An index built with a smaller
+# value would miss the longer n-grams: changing it needs new field names or a reindex.
+MAX_SHINGLE = 3
+# Postings kept per index generation in the term cache, about 100 bytes each: the terms of the
+# recent queries, not the whole index.
+TERM_CACHE_POSTINGS = 1_000_000
+PREFIX_CACHE_SIZE = 512
+# Phrases longer than MAX_SHINGLE whose positions were checked, kept so paging through one is fast.
+PHRASE_CACHE_SIZE = 64
 WRITE_TIMEOUT_SECONDS = 10.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -57,11 +78,16 @@ def _write_lock(root: Path) -> threading.RLock:
 
 def _schema() -> fields.Schema:
     text = SpaceSeparatedTokenizer()  # text is tokenized by dam.search.query.tokenize first
+    lines = RegexTokenizer(r"[^\n]+")
     return fields.Schema(
         id=fields.ID(stored=True, unique=True, sortable=True),
         fp=fields.STORED(),
         title=fields.TEXT(analyzer=text, field_boost=3.0, phrase=True),
         body=fields.TEXT(analyzer=text, phrase=True),
+        # "w1 w2" and "w1 w2 w3" of the same text, one per line: a phrase becomes a term lookup
+        # instead of whoosh's position matching in Python (seconds for common words at 100k).
+        title_ng=fields.TEXT(analyzer=lines, field_boost=3.0, phrase=False),
+        body_ng=fields.TEXT(analyzer=lines, phrase=False),
         keys=fields.KEYWORD(scorable=False),
         created=fields.NUMERIC(numtype=int, bits=64, signed=True, sortable=True),
         title_sort=fields.ID(sortable=True),
@@ -77,39 +103,61 @@ def _micros(value: datetime) -> int:
     return int((value - _EPOCH).total_seconds() * 1_000_000)
 
 
-class _MaskSet(DocIdSet):
-    """A bitset as whoosh's collector filter: membership only, no conversion to a set."""
+# The set bits of every byte value, to list the docnums of a bitset a byte at a time.
+_BYTE_BITS: tuple[tuple[int, ...], ...] = tuple(
+    tuple(k for k in range(8) if value >> k & 1) for value in range(256)
+)
 
-    def __init__(self, bits: bytes, count: int) -> None:
-        self.bits = bits
-        self.count = count
 
-    def __contains__(self, docnum: object) -> bool:
-        d = int(docnum)  # type: ignore[call-overload]
-        return d >> 3 < len(self.bits) and bool(self.bits[d >> 3] >> (d & 7) & 1)
+@dataclass
+class _Postings:
+    """One term of one field: its documents as a bitset, and each document's BM25F score
+    (computed the first time the term is ranked by, from the weights read with the bitset)."""
 
-    def __len__(self) -> int:
-        return self.count
-
-    def __iter__(self) -> Iterator[int]:
-        for d in range(len(self.bits) * 8):
-            if d in self:
-                yield d
+    bits: int
+    count: int
+    weights: dict[int, float]  # emptied once `scores` is computed from it
+    scores: dict[int, float] | None = None
 
 
 @dataclass
 class Snapshot:
-    """Everything a search needs besides whoosh's text matching, for one reader generation."""
+    """Everything a search needs for one reader generation: filter bitsets, sort orders and a
+    cache of term postings, so text matching is bitset arithmetic and only the documents that
+    matched are scored."""
 
     searcher: Searcher
     size: int
     live: int
     masks: dict[str, int]
-    created: list[int]  # per docnum
-    by_created: list[int]  # docnums, oldest first, ties by asset id
-    created_sorted: list[int]  # created values in `by_created` order, for date ranges
-    by_title: list[int]
+    # Per docnum: the sort keys, each sort order built the first time it is needed.
+    created: list[int]
+    ids: list[str]
+    titles: list[str]
     lock: threading.Lock
+    terms: OrderedDict[tuple[str, str], _Postings] = field(default_factory=OrderedDict)
+    cached_postings: int = 0
+    lengths: dict[str, list[int]] = field(default_factory=dict)
+    prefixes: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)
+    phrases: OrderedDict[tuple[str, tuple[str, ...]], int] = field(default_factory=OrderedDict)
+
+    @cached_property
+    def by_created(self) -> list[int]:
+        """Docnums, oldest first, ties by asset id."""
+        return sorted(
+            range(self.size), key=list(zip(self.created, self.ids, strict=True)).__getitem__
+        )
+
+    @cached_property
+    def created_sorted(self) -> list[int]:
+        """Created values in `by_created` order, for date ranges."""
+        return [self.created[d] for d in self.by_created]
+
+    @cached_property
+    def by_title(self) -> list[int]:
+        return sorted(
+            range(self.size), key=list(zip(self.titles, self.ids, strict=True)).__getitem__
+        )
 
     def mask_of(self, docnums: Iterable[int]) -> int:
         buf = bytearray((self.size + 7) // 8)
@@ -120,44 +168,186 @@ class Snapshot:
     def to_bytes(self, mask: int) -> bytes:
         return mask.to_bytes((self.size + 7) // 8 or 1, "little")
 
+    def docnums(self, mask: int) -> list[int]:
+        out: list[int] = []
+        for i, byte in enumerate(self.to_bytes(mask)):
+            if byte:
+                base = i << 3
+                out.extend(base + k for k in _BYTE_BITS[byte])
+        return out
 
-def _build_snapshot(searcher: Searcher) -> Snapshot:
+    def has_field(self, name: str) -> bool:
+        return name in self.searcher.schema
+
+    def term(self, fieldname: str, text: str) -> _Postings:
+        """The postings of a term, from the cache; the caller holds `lock`."""
+        key = (fieldname, text)
+        found = self.terms.get(key)
+        if found is not None:
+            self.terms.move_to_end(key)
+            return found
+        found = _read_postings(self.searcher, fieldname, text, self.size)
+        self.terms[key] = found
+        self.cached_postings += found.count
+        while self.cached_postings > TERM_CACHE_POSTINGS and len(self.terms) > 1:
+            _, old = self.terms.popitem(last=False)
+            self.cached_postings -= old.count
+        return found
+
+    def scores(self, fieldname: str, text: str) -> dict[int, float]:
+        postings = self.term(fieldname, text)
+        if postings.scores is None:
+            postings.scores = self._score_all(fieldname, text, postings.weights)
+            postings.weights = {}
+        return postings.scores
+
+    def _score_all(self, fieldname: str, text: str, weights: dict[int, float]) -> dict[int, float]:
+        # The same BM25F as whoosh's scorer (weights already carry the field boost), with each
+        # document's field length read once per generation.
+        searcher = self.searcher
+        model = searcher.weighting
+        b, k1 = (model.B, model.K1) if isinstance(model, BM25F) else (0.75, 1.2)
+        idf = searcher.idf(fieldname, text)
+        avg = searcher.avg_field_length(fieldname) or 1
+        lengths = self.lengths.get(fieldname)
+        if lengths is None:
+            lengths = self.lengths[fieldname] = [-1] * self.size
+        field_length = searcher.doc_field_length
+        norm_a = k1 * (1 - b)
+        norm_b = k1 * b / avg
+        out: dict[int, float] = {}
+        for d, w in weights.items():
+            dl = lengths[d]
+            if dl < 0:
+                dl = lengths[d] = field_length(d, fieldname, 1)
+            out[d] = idf * (w * (k1 + 1)) / (w + norm_a + norm_b * dl)
+        return out
+
+
+def _blocks(
+    reader: IndexReader, fieldname: str, text: str, *, weights: bool
+) -> Iterator[tuple[Sequence[int], Sequence[float]]]:
+    """The postings of a term as (docnums, weights) blocks, deleted documents included (the
+    snapshot's live mask drops them). Reads whoosh's W3 blocks of up to 128 postings directly
+    where it can, instead of three method calls per posting."""
+    for leaf, offset in reader.leaf_readers():
+        if (fieldname, text) not in leaf:
+            continue
+        matcher = leaf.postings(fieldname, text)
+        if isinstance(matcher, FilterMatcher):
+            matcher = matcher.child
+        if isinstance(matcher, W3LeafMatcher):
+            while matcher.is_active():
+                matcher.id()
+                ids: Sequence[int] = matcher._ids
+                block_weights: Sequence[float] = ()
+                if weights:
+                    matcher.weight()
+                    block_weights = matcher._weights
+                if offset:
+                    ids = [d + offset for d in ids]
+                yield ids, block_weights
+                matcher._next_block()
+        else:
+            ids, block_weights = [], []
+            while matcher.is_active():
+                ids.append(matcher.id() + offset)
+                if weights:
+                    block_weights.append(matcher.weight())
+                matcher.next()
+            yield ids, block_weights
+
+
+def _bitset(blocks: Iterable[Iterable[int]], size: int) -> int:
+    buf = bytearray((size + 7) // 8)
+    for ids in blocks:
+        for d in ids:
+            buf[d >> 3] |= 1 << (d & 7)
+    return int.from_bytes(buf, "little")
+
+
+def _read_postings(searcher: Searcher, fieldname: str, text: str, size: int) -> _Postings:
+    weights: dict[int, float] = {}
+    for ids, block_weights in _blocks(searcher.reader(), fieldname, text, weights=True):
+        weights.update(zip(ids, block_weights, strict=True))
+    bits = _bitset([weights.keys()], size)
+    return _Postings(bits=bits, count=len(weights), weights=weights)
+
+
+@dataclass
+class _SegmentData:
+    """What a snapshot needs from one segment, without its deletions. Segments never change
+    once written (only their deletions do), so after an update only the new small segment is
+    read, not the whole index."""
+
+    masks: dict[str, int]
+    created: list[int]
+    ids: list[str]
+    titles: list[str]
+
+
+def _read_segment(leaf: IndexReader) -> _SegmentData:
+    size = leaf.doc_count_all()
+    masks: dict[str, int] = {}
+    for raw in leaf.lexicon("keys"):
+        key = raw.decode("utf-8")
+        masks[key] = _bitset((ids for ids, _ in _blocks(leaf, "keys", key, weights=False)), size)
+    if not size:
+        return _SegmentData(masks=masks, created=[], ids=[], titles=[])
+    return _SegmentData(
+        masks=masks,
+        created=list(leaf.column_reader("created")),
+        ids=list(leaf.column_reader("id")),
+        titles=list(leaf.column_reader("title_sort")),
+    )
+
+
+def _segment_key(leaf: IndexReader) -> str | None:
+    segment = leaf.segment()
+    return None if segment is None else str(segment.segment_id())
+
+
+def _build_snapshot(
+    searcher: Searcher, segments: dict[str, _SegmentData] | None = None
+) -> tuple[Snapshot, dict[str, _SegmentData]]:
+    """The snapshot of a searcher, reusing the data of segments read for an earlier one."""
     reader = searcher.reader()
     size = reader.doc_count_all()
     nbytes = (size + 7) // 8
     live_buf = bytearray(b"\xff" * nbytes)
-    if reader.has_deletions():
-        for d in range(size):
-            if reader.is_deleted(d):
-                live_buf[d >> 3] &= ~(1 << (d & 7)) & 0xFF
-    live = int.from_bytes(live_buf, "little") & ((1 << size) - 1)
     masks: dict[str, int] = {}
-    for raw in reader.lexicon("keys"):
-        key = raw.decode("utf-8")
-        buf = bytearray(nbytes)
-        for d in reader.postings("keys", key).all_ids():
-            buf[d >> 3] |= 1 << (d & 7)
-        masks[key] = int.from_bytes(buf, "little") & live
-    if size:
-        created = list(reader.column_reader("created"))
-        ids = list(reader.column_reader("id"))
-        titles = list(reader.column_reader("title_sort"))
-    else:
-        created, ids, titles = [], [], []
-    docs = range(size)
-    by_created = sorted(docs, key=lambda d: (created[d], ids[d]))
-    by_title = sorted(docs, key=lambda d: (titles[d], ids[d]))
-    return Snapshot(
+    created: list[int] = []
+    ids: list[str] = []
+    titles: list[str] = []
+    used: dict[str, _SegmentData] = {}
+    for leaf, offset in reader.leaf_readers():
+        key = _segment_key(leaf)
+        data = (segments or {}).get(key) if key is not None else None
+        if data is None:
+            data = _read_segment(leaf)
+        if key is not None:
+            used[key] = data
+        if leaf.has_deletions():
+            for d in leaf.deleted_docs_set:
+                d += offset
+                live_buf[d >> 3] &= ~(1 << (d & 7)) & 0xFF
+        for name, bits in data.masks.items():
+            masks[name] = masks.get(name, 0) | (bits << offset)
+        created.extend(data.created)
+        ids.extend(data.ids)
+        titles.extend(data.titles)
+    live = int.from_bytes(live_buf, "little") & ((1 << size) - 1)
+    snapshot = Snapshot(
         searcher=searcher,
         size=size,
         live=live,
-        masks=masks,
+        masks={name: bits & live for name, bits in masks.items()},
         created=created,
-        by_created=by_created,
-        created_sorted=[created[d] for d in by_created],
-        by_title=by_title,
+        ids=ids,
+        titles=titles,
         lock=threading.Lock(),
     )
+    return snapshot, used
 
 
 class WhooshBackend:
@@ -169,6 +359,7 @@ class WhooshBackend:
         self._generation: str | None = None
         self._index: Index | None = None
         self._snapshot: Snapshot | None = None
+        self._segments: dict[str, _SegmentData] = {}
 
     # --- index generations -------------------------------------------------------------------
 
@@ -204,6 +395,7 @@ class WhooshBackend:
             if name != self._generation or self._index is None:
                 ix = index.open_dir(str(self.root / name))
                 self._index, self._generation, self._snapshot = ix, name, None
+                self._segments = {}
             return self._index
 
     def snapshot(self) -> Snapshot:
@@ -216,7 +408,7 @@ class WhooshBackend:
             # misses deletions made in an old segment by an update. The old searcher is left to
             # the garbage collector because a search may still be running on it.
             searcher = ix.searcher()
-            fresh = _build_snapshot(searcher)
+            fresh, self._segments = _build_snapshot(searcher, self._segments)
             self._snapshot = fresh
             return fresh
 
@@ -225,7 +417,7 @@ class WhooshBackend:
     def upsert(self, session: Session, docs: Iterable[SearchDocument]) -> None:
         batch = list(docs)
         if batch:
-            self._write(lambda w: [w.update_document(**_fields(d)) for d in batch])
+            self._write(lambda w: [w.update_document(**_fields(d, w.schema)) for d in batch])
 
     def delete(self, session: Session, asset_ids: Iterable[uuid.UUID]) -> None:
         ids = [str(a) for a in asset_ids]
@@ -258,7 +450,7 @@ class WhooshBackend:
             writer = ix.writer(limitmb=256)
             try:
                 for doc in docs:
-                    writer.add_document(**_fields(doc))
+                    writer.add_document(**_fields(doc, ix.schema))
                     count += 1
             except BaseException:
                 writer.cancel()
@@ -301,20 +493,19 @@ class WhooshBackend:
                 break
         if matched and (request.created_after or request.created_before):
             matched &= self._date_mask(snap, request)
-        text_q = _text_query(snap, request.query)
         with snap.lock:
-            if matched and text_q is not None:
-                matched &= snap.mask_of(snap.searcher.docs_for_query(text_q))
+            leaves: list[tuple[str, str]] = []
+            if matched and not request.query.is_empty:
+                text, leaves = _match_text(snap, request.query)
+                matched &= text
             total = matched.bit_count()
             counts = _counts(snap, matched, request.count_prefixes)
             want = request.offset + request.limit
             relevance = request.sort == SortOrder.relevance and request.query.has_positive
             if not matched or request.offset >= total:
                 docnums: list[int] = []
-            elif relevance and text_q is not None:
-                allow = None if matched == snap.live else _MaskSet(snap.to_bytes(matched), total)
-                hits = snap.searcher.search(text_q, limit=want, filter=allow)
-                docnums = [hit.docnum for hit in hits][request.offset :]
+            elif relevance and leaves:
+                docnums = _ranked(snap, leaves, matched, want)[request.offset :]
             else:
                 docnums = _ordered(snap, matched, request.sort, want)[request.offset :]
             ids = [uuid.UUID(snap.searcher.stored_fields(d)["id"]) for d in docnums]
@@ -329,52 +520,179 @@ class WhooshBackend:
         return snap.mask_of(snap.by_created[lo:hi])
 
 
-def _fields(doc: SearchDocument) -> dict[str, Any]:
-    return {
+def _shingles(words: Sequence[str]) -> str:
+    return "\n".join(
+        " ".join(words[i : i + n])
+        for n in range(2, MAX_SHINGLE + 1)
+        for i in range(len(words) - n + 1)
+    )
+
+
+def _fields(doc: SearchDocument, schema: fields.Schema) -> dict[str, Any]:
+    title = tokenize(doc.title)
+    body = tokenize(doc.body)
+    values: dict[str, Any] = {
         "id": str(doc.asset_id),
         "fp": doc.fingerprint,
-        "title": " ".join(tokenize(doc.title)),
-        "body": " ".join(tokenize(doc.body)),
+        "title": " ".join(title),
+        "body": " ".join(body),
+        "title_ng": _shingles(title),
+        "body_ng": _shingles(body),
         "keys": "\n".join(doc.keys),
         "created": _micros(doc.created_at),
         "title_sort": doc.title_sort or "\uffff",  # untitled assets sort last
     }
-
-
-def _either_field(words: Sequence[str]) -> wq.Query:
-    if len(words) == 1:
-        return wq.Or([wq.Term("title", words[0]), wq.Term("body", words[0])])
-    return wq.Or([wq.Phrase("title", list(words)), wq.Phrase("body", list(words))])
+    # An index built before a field existed keeps working until `dam search reindex`.
+    return {name: value for name, value in values.items() if name in schema}
 
 
 def _expand_prefix(snap: Snapshot, prefix: str) -> list[str]:
     """The most frequent terms starting with `prefix`: a 2-letter prefix must not OR together
     thousands of terms."""
+    cached = snap.prefixes.get(prefix)
+    if cached is not None:
+        snap.prefixes.move_to_end(prefix)
+        return cached
     reader = snap.searcher.reader()
     found: dict[str, int] = {}
-    for field in ("title", "body"):
-        for n, raw in enumerate(reader.expand_prefix(field, prefix)):
+    for fieldname in ("title", "body"):
+        for n, raw in enumerate(reader.expand_prefix(fieldname, prefix)):
             if n >= 2000:
                 break
             term = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            found[term] = max(found.get(term, 0), reader.doc_frequency(field, term))
-    return sorted(found, key=lambda t: (-found[t], t))[:MAX_PREFIX_EXPANSION]
+            found[term] = max(found.get(term, 0), reader.doc_frequency(fieldname, term))
+    terms = sorted(found, key=lambda t: (-found[t], t))[:MAX_PREFIX_EXPANSION]
+    snap.prefixes[prefix] = terms
+    if len(snap.prefixes) > PREFIX_CACHE_SIZE:
+        snap.prefixes.popitem(last=False)
+    return terms
 
 
-def _text_query(snap: Snapshot, parsed: ParsedQuery) -> wq.Query | None:
-    if parsed.is_empty:
-        return None
-    parts: list[wq.Query] = [_either_field(p) for p in parsed.must]
+Leaf = tuple[str, str]  # (field, term) a match is ranked by
+
+
+def _match_text(snap: Snapshot, parsed: ParsedQuery) -> tuple[int, list[Leaf]]:
+    """The live documents matching the text query as a bitset, and the terms to rank them by.
+
+    Matches exactly what whoosh's And/Or/Phrase/AndNot queries did, from cached term bitsets.
+    """
+    bits = snap.live
+    leaves: list[Leaf] = []
+    for words in parsed.must:
+        part, part_leaves = _match_words(snap, words)
+        bits &= part
+        leaves.extend(part_leaves)
+        if not bits:
+            return 0, leaves
     if parsed.prefix:
-        with snap.lock:
-            terms = _expand_prefix(snap, parsed.prefix)
-        if not terms:
-            return wq.NullQuery
-        parts.append(wq.Or([wq.Term(f, t) for t in terms for f in ("title", "body")]))
-    positive: wq.Query = wq.And(parts) if parts else wq.Every()
-    if parsed.must_not:
-        return wq.AndNot(positive, wq.Or([_either_field(p) for p in parsed.must_not]))
-    return positive
+        either = 0
+        for term in _expand_prefix(snap, parsed.prefix):
+            for fieldname in ("title", "body"):
+                either |= snap.term(fieldname, term).bits
+                leaves.append((fieldname, term))
+        bits &= either
+    for words in parsed.must_not:
+        if not bits:
+            break
+        bits &= ~_match_words(snap, words)[0]
+    return bits, leaves
+
+
+def _match_words(snap: Snapshot, words: Sequence[str]) -> tuple[int, list[Leaf]]:
+    """A word or a phrase, in the title or the body."""
+    if len(words) == 1:
+        word = words[0]
+        return snap.term("title", word).bits | snap.term("body", word).bits, [
+            ("title", word),
+            ("body", word),
+        ]
+    bits = 0
+    leaves: list[Leaf] = []
+    for fieldname in ("title", "body"):
+        part, part_leaves = _match_phrase(snap, fieldname, words)
+        bits |= part
+        leaves.extend(part_leaves)
+    return bits, leaves
+
+
+def _match_phrase(snap: Snapshot, fieldname: str, words: Sequence[str]) -> tuple[int, list[Leaf]]:
+    shingles = f"{fieldname}_ng"
+    if not snap.has_field(shingles):  # an index built before shingles: positions only
+        grams = list(dict.fromkeys(words))
+        shingles = fieldname
+    elif len(words) <= MAX_SHINGLE:
+        gram = " ".join(words)
+        return snap.term(shingles, gram).bits, [(shingles, gram)]
+    else:
+        grams = list(
+            dict.fromkeys(
+                " ".join(words[i : i + MAX_SHINGLE]) for i in range(len(words) - MAX_SHINGLE + 1)
+            )
+        )
+    candidates = snap.live
+    for gram in grams:
+        candidates &= snap.term(shingles, gram).bits
+        if not candidates:
+            break
+    leaves = [(shingles, gram) for gram in grams]
+    if not candidates:
+        return 0, leaves
+    key = (fieldname, tuple(words))
+    bits = snap.phrases.get(key)
+    if bits is None:
+        found = _verify_phrase(snap.searcher, fieldname, words, snap.docnums(candidates))
+        bits = snap.phrases[key] = snap.mask_of(found)
+        if len(snap.phrases) > PHRASE_CACHE_SIZE:
+            snap.phrases.popitem(last=False)
+    else:
+        snap.phrases.move_to_end(key)
+    return bits, leaves
+
+
+def _verify_phrase(
+    searcher: Searcher, fieldname: str, words: Sequence[str], candidates: list[int]
+) -> list[int]:
+    """The candidates (which hold every word) where the words occur at consecutive positions."""
+    reader = searcher.reader()
+    matchers = [reader.postings(fieldname, word) for word in words]
+    found: list[int] = []
+    for d in candidates:
+        positions: list[Any] = []
+        for matcher in matchers:
+            if matcher.is_active() and matcher.id() < d:
+                matcher.skip_to(d)
+            if not matcher.is_active() or matcher.id() != d:
+                break
+            positions.append(matcher.value_as("positions"))
+        else:
+            rest = [set(p) for p in positions[1:]]
+            if any(all(p + i in later for i, later in enumerate(rest, 1)) for p in positions[0]):
+                found.append(d)
+    return found
+
+
+def _ranked(snap: Snapshot, leaves: Sequence[Leaf], matched: int, want: int) -> list[int]:
+    """The `want` best matched documents by BM25F summed over the query's terms, as whoosh
+    sums the scores of an And/Or; ties by docnum. Only matched documents are scored."""
+    docs = snap.docnums(matched)
+    inside: set[int] | None = None
+    scores: dict[int, float] = {}
+    get = scores.get
+    for fieldname, text in leaves:
+        term_scores = snap.scores(fieldname, text)
+        if len(term_scores) < len(docs):
+            if inside is None:
+                inside = set(docs)
+            for d, value in term_scores.items():
+                if d in inside:
+                    scores[d] = get(d, 0.0) + value
+        else:
+            term_get = term_scores.get
+            for d in docs:
+                score = term_get(d)
+                if score is not None:
+                    scores[d] = get(d, 0.0) + score
+    return heapq.nsmallest(want, scores, key=lambda d: (-scores[d], d))
 
 
 def _counts(snap: Snapshot, matched: int, prefixes: Sequence[str]) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
     python scripts/bench/search.py --assets 100000 \
         --database-url postgresql://postgres@127.0.0.1:5432/dam_bench [--skip-generate]
+        [--backend whoosh --data-dir /tmp/dam-whoosh [--reuse-index]]
 
 Generates the library (scripts/generate_library.py) into the given, dedicated PostgreSQL
 database unless --skip-generate, builds each index with `service.reindex` (timed), then runs
@@ -80,18 +81,23 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_backend(kind: SearchKind, *, url: str, runs: int, data_dir: Path) -> None:
+def run_backend(
+    kind: SearchKind, *, url: str, runs: int, data_dir: Path, reuse_index: bool = False
+) -> None:
     settings = Settings(
         database_url=url, search=kind, data_dir=data_dir, taxonomy_dir=Path("taxonomy")
     )
     ctx = build_context(settings)
     upgrade(ctx.engine)
-    started = time.perf_counter()
-    with Session(ctx.engine) as session:
-        count = service.reindex(session, ctx=ctx)
-        session.commit()
-    build = time.perf_counter() - started
-    print(f"\n== {kind.value}: index build {build:.1f} s for {count} assets")
+    if reuse_index:
+        print(f"\n== {kind.value}: reusing the index under {data_dir}")
+    else:
+        started = time.perf_counter()
+        with Session(ctx.engine) as session:
+            count = service.reindex(session, ctx=ctx)
+            session.commit()
+        build = time.perf_counter() - started
+        print(f"\n== {kind.value}: index build {build:.1f} s for {count} assets")
     rng = random.Random(1)
     kinds = query_kinds(rng)
     with Session(ctx.engine) as session:
@@ -127,6 +133,14 @@ def main() -> None:
     parser.add_argument("--database-url", required=True, help="a dedicated PostgreSQL database")
     parser.add_argument("--skip-generate", action="store_true")
     parser.add_argument("--backend", choices=["whoosh", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--data-dir", type=Path, help="keep the whoosh index here instead of a temp dir"
+    )
+    parser.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="search the index already built (--data-dir, or PostgreSQL) without reindexing",
+    )
     args = parser.parse_args()
     settings = Settings(database_url=args.database_url)
     if not args.skip_generate:
@@ -150,9 +164,18 @@ def main() -> None:
         if args.backend == "both"
         else [SearchKind(args.backend)]
     )
+    if args.reuse_index and args.data_dir is None and SearchKind.whoosh in backends:
+        parser.error("--reuse-index with the whoosh backend needs --data-dir")
     with tempfile.TemporaryDirectory(prefix="dam-bench-") as tmp:
+        data_dir = args.data_dir or Path(tmp)
         for kind in backends:
-            run_backend(kind, url=args.database_url, runs=args.runs, data_dir=Path(tmp))
+            run_backend(
+                kind,
+                url=args.database_url,
+                runs=args.runs,
+                data_dir=data_dir,
+                reuse_index=args.reuse_index,
+            )
 
 
 if __name__ == "__main__":

@@ -341,3 +341,14 @@ def _terms(client: TestClient, headers: dict[str, str], asset_id: str) -> dict[s
         "terms"
     ]
     return terms
+
+
+def test_long_phrases_and_exclusion_of_a_word_in_the_body(
+    client: TestClient, admin: dict[str, str], library: Library
+) -> None:
+    # Four words: past the n-gram fields, checked against word positions.
+    assert found(client, admin, q='"trail runner on a ridge"') == {library.runner}
+    assert found(client, admin, q='"trail runner on granite"') == set()
+    # The excluded word is only in the description (body), not the title.
+    assert found(client, admin, q="runner -sunrise") == {library.boots}
+    assert found(client, admin, q="runner -sole") == {library.runner}
