@@ -71,8 +71,11 @@ def present_asset(session: Session, asset: Asset, *, version_number: int | None 
     )
 
 
-def present_assets(session: Session, assets: Sequence[Asset]) -> list[AssetOut]:
-    versions = service.current_versions(session, assets)
+def present_assets(
+    session: Session, assets: Sequence[Asset], *, published: bool = False
+) -> list[AssetOut]:
+    """A page of assets with their current (or, for restricted viewers, published) versions."""
+    versions = service.current_versions(session, assets, published=published)
     campaigns = service.campaign_ids_for(session, [a.id for a in assets])
     performance = asset_performance(session, [a.id for a in assets])
     return [

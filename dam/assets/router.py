@@ -134,9 +134,7 @@ def list_assets(
             .limit(page_size)
         )
     )
-    items = present_assets(session, rows)
-    if principal.sees_only_published:
-        items = [present_asset(session, a, version_number=a.published_version) for a in rows]
+    items = present_assets(session, rows, published=principal.sees_only_published)
     return AssetPage(total=total, page=page, page_size=page_size, items=items)
 
 

@@ -335,7 +335,7 @@ def add_version(
     number = asset.current_version + 1
     version = _new_version(asset, inspected, number=number, key=key, actor=actor, ctx=ctx)
     store_report(version, assessment.report)
-    _bump(session, asset, current_version=number, now=now)
+    bump_revision(session, asset, current_version=number, now=now)
     session.add(version)
     session.flush()
     after = snapshot(asset, campaign_ids_of(session, asset.id))
@@ -405,7 +405,7 @@ def restore_version(
         created_at=now,
     )
     store_report(version, assessment.report)
-    _bump(session, asset, current_version=new_number, now=now)
+    bump_revision(session, asset, current_version=new_number, now=now)
     session.add(version)
     session.flush()
     record(
@@ -469,7 +469,7 @@ def update_metadata(
         return asset
     store_report(current, assessment.report)
     session.add(current)
-    _bump(session, asset, now=now)
+    bump_revision(session, asset, now=now)
     record(
         session,
         actor=actor,
@@ -489,7 +489,7 @@ def archive_asset(session: Session, *, ctx: Context, asset: Asset, actor: Princi
     now = ctx.now()
     before = asset.status
     asset.status = AssetStatus.archived
-    _bump(session, asset, now=now)
+    bump_revision(session, asset, now=now)
     record(
         session,
         actor=actor,
@@ -547,9 +547,6 @@ def bump_revision(
     # The row already holds these values: record them as committed so flush does not repeat them.
     for name, value in values.items():
         set_committed_value(asset, name, value)
-
-
-_bump = bump_revision
 
 
 def snapshot(asset: Asset, campaign_ids: Sequence[str]) -> dict[str, Any]:
@@ -612,10 +609,14 @@ def list_versions(session: Session, asset: Asset) -> list[AssetVersion]:
     )
 
 
-def current_versions(session: Session, assets: Sequence[Asset]) -> dict[uuid.UUID, AssetVersion]:
-    if not assets:
+def current_versions(
+    session: Session, assets: Sequence[Asset], *, published: bool = False
+) -> dict[uuid.UUID, AssetVersion]:
+    """Each asset's current version (or, with `published`, its published one) in one query."""
+    pairs = [(a.id, a.published_version if published else a.current_version) for a in assets]
+    pairs = [(asset_id, number) for asset_id, number in pairs if number]
+    if not pairs:
         return {}
-    pairs = [(a.id, a.current_version) for a in assets]
     rows = session.exec(
         select(AssetVersion).where(
             sa.tuple_(col(AssetVersion.asset_id), col(AssetVersion.number)).in_(pairs)
