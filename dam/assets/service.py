@@ -24,6 +24,7 @@ from dam.campaigns.ids import resolve_campaigns
 from dam.context import Context
 from dam.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from dam.events import emit
+from dam.governance.schemas import ValidationOut
 from dam.governance.service import (
     Assessment,
     Fields,
@@ -139,11 +140,9 @@ def _assess_upload(ctx: Context, inspected: Inspected, fields: Fields) -> Assess
     )
 
 
-def preview_compliance(session: Session, *, ctx: Context, upload: ReceivedUpload) -> Any:
+def preview_compliance(session: Session, *, ctx: Context, upload: ReceivedUpload) -> ValidationOut:
     """The validate endpoint: everything an upload checks, nothing stored. Unknown terms and
     bad files still raise (422/415); rule violations are returned, not raised."""
-    from dam.governance.schemas import ValidationOut
-
     metadata = parse_metadata(upload.fields.get("metadata"))
     inspected = inspect_upload(ctx, upload)
     fields = _upload_fields(metadata, inspected, [c.strip().upper() for c in metadata.campaign_ids])
