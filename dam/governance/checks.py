@@ -407,6 +407,21 @@ def _fits(actual: tuple[int, int], params: _BoxParams, *, minimum: bool) -> bool
     return (limit_w is None or w <= limit_w) and (limit_h is None or h <= limit_h)
 
 
+def _dimension_findings(params: _BoxParams, subject: Subject, *, minimum: bool) -> list[Finding]:
+    size = _sized(subject.media)
+    if size is None or _fits(size, params, minimum=minimum):
+        return []
+    either = " (either orientation)" if params.any_orientation else ""
+    word = "smaller" if minimum else "larger"
+    return [
+        Finding(
+            f"{size[0]} x {size[1]} px is {word} than {params.box()}{either}",
+            params.expected(),
+            {"width": size[0], "height": size[1]},
+        )
+    ]
+
+
 class MinDimensionsParams(_BoxParams):
     pass
 
@@ -414,17 +429,7 @@ class MinDimensionsParams(_BoxParams):
 @_check("min_dimensions", MinDimensionsParams)
 def min_dimensions(params: MinDimensionsParams, subject: Subject) -> list[Finding]:
     """Pixel size is at least `width` x `height`; `any_orientation` compares long/short edges."""
-    size = _sized(subject.media)
-    if size is None or _fits(size, params, minimum=True):
-        return []
-    either = " (either orientation)" if params.any_orientation else ""
-    return [
-        Finding(
-            f"{size[0]} x {size[1]} px is smaller than {params.box()}{either}",
-            params.expected(),
-            {"width": size[0], "height": size[1]},
-        )
-    ]
+    return _dimension_findings(params, subject, minimum=True)
 
 
 class MaxDimensionsParams(_BoxParams):
@@ -434,17 +439,7 @@ class MaxDimensionsParams(_BoxParams):
 @_check("max_dimensions", MaxDimensionsParams)
 def max_dimensions(params: MaxDimensionsParams, subject: Subject) -> list[Finding]:
     """Pixel size is at most `width` x `height`; `any_orientation` compares long/short edges."""
-    size = _sized(subject.media)
-    if size is None or _fits(size, params, minimum=False):
-        return []
-    either = " (either orientation)" if params.any_orientation else ""
-    return [
-        Finding(
-            f"{size[0]} x {size[1]} px is larger than {params.box()}{either}",
-            params.expected(),
-            {"width": size[0], "height": size[1]},
-        )
-    ]
+    return _dimension_findings(params, subject, minimum=False)
 
 
 class DimensionsInParams(CheckParams):
