@@ -77,6 +77,30 @@ def _idempotent_post(
     return JSONResponse(encoded, status_code=201, headers={"ETag": service.etag(asset)})
 
 
+async def _respond_to_upload(
+    session: Session,
+    *,
+    request: Request,
+    actor: Principal,
+    key: str | None,
+    upload: ReceivedUpload,
+    action: Any,
+) -> JSONResponse:
+    """Runs the (blocking) upload work off the event loop; the temp file goes either way."""
+    try:
+        return await run_in_threadpool(
+            _idempotent_post,
+            session,
+            request=request,
+            actor=actor,
+            key=key,
+            upload=upload,
+            action=action,
+        )
+    finally:
+        upload.discard()
+
+
 @router.post("/assets", status_code=201, response_model=AssetOut)
 async def upload_asset(
     request: Request,
@@ -97,18 +121,9 @@ async def upload_asset(
         out.possible_duplicates = service.possible_duplicates(session, asset=asset)
         return asset, out
 
-    try:
-        return await run_in_threadpool(
-            _idempotent_post,
-            session,
-            request=request,
-            actor=actor,
-            key=idempotency_key,
-            upload=upload,
-            action=create,
-        )
-    finally:
-        upload.discard()
+    return await _respond_to_upload(
+        session, request=request, actor=actor, key=idempotency_key, upload=upload, action=create
+    )
 
 
 @router.get("/assets", response_model=AssetPage)
@@ -196,18 +211,9 @@ async def upload_version(
         )
         return asset, present_asset(session, asset)
 
-    try:
-        return await run_in_threadpool(
-            _idempotent_post,
-            session,
-            request=request,
-            actor=actor,
-            key=idempotency_key,
-            upload=upload,
-            action=create,
-        )
-    finally:
-        upload.discard()
+    return await _respond_to_upload(
+        session, request=request, actor=actor, key=idempotency_key, upload=upload, action=create
+    )
 
 
 @router.get("/assets/{asset_id}/versions", response_model=list[VersionOut])
