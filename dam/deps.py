@@ -11,6 +11,7 @@ from sqlmodel import Session
 from dam.auth import service as auth_service
 from dam.auth.principal import Principal
 from dam.context import Context
+from dam.db import session_scope
 from dam.errors import Forbidden, Unauthorized
 from dam.models import Role
 
@@ -26,13 +27,8 @@ ContextDep = Annotated[Context, Depends(get_context)]
 def get_session(ctx: ContextDep) -> Iterator[Session]:
     """Commits after the route returns and before the response is sent, so a failed commit
     reaches the client as an error, never as a 2xx."""
-    with Session(ctx.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(ctx.engine) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -13,10 +13,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from dam.assets.service import current_versions
 from dam.governance.pack import GovernancePack
 from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion
 
@@ -154,15 +154,7 @@ def iter_all_documents(
 def _documents(
     session: Session, assets: Sequence[Asset], pack: GovernancePack
 ) -> Iterator[SearchDocument]:
-    pairs = [(a.id, a.current_version) for a in assets if a.current_version]
-    versions: dict[uuid.UUID, AssetVersion] = {}
-    if pairs:
-        rows = session.exec(
-            select(AssetVersion).where(
-                sa.tuple_(col(AssetVersion.asset_id), col(AssetVersion.number)).in_(pairs)
-            )
-        )
-        versions = {v.asset_id: v for v in rows}
+    versions = current_versions(session, assets)
     campaigns: dict[uuid.UUID, list[str]] = {a.id: [] for a in assets}
     links = session.exec(
         select(AssetCampaign.asset_id, AssetCampaign.campaign_id).where(

@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dam.assets.access import is_visible
+from dam.assets.service import current_versions
 from dam.auth.principal import Principal
 from dam.context import Context
 from dam.governance.pack import GovernancePack
@@ -247,19 +247,7 @@ def _hits(
     assets = {a.id: a for a in session.exec(select(Asset).where(col(Asset.id).in_(ids)))}
     # The index may lag the database by a job; visibility is checked again on the rows.
     ordered = [assets[i] for i in ids if i in assets and is_visible(principal, assets[i])]
-    wanted = {
-        a.id: (a.published_version if principal.sees_only_published else a.current_version)
-        for a in ordered
-    }
-    pairs = [(aid, n) for aid, n in wanted.items() if n]
-    versions: dict[uuid.UUID, AssetVersion] = {}
-    if pairs:
-        rows = session.exec(
-            select(AssetVersion).where(
-                sa.tuple_(col(AssetVersion.asset_id), col(AssetVersion.number)).in_(pairs)
-            )
-        )
-        versions = {v.asset_id: v for v in rows}
+    versions = current_versions(session, ordered, published=principal.sees_only_published)
     parsed = parse_query(params.q)
     words, prefix = parsed.highlight_words(), parsed.prefix
     hits: list[SearchHit] = []
