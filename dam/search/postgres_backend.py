@@ -1,22 +1,29 @@
-"""Search in PostgreSQL: one `search_documents` row per asset with a weighted tsvector (GIN), the
-filter keys as a text[] (GIN), and btree indexes for the date and title sorts. Every API replica
-shares it.
+"""Search in PostgreSQL: one `search_documents` row per asset with a weighted tsvector (GIN),
+integer key arrays (GIN) and btree indexes for the date and title sorts, plus per-key bitmaps
+(`search_postings`) for the facet counts. Every API replica shares them (migration 0005 has the
+schema, the bitmap functions and the trigger that keeps the bitmaps in step).
 
-Facet counts are one GROUP BY over the matching rows' `facet_groups` (migration 0003): the
-document's counted keys partitioned into a few groups, each stored as one string (all terms of
-one pack facet with their ancestors; type, status, review, compliance and orientation together;
-each campaign alone). A document has about 8 groups instead of about 23 keys, the distinct groups
-number a few thousand, and each is expanded back into per-key counts here. Because every counted
-key of a row is in exactly one of its groups, the counts are exact. Rows indexed before 0003
-have NULL groups and are counted from their keys instead (still exact, only slower) until
-`dam search reindex` or their next index job rewrites them.
+Keys (`f:region:emea`, `type:image`, `campaign:X`, `visible:1` …) are numbered once in
+`search_keys`. Each document has a dense `ord`, its bit in the bitmaps. Facet counts are
+`bit_count(posting & matches)` per key and 32768-document segment, so they cost the same for
+ten matches or all of them:
 
-Rows are written in the outbox job's transaction. A `revision` guard keeps an older job that
-commits late from overwriting a newer document.
+- browse (no text, no date or tag filter): the matches are themselves a bitmap, the AND of the
+  filters' postings (values of one parameter OR-ed), and nothing is read from the documents but
+  the page;
+- text (or date/tag filters): the matching rows are found once (GIN, with relevance when asked)
+  and give the page, the total, their ords (turned into a bitmap by `search_bitmap`) for the
+  facet counts, and their campaign ids, counted per row (a campaign touches few documents, so
+  its bitmaps would be mostly zeros to AND).
+
+Writers take one transaction-level advisory lock, so index writes never deadlock on the shared
+bitmap rows; a writer that waits too long gives the outbox job back (`RetryLater`). A `revision`
+guard keeps an older job that commits late from overwriting a newer document.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -25,26 +32,38 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlmodel import Session
 
+from dam.jobs.registry import RetryLater
 from dam.search.base import IndexEntry, SearchRequest, SearchResult, SortOrder
 from dam.search.document import COUNTED_PREFIXES, SearchDocument
 from dam.search.query import ParsedQuery, tokenize
 
-# Not in SQLModel.metadata: the table exists only on PostgreSQL (migration 0002).
+# Not in SQLModel.metadata: the tables exist only on PostgreSQL (migrations 0002, 0005).
 metadata = sa.MetaData()
 search_documents = sa.Table(
     "search_documents",
     metadata,
     sa.Column("asset_id", sa.Uuid, primary_key=True),
+    sa.Column("ord", sa.Integer, nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
     sa.Column("fingerprint", sa.String(32), nullable=False),
-    sa.Column("tsv", pg.TSVECTOR, nullable=False),
-    sa.Column("keys", pg.ARRAY(sa.Text), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("title_sort", sa.Text(collation="C"), nullable=False),
-    sa.Column("facet_groups", pg.ARRAY(sa.Text), nullable=True),
+    sa.Column("key_ids", pg.ARRAY(sa.Integer), nullable=False),
+    sa.Column("posting_ids", pg.ARRAY(sa.Integer), nullable=False),
+    sa.Column("campaign_ids", pg.ARRAY(sa.Integer), nullable=False),
+    sa.Column("tsv", pg.TSVECTOR, nullable=False),
 )
 
 UPSERT_BATCH = 1000
+# Every document carries this key: its posting is the set of all documents.
+ALL_KEY = "all:1"
+CAMPAIGN_PREFIX = "campaign:"
+# Keys with a bitmap: the counted ones, plus what a browse filters on without reading rows.
+POSTING_PREFIXES = (*COUNTED_PREFIXES, "visible:", "all:")
+# No key has id 0 (serial ids start at 1): a filter on an unknown key matches nothing.
+NO_KEY = 0
+WRITE_LOCK = 0x64616D5F73726368  # "dam_srch"
+WRITE_WAIT_SECONDS = 10.0
 
 
 def _lexeme(word: str) -> str:
@@ -64,119 +83,96 @@ def tsquery_text(parsed: ParsedQuery) -> str | None:
     return " & ".join(parts) or None
 
 
-# A group of several keys is stored as the keys, each preceded by this separator; an element
-# without it is a single key. Keys start with a letter (`f:`, `type:` …) and never contain it.
-GROUP_SEP = "\x1f"
-# Keys of these kinds are never counted together with another key of the same document.
-_SINGLE_KEY_PREFIXES = ("campaign:",)
-_FACET_PREFIX = "f:"
-_OTHER_GROUP = ""
-
-
-def facet_groups(keys: Iterable[str]) -> list[str] | None:
-    """The counted keys of a document (`COUNTED_PREFIXES`), partitioned into grouping strings;
-    None when a key contains the separator (such a row is counted from its keys instead).
-
-    Any partition keeps the counts exact; this one keeps the number of elements per row and
-    the number of distinct elements over the library both small: one group per pack facet
-    (a document's terms of one facet, ancestors included), one for the one-per-document kinds
-    (type, status, review, compliance, orientation), and every campaign alone (a document's
-    campaign set is nearly unique, so grouping campaigns would not shrink the GROUP BY)."""
-    groups: dict[str, list[str]] = {}
-    singles: list[str] = []
-    for key in sorted(keys):
-        if not key.startswith(COUNTED_PREFIXES):
-            continue
-        if GROUP_SEP in key:
-            return None
-        if key.startswith(_SINGLE_KEY_PREFIXES):
-            singles.append(key)
-        elif key.startswith(_FACET_PREFIX):
-            groups.setdefault(key[: key.find(":", len(_FACET_PREFIX)) + 1], []).append(key)
-        else:
-            groups.setdefault(_OTHER_GROUP, []).append(key)
-    out = [
-        members[0] if len(members) == 1 else "".join(GROUP_SEP + k for k in members)
-        for members in groups.values()
-    ]
-    return sorted(out + singles)
-
-
-def expand_group_counts(
-    rows: Iterable[tuple[Any, Any]], prefixes: tuple[str, ...]
-) -> dict[str, int]:
-    """Per-key counts from (grouping string or key, count) rows, keeping `prefixes`."""
-    counts: dict[str, int] = {}
-    for value, n in rows:
-        element, count = str(value), int(n)
-        members = element.split(GROUP_SEP)[1:] if element.startswith(GROUP_SEP) else [element]
-        for key in members:
-            if key.startswith(prefixes):
-                counts[key] = counts.get(key, 0) + count
-    return counts
-
-
-def _row(doc: SearchDocument) -> dict[str, Any]:
-    return {
-        "asset_id": doc.asset_id,
-        "revision": doc.revision,
-        "fingerprint": doc.fingerprint,
-        "title": " ".join(tokenize(doc.title)),
-        "body": " ".join(tokenize(doc.body)),
-        "keys": list(doc.keys),
-        "created_at": doc.created_at,
-        "title_sort": doc.title_sort or "\uffff",
-        "facet_groups": facet_groups(doc.keys),
-    }
-
-
-_UPSERT = sa.text(
+_INSERT = sa.text(
     """
-    INSERT INTO search_documents
-        (asset_id, revision, fingerprint, tsv, keys, created_at, title_sort, facet_groups)
-    VALUES (
-        :asset_id, :revision, :fingerprint,
-        setweight(to_tsvector('simple', :title), 'A')
-            || setweight(to_tsvector('simple', :body), 'B'),
-        :keys, :created_at, :title_sort, :facet_groups
-    )
-    ON CONFLICT (asset_id) DO UPDATE SET
-        revision = excluded.revision, fingerprint = excluded.fingerprint, tsv = excluded.tsv,
-        keys = excluded.keys, created_at = excluded.created_at, title_sort = excluded.title_sort,
-        facet_groups = excluded.facet_groups
-    WHERE search_documents.revision < excluded.revision
-        OR (search_documents.revision = excluded.revision
-            AND (search_documents.fingerprint <> excluded.fingerprint
-                -- a row indexed before migration 0003 (NULL groups) is filled by a reindex
-                OR search_documents.facet_groups IS DISTINCT FROM excluded.facet_groups))
+    INSERT INTO search_documents (asset_id, revision, fingerprint, created_at, title_sort,
+                                  key_ids, posting_ids, campaign_ids, tsv)
+    VALUES (:asset_id, :revision, :fingerprint, :created_at, :title_sort,
+            :key_ids, :posting_ids, :campaign_ids,
+            setweight(to_tsvector('simple', :title), 'A')
+                || setweight(to_tsvector('simple', :body), 'B'))
     """
-).bindparams(
-    sa.bindparam("keys", type_=pg.ARRAY(sa.Text)),
-    sa.bindparam("facet_groups", type_=pg.ARRAY(sa.Text)),
 )
+_UPDATE = sa.text(
+    """
+    UPDATE search_documents SET
+        revision = :revision, fingerprint = :fingerprint, created_at = :created_at,
+        title_sort = :title_sort, key_ids = :key_ids, posting_ids = :posting_ids,
+        campaign_ids = :campaign_ids,
+        tsv = setweight(to_tsvector('simple', :title), 'A')
+            || setweight(to_tsvector('simple', :body), 'B')
+    WHERE asset_id = :asset_id
+        AND (revision < :revision OR (revision = :revision AND fingerprint <> :fingerprint))
+    """
+)
+_ID_ARRAYS = ("key_ids", "posting_ids", "campaign_ids")
+_INSERT = _INSERT.bindparams(*(sa.bindparam(n, type_=pg.ARRAY(sa.Integer)) for n in _ID_ARRAYS))
+_UPDATE = _UPDATE.bindparams(*(sa.bindparam(n, type_=pg.ARRAY(sa.Integer)) for n in _ID_ARRAYS))
+
+
+def _lock_writer(session: Session, *, wait: bool) -> None:
+    """The index's single-writer lock, held until the transaction ends (re-entrant)."""
+    if wait:
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+        return
+    deadline = time.monotonic() + WRITE_WAIT_SECONDS
+    while not session.execute(
+        sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": WRITE_LOCK}
+    ).scalar_one():
+        if time.monotonic() >= deadline:
+            raise RetryLater("search index writer busy")
+        time.sleep(0.05)
 
 
 class PostgresBackend:
     name = "postgres"
 
+    def __init__(self) -> None:
+        # key -> id, filled from committed rows only (what a search read), so never stale:
+        # a key's id never changes once committed.
+        self._key_ids: dict[str, int] = {}
+
+    # --- writes --------------------------------------------------------------------------------
+
     def upsert(self, session: Session, docs: Iterable[SearchDocument]) -> None:
-        batch: list[dict[str, Any]] = []
+        latest: dict[uuid.UUID, SearchDocument] = {}
         for doc in docs:
-            batch.append(_row(doc))
-            if len(batch) >= UPSERT_BATCH:
-                session.execute(_UPSERT, batch)
-                batch = []
-        if batch:
-            session.execute(_UPSERT, batch)
+            latest[doc.asset_id] = doc
+        if not latest:
+            return
+        _lock_writer(session, wait=False)
+        batch = list(latest.values())
+        for start in range(0, len(batch), UPSERT_BATCH):
+            self._write_batch(session, batch[start : start + UPSERT_BATCH])
+
+    def _write_batch(self, session: Session, docs: list[SearchDocument]) -> None:
+        ids = _ensure_keys(session, {k for doc in docs for k in doc.keys} | {ALL_KEY})
+        table = search_documents.c
+        existing = set(
+            session.execute(
+                sa.select(table.asset_id).where(table.asset_id.in_([d.asset_id for d in docs]))
+            ).scalars()
+        )
+        rows = [_row(doc, ids) for doc in docs]
+        inserts = [r for r in rows if r["asset_id"] not in existing]
+        updates = [r for r in rows if r["asset_id"] in existing]
+        # One statement per row kind; the trigger moves the bits of each changed document.
+        if inserts:
+            session.execute(_INSERT, inserts)
+        if updates:
+            session.execute(_UPDATE, updates)
 
     def delete(self, session: Session, asset_ids: Iterable[uuid.UUID]) -> None:
         ids = list(asset_ids)
-        if ids:
-            session.execute(sa.delete(search_documents).where(search_documents.c.asset_id.in_(ids)))
+        if not ids:
+            return
+        _lock_writer(session, wait=False)
+        session.execute(sa.delete(search_documents).where(search_documents.c.asset_id.in_(ids)))
 
     def rebuild(self, session: Session, docs: Iterable[SearchDocument]) -> int:
-        """Rewrites every row in place (readers keep seeing the old rows until commit), then
-        drops rows of assets that no longer exist."""
+        """Rewrites every row in place (readers keep seeing the old rows until commit), drops
+        rows of assets that no longer exist, then recomputes every bitmap in one statement
+        instead of moving bits row by row."""
         count = 0
 
         def counted() -> Iterator[SearchDocument]:
@@ -185,7 +181,9 @@ class PostgresBackend:
                 count += 1
                 yield doc
 
+        _lock_writer(session, wait=True)
         session.execute(sa.text("SET LOCAL synchronous_commit = off"))
+        session.execute(sa.text("SELECT set_config('dam.search_bulk', 'on', true)"))
         self.upsert(session, counted())
         session.execute(
             sa.text(
@@ -193,6 +191,8 @@ class PostgresBackend:
                 "WHERE NOT EXISTS (SELECT 1 FROM assets a WHERE a.id = d.asset_id)"
             )
         )
+        session.execute(sa.text("SELECT search_rebuild_postings()"))
+        session.execute(sa.text("SELECT set_config('dam.search_bulk', 'off', true)"))
         return count
 
     def entries(self, session: Session) -> Iterator[IndexEntry]:
@@ -201,124 +201,210 @@ class PostgresBackend:
         for asset_id, fingerprint in rows:
             yield IndexEntry(asset_id=asset_id, fingerprint=fingerprint)
 
+    # --- search --------------------------------------------------------------------------------
+
     def search(self, session: Session, request: SearchRequest) -> SearchResult:
-        where: list[str] = []
-        params: dict[str, Any] = {}
+        unposted = [p for p in request.count_prefixes if not p.startswith(POSTING_PREFIXES)]
+        if unposted:
+            raise ValueError(f"no bitmaps for counting {unposted}")
+        groups = [self._ids(session, group) for group in request.filters]
         tsq = tsquery_text(request.query)
-        if tsq is not None:
-            where.append("d.tsv @@ to_tsquery('simple', :tsq)")
-            params["tsq"] = tsq
-        required = [group[0] for group in request.filters if len(group) == 1]
-        if required:
-            where.append("d.keys @> CAST(:required AS text[])")
-            params["required"] = required
-        for n, group in enumerate(g for g in request.filters if len(g) > 1):
-            where.append(f"d.keys && CAST(:any{n} AS text[])")
-            params[f"any{n}"] = list(group)
-        if request.created_after:
-            where.append("d.created_at >= :after")
-            params["after"] = request.created_after
-        if request.created_before:
-            where.append("d.created_at < :before")
-            params["before"] = request.created_before
-        # `cond` and `order` are joined from constant fragments; every value is a bound parameter.
-        cond = " AND ".join(where) or "TRUE"
+        browse = (
+            tsq is None
+            and request.created_after is None
+            and request.created_before is None
+            and all(k.startswith(POSTING_PREFIXES) for group in request.filters for k in group)
+        )
+        if browse:
+            return self._browse(session, request, groups)
+        return self._match(session, request, groups, tsq)
 
-        relevance = request.sort == SortOrder.relevance and request.query.has_positive
-        params.update(limit=request.limit, offset=request.offset)
-        if relevance and "status:" in request.count_prefixes:
-            return self._ranked_with_counts(session, request, cond, params)
-
-        counts: dict[str, int] = {}
-        if request.count_prefixes:
-            # Every element is counted and the prefixes are applied here: a LIKE per unnested
-            # element costs more than the few groups it would remove. The set-returning
-            # function in the select list (ProjectSet) is cheaper than a lateral unnest.
+    def _ids(self, session: Session, keys: Sequence[str]) -> list[int]:
+        missing = [k for k in keys if k not in self._key_ids]
+        if missing:
             rows = session.execute(
-                sa.text(
-                    f"SELECT k, count(*) FROM (SELECT {_counted(request)} AS k "  # noqa: S608
-                    f"FROM search_documents d WHERE {cond}) AS e GROUP BY k"
-                ),
-                params,
+                sa.text("SELECT key, id FROM search_keys WHERE key = ANY(:keys)"),
+                {"keys": missing},
             )
-            counts = expand_group_counts(rows, tuple(request.count_prefixes))
-        if "status:" in request.count_prefixes:
-            # Every document has exactly one status key, so the status counts add up to the total.
-            total = sum(n for k, n in counts.items() if k.startswith("status:"))
-        else:
-            total = int(
-                session.execute(
-                    sa.text(f"SELECT count(*) FROM search_documents d WHERE {cond}"),  # noqa: S608
-                    params,
-                ).scalar_one()
-            )
-        if total == 0 or request.offset >= total:
-            return SearchResult(total=total, ids=[], counts=counts)
+            self._key_ids.update((str(k), int(i)) for k, i in rows)
+        return [self._key_ids.get(k, NO_KEY) for k in keys]
 
-        if relevance:
-            order = (
-                "ts_rank(d.tsv, to_tsquery('simple', :tsq)) DESC, d.created_at DESC, "
-                "d.asset_id DESC"
-            )
-        elif request.sort == SortOrder.by_title:
-            order = "d.title_sort ASC, d.asset_id ASC"
-        elif request.sort == SortOrder.oldest:
-            order = "d.created_at ASC, d.asset_id ASC"
-        else:
-            order = "d.created_at DESC, d.asset_id DESC"
-        ids = session.execute(
-            sa.text(
-                f"SELECT d.asset_id FROM search_documents d WHERE {cond} "  # noqa: S608
-                f"ORDER BY {order} LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        ).scalars()
-        return SearchResult(total=total, ids=[uuid.UUID(str(i)) for i in ids], counts=counts)
-
-    def _ranked_with_counts(
-        self, session: Session, request: SearchRequest, cond: str, params: dict[str, Any]
+    def _browse(
+        self, session: Session, request: SearchRequest, groups: list[list[int]]
     ) -> SearchResult:
-        """Relevance order ranks every match anyway, so the matches are found once (the text
-        predicate rechecks each candidate's tsvector on the heap, the dearest step) and both the
-        counts and the page are taken from them in one statement."""
+        """Filters on keys with bitmaps only: the matches are the AND over the filter groups
+        of the OR of each group's postings, segment by segment."""
+        sets = groups or [self._ids(session, [ALL_KEY])]
+        params: dict[str, Any] = {f"g{n}": ids for n, ids in enumerate(sets)}
+        # `ctes` and the joins are built from constant fragments; every value is bound.
+        ctes = [
+            f"g{n} AS (SELECT seg, bit_or(bits) AS bits FROM search_postings "  # noqa: S608
+            f"WHERE key_id = ANY(CAST(:g{n} AS integer[])) GROUP BY seg)"
+            for n in range(len(sets))
+        ]
+        joined = "g0" + "".join(f" JOIN g{n} USING (seg)" for n in range(1, len(sets)))
+        anded = " & ".join(f"g{n}.bits" for n in range(len(sets)))
+        ctes.append(f"m AS (SELECT seg, {anded} AS bits FROM {joined})")  # noqa: S608
         rows = session.execute(
             sa.text(
-                "WITH m AS MATERIALIZED ("  # noqa: S608
-                f"  SELECT d.asset_id, {_counted_array(request)} AS g, d.created_at,"
-                "    ts_rank(d.tsv, to_tsquery('simple', :tsq)) AS r"
-                f"  FROM search_documents d WHERE {cond}"
-                "), page AS ("
-                "  SELECT asset_id, r, created_at FROM m"
-                "  ORDER BY r DESC, created_at DESC, asset_id DESC LIMIT :limit OFFSET :offset"
-                ") "
-                "SELECT k, count(*), NULL::bigint FROM (SELECT unnest(m.g) AS k FROM m) AS e "
-                "GROUP BY k "
-                "UNION ALL "
-                "SELECT asset_id::text, NULL, "
-                "  row_number() OVER (ORDER BY r DESC, created_at DESC, asset_id DESC) FROM page"
+                f"WITH {', '.join(ctes)} "  # noqa: S608
+                "SELECT k.key, sum(bit_count(p.bits & m.bits)) "
+                "FROM search_postings p JOIN m USING (seg) JOIN search_keys k ON k.id = p.key_id "
+                "GROUP BY k.key "
+                "UNION ALL SELECT NULL, sum(bit_count(bits)) FROM m"
             ),
             params,
         )
-        grouped: list[tuple[Any, Any]] = []
+        total = 0
+        counts: dict[str, int] = {}
+        for key, n in rows:
+            if key is None:
+                total = int(n or 0)
+            elif n and key.startswith(request.count_prefixes):
+                counts[key] = int(n)
+        if total == 0 or request.offset >= total:
+            return SearchResult(total=total, ids=[], counts=counts)
+        cond, cond_params = _condition(groups, request, None)
+        ids = session.execute(
+            sa.text(
+                f"SELECT d.asset_id FROM search_documents d WHERE {cond} "  # noqa: S608
+                f"ORDER BY {_order(request, ranked=False, prefix='d.')} "
+                "LIMIT :limit OFFSET :offset"
+            ),
+            {**cond_params, "limit": request.limit, "offset": request.offset},
+        ).scalars()
+        return SearchResult(total=total, ids=[uuid.UUID(str(i)) for i in ids], counts=counts)
+
+    def _match(
+        self,
+        session: Session,
+        request: SearchRequest,
+        groups: list[list[int]],
+        tsq: str | None,
+    ) -> SearchResult:
+        """Text (or date/tag filters): the matching rows are read once, into a materialized
+        CTE that gives the page, the total, the bitmap of their ords for the facet counts and
+        their campaign ids."""
+        cond, params = _condition(groups, request, tsq)
+        ranked = request.sort == SortOrder.relevance and request.query.has_positive
+        rank = ", ts_rank(d.tsv, to_tsquery('simple', :tsq)) AS r" if ranked else ""
+        title = ", d.title_sort" if request.sort == SortOrder.by_title else ""
+        order = _order(request, ranked=ranked, prefix="")
+        params.update(limit=request.limit, offset=request.offset)
+        # For this statement only (the transaction is a read-only search): the matches are
+        # kept in memory rather than spilled (about 130 bytes each), and reading the GIN
+        # candidates' heap pages is priced as what it is here, cached. At the defaults
+        # (4 MB, random_page_cost 4 for spinning disks) a word or phrase in a third of the
+        # library spills and tests every row's tsvector instead: 100+ ms instead of ~50 at 100k.
+        session.execute(
+            sa.text(
+                "SELECT set_config('work_mem', '32MB', true), "
+                "set_config('random_page_cost', '1.0', true)"
+            )
+        )
+        rows = session.execute(
+            sa.text(
+                "WITH m AS MATERIALIZED ("  # noqa: S608
+                "  SELECT d.ord, d.asset_id, d.created_at, d.campaign_ids"
+                f"{rank}{title} FROM search_documents d WHERE {cond}"
+                "), bm AS (SELECT * FROM search_bitmap(ARRAY(SELECT ord FROM m))"
+                f"), page AS (SELECT * FROM m ORDER BY {order} LIMIT :limit OFFSET :offset) "
+                "SELECT k.key, sum(bit_count(p.bits & bm.bits)), NULL::bigint "
+                "FROM search_postings p JOIN bm USING (seg) JOIN search_keys k ON k.id = p.key_id "
+                "WHERE NOT p.campaign GROUP BY k.key "
+                "UNION ALL SELECT k.key, c.n, NULL FROM ("
+                "  SELECT id, count(*) AS n FROM (SELECT unnest(m.campaign_ids) AS id FROM m) AS e"
+                "  GROUP BY id"
+                ") AS c JOIN search_keys k USING (id) "
+                "UNION ALL SELECT NULL, count(*), NULL FROM m "
+                "UNION ALL SELECT asset_id::text, NULL, "
+                f"row_number() OVER (ORDER BY {order}) FROM page"
+            ),
+            params,
+        )
+        total = 0
+        counts: dict[str, int] = {}
         page: list[tuple[int, uuid.UUID]] = []
-        for value, count, position in rows:
+        for key, n, position in rows:
             if position is not None:
-                page.append((int(position), uuid.UUID(str(value))))
-            else:
-                grouped.append((value, count))
-        counts = expand_group_counts(grouped, tuple(request.count_prefixes))
-        # Every document has exactly one status key, so the status counts add up to the total.
-        total = sum(n for k, n in counts.items() if k.startswith("status:"))
+                page.append((int(position), uuid.UUID(str(key))))
+            elif key is None:
+                total = int(n)
+            elif n and key.startswith(request.count_prefixes):
+                counts[key] = int(n)
         return SearchResult(total=total, ids=[i for _, i in sorted(page)], counts=counts)
 
 
-def _counted_array(request: SearchRequest) -> str:
-    """The array whose elements are counted per matching row `d`: its groups when they hold
-    every key the request counts, else (or for a row without groups) its keys."""
-    if all(p.startswith(COUNTED_PREFIXES) for p in request.count_prefixes):
-        return "coalesce(d.facet_groups, d.keys)"
-    return "d.keys"
+def _condition(
+    groups: list[list[int]], request: SearchRequest, tsq: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause over `d` (constant fragments; every value is a bound parameter)."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if tsq is not None:
+        where.append("d.tsv @@ to_tsquery('simple', :tsq)")
+        params["tsq"] = tsq
+    required = [ids[0] for ids in groups if len(ids) == 1]
+    if required:
+        where.append("d.key_ids @> CAST(:required AS integer[])")
+        params["required"] = required
+    for n, ids in enumerate(g for g in groups if len(g) > 1):
+        where.append(f"d.key_ids && CAST(:any{n} AS integer[])")
+        params[f"any{n}"] = ids
+    if request.created_after:
+        where.append("d.created_at >= :after")
+        params["after"] = request.created_after
+    if request.created_before:
+        where.append("d.created_at < :before")
+        params["before"] = request.created_before
+    return " AND ".join(where) or "TRUE", params
 
 
-def _counted(request: SearchRequest) -> str:
-    return f"unnest({_counted_array(request)})"
+def _order(request: SearchRequest, *, ranked: bool, prefix: str) -> str:
+    p = prefix
+    if ranked:
+        return f"r DESC, {p}created_at DESC, {p}asset_id DESC"
+    if request.sort == SortOrder.by_title:
+        return f"{p}title_sort ASC, {p}asset_id ASC"
+    if request.sort == SortOrder.oldest:
+        return f"{p}created_at ASC, {p}asset_id ASC"
+    return f"{p}created_at DESC, {p}asset_id DESC"
+
+
+def _ensure_keys(session: Session, keys: set[str]) -> dict[str, int]:
+    """Ids of `keys`, numbering the new ones. Called under the writer lock, so no two writers
+    number the same key (and no sequence value is spent on a key that exists)."""
+    wanted = sorted(keys)
+    ids = {
+        str(k): int(i)
+        for k, i in session.execute(
+            sa.text("SELECT key, id FROM search_keys WHERE key = ANY(:keys)"), {"keys": wanted}
+        )
+    }
+    missing = [k for k in wanted if k not in ids]
+    if missing:
+        rows = session.execute(
+            sa.text(
+                "INSERT INTO search_keys (key) SELECT unnest(CAST(:keys AS text[])) "
+                "RETURNING key, id"
+            ),
+            {"keys": missing},
+        )
+        ids.update((str(k), int(i)) for k, i in rows)
+    return ids
+
+
+def _row(doc: SearchDocument, ids: dict[str, int]) -> dict[str, Any]:
+    keys = (*doc.keys, ALL_KEY)
+    return {
+        "asset_id": doc.asset_id,
+        "revision": doc.revision,
+        "fingerprint": doc.fingerprint,
+        "title": " ".join(tokenize(doc.title)),
+        "body": " ".join(tokenize(doc.body)),
+        "created_at": doc.created_at,
+        "title_sort": doc.title_sort or "\uffff",
+        "key_ids": sorted(ids[k] for k in doc.keys),
+        "posting_ids": sorted({ids[k] for k in keys if k.startswith(POSTING_PREFIXES)}),
+        "campaign_ids": sorted(ids[k] for k in doc.keys if k.startswith(CAMPAIGN_PREFIX)),
+    }

@@ -14,7 +14,7 @@ def search_backend(ctx: Context, db_backend: str) -> str:
     if db_backend == "postgres":
         ctx.settings.search = SearchKind.postgres
         with ctx.engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE search_documents"))
+            conn.execute(sa.text("TRUNCATE search_documents, search_postings"))
     else:
         ctx.settings.search = SearchKind.whoosh
     ctx.extras.pop("search", None)
