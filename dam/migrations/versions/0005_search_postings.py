@@ -37,6 +37,8 @@ depends_on = None
 # page, the AND needs no detoasting, and a document's bit moves by rewriting 4 KB.
 SEGMENT_BITS = 32768
 ZERO_WORD = "0" * 16  # one 64-bit word in hex
+# Keys with a bitmap (dam/search/postgres_backend.py, POSTING_PREFIXES).
+POSTED = "^(f|type|status|campaign|review|compliance|orientation|visible|all):"
 
 STATEMENTS = [
     "CREATE TABLE search_keys (id serial PRIMARY KEY, key text NOT NULL UNIQUE)",
@@ -77,20 +79,22 @@ STATEMENTS = [
     UNION SELECT 'all:1'
     ORDER BY 1
     """,
-    """
+    f"""
     INSERT INTO search_documents_v5 (asset_id, ord, revision, fingerprint, created_at,
                                      title_sort, key_ids, posting_ids, campaign_ids, tsv)
     SELECT d.asset_id, nextval('search_documents_ord_seq'), d.revision, d.fingerprint,
-           d.created_at, d.title_sort,
-           ARRAY(SELECT k.id FROM search_keys k WHERE k.key = ANY(d.keys) ORDER BY k.id),
-           ARRAY(SELECT k.id FROM search_keys k
-                 WHERE k.key = ANY(d.keys || 'all:1'::text)
-                   AND k.key ~ '^(f|type|status|campaign|review|compliance|orientation|visible|all):'
-                 ORDER BY k.id),
-           ARRAY(SELECT k.id FROM search_keys k
-                 WHERE k.key = ANY(d.keys) AND k.key LIKE 'campaign:%' ORDER BY k.id),
+           d.created_at, d.title_sort, x.key_ids,
+           x.posting_ids || (SELECT id FROM search_keys WHERE key = 'all:1'), x.campaign_ids,
            d.tsv
     FROM (SELECT * FROM search_documents ORDER BY created_at, asset_id) AS d
+    CROSS JOIN LATERAL (
+        SELECT coalesce(array_agg(k.id ORDER BY k.id), '{{}}') AS key_ids,
+               coalesce(array_agg(k.id ORDER BY k.id) FILTER (WHERE k.key ~ '{POSTED}'), '{{}}')
+                   AS posting_ids,
+               coalesce(array_agg(k.id ORDER BY k.id) FILTER (WHERE k.key LIKE 'campaign:%'),
+                        '{{}}') AS campaign_ids
+        FROM unnest(d.keys) AS u JOIN search_keys AS k ON k.key = u
+    ) AS x
     """,
     "DROP TABLE search_documents",
     "ALTER TABLE search_documents_v5 RENAME TO search_documents",
