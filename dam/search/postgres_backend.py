@@ -135,17 +135,18 @@ class PostgresBackend:
     # --- writes --------------------------------------------------------------------------------
 
     def upsert(self, session: Session, docs: Iterable[SearchDocument]) -> None:
-        latest: dict[uuid.UUID, SearchDocument] = {}
+        """Writes `docs` in batches (a rebuild streams every document through here)."""
+        batch: dict[uuid.UUID, SearchDocument] = {}
         for doc in docs:
-            latest[doc.asset_id] = doc
-        if not latest:
-            return
-        _lock_writer(session, wait=False)
-        batch = list(latest.values())
-        for start in range(0, len(batch), UPSERT_BATCH):
-            self._write_batch(session, batch[start : start + UPSERT_BATCH])
+            batch[doc.asset_id] = doc  # the later document of an asset wins within a batch
+            if len(batch) >= UPSERT_BATCH:
+                self._write_batch(session, list(batch.values()))
+                batch = {}
+        if batch:
+            self._write_batch(session, list(batch.values()))
 
     def _write_batch(self, session: Session, docs: list[SearchDocument]) -> None:
+        _lock_writer(session, wait=False)  # re-entrant: only the first batch waits
         ids = _ensure_keys(session, {k for doc in docs for k in doc.keys} | {ALL_KEY})
         table = search_documents.c
         existing = set(
