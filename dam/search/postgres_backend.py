@@ -62,6 +62,7 @@ CAMPAIGN_PREFIX = "campaign:"
 POSTING_PREFIXES = (*COUNTED_PREFIXES, "visible:", "all:")
 # No key has id 0 (serial ids start at 1): a filter on an unknown key matches nothing.
 NO_KEY = 0
+SEGMENT_BITS = 32768  # bits per posting row (migration 0005)
 WRITE_LOCK = 0x64616D5F73726368  # "dam_srch"
 WRITE_WAIT_SECONDS = 10.0
 
@@ -308,8 +309,8 @@ class PostgresBackend:
                 "WITH m AS MATERIALIZED ("  # noqa: S608
                 "  SELECT d.ord, d.asset_id, d.created_at, d.campaign_ids"
                 f"{rank}{title} FROM search_documents d WHERE {cond}"
-                "), bm AS (SELECT * FROM search_bitmap(ARRAY(SELECT ord FROM m))"
-                f"), page AS (SELECT * FROM m ORDER BY {order} LIMIT :limit OFFSET :offset) "
+                f"), {_MATCH_BITMAP}"
+                f", page AS (SELECT * FROM m ORDER BY {order} LIMIT :limit OFFSET :offset) "
                 "SELECT k.key, sum(bit_count(p.bits & bm.bits)), NULL::bigint "
                 "FROM search_postings p JOIN bm USING (seg) JOIN search_keys k ON k.id = p.key_id "
                 "WHERE NOT p.campaign GROUP BY k.key "
@@ -334,6 +335,27 @@ class PostgresBackend:
             elif n and key.startswith(request.count_prefixes):
                 counts[key] = int(n)
         return SearchResult(total=total, ids=[i for _, i in sorted(page)], counts=counts)
+
+
+# The matches' ords as one bit string per segment (`bm`): `search_bitmap()` of migration 0005
+# written inline, because calling it on ARRAY(SELECT ord FROM m) costs ~10 ms more at 30k
+# matches. Each 64-bit word is the OR of its bits; words are written out in hex, with zero
+# words for the gaps, and parsed as a bit string.
+_MATCH_BITMAP = f"""
+words AS (
+    SELECT ord / {SEGMENT_BITS} AS seg, (ord % {SEGMENT_BITS}) / 64 AS i,
+           bit_or(1::bigint << (63 - ord % 64)) AS v
+    FROM m GROUP BY 1, 2
+), gaps AS (
+    SELECT seg, i, v, i - coalesce(lag(i) OVER (PARTITION BY seg ORDER BY i), -1) - 1 AS gap
+    FROM words
+), bm AS (
+    SELECT seg, CAST('x' || string_agg(repeat('{"0" * 16}', gap::integer)
+                                       || lpad(to_hex(v), 16, '0'), '' ORDER BY i)
+                     || repeat('{"0" * 16}', {SEGMENT_BITS // 64 - 1} - max(i)) AS bit varying)
+                AS bits
+    FROM gaps GROUP BY seg
+)"""  # noqa: S608 (constants only)
 
 
 def _condition(
