@@ -12,9 +12,14 @@ ten matches or all of them:
   filters' postings (values of one parameter OR-ed), and nothing is read from the documents but
   the page;
 - text (or date/tag filters): the matching rows are found once (GIN, with relevance when asked)
-  and give the page, the total, their ords (turned into a bitmap by `search_bitmap`) for the
+  and give the page, the total, their ords (turned into a bitmap in the same statement) for the
   facet counts, and their campaign ids, counted per row (a campaign touches few documents, so
   its bitmaps would be mostly zeros to AND).
+
+Search statements run with custom plans, and text matches with more work_mem and a cached-heap
+random_page_cost, set for the (read-only) search transaction only: the server's defaults made
+the planner pick plans two to three times slower on this data (see the comments in `search`
+and `_match`).
 
 Writers take one transaction-level advisory lock, so index writes never deadlock on the shared
 bitmap rows; a writer that waits too long gives the outbox job back (`RetryLater`). A `revision`
@@ -298,7 +303,7 @@ class PostgresBackend:
         title = ", d.title_sort" if request.sort == SortOrder.by_title else ""
         order = _order(request, ranked=ranked, prefix="")
         params.update(limit=request.limit, offset=request.offset)
-        # For this statement only (the transaction is a read-only search): the matches are
+        # For the rest of this read-only search transaction: the matches are
         # kept in memory rather than spilled (about 130 bytes each), and reading the GIN
         # candidates' heap pages is priced as what it is here, cached. At the defaults
         # (4 MB, random_page_cost 4 for spinning disks) a word or phrase in a third of the

@@ -16,8 +16,8 @@ Counting facets by unnesting every matching row's keys cost ~1 µs per matching 
   A facet count is then `bit_count(posting & matches)` over a few thousand bit strings, whatever
   the number of matches: 4 KB of AND and popcount per key and segment instead of a tuple per key
   and matching row.
-- `search_bitmap(ords)` turns a set of ords into those per-segment bit strings (the matches of a
-  text query; the bulk rebuild), a 64-bit word at a time (`bit_or` of shifted bigints, written
+- `search_bitmap(ords)` turns a set of ords into those per-segment bit strings (for the bulk
+  rebuild; a text search writes the same SQL inline over its matches), a 64-bit word at a time (`bit_or` of shifted bigints, written
   out as hex: SQL has no cheaper way to set many bits); `search_rebuild_postings()` recomputes every posting at once
   (used by `dam search reindex`, which sets `dam.search_bulk` so the trigger stays out of it).
 
