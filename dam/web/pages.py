@@ -118,13 +118,15 @@ def act(
     session: Session, ctx: Context, action: Callable[[], object], *, done: str, to: str
 ) -> Response:
     """Run one service call for a form; a refusal goes back to the page as a message (with the
-    violations when there are any) and nothing it may have touched is committed."""
+    violations or term problems when there are any) and nothing it may have touched is
+    committed."""
     secret = ctx.settings.secret_key
     try:
         action()
     except DamError as exc:
         session.rollback()
-        details = _violation_lines(exc.extra.get("violations", []))
+        # Brand-rule violations, or the problems of refused taxonomy terms.
+        details = _violation_lines(exc.extra.get("violations") or exc.extra.get("problems") or [])
         return redirect_with(to, kind="error", text=str(exc.detail), details=details, secret=secret)
     return redirect_with(to, kind="ok", text=done, secret=secret)
 

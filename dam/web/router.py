@@ -130,7 +130,11 @@ def asset_page(
 ) -> Response:
     view = web.asset_view(session, ctx=ctx, principal=principal, asset=asset)
     choices = web.tag_choices(session, exclude=[c.id for c in view.campaigns])
-    return pages.render(request, "asset.html", principal, {"v": view, "tag_choices": choices})
+    extra: dict[str, Any] = {"v": view, "tag_choices": choices}
+    if view.can_edit:
+        extra["etag"] = asset_service.etag(asset)
+        extra["edit_facets"] = web.edit_facets(ctx.governance.pack, asset)
+    return pages.render(request, "asset.html", principal, extra)
 
 
 def _back(asset_id: Any, next_url: str | None) -> str:
@@ -206,6 +210,50 @@ def restore(
             session, ctx=ctx, asset=asset, number=number, actor=actor, if_match=None
         ),
         done=f"Version {number} was restored as a new version (a draft until it is approved).",
+        to=f"/assets/{asset.id}",
+    )
+
+
+@router.post("/assets/{asset_id}/edit")
+def edit_metadata(
+    actor: Uploader,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    etag: Annotated[str, Form(max_length=100)],
+    title: Annotated[str, Form(max_length=1000)] = "",
+    description: Annotated[str, Form(max_length=40_000)] = "",
+    tags: Annotated[str, Form(max_length=10_000)] = "",
+    rights_end: Annotated[str, Form(max_length=40)] = "",
+    terms: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 (FastAPI copies it)
+) -> Response:
+    """The metadata form: the same rules as PATCH, and refused if someone changed the asset
+    since the page was loaded (the page's ETag)."""
+
+    def apply() -> None:
+        patch = web.metadata_patch(
+            ctx.governance.pack,
+            asset,
+            title=title,
+            description=description,
+            tags=tags,
+            rights_end=rights_end,
+            terms=terms,
+        )
+        asset_service.update_metadata(
+            session, ctx=ctx, asset=asset, patch=patch, actor=actor, if_match=etag
+        )
+
+    return pages.act(session, ctx, apply, done="Metadata saved.", to=f"/assets/{asset.id}")
+
+
+@router.post("/assets/{asset_id}/archive")
+def archive(actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionDep) -> Response:
+    return pages.act(
+        session,
+        ctx,
+        lambda: asset_service.archive_asset(session, ctx=ctx, asset=asset, actor=actor),
+        done=f"“{asset.title}” was archived: marketers and automation no longer see it.",
         to=f"/assets/{asset.id}",
     )
 

@@ -11,20 +11,23 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from dam.assets import service as asset_service
+from dam.assets.schemas import AssetPatch
 from dam.audit import queries as audit_queries
 from dam.audit.schemas import AuditEventOut
 from dam.auth.principal import REVIEWERS, UPLOADERS, Principal
 from dam.campaigns import reports
 from dam.campaigns.schemas import AssetPerformance, PerformanceReport
 from dam.context import Context
+from dam.errors import Invalid
 from dam.governance.pack import Facet, GovernancePack, Rule, Term
 from dam.models import (
     Asset,
@@ -127,6 +130,64 @@ def taxonomy_options(facet: Facet) -> list[tuple[str, str, int, str]]:
 
 
 # --- asset page ----------------------------------------------------------------------------
+
+
+def edit_facets(pack: GovernancePack, asset: Asset) -> list[dict[str, Any]]:
+    """The edit form's taxonomy fields: the upload form's choices with the asset's terms ticked."""
+    return [
+        {
+            "id": f.id,
+            "label": f.label,
+            "required": f.required,
+            "multi": f.multi,
+            "options": taxonomy_options(f),
+            "selected": set(asset.terms.get(f.id, [])),
+        }
+        for f in pack.facets
+    ]
+
+
+def metadata_patch(
+    pack: GovernancePack,
+    asset: Asset,
+    *,
+    title: str,
+    description: str,
+    tags: str,
+    rights_end: str,
+    terms: Sequence[str],
+) -> AssetPatch:
+    """The edit form as a PATCH of every field it shows. `terms` are `facet:term` values (an
+    empty term is a facet left blank); terms of facets the pack no longer has are kept. A day
+    for the rights end means the rights run to the end of that day (UTC), as on upload."""
+    chosen: dict[str, list[str]] = {}
+    for value in terms:
+        facet_id, sep, term = value.partition(":")
+        if not sep or not pack.has_facet(facet_id):
+            raise Invalid(f"{value!r} is not a facet:term choice of the form")
+        if term:
+            chosen.setdefault(facet_id, []).append(term)
+    kept = {k: v for k, v in asset.terms.items() if not pack.has_facet(k)}
+    rights: datetime | None = None
+    if rights_end.strip():
+        try:
+            day = date.fromisoformat(rights_end.strip())
+        except ValueError as exc:
+            raise Invalid("the rights end must be a date like 2027-01-31") from exc
+        rights = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+    try:
+        return AssetPatch(
+            title=title,
+            description=description,
+            tags=[t for t in tags.split(",") if t.strip()],
+            terms={**kept, **chosen},
+            rights_expire_at=rights,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise Invalid(problems) from exc
 
 
 @dataclass

@@ -225,6 +225,15 @@ def test_designer_reviewer_marketer_story(browser: Any, live: Live, tmp_path: Pa
     expect(page.locator(".asset-head")).to_contain_text("In review")
     expect(page.locator(".terms")).to_contain_text("Instagram")
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    # The designer corrects the description from the asset page.
+    page.locator("summary", has_text="Edit metadata").click()
+    page.get_by_label("Description").fill("Trail runner on the ridge at first light.")
+    page.get_by_label("Tags").fill("spring, running, ridge")
+    _shot(page, "03b-edit-metadata")
+    page.get_by_role("button", name="Save metadata").click()
+    expect(page.get_by_role("status")).to_contain_text("Metadata saved.")
+    expect(page.locator(".description")).to_have_text("Trail runner on the ridge at first light.")
+    expect(page.locator(".terms")).to_contain_text("ridge")
     asset_url = page.url
     _sign_out(page)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from dam.models import Asset, Role
+from dam.models import Asset, AssetStatus, Role
 from tests.conftest import Keys
 from tests.factories import image_bytes, upload
 from tests.web.support import GRAPHIC, Users, new_asset, sign_in
@@ -113,3 +116,105 @@ def test_unknown_page_and_bad_ids_answer_in_html(client: TestClient, users: User
         .headers["content-type"]
         .startswith("application/json")
     )
+
+
+_ETAG = re.compile(r'name="etag" value="([^"]+)"')
+
+
+def _edit_form(client: TestClient, asset_id: str) -> str:
+    page = client.get(f"/assets/{asset_id}").text
+    found = _ETAG.search(page) if "Edit metadata" in page else None
+    assert found, "no edit form on the asset page"
+    return html.unescape(found.group(1))  # the ETag's quotes are escaped in the attribute
+
+
+EDIT: dict[str, Any] = {
+    "title": "Granite boots, studio",
+    "description": "Boots on granite, for the autumn newsletter.",
+    "tags": "autumn, Boots ,studio",
+    "rights_end": "2027-03-31",
+    "terms": [
+        "asset_type:graphic",
+        "usage_rights:owned",
+        "brand:halden",
+        "region:de",
+        "region:us",
+    ],
+}
+
+
+def test_edit_metadata_from_the_asset_page(
+    client: TestClient, users: Users, admin: dict[str, str]
+) -> None:
+    asset_id = new_asset(client, admin)
+    csrf = sign_in(client, users.create(Role.designer))
+    etag = _edit_form(client, asset_id)
+    saved = client.post(f"/assets/{asset_id}/edit", data={**EDIT, "csrf_token": csrf, "etag": etag})
+    assert "Metadata saved." in saved.text
+    asset = _asset(asset_id, users)
+    assert asset.title == "Granite boots, studio"
+    assert asset.tags == ["autumn", "boots", "studio"]
+    assert sorted(asset.terms["region"]) == ["de", "us"]
+    assert asset.rights_expire_at is not None
+    assert asset.rights_expire_at.date().isoformat() == "2027-03-31"
+    assert "edited the metadata" in saved.text  # the asset's history on the page
+    # The form shows what is stored now.
+    page = client.get(f"/assets/{asset_id}").text
+    assert 'value="region:de" checked' in page
+    assert 'value="2027-03-31"' in page
+
+
+def test_edit_that_breaks_a_rule_or_is_stale_saves_nothing(
+    client: TestClient, users: Users, admin: dict[str, str]
+) -> None:
+    asset_id = new_asset(client, admin)
+    csrf = sign_in(client, users.create(Role.designer))
+    etag = _edit_form(client, asset_id)
+    terms = [t for t in EDIT["terms"] if not t.startswith("usage_rights:")] + ["usage_rights:"]
+    refused = client.post(
+        f"/assets/{asset_id}/edit",
+        data={**EDIT, "terms": terms, "csrf_token": csrf, "etag": etag},
+    )
+    assert "Metadata saved." not in refused.text
+    assert "1 problem with taxonomy terms" in refused.text
+    assert "facet &#39;usage_rights&#39; is required; choose a term" in refused.text
+    assert _asset(asset_id, users).title == GRAPHIC["title"]
+
+    # Someone else edits first: the page's ETag is stale and the form is refused.
+    client.patch(f"/api/v1/assets/{asset_id}", headers=admin, json={"title": "Changed meanwhile"})
+    stale = client.post(f"/assets/{asset_id}/edit", data={**EDIT, "csrf_token": csrf, "etag": etag})
+    assert "changed since you read it" in stale.text
+    assert _asset(asset_id, users).title == "Changed meanwhile"
+
+    bad_date = client.post(
+        f"/assets/{asset_id}/edit",
+        data={
+            **EDIT,
+            "rights_end": "31/03/2027",
+            "csrf_token": csrf,
+            "etag": _edit_form(client, asset_id),
+        },
+    )
+    assert "must be a date like 2027-01-31" in bad_date.text
+
+
+def test_archive_from_the_asset_page(
+    client: TestClient, users: Users, admin: dict[str, str]
+) -> None:
+    asset_id = new_asset(client, admin)
+    client.cookies.clear()
+    csrf = sign_in(client, users.create(Role.marketer))
+    assert client.post(f"/assets/{asset_id}/archive", data={"csrf_token": csrf}).status_code in (
+        403,
+        404,
+    )
+    assert client.post(
+        f"/assets/{asset_id}/edit", data={**EDIT, "csrf_token": csrf, "etag": "x"}
+    ).status_code in (403, 404)
+    client.cookies.clear()
+    csrf = sign_in(client, users.create(Role.designer))
+    done = client.post(f"/assets/{asset_id}/archive", data={"csrf_token": csrf})
+    assert "was archived" in done.text
+    assert _asset(asset_id, users).status == AssetStatus.archived
+    assert "Edit metadata" not in done.text  # an archived asset is not edited
+    assert "archived the asset" in done.text
