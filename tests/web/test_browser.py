@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import socket
 import threading
@@ -317,4 +318,20 @@ def test_designer_reviewer_marketer_story(browser: Any, live: Live, tmp_path: Pa
     page.locator(".asset-card", has_text="Halden Summit Pro").get_by_role("link").click()
     expect(page.get_by_role("button", name="Submit for review")).to_be_visible()
     _shot(page, "12-asset-draft-long-title")
+    # A new version from the asset page: a file that is not what it claims, then a good one.
+    fake = tmp_path / "parka-v2.jpg"
+    fake.write_bytes(b"<html><body>not a photo</body></html>")
+    page.get_by_label("File", exact=True).set_input_files(str(fake))
+    page.get_by_role("button", name="Upload version 2").click()
+    card = page.locator("#new-version")
+    expect(card.locator("[data-status]")).to_have_class(re.compile("error"))
+    expect(card.locator("[data-status]")).not_to_be_empty()
+    _shot(page, "13-new-version-refused")
+    v2 = tmp_path / "parka-v2.jpg"
+    v2.write_bytes(image_bytes(size=(1600, 1200), seed=11))
+    page.get_by_label("File", exact=True).set_input_files(str(v2))
+    card.get_by_label("Submit for review after uploading").uncheck()
+    page.get_by_role("button", name="Upload version 2").click()
+    expect(page.locator("section[aria-labelledby=ver-h] tbody tr")).to_have_count(2)
+    expect(page.get_by_role("button", name="Upload version 3")).to_be_visible()
     _sign_out(page)
