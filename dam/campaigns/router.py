@@ -24,6 +24,7 @@ from dam.campaigns.schemas import (
     InsightsReport,
     MetricsResult,
     PerformanceReport,
+    RemovedPage,
 )
 from dam.deps import ContextDep, PrincipalDep, SessionDep, require
 from dam.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
@@ -161,6 +162,23 @@ def campaign_feed(
         updated_since=updated_since,
         cursor=cursor,
         channel=channel,
+    )
+
+
+@router.get("/campaigns/{campaign_id}/assets/removed", response_model=RemovedPage)
+def campaign_removals(
+    campaign: CampaignDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    since: datetime,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> RemovedPage:
+    """Assets that left the campaign's feed at or after `since` (untagged, archived, expired,
+    unpublished): what an `updated_since` sync must delete. Page with `cursor`."""
+    return service.campaign_removals(
+        session, ctx=ctx, campaign=campaign, since=since, limit=limit, cursor=cursor
     )
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -79,6 +80,21 @@ class FeedItem(BaseModel):
 class FeedPage(BaseModel):
     campaign_id: str
     items: list[FeedItem]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class RemovedItem(BaseModel):
+    id: uuid.UUID
+    reason: Literal["untagged", "archived", "expired", "unpublished"]
+    at: datetime = Field(description="When the asset left the campaign's feed.")
+
+
+class RemovedPage(BaseModel):
+    campaign_id: str
+    since: datetime
+    items: list[RemovedItem]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )

@@ -19,7 +19,14 @@ from dam.audit.service import diff, record
 from dam.auth.principal import Principal
 from dam.campaigns import links
 from dam.campaigns.ids import normalize_campaign_id, resolve_campaigns
-from dam.campaigns.schemas import CampaignIn, CampaignPatch, FeedItem, FeedPage
+from dam.campaigns.schemas import (
+    CampaignIn,
+    CampaignPatch,
+    FeedItem,
+    FeedPage,
+    RemovedItem,
+    RemovedPage,
+)
 from dam.context import Context
 from dam.errors import Conflict, Forbidden, Invalid, NotFound
 from dam.events import emit
@@ -30,6 +37,7 @@ from dam.models import (
     AssetCampaign,
     AssetStatus,
     AssetVersion,
+    AuditEvent,
     Campaign,
     DeliveryEvent,
     ReviewState,
@@ -450,6 +458,111 @@ def campaign_feed(
         campaign_id=campaign.id,
         items=items,
         next_cursor=encode_cursor(last[3], last[0]) if more and last else None,
+    )
+
+
+def campaign_removals(
+    session: Session,
+    *,
+    ctx: Context,
+    campaign: Campaign,
+    since: datetime,
+    limit: int,
+    cursor: str | None = None,
+) -> RemovedPage:
+    """The assets that left the campaign's feed at or after `since`, oldest first, so a client
+    syncing with `updated_since` can drop them: taken off the campaign (from the audit trail),
+    archived, expired (by status or by passing their rights date, which changes no row), or no
+    longer published. It may name assets the client never received (a draft that was tagged);
+    dropping an unknown id is a no-op. An asset that left and came back is not listed."""
+    if since.tzinfo is None:
+        raise Invalid("since needs a timezone, e.g. 2026-11-01T00:00:00Z")
+    now = ctx.now()
+    left: dict[uuid.UUID, tuple[datetime, str]] = {}
+
+    # Still on the campaign, but no longer served (the feed's own conditions, inverted).
+    tagged = session.execute(
+        sa.select(
+            col(Asset.id),
+            col(Asset.status),
+            col(Asset.rights_expire_at),
+            col(Asset.updated_at),
+            col(AssetVersion.review_state),
+        )
+        .join(AssetCampaign, col(AssetCampaign.asset_id) == col(Asset.id))
+        .outerjoin(
+            AssetVersion,
+            sa.and_(
+                col(AssetVersion.asset_id) == col(Asset.id),
+                col(AssetVersion.number) == col(Asset.published_version),
+            ),
+        )
+        .where(
+            col(AssetCampaign.campaign_id) == campaign.id,
+            sa.or_(
+                col(Asset.updated_at) >= since,
+                sa.and_(col(Asset.rights_expire_at) >= since, col(Asset.rights_expire_at) <= now),
+            ),
+        )
+    )
+    for asset_id, status, rights_end, updated_at, review_state in tagged:
+        rights_passed = rights_end is not None and rights_end <= now
+        served_but_for_rights = (
+            status == AssetStatus.active and review_state == ReviewState.approved
+        )
+        if updated_at < since:
+            # Unchanged since `since`: only its rights date passing can have taken it out.
+            if served_but_for_rights and rights_passed:
+                left[asset_id] = (rights_end, "expired")
+            continue
+        if status == AssetStatus.archived:
+            left[asset_id] = (updated_at, "archived")
+        elif status == AssetStatus.expired:
+            left[asset_id] = (updated_at, "expired")
+        elif review_state != ReviewState.approved:
+            left[asset_id] = (updated_at, "unpublished")
+        elif rights_passed:
+            left[asset_id] = (max(updated_at, rights_end), "expired")
+
+    # Taken off the campaign: the link row is gone, its audit event is not.
+    untagged: dict[uuid.UUID, datetime] = {}
+    events = session.execute(
+        sa.select(col(AuditEvent.asset_id), col(AuditEvent.at), col(AuditEvent.changes)).where(
+            col(AuditEvent.action) == "asset.campaigns_changed", col(AuditEvent.at) >= since
+        )
+    )
+    for asset_id, at, changes in events:
+        ids = (changes or {}).get("campaign_ids", {})
+        if (
+            asset_id
+            and campaign.id in ids.get("before", [])
+            and campaign.id not in ids.get("after", [])
+        ):
+            untagged[asset_id] = max(at, untagged.get(asset_id, at))
+    if untagged:
+        back = set(
+            session.exec(
+                select(AssetCampaign.asset_id).where(
+                    AssetCampaign.campaign_id == campaign.id,
+                    col(AssetCampaign.asset_id).in_(list(untagged)),
+                )
+            )
+        )
+        for asset_id, at in untagged.items():
+            if asset_id not in back:
+                left[asset_id] = (at, "untagged")
+
+    ordered = sorted((at, asset_id, reason) for asset_id, (at, reason) in left.items())
+    if cursor:
+        after = decode_cursor(cursor)
+        ordered = [row for row in ordered if (row[0], row[1]) > after]
+    page = ordered[:limit]
+    more = len(ordered) > limit
+    return RemovedPage(
+        campaign_id=campaign.id,
+        since=since,
+        items=[RemovedItem(id=i, reason=r, at=at) for at, i, r in page],
+        next_cursor=encode_cursor(page[-1][0], page[-1][1]) if more else None,
     )
 
 

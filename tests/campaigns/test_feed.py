@@ -255,3 +255,73 @@ def test_link_of_revoked_key_is_refused(
     response = client.get(url)
     assert response.status_code == 403
     assert response.json()["error"] == "invalid_link"
+
+
+REMOVED = "/api/v1/campaigns/FEED26/assets/removed"
+
+
+def test_removed_lists_what_left_the_feed_since_a_sync(
+    client: TestClient,
+    keys: Keys,
+    ctx: Context,
+    clock: Clock,
+    designer: dict[str, str],
+    marketer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    new_campaign(client, marketer, "FEED26")
+    untagged = published_asset(client, ctx, designer, seed=1, campaign_ids=["FEED26"])
+    archived = published_asset(client, ctx, designer, seed=2, campaign_ids=["FEED26"])
+    lapsing = published_asset(client, ctx, designer, seed=3, campaign_ids=["FEED26"])
+    stays = published_asset(client, ctx, designer, seed=4, campaign_ids=["FEED26"])
+    rights_end = clock.now + timedelta(hours=1)
+    set_asset(ctx, lapsing, rights_expire_at=rights_end)
+    clock.advance(minutes=1)
+    since = clock.now.isoformat()
+
+    def removed(**params: object) -> dict[str, object]:
+        response = client.get(REMOVED, headers=automation, params={"since": since, **params})  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    assert removed()["items"] == []  # a sync taken now has nothing to drop
+    clock.advance(minutes=1)
+    gone = client.delete(f"/api/v1/assets/{untagged}/campaigns/FEED26", headers=marketer)
+    assert gone.status_code == 200, gone.text
+    clock.advance(minutes=1)
+    assert client.delete(f"/api/v1/assets/{archived}", headers=designer).status_code == 200
+    clock.advance(hours=2)  # the rights of `lapsing` end; nothing writes its row
+
+    items = removed()["items"]
+    assert [(i["id"], i["reason"]) for i in items] == [
+        (untagged, "untagged"),
+        (archived, "archived"),
+        (lapsing, "expired"),
+    ]
+    assert items[2]["at"].startswith(rights_end.isoformat()[:19])
+    feed = client.get(FEED, headers=automation, params={"updated_since": since}).json()
+    assert [i["id"] for i in feed["items"]] == []
+    assert [i["id"] for i in client.get(FEED, headers=automation).json()["items"]] == [stays]
+
+    # Pages, oldest first.
+    first = removed(limit=2)
+    assert [i["id"] for i in first["items"]] == [untagged, archived]
+    rest = removed(limit=2, cursor=first["next_cursor"])
+    assert [i["id"] for i in rest["items"]] == [lapsing]
+    assert rest["next_cursor"] is None
+
+    # Tagged again: no longer something to drop.
+    back = client.post(
+        f"/api/v1/assets/{untagged}/campaigns", headers=marketer, json={"campaign_ids": ["FEED26"]}
+    )
+    assert back.status_code == 200, back.text
+    assert untagged not in [i["id"] for i in removed()["items"]]
+
+    naive = client.get(REMOVED, headers=automation, params={"since": "2026-01-01T00:00:00"})
+    assert naive.status_code == 422
+    new_campaign(client, marketer, "SECRET")
+    scoped = keys.headers(Role.automation, campaigns=["FEED26"])
+    outside = client.get(
+        "/api/v1/campaigns/SECRET/assets/removed", headers=scoped, params={"since": since}
+    )
+    assert outside.status_code == 404
