@@ -83,6 +83,11 @@ class RangeNotSatisfiable(DamError):
     code = "range_not_satisfiable"
 
 
+class TooManyRequests(DamError):
+    status_code = 429
+    code = "too_many_requests"
+
+
 class ServiceUnavailable(DamError):
     status_code = 503
     code = "unavailable"

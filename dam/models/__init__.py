@@ -91,6 +91,18 @@ class User(SQLModel, table=True):
     last_login_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
 
 
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins per email (whether or not an account has it, so a lockout reveals
+    nothing); shared by every replica because it lives in the database."""
+
+    __tablename__ = "sign_in_throttles"
+
+    key: str = Field(primary_key=True, max_length=64)  # SHA-256 of the normalised email
+    failures: int = 0
+    locked_until: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
 class Asset(SQLModel, table=True):
     __tablename__ = "assets"
 

@@ -7,23 +7,27 @@ disabled user or a changed role takes effect at once; sign-out deletes the cooki
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from dam.audit.service import record
 from dam.auth.principal import Principal
 from dam.context import Context
-from dam.errors import Conflict, Forbidden, Invalid
-from dam.models import Role, User
+from dam.errors import Conflict, Forbidden, Invalid, TooManyRequests
+from dam.models import Role, SignInThrottle, User
 
 SESSION_COOKIE = "dam_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -31,6 +35,10 @@ CSRF_FIELD = "csrf_token"
 SESSION_MAX_AGE = 12 * 3600
 MIN_PASSWORD_LENGTH = 10
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Failed sign-ins allowed per email before a lockout; each failure after that doubles it.
+FREE_FAILURES = 5
+FIRST_LOCKOUT = timedelta(minutes=1)
+MAX_LOCKOUT = timedelta(minutes=15)
 
 _hasher = PasswordHasher()
 # Verifying against this when the email is unknown keeps sign-in time the same either way,
@@ -99,18 +107,60 @@ def create_user(
 
 
 def authenticate_user(session: Session, *, email: str, password: str, now: datetime) -> User:
-    """The user for these credentials; one message for every failure so accounts don't leak."""
+    """The user for these credentials; one message for every failure so accounts don't leak.
+
+    After `FREE_FAILURES` failures in a row for an email, sign-in with it is refused without
+    checking the password for a minute, doubling with each further failure up to 15 minutes;
+    a success clears the count. Unknown emails are counted the same way, so a lockout says
+    nothing about whether an account exists. The failure is recorded in `session`, which the
+    caller commits even though sign-in failed."""
+    throttle = _throttle(session, normalize_email(email), now)
+    if throttle.locked_until is not None and throttle.locked_until > now:
+        minutes = math.ceil((throttle.locked_until - now).total_seconds() / 60)
+        raise TooManyRequests(
+            f"too many failed sign-ins for this email; try again in {minutes} "
+            f"minute{'s' if minutes > 1 else ''}",
+            code="sign_in_locked",
+            retry_after=minutes * 60,
+        )
     user = session.exec(select(User).where(col(User.email) == normalize_email(email))).first()
     if user is None:
         verify_password(_DUMMY_HASH, password)
+        _failed(session, throttle, now)
         raise Forbidden("wrong email or password", code="sign_in_failed")
     if not verify_password(user.password_hash, password) or user.disabled:
+        _failed(session, throttle, now)
         raise Forbidden("wrong email or password", code="sign_in_failed")
+    session.delete(throttle)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = now
     session.add(user)
     return user
+
+
+def _throttle(session: Session, email: str, now: datetime) -> SignInThrottle:
+    """This email's failure count, created if missing and locked for this transaction, so
+    concurrent attempts count one after the other."""
+    key = hashlib.sha256(email.encode()).hexdigest()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(SignInThrottle)
+        .values(key=key, failures=0, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return session.exec(
+        select(SignInThrottle).where(SignInThrottle.key == key).with_for_update()
+    ).one()
+
+
+def _failed(session: Session, throttle: SignInThrottle, now: datetime) -> None:
+    throttle.failures += 1
+    throttle.updated_at = now
+    over = throttle.failures - FREE_FAILURES
+    if over >= 0:
+        throttle.locked_until = now + min(FIRST_LOCKOUT * 2**over, MAX_LOCKOUT)
+    session.add(throttle)
 
 
 def principal_of(user: User) -> Principal:

@@ -180,7 +180,13 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
 
 
 def render_sign_in(
-    request: Request, *, next_url: str, error: str | None = None, email: str = ""
+    request: Request,
+    *,
+    next_url: str,
+    error: str | None = None,
+    email: str = "",
+    status_code: int = 400,
+    retry_after: int | None = None,
 ) -> Response:
     token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
     response = templates.TemplateResponse(
@@ -196,8 +202,10 @@ def render_sign_in(
             "email": email,
             "path": "/sign-in",
         },
-        status_code=400 if error else 200,
+        status_code=status_code if error else 200,
     )
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     response.set_cookie(
         SIGN_IN_COOKIE,
         token,

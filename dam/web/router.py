@@ -71,7 +71,12 @@ def sign_in(
         user = auth.authenticate_user(session, email=email, password=password, now=ctx.now())
     except DamError as exc:
         return pages.render_sign_in(
-            request, next_url=pages.safe_next(next), error=str(exc.detail), email=email
+            request,
+            next_url=pages.safe_next(next),
+            error=str(exc.detail),
+            email=email,
+            status_code=exc.status_code if exc.status_code == 429 else 400,
+            retry_after=exc.extra.get("retry_after"),
         )
     return pages.start_session(request, ctx, user, next_url=pages.safe_next(next))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from dam.context import Context
 from dam.models import Asset, AssetVersion, ReviewState, Role, User
 from dam.web import auth
-from tests.conftest import Keys
+from tests.conftest import Clock, Keys
 from tests.web.support import PASSWORD, Users, csrf_of, new_asset, sign_in
 
 
@@ -103,6 +104,47 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(
         assert "dam_session" not in response.headers.get("set-cookie", "")
         answers.append("wrong email or password" in response.text)
     assert answers == [True, True]
+
+
+def _try_sign_in(client: TestClient, email: str, password: str) -> httpx.Response:
+    page = client.get("/sign-in")
+    return client.post(
+        "/sign-in",
+        data={"email": email, "password": password, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+
+
+def test_repeated_failures_lock_the_email_out_for_a_while(
+    client: TestClient, users: Users, clock: Clock
+) -> None:
+    email = users.create(Role.designer)
+    for _ in range(auth.FREE_FAILURES):
+        assert _try_sign_in(client, email, "wrong password!").status_code == 400
+    # Locked: even the right password is not checked now.
+    locked = _try_sign_in(client, email, PASSWORD)
+    assert locked.status_code == 429
+    assert "too many failed sign-ins for this email; try again in 1 minute" in locked.text
+    assert locked.headers["Retry-After"] == "60"
+    assert "dam_session" not in locked.headers.get("set-cookie", "")
+    # A failure right after the lockout doubles it.
+    clock.advance(seconds=61)
+    assert _try_sign_in(client, email, "wrong again!!").status_code == 400
+    assert "try again in 2 minutes" in _try_sign_in(client, email, PASSWORD).text
+    clock.advance(minutes=2, seconds=1)
+    assert _try_sign_in(client, email, PASSWORD).status_code == 303
+    # A success clears the count: the next mistakes start from zero.
+    client.cookies.clear()
+    for _ in range(auth.FREE_FAILURES):
+        assert _try_sign_in(client, email, "wrong password!").status_code == 400
+
+
+def test_unknown_email_is_locked_out_the_same_way(client: TestClient, clock: Clock) -> None:
+    for _ in range(auth.FREE_FAILURES):
+        assert _try_sign_in(client, "nobody@example.com", PASSWORD).status_code == 400
+    locked = _try_sign_in(client, "Nobody@Example.com ", PASSWORD)
+    assert locked.status_code == 429
+    assert "too many failed sign-ins" in locked.text
 
 
 def test_disabled_user_cannot_sign_in_and_loses_an_open_session(
