@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from dam.models.types import dt_column, json_column, new_id, utcnow
+from dam.models.types import dt_column, json_column, new_id, new_ordered_id, utcnow
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -165,7 +165,8 @@ class AuditEvent(SQLModel, table=True):
 
     __tablename__ = "audit_events"
 
-    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    # Time-ordered, so events of one transaction (which share `at`) keep their order.
+    id: uuid.UUID = Field(default_factory=new_ordered_id, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_column=dt_column(index=True))
     actor_id: uuid.UUID | None = Field(default=None, index=True)
     actor_name: str = Field(default="", max_length=320)

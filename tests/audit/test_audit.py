@@ -282,3 +282,33 @@ def test_asset_history_follows_visibility(
     assert client.get(f"/api/v1/assets/{second}/history", headers=marketer).status_code == 404
     missing = client.get(f"/api/v1/assets/{uuid.uuid4()}/history", headers=designer)
     assert missing.status_code == 404
+
+
+def test_events_at_the_same_instant_keep_the_order_they_happened_in(
+    client: TestClient, designer: dict[str, str], brand_manager: dict[str, str]
+) -> None:
+    # The test clock does not move: every event below has the same `at`.
+    asset = new_asset(client, designer, seed=1)
+    assert transition(client, designer, asset, "submit").status_code == 200
+    assert transition(client, brand_manager, asset, "approve").status_code == 200
+    edited = client.patch(f"/api/v1/assets/{asset}", headers=designer, json={"tags": ["late"]})
+    assert edited.status_code == 200, edited.text
+    for _ in range(3):
+        history = client.get(f"/api/v1/assets/{asset}/history", headers=designer).json()
+        assert [i["action"] for i in history["items"]] == [
+            "asset.updated",
+            "asset.approved",
+            "asset.submitted",
+            "asset.created",
+        ]
+
+
+def test_ordered_ids_sort_in_the_order_they_were_made() -> None:
+    from dam.models.types import new_ordered_id
+
+    ids = [new_ordered_id() for _ in range(20_000)]  # several ms, and >4096 within some
+    assert ids == sorted(ids)
+    assert sorted(str(i) for i in ids) == [str(i) for i in ids]  # as text too (SQLite)
+    assert len(set(ids)) == len(ids)
+    assert {i.version for i in ids} == {7}
+    assert {i.variant for i in ids} == {uuid.RFC_4122}
