@@ -135,11 +135,18 @@ def asset_page(
 ) -> Response:
     view = web.asset_view(session, ctx=ctx, principal=principal, asset=asset)
     choices = web.tag_choices(session, exclude=[c.id for c in view.campaigns])
-    extra: dict[str, Any] = {"v": view, "tag_choices": choices}
+    similar = search_service.similar_assets(
+        session, principal=principal, asset=asset, max_distance=SIMILAR_DISTANCE, limit=6
+    )
+    extra: dict[str, Any] = {"v": view, "tag_choices": choices, "similar": similar.items}
     if view.can_edit:
         extra["etag"] = asset_service.etag(asset)
         extra["edit_facets"] = web.edit_facets(ctx.governance.pack, asset)
     return pages.render(request, "asset.html", principal, extra)
+
+
+# Perceptual-hash distance for "looks similar" on the asset page (the API's default).
+SIMILAR_DISTANCE = 10
 
 
 def _back(asset_id: Any, next_url: str | None) -> str:

@@ -218,3 +218,24 @@ def test_archive_from_the_asset_page(
     assert _asset(asset_id, users).status == AssetStatus.archived
     assert "Edit metadata" not in done.text  # an archived asset is not edited
     assert "archived the asset" in done.text
+
+
+def test_asset_page_shows_assets_that_look_similar(
+    client: TestClient, users: Users, admin: dict[str, str]
+) -> None:
+    from tests.search.support import set_phash
+
+    origin = new_asset(client, admin, seed=1, title="Parka hero")
+    near = new_asset(client, admin, seed=2, title="Parka hero, cropped")
+    far = new_asset(client, admin, seed=3, title="Unrelated tent")
+    set_phash(users.ctx, origin, "0000000000000000")
+    set_phash(users.ctx, near, "0000000000000003")
+    set_phash(users.ctx, far, "ffffffffffffffff")
+    sign_in(client, users.create(Role.designer))
+    page = client.get(f"/assets/{origin}").text
+    assert "Looks similar" in page
+    assert f'href="/assets/{near}"' in page
+    assert "distance 2" in page
+    assert f'href="/assets/{far}"' not in page
+    alone = client.get(f"/assets/{far}").text
+    assert "Looks similar" not in alone
