@@ -257,13 +257,17 @@ class PostgresBackend:
         joined = "g0" + "".join(f" JOIN g{n} USING (seg)" for n in range(1, len(sets)))
         anded = " & ".join(f"g{n}.bits" for n in range(len(sets)))
         ctes.append(f"m AS (SELECT seg, {anded} AS bits FROM {joined})")  # noqa: S608
+        counted = (
+            "SELECT k.key, sum(bit_count(p.bits & m.bits)) "
+            "FROM search_postings p JOIN m USING (seg) JOIN search_keys k ON k.id = p.key_id "
+            "GROUP BY k.key UNION ALL "
+            if request.count_prefixes
+            else ""
+        )
         rows = session.execute(
             sa.text(
-                f"WITH {', '.join(ctes)} "  # noqa: S608
-                "SELECT k.key, sum(bit_count(p.bits & m.bits)) "
-                "FROM search_postings p JOIN m USING (seg) JOIN search_keys k ON k.id = p.key_id "
-                "GROUP BY k.key "
-                "UNION ALL SELECT NULL, sum(bit_count(bits)) FROM m"
+                f"WITH {', '.join(ctes)} {counted}"  # noqa: S608
+                "SELECT NULL, sum(bit_count(bits)) FROM m"
             ),
             params,
         )
@@ -314,21 +318,26 @@ class PostgresBackend:
                 "set_config('random_page_cost', '1.0', true)"
             )
         )
+        counted = (
+            f", {_MATCH_BITMAP} "  # noqa: S608
+            "SELECT k.key, sum(bit_count(p.bits & bm.bits)), NULL::bigint "
+            "FROM search_postings p JOIN bm USING (seg) JOIN search_keys k ON k.id = p.key_id "
+            "WHERE NOT p.campaign GROUP BY k.key "
+            "UNION ALL SELECT k.key, c.n, NULL FROM ("
+            "  SELECT id, count(*) AS n FROM (SELECT unnest(m.campaign_ids) AS id FROM m) AS e"
+            "  GROUP BY id"
+            ") AS c JOIN search_keys k USING (id) UNION ALL "
+            if request.count_prefixes
+            else " "
+        )
         rows = session.execute(
             sa.text(
                 "WITH m AS MATERIALIZED ("  # noqa: S608
                 "  SELECT d.ord, d.asset_id, d.created_at, d.campaign_ids"
                 f"{rank}{title} FROM search_documents d WHERE {cond}"
-                f"), {_MATCH_BITMAP}"
-                f", page AS (SELECT * FROM m ORDER BY {order} LIMIT :limit OFFSET :offset) "
-                "SELECT k.key, sum(bit_count(p.bits & bm.bits)), NULL::bigint "
-                "FROM search_postings p JOIN bm USING (seg) JOIN search_keys k ON k.id = p.key_id "
-                "WHERE NOT p.campaign GROUP BY k.key "
-                "UNION ALL SELECT k.key, c.n, NULL FROM ("
-                "  SELECT id, count(*) AS n FROM (SELECT unnest(m.campaign_ids) AS id FROM m) AS e"
-                "  GROUP BY id"
-                ") AS c JOIN search_keys k USING (id) "
-                "UNION ALL SELECT NULL, count(*), NULL FROM m "
+                f"), page AS (SELECT * FROM m ORDER BY {order} LIMIT :limit OFFSET :offset)"
+                f"{counted}"
+                "SELECT NULL, count(*), NULL::bigint FROM m "
                 "UNION ALL SELECT asset_id::text, NULL, "
                 f"row_number() OVER (ORDER BY {order}) FROM page"
             ),

@@ -36,6 +36,9 @@ def search(
     sort: SortOrder | None = None,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 25,
+    facet_counts: Annotated[
+        bool, Query(description="false: hits and total only, e.g. for type-ahead")
+    ] = True,
 ) -> SearchPage:
     """Full-text search with facet counts over the whole result set. Any facet id of the
     governance pack is also a filter (`region=emea`, repeatable; a parent term matches its
@@ -61,6 +64,7 @@ def search(
         page=page,
         page_size=page_size,
         facets=facets,
+        facet_counts=facet_counts,
     )
     return service.search_assets(session, ctx=ctx, principal=principal, params=params)
 

@@ -30,6 +30,8 @@ class SearchParams(BaseModel):
     page: int = Field(default=1, ge=1)
     page_size: int = Field(default=25, ge=1, le=MAX_PAGE_SIZE)
     facets: dict[str, list[str]] = Field(default_factory=dict)
+    # False for type-ahead and other callers that only want hits: no counting at all.
+    facet_counts: bool = True
 
 
 class FacetCount(BaseModel):

@@ -151,7 +151,7 @@ def build_request(
         sort=sort,
         offset=(params.page - 1) * params.page_size,
         limit=params.page_size,
-        count_prefixes=COUNTED_PREFIXES,
+        count_prefixes=COUNTED_PREFIXES if params.facet_counts else (),
     )
 
 
@@ -167,7 +167,7 @@ def search_assets(
         page=params.page,
         page_size=params.page_size,
         items=items,
-        facets=_facets(session, result.counts, pack=pack),
+        facets=_facets(session, result.counts, pack=pack) if params.facet_counts else {},
     )
 
 

@@ -147,6 +147,22 @@ def test_facet_counts_cover_the_whole_result_set(
     assert facets["region"][0]["count"] >= facets["region"][-1]["count"]
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{"q": "trail"}, {"q": "tr"}, {"region": "emea"}, {}, {"q": "trail", "tag": "running"}],
+)
+def test_without_facet_counts_the_hits_and_total_are_the_same(
+    client: TestClient, admin: dict[str, str], library: Library, params: dict[str, str]
+) -> None:
+    full = client.get(URL, headers=admin, params={**params, "page_size": 2}).json()
+    bare = client.get(
+        URL, headers=admin, params={**params, "page_size": 2, "facet_counts": "false"}
+    ).json()
+    assert bare["facets"] == {}
+    assert full["facets"]["status"]  # counted when asked
+    assert (bare["total"], bare["items"]) == (full["total"], full["items"])
+
+
 def test_restricted_roles_only_match_published_live_assets(
     client: TestClient,
     admin: dict[str, str],

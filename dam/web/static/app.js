@@ -71,7 +71,7 @@
     lastQuery = q;
     if (controller) controller.abort();
     controller = new AbortController();
-    fetch("/api/v1/search?page_size=6&q=" + encodeURIComponent(q), {
+    fetch("/api/v1/search?page_size=6&facet_counts=false&q=" + encodeURIComponent(q), {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
       signal: controller.signal,
