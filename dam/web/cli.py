@@ -50,3 +50,63 @@ def create(
     except DamError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
+
+
+@app.command("list")
+def list_users() -> None:
+    """Every user: email, role, disabled, last sign-in."""
+    from sqlmodel import col, select
+
+    from dam.models import User
+
+    ctx = build_context(get_settings())
+    upgrade(ctx.engine)
+    with session_scope(ctx.engine) as session:
+        for user in session.exec(select(User).order_by(col(User.email))):
+            state = "disabled" if user.disabled else "active"
+            last = user.last_login_at.isoformat() if user.last_login_at else "never"
+            typer.echo(f"{user.email}\t{user.role.value}\t{state}\tlast sign-in {last}")
+
+
+@app.command("update")
+def update(
+    email: Annotated[str, typer.Argument(help="The user's sign-in email.")],
+    role: Annotated[Role | None, typer.Option(help="New role.")] = None,
+    disable: Annotated[
+        bool | None,
+        typer.Option("--disable/--enable", help="Refuse (or allow again) sign-in and sessions."),
+    ] = None,
+    password: Annotated[
+        bool, typer.Option("--password", help="Set a new password (prompted twice).")
+    ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from stdin.")
+    ] = False,
+) -> None:
+    """Change a user's role, disable or enable them (offboarding ends their open sessions), or
+    set a new password."""
+    from dam.web import auth
+
+    new_password: str | None = None
+    if password_stdin:
+        new_password = sys.stdin.readline().rstrip("\r\n")
+    elif password:
+        new_password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    ctx = build_context(get_settings())
+    upgrade(ctx.engine)
+    try:
+        with session_scope(ctx.engine) as session:
+            user = auth.update_user(
+                session,
+                email=email,
+                role=role,
+                disabled=disable,
+                password=new_password,
+                actor=SYSTEM,
+                now=ctx.now(),
+            )
+            state = "disabled" if user.disabled else "active"
+            typer.echo(f"updated {user.email} ({user.role.value}, {state})", err=True)
+    except DamError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from dam.context import Context
-from dam.models import Asset, AssetVersion, ReviewState, Role, User
+from dam.models import Asset, AssetVersion, AuditEvent, ReviewState, Role, User
 from dam.web import auth
 from tests.conftest import Clock, Keys
 from tests.web.support import PASSWORD, Users, csrf_of, new_asset, sign_in
@@ -335,3 +335,59 @@ def test_cli_creates_a_user_from_stdin(
         user = session.exec(select(User).where(User.email == "ops@example.com")).one()
     assert user.role == Role.brand_manager
     assert auth.verify_password(user.password_hash, PASSWORD)
+
+
+def _cli(ctx: Context, monkeypatch: pytest.MonkeyPatch, args: list[str], stdin: str = "") -> str:
+    from dam.cli import app
+    from dam.config import get_settings
+
+    monkeypatch.setenv("DAM_DATA_DIR", str(ctx.settings.data_dir))
+    monkeypatch.setenv("DAM_TAXONOMY_DIR", str(ctx.settings.taxonomy_dir))
+    monkeypatch.setenv("DAM_DATABASE_URL", str(ctx.engine.url.render_as_string(False)))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, args, input=stdin)
+    finally:
+        get_settings.cache_clear()
+    return f"{result.exit_code}:{result.output}"
+
+
+def test_cli_disables_re_enables_and_changes_role_and_password(
+    client: TestClient, ctx: Context, users: Users, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    email = users.create(Role.designer)
+    sign_in(client, email)
+    assert client.get("/upload").status_code == 200
+
+    out = _cli(ctx, monkeypatch, ["users", "update", email, "--disable"])
+    assert out.startswith("0:"), out
+    # Offboarded: the open session stops working at once, and sign-in is refused.
+    assert client.get("/upload", follow_redirects=False).status_code in (303, 401)
+    client.cookies.clear()
+    assert _try_sign_in(client, email, PASSWORD).status_code == 400
+
+    out = _cli(
+        ctx,
+        monkeypatch,
+        ["users", "update", email, "--enable", "--role", "marketer", "--password-stdin"],
+        stdin="a brand new passphrase\n",
+    )
+    assert out.startswith("0:"), out
+    assert _try_sign_in(client, email, PASSWORD).status_code == 400  # the old password is gone
+    assert _try_sign_in(client, email, "a brand new passphrase").status_code == 303
+    with Session(ctx.engine) as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        events = session.exec(select(AuditEvent).where(AuditEvent.action == "user.updated")).all()
+    assert (user.role, user.disabled) == (Role.marketer, False)
+    assert [e.changes for e in events][-1] == {
+        "role": {"before": "designer", "after": "marketer"},
+        "disabled": {"before": True, "after": False},
+        "password": "changed",
+    }
+    listed = _cli(ctx, monkeypatch, ["users", "list"])
+    assert f"{email}\tmarketer\tactive" in listed
+    assert _cli(ctx, monkeypatch, ["users", "update", "ghost@example.com", "--disable"]).startswith(
+        "1:"
+    )
+    weak = _cli(ctx, monkeypatch, ["users", "update", email, "--password-stdin"], stdin="short\n")
+    assert weak.startswith("1:") and "at least 10 characters" in weak
