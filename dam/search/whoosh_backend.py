@@ -19,6 +19,7 @@ searches keep using the old generation until the new one is complete.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import os
 import shutil
@@ -46,9 +47,12 @@ from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
 from dam.jobs.registry import RetryLater
+from dam.search import whoosh_buffers
 from dam.search.base import IndexEntry, SearchRequest, SearchResult, SortOrder
 from dam.search.document import SearchDocument
 from dam.search.query import ParsedQuery, tokenize
+
+whoosh_buffers.install()
 
 POINTER = "CURRENT"
 MAX_PREFIX_EXPANSION = 50
@@ -137,7 +141,8 @@ class Snapshot:
     lock: threading.Lock
     terms: OrderedDict[tuple[str, str], _Postings] = field(default_factory=OrderedDict)
     cached_postings: int = 0
-    lengths: dict[str, list[int]] = field(default_factory=dict)
+    # (offset, segment data) of each segment, by offset: where a docnum's field length lives.
+    spans: list[tuple[int, _SegmentData]] = field(default_factory=list)
     prefixes: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)
     phrases: OrderedDict[tuple[str, tuple[str, ...]], int] = field(default_factory=OrderedDict)
 
@@ -203,23 +208,25 @@ class Snapshot:
 
     def _score_all(self, fieldname: str, text: str, weights: dict[int, float]) -> dict[int, float]:
         # The same BM25F as whoosh's scorer (weights already carry the field boost), with each
-        # document's field length read once per generation.
+        # document's field length read once and kept with its segment, so a new snapshot after
+        # an update only reads the lengths of the new segment's documents.
         searcher = self.searcher
         model = searcher.weighting
         b, k1 = (model.B, model.K1) if isinstance(model, BM25F) else (0.75, 1.2)
         idf = searcher.idf(fieldname, text)
         avg = searcher.avg_field_length(fieldname) or 1
-        lengths = self.lengths.get(fieldname)
-        if lengths is None:
-            lengths = self.lengths[fieldname] = [-1] * self.size
+        starts = [offset for offset, _ in self.spans]
+        lengths = [data.field_lengths(fieldname) for _, data in self.spans]
         field_length = searcher.doc_field_length
         norm_a = k1 * (1 - b)
         norm_b = k1 * b / avg
         out: dict[int, float] = {}
         for d, w in weights.items():
-            dl = lengths[d]
+            i = bisect.bisect_right(starts, d) - 1
+            local = lengths[i]
+            dl = local[d - starts[i]]
             if dl < 0:
-                dl = lengths[d] = field_length(d, fieldname, 1)
+                dl = local[d - starts[i]] = field_length(d, fieldname, 1)
             out[d] = idf * (w * (k1 + 1)) / (w + norm_a + norm_b * dl)
         return out
 
@@ -284,6 +291,15 @@ class _SegmentData:
     created: list[int]
     ids: list[str]
     titles: list[str]
+    # Field lengths for BM25, per field and local docnum (-1: not read yet), filled as documents
+    # are scored: they never change either, so they outlive the snapshot that read them.
+    lengths: dict[str, list[int]] = field(default_factory=dict)
+
+    def field_lengths(self, fieldname: str) -> list[int]:
+        found = self.lengths.get(fieldname)
+        if found is None:
+            found = self.lengths[fieldname] = [-1] * len(self.ids)
+        return found
 
 
 def _read_segment(leaf: IndexReader) -> _SegmentData:
@@ -320,6 +336,7 @@ def _build_snapshot(
     ids: list[str] = []
     titles: list[str] = []
     used: dict[str, _SegmentData] = {}
+    spans: list[tuple[int, _SegmentData]] = []
     for leaf, offset in reader.leaf_readers():
         key = _segment_key(leaf)
         data = (segments or {}).get(key) if key is not None else None
@@ -327,6 +344,7 @@ def _build_snapshot(
             data = _read_segment(leaf)
         if key is not None:
             used[key] = data
+        spans.append((offset, data))
         if leaf.has_deletions():
             for d in leaf.deleted_docs_set:
                 d += offset
@@ -346,6 +364,7 @@ def _build_snapshot(
         ids=ids,
         titles=titles,
         lock=threading.Lock(),
+        spans=spans,
     )
     return snapshot, used
 
