@@ -18,8 +18,7 @@ ten matches or all of them:
 
 Search statements run with custom plans, and text matches with more work_mem and a cached-heap
 random_page_cost, set for the (read-only) search transaction only: the server's defaults made
-the planner pick plans two to three times slower on this data (see the comments in `search`
-and `_match`).
+the planner pick plans two to three times slower on this data (see the comment in `search`).
 
 Writers take one transaction-level advisory lock, so index writes never deadlock on the shared
 bitmap rows; a writer that waits too long gives the outbox job back (`RetryLater`). A `revision`
@@ -214,11 +213,6 @@ class PostgresBackend:
         unposted = [p for p in request.count_prefixes if not p.startswith(POSTING_PREFIXES)]
         if unposted:
             raise ValueError(f"no bitmaps for counting {unposted}")
-        # psycopg prepares a statement run 5 times on a connection, and PostgreSQL then tries a
-        # generic plan, blind to the words and keys; for these statements it is the wrong one
-        # (a phrase in a third of the library: 150 ms instead of 80). This transaction is a
-        # read-only search, so the setting ends with it.
-        session.execute(sa.text("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"))
         groups = [self._ids(session, group) for group in request.filters]
         tsq = tsquery_text(request.query)
         browse = (
@@ -227,6 +221,21 @@ class PostgresBackend:
             and request.created_before is None
             and all(k.startswith(POSTING_PREFIXES) for group in request.filters for k in group)
         )
+        # Planner settings for the rest of this read-only search transaction, in one round trip.
+        # - psycopg prepares a statement run 5 times on a connection, and PostgreSQL then tries
+        #   a generic plan, blind to the words and keys; for these statements it is the wrong
+        #   one (a phrase in a third of the library: 150 ms instead of 80).
+        # - Text matches are kept in memory rather than spilled (about 130 bytes each), and
+        #   reading the GIN candidates' heap pages is priced as what it is here, cached. At the
+        #   defaults (4 MB, random_page_cost 4 for spinning disks) a word or phrase in a third
+        #   of the library spills and tests every row's tsvector: 100+ ms instead of ~50 at 100k.
+        settings = "set_config('plan_cache_mode', 'force_custom_plan', true)"
+        if not browse:
+            settings += (
+                ", set_config('work_mem', '32MB', true)"
+                ", set_config('random_page_cost', '1.0', true)"
+            )
+        session.execute(sa.text(f"SELECT {settings}"))
         if browse:
             return self._browse(session, request, groups)
         return self._match(session, request, groups, tsq)
@@ -307,17 +316,6 @@ class PostgresBackend:
         title = ", d.title_sort" if request.sort == SortOrder.by_title else ""
         order = _order(request, ranked=ranked, prefix="")
         params.update(limit=request.limit, offset=request.offset)
-        # For the rest of this read-only search transaction: the matches are
-        # kept in memory rather than spilled (about 130 bytes each), and reading the GIN
-        # candidates' heap pages is priced as what it is here, cached. At the defaults
-        # (4 MB, random_page_cost 4 for spinning disks) a word or phrase in a third of the
-        # library spills and tests every row's tsvector instead: 100+ ms instead of ~50 at 100k.
-        session.execute(
-            sa.text(
-                "SELECT set_config('work_mem', '32MB', true), "
-                "set_config('random_page_cost', '1.0', true)"
-            )
-        )
         counted = (
             f", {_MATCH_BITMAP} "  # noqa: S608
             "SELECT k.key, sum(bit_count(p.bits & bm.bits)), NULL::bigint "
