@@ -3,18 +3,41 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from sqlmodel import Session
 
 from dam.auth.principal import SYSTEM
 from dam.config import get_settings
-from dam.context import build_context
+from dam.context import Context, build_context
 from dam.db import session_scope, upgrade
 from dam.errors import DamError
 from dam.models import Role
 
 app = typer.Typer(help="Web UI users.", no_args_is_help=True)
+
+
+def _read_password(*, from_stdin: bool, prompt: str) -> str:
+    """From stdin (scripts), else prompted twice without echo."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
+@contextmanager
+def _users_session() -> Iterator[tuple[Context, Session]]:
+    """A migrated database's session, committed on success; a refusal exits 1 with its reason."""
+    ctx = build_context(get_settings())
+    upgrade(ctx.engine)
+    try:
+        with session_scope(ctx.engine) as session:
+            yield ctx, session
+    except DamError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command("create")
@@ -29,27 +52,18 @@ def create(
     """Create a user; the password is prompted for (twice) unless --password-stdin."""
     from dam.web import auth
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    ctx = build_context(get_settings())
-    upgrade(ctx.engine)
-    try:
-        with session_scope(ctx.engine) as session:
-            user = auth.create_user(
-                session,
-                email=email,
-                password=password,
-                role=role,
-                name=name,
-                actor=SYSTEM,
-                now=ctx.now(),
-            )
-            typer.echo(f"created {user.email} ({user.role.value}) {user.id}", err=True)
-    except DamError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
+    password = _read_password(from_stdin=password_stdin, prompt="Password")
+    with _users_session() as (ctx, session):
+        user = auth.create_user(
+            session,
+            email=email,
+            password=password,
+            role=role,
+            name=name,
+            actor=SYSTEM,
+            now=ctx.now(),
+        )
+        typer.echo(f"created {user.email} ({user.role.value}) {user.id}", err=True)
 
 
 @app.command("list")
@@ -59,9 +73,7 @@ def list_users() -> None:
 
     from dam.models import User
 
-    ctx = build_context(get_settings())
-    upgrade(ctx.engine)
-    with session_scope(ctx.engine) as session:
+    with _users_session() as (_, session):
         for user in session.exec(select(User).order_by(col(User.email))):
             state = "disabled" if user.disabled else "active"
             last = user.last_login_at.isoformat() if user.last_login_at else "never"
@@ -87,26 +99,20 @@ def update(
     set a new password."""
     from dam.web import auth
 
-    new_password: str | None = None
-    if password_stdin:
-        new_password = sys.stdin.readline().rstrip("\r\n")
-    elif password:
-        new_password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
-    ctx = build_context(get_settings())
-    upgrade(ctx.engine)
-    try:
-        with session_scope(ctx.engine) as session:
-            user = auth.update_user(
-                session,
-                email=email,
-                role=role,
-                disabled=disable,
-                password=new_password,
-                actor=SYSTEM,
-                now=ctx.now(),
-            )
-            state = "disabled" if user.disabled else "active"
-            typer.echo(f"updated {user.email} ({user.role.value}, {state})", err=True)
-    except DamError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
+    new_password = (
+        _read_password(from_stdin=password_stdin, prompt="New password")
+        if password_stdin or password
+        else None
+    )
+    with _users_session() as (ctx, session):
+        user = auth.update_user(
+            session,
+            email=email,
+            role=role,
+            disabled=disable,
+            password=new_password,
+            actor=SYSTEM,
+            now=ctx.now(),
+        )
+        state = "disabled" if user.disabled else "active"
+        typer.echo(f"updated {user.email} ({user.role.value}, {state})", err=True)
