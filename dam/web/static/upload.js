@@ -5,7 +5,6 @@
   "use strict";
   var form = document.getElementById("upload-form");
   if (!form) return;
-  var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var list = document.getElementById("file-list");
   var input = document.getElementById("files");
   var drop = document.getElementById("dropzone");
@@ -45,17 +44,7 @@
   }
 
   function showProblems(entry, violations, message) {
-    var ul = entry.el.querySelector(".file-problems");
-    ul.innerHTML = "";
-    (violations || []).forEach(function (v) {
-      var li = document.createElement("li");
-      li.className = "sev-" + (v.severity || "block");
-      var strong = document.createElement("strong");
-      strong.textContent = v.severity === "warn" ? "Warning: " : "Must fix: ";
-      li.appendChild(strong);
-      li.appendChild(document.createTextNode(v.message || v.detail || String(v)));
-      ul.appendChild(li);
-    });
+    window.DAM.showProblems(entry.el.querySelector(".file-problems"), violations);
     entry.el.querySelector(".file-result").textContent = message || "";
   }
 
@@ -118,37 +107,13 @@
   }
 
   function send(url, entry, onProgress) {
-    return new Promise(function (resolve) {
-      var data = new FormData();
-      data.append("metadata", JSON.stringify(metadataFor(entry)));
-      data.append("file", entry.file, entry.file.name);
-      var xhr = new XMLHttpRequest();
-      xhr.open("POST", url);
-      xhr.setRequestHeader("X-CSRF-Token", csrf);
-      xhr.setRequestHeader("Accept", "application/json");
-      if (onProgress) {
-        xhr.upload.addEventListener("progress", function (e) {
-          if (e.lengthComputable) onProgress(Math.round((100 * e.loaded) / e.total));
-        });
-      }
-      xhr.addEventListener("load", function () {
-        var body = null;
-        try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
-        resolve({ status: xhr.status, body: body });
-      });
-      xhr.addEventListener("error", function () { resolve({ status: 0, body: null }); });
-      xhr.send(data);
-    });
+    var data = new FormData();
+    data.append("metadata", JSON.stringify(metadataFor(entry)));
+    data.append("file", entry.file, entry.file.name);
+    return window.DAM.postForm(url, data, { onProgress: onProgress });
   }
 
-  function problemsOf(body) {
-    if (!body) return { list: [], message: "The server could not be reached. Try again." };
-    var list = body.violations || [];
-    (body.problems || []).forEach(function (p) {
-      list.push({ severity: "block", message: (p.field ? p.field + ": " : "") + p.message });
-    });
-    return { list: list, message: list.length ? "" : String(body.detail || body.error || "") };
-  }
+  var problemsOf = window.DAM.problemsOf;
 
   function check(entry) {
     setStatus(entry, "checking");
@@ -211,17 +176,11 @@
   }
 
   function submitForReview(entry, result) {
-    return fetch("/api/v1/assets/" + entry.assetId + "/submit", {
-      method: "POST",
-      headers: { "X-CSRF-Token": csrf, Accept: "application/json" },
-      credentials: "same-origin",
-    }).then(function (res) {
-      return res.json().then(function (body) {
-        var note = document.createElement("span");
-        note.className = "muted";
-        note.textContent = res.ok ? " · submitted for review" : " · not submitted: " + body.detail;
-        result.appendChild(note);
-      });
+    return window.DAM.submitForReview(entry.assetId).then(function (refused) {
+      var note = document.createElement("span");
+      note.className = "muted";
+      note.textContent = refused ? " · not submitted: " + refused : " · submitted for review";
+      result.appendChild(note);
     });
   }
 
