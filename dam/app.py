@@ -15,13 +15,15 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dam.api import ROUTERS
 from dam.audit.service import request_id_var
 from dam.auth import service as auth_service
 from dam.config import Settings, get_settings
 from dam.context import Context, build_context
 from dam.db import session_scope, upgrade
 from dam.errors import DamError, RangeNotSatisfiable
-from dam.jobs.worker import WorkerThread
+from dam.web import install_web
+from dam.worker import WorkerThread
 
 log = logging.getLogger("dam")
 
@@ -78,24 +80,8 @@ def create_app(
         response.headers["X-Request-ID"] = rid
         return response
 
-    from dam.assets.router import router as assets_router
-    from dam.audit.router import router as audit_router
-    from dam.auth.router import router as auth_router
-    from dam.campaigns.router import router as campaigns_router
-    from dam.governance.router import router as governance_router
-    from dam.search.router import router as search_router
-    from dam.web import install_web
-    from dam.webhooks.router import router as webhooks_router
-    from dam.workflow.router import router as workflow_router
-
-    app.include_router(assets_router)
-    app.include_router(auth_router)
-    app.include_router(governance_router)
-    app.include_router(workflow_router)
-    app.include_router(audit_router)
-    app.include_router(webhooks_router)
-    app.include_router(search_router)
-    app.include_router(campaigns_router)
+    for router in ROUTERS:
+        app.include_router(router)
     install_web(app)
 
     @app.get("/healthz", tags=["ops"])

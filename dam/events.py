@@ -1,5 +1,6 @@
-"""Domain events. Emitting one writes an outbox job in the caller's transaction; the worker fans
-it out to webhook subscriptions and the search index later."""
+"""Domain events. Emitting one writes an `event` outbox job in the caller's transaction; the
+worker hands it to every reaction listed in `dam.worker` (the search index, webhook
+subscriptions), so the domain that emits knows none of the domains that react."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from sqlmodel import Session
 
 from dam.jobs.outbox import enqueue
 from dam.models import Asset
+
+# The outbox job kind every event is written as.
+EVENT_JOB = "event"
 
 EVENT_TYPES = (
     "asset.created",
@@ -40,7 +44,7 @@ def emit(
     event_id = uuid.uuid4()
     enqueue(
         session,
-        "event",
+        EVENT_JOB,
         {
             "event_id": str(event_id),
             "type": event_type,
@@ -51,6 +55,4 @@ def emit(
         },
         now=now,
     )
-    # Every asset change emits an event, so this keeps the search index fed from the outbox.
-    enqueue(session, "search.index", {"asset_id": str(asset.id)}, now=now)
     return event_id

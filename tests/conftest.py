@@ -17,11 +17,11 @@ from sqlalchemy.engine import Engine
 
 from dam.app import create_app
 from dam.auth import service as auth_service
-from dam.auth.principal import SYSTEM
 from dam.config import Settings, StorageKind
 from dam.context import Context, build_context
 from dam.db import create_db_engine, session_scope, upgrade
 from dam.models import Role
+from dam.principal import SYSTEM
 from tests.support.s3 import S3Endpoint, fresh_bucket_name, s3_endpoint
 
 PG_URL = os.environ.get("DAM_TEST_DATABASE_URL")

@@ -1,16 +1,12 @@
-"""Who may see which asset and which of its versions. Used by every route that loads an asset."""
+"""Who may see which asset and which of its versions: the one rule every read path applies."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Protocol
+from typing import Protocol
 
-from fastapi import Depends
-
-from dam.auth.principal import Principal
-from dam.deps import PrincipalDep, SessionDep
 from dam.errors import NotFound
 from dam.models import Asset, AssetStatus
+from dam.principal import Principal
 
 
 class Publishable(Protocol):
@@ -40,14 +36,4 @@ def visible_version(principal: Principal, asset: Asset, requested: int | None) -
     return requested if requested is not None else asset.current_version
 
 
-def load_asset(asset_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Asset:
-    asset = session.get(Asset, asset_id)
-    # Invisible assets answer exactly like missing ones, so their existence does not leak.
-    if asset is None or not is_visible(principal, asset):
-        raise NotFound(f"no asset {asset_id}", code="asset_not_found")
-    return asset
-
-
-AssetDep = Annotated[Asset, Depends(load_asset)]
-
-__all__ = ["AssetDep", "is_visible", "load_asset", "visible_version"]
+__all__ = ["is_visible", "visible_version"]

@@ -9,14 +9,15 @@ from typing import Any
 
 from sqlmodel import Session
 
+from dam.assets.service import RENDITIONS_JOB
 from dam.context import Context
-from dam.jobs.registry import handler
 from dam.media import RENDITIONS, make_rendition
 from dam.models import AssetVersion
 from dam.storage import rendition_key
 
+__all__ = ["RENDITIONS_JOB", "make_renditions"]
 
-@handler("renditions")
+
 def make_renditions(ctx: Context, session: Session, payload: dict[str, Any]) -> None:
     """Idempotent: renditions are keyed by the original's digest, and made only when missing."""
     version = session.get(AssetVersion, uuid.UUID(payload["version_id"]))

@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dam.campaigns.schemas import AssetPerformance
-from dam.models import AssetStatus, ReviewState
+from dam.models import ReviewState
 
 MAX_TAGS = 100
 
@@ -98,28 +97,3 @@ class VersionOut(BaseModel):
     renditions: list[str]
     created_at: datetime
     created_by: uuid.UUID | None
-
-
-class AssetOut(BaseModel):
-    id: uuid.UUID
-    title: str
-    description: str
-    tags: list[str]
-    terms: dict[str, list[str]]
-    campaign_ids: list[str]
-    status: AssetStatus
-    published_version: int | None
-    rights_expire_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    current_version: VersionOut | None
-    possible_duplicates: list[dict[str, Any]] | None = None
-    # Lifetime figures across every campaign the asset ran in (dam.campaigns.reports).
-    performance: AssetPerformance | None = None
-
-
-class AssetPage(BaseModel):
-    total: int
-    page: int
-    page_size: int
-    items: list[AssetOut]

@@ -7,20 +7,22 @@ the audit event and the outbox jobs. A failure after the blob write leaves only 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from dam.assets.campaign_ids import resolve_campaigns
 from dam.assets.schemas import AssetMetadataIn, AssetPatch
 from dam.assets.upload import ReceivedUpload
 from dam.audit.service import diff, record
-from dam.auth.principal import Principal
-from dam.campaigns.ids import resolve_campaigns
 from dam.context import Context
 from dam.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from dam.events import emit
@@ -36,8 +38,11 @@ from dam.governance.service import (
 from dam.jobs.outbox import enqueue
 from dam.media import MediaInfo, MediaKind, inspect_file, safe_filename
 from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion, ReviewState
+from dam.principal import Principal
 from dam.storage import blob_key
-from dam.workflow.expiry import renew_rights
+
+# The outbox job that makes a new version's renditions (dam.assets.jobs.make_renditions).
+RENDITIONS_JOB = "renditions"
 
 EXTENSIONS = {
     "JPEG": "jpg",
@@ -80,10 +85,6 @@ def check_if_match(asset: Asset, if_match: str | None) -> None:
 
 
 def parse_metadata(raw: str | None) -> AssetMetadataIn:
-    import json
-
-    from pydantic import ValidationError
-
     if raw is None or not raw.strip():
         return AssetMetadataIn()
     try:
@@ -162,22 +163,6 @@ def preview_compliance(session: Session, *, ctx: Context, upload: ReceivedUpload
     )
 
 
-def possible_duplicates(session: Session, *, asset: Asset) -> list[dict[str, Any]]:
-    """Other assets whose current image looks nearly the same (perceptual hash), nearest first.
-    Byte-identical files never get here: they are refused as duplicates."""
-    from dam.search.similar import find_similar
-
-    version = get_version(session, asset, asset.current_version)
-    if not version.phash:
-        return []
-    return [
-        {"asset_id": str(asset_id), "version": number, "distance": distance}
-        for asset_id, number, distance in find_similar(
-            session, phash=version.phash, exclude_asset_id=asset.id, max_distance=6, limit=10
-        )
-    ]
-
-
 def find_by_sha256(session: Session, sha256: str) -> AssetVersion | None:
     return session.exec(
         select(AssetVersion)
@@ -253,7 +238,7 @@ def _withdraw_superseded(
 
 def _after_new_version(session: Session, ctx: Context, asset: Asset, version: AssetVersion) -> None:
     if version.kind == MediaKind.image and not version.renditions:
-        enqueue(session, "renditions", {"version_id": str(version.id)}, now=ctx.now())
+        enqueue(session, RENDITIONS_JOB, {"version_id": str(version.id)}, now=ctx.now())
 
 
 def create_asset(
@@ -524,6 +509,21 @@ def _apply_upload_metadata(
                         asset_id=asset.id, campaign_id=cid, added_by=actor.id, added_at=now
                     )
                 )
+
+
+def renew_rights(asset: Asset, *, before: dict[str, Any], now: datetime) -> None:
+    """Called by a metadata edit after the new values are set on `asset`; `before` is the
+    asset's snapshot from before the edit. A changed date gets its own warning later, and a
+    date in the future (or none) puts an expired asset back in circulation."""
+    previous = before.get("rights_expire_at")
+    previous_at = datetime.fromisoformat(previous) if previous else None
+    if asset.rights_expire_at == previous_at:
+        return
+    asset.rights_warned_at = None
+    if asset.status == AssetStatus.expired and (
+        asset.rights_expire_at is None or asset.rights_expire_at > now
+    ):
+        asset.status = AssetStatus.active
 
 
 def bump_revision(

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from dam.models import AuditEvent
 
 if TYPE_CHECKING:
-    from dam.auth.principal import Principal
+    from dam.principal import Principal
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 

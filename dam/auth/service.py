@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from dam.audit.service import record
-from dam.auth.principal import Principal
 from dam.errors import Invalid, NotFound, Unauthorized
 from dam.models import ApiKey, Role
+from dam.principal import Principal
 
 KEY_PREFIX = "dam_"
 _BOOTSTRAP_NAME = "bootstrap-admin"

@@ -26,11 +26,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from dam.audit.service import record
-from dam.auth.principal import Principal
 from dam.campaigns.service import resolve_channel
 from dam.context import Context
 from dam.errors import Invalid
 from dam.models import Asset, AssetCampaign, Campaign, CampaignMetric, CampaignMetricMonth
+from dam.principal import Principal
 
 MAX_ROWS = 100_000
 # Rows per statement: 11 parameters each stays far below SQLite's and PostgreSQL's limits.

@@ -14,11 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
+from dam.assets.campaign_ids import normalize_campaign_id, resolve_campaigns
 from dam.assets.service import bump_revision, campaign_ids_of
 from dam.audit.service import diff, record
-from dam.auth.principal import Principal
 from dam.campaigns import links
-from dam.campaigns.ids import normalize_campaign_id, resolve_campaigns
 from dam.campaigns.schemas import (
     CampaignIn,
     CampaignPatch,
@@ -42,6 +41,7 @@ from dam.models import (
     DeliveryEvent,
     ReviewState,
 )
+from dam.principal import Principal
 
 CHANNEL_FACET = "channel"
 

@@ -3,23 +3,22 @@ re-checks are judged against the loaded pack."""
 
 from __future__ import annotations
 
-import uuid
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from dam.audit.service import record
-from dam.auth.principal import Principal
+from dam.errors import Invalid
 from dam.governance.checks import Subject
-from dam.governance.engine import ComplianceReport, ComplianceStatus, evaluate
+from dam.governance.engine import ComplianceReport, evaluate
 from dam.governance.pack import GovernancePack, PackInvalid
 from dam.governance.terms import normalize_terms
 from dam.media.types import MediaInfo, MediaKind
 from dam.models import Asset, AssetVersion
+from dam.principal import Principal
 
 
 @dataclass
@@ -115,91 +114,11 @@ def fields_of(asset: Asset, campaign_ids: Sequence[str]) -> Fields:
     )
 
 
-@dataclass
-class RecheckResult:
-    revision: str
-    counts: Counter[str]
-    newly_failing: list[tuple[uuid.UUID, str, list[str]]]
-    checked: int
-
-
-def recheck_all(
-    session: Session,
-    *,
-    pack: GovernancePack,
-    now: datetime,
-    batch_size: int = 500,
-) -> RecheckResult:
-    """Evaluate every asset's current version against `pack` and store the new reports; assets
-    whose status changed are queued for re-indexing (search filters on compliance).
-
-    Terms are judged as stored; a term the new pack no longer knows shows up as a failure of
-    that asset rather than stopping the re-check."""
-    from dam.assets.service import campaign_ids_for, current_versions
-    from dam.errors import Invalid
-    from dam.jobs.outbox import enqueue
-
-    counts: Counter[str] = Counter()
-    newly_failing: list[tuple[uuid.UUID, str, list[str]]] = []
-    checked = 0
-    offset = 0
-    while True:
-        assets = list(
-            session.exec(select(Asset).order_by(col(Asset.id)).offset(offset).limit(batch_size))
-        )
-        if not assets:
-            break
-        offset += len(assets)
-        versions = current_versions(session, assets)
-        campaign_ids = campaign_ids_for(session, [a.id for a in assets])
-        for asset in assets:
-            version = versions.get(asset.id)
-            if version is None:
-                continue
-            before = version.compliance_status
-            fields = fields_of(asset, campaign_ids.get(asset.id, ()))
-            try:
-                report = assess_version(pack, version=version, fields=fields, now=now).report
-            except Invalid as exc:
-                report = ComplianceReport.of(
-                    [_terms_violation(problem) for problem in exc.extra.get("problems", [])],
-                    pack.revision,
-                )
-            store_report(version, report)
-            session.add(version)
-            status = str(report.to_json()["status"])
-            if status != before:
-                enqueue(session, "search.index", {"asset_id": str(asset.id)}, now=now)
-            counts[status] += 1
-            checked += 1
-            if report.status == ComplianceStatus.failed and before != "fail":
-                newly_failing.append((asset.id, asset.title, [v.rule for v in report.blocking]))
-        session.flush()
-    return RecheckResult(
-        revision=pack.revision, counts=counts, newly_failing=newly_failing, checked=checked
-    )
-
-
-def _terms_violation(problem: Mapping[str, Any]) -> Any:
-    from dam.governance.engine import Violation
-    from dam.governance.pack import Severity
-
-    return Violation(
-        rule="taxonomy.invalid_term",
-        severity=Severity.block,
-        message=str(problem.get("message", "invalid term")),
-        expected=problem.get("suggestions"),
-        actual={"facet": problem.get("facet"), "term": problem.get("term")},
-    )
-
-
 def reload_pack(
     session: Session, *, holder: Any, actor: Principal, now: datetime
 ) -> tuple[GovernancePack, GovernancePack]:
     """Swap in the pack on disk; a broken pack raises `Invalid` listing file:line problems
     and the previous pack stays in force."""
-    from dam.errors import Invalid
-
     try:
         previous, current = holder.reload()
     except PackInvalid as exc:

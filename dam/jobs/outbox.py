@@ -3,7 +3,7 @@ can never lose one; workers run them idempotently, with retries."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -29,3 +29,8 @@ def enqueue(
     )
     session.add(job)
     return job
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before a failed job's next attempt: 2 s, 4 s, 8 s … capped at 30 minutes."""
+    return timedelta(seconds=min(2**attempts, 1800))

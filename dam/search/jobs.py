@@ -1,4 +1,5 @@
-"""The `search.index` outbox job: written with every asset change (see dam.events.emit)."""
+"""Keeping the index in step: every domain event re-indexes its asset (the worker calls
+`index_event` for each `event` job), and `search.index` jobs re-index one asset on request."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from typing import Any
 from sqlmodel import Session
 
 from dam.context import Context
-from dam.jobs.registry import handler
-from dam.search.service import JOB_KIND, index_assets
+from dam.search.service import index_assets
 
 
-@handler(JOB_KIND)
 def index_asset(ctx: Context, session: Session, payload: dict[str, Any]) -> None:
     index_assets(session, ctx=ctx, asset_ids=[uuid.UUID(str(payload["asset_id"]))])
+
+
+def index_event(ctx: Context, session: Session, event: dict[str, Any]) -> None:
+    if event.get("asset_id"):
+        index_assets(session, ctx=ctx, asset_ids=[uuid.UUID(str(event["asset_id"]))])

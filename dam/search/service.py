@@ -6,16 +6,19 @@ import html
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dam.assets.access import is_visible
-from dam.auth.principal import Principal
+from dam.assets.campaign_ids import normalize_campaign_id
 from dam.context import Context
+from dam.events import EVENT_JOB
 from dam.governance.pack import GovernancePack
+from dam.jobs.outbox import enqueue
 from dam.models import Asset, AssetVersion, Campaign, JobStatus, OutboxJob
+from dam.principal import Principal
 from dam.search.base import SearchBackend, SearchRequest, SortOrder
 from dam.search.document import (
     COUNTED_PREFIXES,
@@ -53,6 +56,7 @@ def get_search(ctx: Context) -> SearchBackend:
     """The configured backend, built once per context."""
     backend: SearchBackend | None = ctx.extras.get("search")
     if backend is None:
+        # Each backend is imported only when configured: neither loads the other's libraries.
         if ctx.settings.search == "postgres":
             if ctx.engine.dialect.name != "postgresql":
                 raise RuntimeError("DAM_SEARCH=postgres needs DAM_DATABASE_URL on PostgreSQL")
@@ -105,8 +109,6 @@ def _facet_filter(pack: GovernancePack, facet_id: str, values: Sequence[str]) ->
 def build_request(
     params: SearchParams, *, pack: GovernancePack, principal: Principal
 ) -> SearchRequest:
-    from dam.campaigns.ids import normalize_campaign_id
-
     if params.page * params.page_size > MAX_RESULT_WINDOW:
         raise invalid(f"page * page_size may be at most {MAX_RESULT_WINDOW}; narrow the search")
     if (
@@ -332,6 +334,12 @@ def index_assets(session: Session, *, ctx: Context, asset_ids: Sequence[uuid.UUI
     return len(docs)
 
 
+def queue_index(session: Session, *, asset_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """Re-index these assets through the outbox, in the caller's transaction."""
+    for asset_id in asset_ids:
+        enqueue(session, JOB_KIND, {"asset_id": str(asset_id)}, now=now)
+
+
 def reindex(session: Session, *, ctx: Context) -> int:
     """Build a complete new index from the database while searches use the old one, then catch
     up on the assets whose index jobs ran against the old one meanwhile."""
@@ -341,7 +349,8 @@ def reindex(session: Session, *, ctx: Context) -> int:
     since = started - REINDEX_CATCH_UP
     payloads = session.exec(
         select(OutboxJob.payload).where(
-            OutboxJob.kind == JOB_KIND,
+            # Index jobs and events (each of which re-indexes its asset).
+            col(OutboxJob.kind).in_([JOB_KIND, EVENT_JOB]),
             col(OutboxJob.created_at) >= since,
             col(OutboxJob.status).in_([JobStatus.done, JobStatus.running, JobStatus.failed]),
         )

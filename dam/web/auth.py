@@ -24,10 +24,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from dam.audit.service import record
-from dam.auth.principal import Principal
 from dam.context import Context
 from dam.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 from dam.models import Role, SignInThrottle, User
+from dam.principal import Principal
 
 SESSION_COOKIE = "dam_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -16,12 +16,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlmodel import Session
 from starlette.datastructures import QueryParams
 
-from dam.auth.principal import Principal
 from dam.campaigns.schemas import InsightsReport
 from dam.context import Context
 from dam.errors import DamError, Forbidden
 from dam.governance.pack import GovernancePack
 from dam.models import Campaign, User
+from dam.principal import Principal
 from dam.search.schemas import FacetCount, SearchPage
 from dam.web import auth
 from dam.web import service as web

@@ -13,19 +13,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from dam.api.deps import Analyst, AssetDep, ContextDep, Reviewer, SessionDep, Tagger, Uploader
 from dam.assets import service as asset_service
-from dam.assets.access import AssetDep
-from dam.auth.principal import Principal
 from dam.campaigns import reports
 from dam.campaigns import service as campaign_service
-from dam.campaigns.router import Analyst, Tagger
-from dam.deps import ContextDep, Reviewer, SessionDep, Uploader
 from dam.errors import DamError, Unauthorized
+from dam.principal import Principal
 from dam.search import service as search_service
 from dam.search.base import SortOrder
 from dam.search.schemas import SearchParams
 from dam.web import auth, pages
 from dam.web import service as web
+from dam.workflow import service as workflow
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(pages.verify_csrf)])
 
@@ -161,8 +160,6 @@ def submit(
     session: SessionDep,
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
-    from dam.workflow import service as workflow
-
     return pages.act(
         session,
         ctx,
@@ -180,8 +177,6 @@ def approve(
     session: SessionDep,
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
-    from dam.workflow import service as workflow
-
     return pages.act(
         session,
         ctx,
@@ -200,8 +195,6 @@ def reject(
     reason: Annotated[str, Form(max_length=2000)] = "",
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
-    from dam.workflow import service as workflow
-
     return pages.act(
         session,
         ctx,

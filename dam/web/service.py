@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
 from dam.assets import service as asset_service
+from dam.assets.access import visible_version
 from dam.assets.schemas import AssetPatch
 from dam.audit import queries as audit_queries
 from dam.audit.schemas import AuditEventOut
-from dam.auth.principal import REVIEWERS, UPLOADERS, Principal
 from dam.campaigns import reports
 from dam.campaigns.schemas import AssetPerformance, PerformanceReport
 from dam.context import Context
@@ -38,6 +38,7 @@ from dam.models import (
     ReviewState,
     Role,
 )
+from dam.principal import REVIEWERS, UPLOADERS, Principal
 from dam.workflow import service as workflow_service
 
 STATE_LABELS = {
@@ -210,8 +211,6 @@ class AssetView:
 def asset_view(session: Session, *, ctx: Context, principal: Principal, asset: Asset) -> AssetView:
     """The asset as this principal may see it: restricted roles get the published version only
     (the same rule the API's `visible_version` applies)."""
-    from dam.assets.access import visible_version
-
     versions = asset_service.list_versions(session, asset)
     number = visible_version(principal, asset, None) if asset.current_version else None
     if principal.sees_only_published:

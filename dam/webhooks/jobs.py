@@ -8,19 +8,20 @@ from typing import Any
 from sqlmodel import Session
 
 from dam.context import Context
-from dam.jobs.registry import RetryLater, handler
+from dam.jobs.registry import RetryLater
 from dam.models import OutboxJob, Webhook
 from dam.webhooks import service
+from dam.webhooks.service import DELIVER_JOB
+
+__all__ = ["DELIVER_JOB", "deliver", "fan_out_event"]
 
 
-@handler("event")
 def fan_out_event(ctx: Context, session: Session, payload: dict[str, Any]) -> None:
     service.fan_out(
         session, event=payload, now=ctx.now(), max_attempts=ctx.settings.webhook_max_attempts
     )
 
 
-@handler("webhook.deliver")
 def deliver(ctx: Context, session: Session, payload: dict[str, Any]) -> None:
     """One signed POST per run; a failure is recorded and retried by the worker with backoff
     until the job's attempts run out."""

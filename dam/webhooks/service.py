@@ -20,17 +20,17 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from dam.assets.present import present_asset
 from dam.audit.service import record
-from dam.auth.principal import Principal
 from dam.errors import Invalid, NotFound
 from dam.events import EVENT_TYPES
-from dam.jobs.outbox import enqueue
-from dam.jobs.worker import backoff
+from dam.jobs.outbox import backoff, enqueue
 from dam.models import Asset, OutboxJob, Webhook, WebhookDelivery
+from dam.principal import Principal
+from dam.views.assets import present_asset
 from dam.webhooks.schemas import DeliveryOut, DeliveryPage
 
 ALL_EVENTS = "*"
+DELIVER_JOB = "webhook.deliver"
 MIN_SECRET_LENGTH = 16
 USER_AGENT = "dam-webhooks/0.1"
 # Delivery ids are derived from (event, subscription) so that re-running a fan-out finds the
@@ -150,7 +150,7 @@ def fan_out(
             continue
         job = enqueue(
             session,
-            "webhook.deliver",
+            DELIVER_JOB,
             {**event, "webhook_id": str(webhook.id), "delivery_id": str(job_id)},
             now=now,
             max_attempts=max_attempts,

@@ -1,25 +1,21 @@
-"""Rights expiry: a sweep the worker runs, and renewal when `rights_expire_at` is edited.
-
-This module must not import `dam.assets.service` at import time: that module calls
-`renew_rights` from here.
-"""
+"""Rights expiry: a sweep the worker runs. (Renewal when `rights_expire_at` is edited is part of
+the edit itself: `dam.assets.service.renew_rights`.)"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
+from dam.assets.service import bump_revision
 from dam.audit.service import record
-from dam.auth.principal import SYSTEM
 from dam.context import Context
 from dam.db import session_scope
 from dam.events import emit
-from dam.jobs.scheduler import periodic
 from dam.models import Asset, AssetStatus
+from dam.principal import SYSTEM
 
 # The worker loop polls every second; sweeping every 20 s still expires assets well within the
 # promised minute while keeping the query off the database most of the time.
@@ -40,9 +36,6 @@ def sweep_rights(
 ) -> SweepResult:
     """Expire active assets whose rights have run out, and warn once about those that will
     within `warn_before`. One query on the `rights_expire_at` index finds both."""
-    # Imported here, not at the top: dam.assets.service imports this module.
-    from dam.assets.service import bump_revision
-
     query = (
         select(Asset)
         .where(
@@ -110,7 +103,6 @@ def sweep_rights(
     return result
 
 
-@periodic
 def rights_sweep(ctx: Context) -> None:
     now = ctx.now()
     due: datetime | None = ctx.extras.get(_NEXT_SWEEP)
@@ -119,18 +111,3 @@ def rights_sweep(ctx: Context) -> None:
     ctx.extras[_NEXT_SWEEP] = now + SWEEP_INTERVAL
     with session_scope(ctx.engine) as session:
         sweep_rights(session, now=now, warn_before=timedelta(days=ctx.settings.rights_warning_days))
-
-
-def renew_rights(asset: Asset, *, before: dict[str, Any], now: datetime) -> None:
-    """Called by a metadata edit after the new values are set on `asset`; `before` is the
-    asset's snapshot from before the edit. A changed date gets its own warning later, and a
-    date in the future (or none) puts an expired asset back in circulation."""
-    previous = before.get("rights_expire_at")
-    previous_at = datetime.fromisoformat(previous) if previous else None
-    if asset.rights_expire_at == previous_at:
-        return
-    asset.rights_warned_at = None
-    if asset.status == AssetStatus.expired and (
-        asset.rights_expire_at is None or asset.rights_expire_at > now
-    ):
-        asset.status = AssetStatus.active

@@ -15,12 +15,12 @@ from sqlmodel import Session, col, select
 
 from dam.assets.service import bump_revision, check_if_match, get_version
 from dam.audit.service import record
-from dam.auth.principal import Principal
 from dam.context import Context
 from dam.errors import Conflict, Forbidden, Invalid
 from dam.events import emit
 from dam.governance.engine import ComplianceStatus
 from dam.models import ApiKey, Asset, AssetStatus, AssetVersion, ReviewState, Role, User
+from dam.principal import Principal
 from dam.workflow.schemas import ReviewQueueItem, ReviewQueuePage, UploaderOut
 
 # Rejected versions may be resubmitted: metadata lives on the asset, so fixing what the reviewer

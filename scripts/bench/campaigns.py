@@ -25,12 +25,12 @@ from sqlmodel import Session
 
 from dam.app import create_app
 from dam.auth import service as auth_service
-from dam.auth.principal import SYSTEM
 from dam.campaigns import metrics, reports, service
 from dam.config import Settings
 from dam.context import build_context
 from dam.db import create_db_engine, session_scope, upgrade
 from dam.models import Role
+from dam.principal import SYSTEM
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = "dam_bench_campaigns"

@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generate_library import generate
 
-from dam.auth.principal import Principal
 from dam.config import SearchKind, Settings
 from dam.context import build_context
 from dam.db import upgrade
 from dam.models import Role
+from dam.principal import Principal
 from dam.search import service
 from dam.search.schemas import SearchParams
 

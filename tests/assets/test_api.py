@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from dam.context import Context
-from dam.jobs.worker import run_pending
 from dam.models import Role
+from dam.worker import run_pending
 from tests.conftest import Keys, count_rows
 from tests.factories import GOOD_METADATA, image_bytes, upload
 from tests.media.samples import make_png_bomb

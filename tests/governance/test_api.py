@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from dam.assets.recheck import recheck_all
 from dam.context import Context
 from dam.db import session_scope
 from dam.governance.holder import GovernanceHolder
-from dam.governance.service import recheck_all
 from tests.conftest import count_rows
 from tests.factories import GOOD_METADATA, image_bytes, upload
 

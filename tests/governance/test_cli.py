@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from dam.cli.governance import app
 from dam.config import get_settings
-from dam.governance.cli import app
 from tests.governance.factories import MINI_TAXONOMY, SHIPPED_PACK, write_pack
 
 runner = CliRunner()

@@ -8,23 +8,27 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
+from dam import worker
 from dam.context import Context
 from dam.db import session_scope
-from dam.jobs import registry
-from dam.jobs.outbox import enqueue
-from dam.jobs.worker import backoff, claim, run_job, run_pending
+from dam.jobs.outbox import backoff, enqueue
 from dam.models import JobStatus, OutboxJob
+from dam.worker import claim, run_job, run_pending
 from tests.conftest import Clock
 
 pytestmark = pytest.mark.usefixtures("db_backend")
 CALLS: list[dict[str, Any]] = []
 
 
-@registry.handler("test.flaky")
 def flaky(ctx: Context, session: Session, payload: dict[str, Any]) -> None:
     CALLS.append(payload)
     if len([c for c in CALLS if c["n"] == payload["n"]]) <= payload["fail_times"]:
         raise RuntimeError(f"transient failure {len(CALLS)}")
+
+
+@pytest.fixture(autouse=True)
+def _flaky_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(worker.HANDLERS, "test.flaky", flaky)
 
 
 def add_job(ctx: Context, *, fail_times: int, max_attempts: int = 3) -> uuid.UUID:

@@ -12,9 +12,9 @@ from sqlmodel import Session, select
 from dam.context import Context
 from dam.db import session_scope
 from dam.jobs.outbox import enqueue
-from dam.jobs.worker import run_pending
 from dam.models import Asset, AssetStatus, AssetVersion, Campaign
 from dam.search.similar import clear_cache
+from dam.worker import run_pending
 from tests.conftest import Clock
 from tests.factories import image_bytes, upload
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from dam.auth.principal import SYSTEM
 from dam.context import Context
 from dam.db import session_scope
 from dam.models import Role
+from dam.principal import SYSTEM
 from dam.web import auth
 from tests.factories import GOOD_METADATA, image_bytes, upload
 

@@ -39,9 +39,9 @@ def test_password_is_stored_as_argon2id_and_verifies() -> None:
 
 
 def test_create_user_refuses_short_password_and_duplicate_email(users: Users) -> None:
-    from dam.auth.principal import SYSTEM
     from dam.db import session_scope
     from dam.errors import Conflict, Invalid
+    from dam.principal import SYSTEM
 
     users.create(Role.designer, email="Dana@Example.com")
     with pytest.raises(Conflict), session_scope(users.ctx.engine) as session:

@@ -29,9 +29,9 @@ from dam.app import create_app
 from dam.config import Settings
 from dam.context import Context, build_context
 from dam.db import create_db_engine, session_scope
-from dam.jobs.worker import run_pending
 from dam.models import Role
 from dam.search import service as search_service
+from dam.worker import run_pending
 from tests.conftest import ROOT, Keys
 from tests.factories import image_bytes
 from tests.web.support import GRAPHIC, PASSWORD, Users

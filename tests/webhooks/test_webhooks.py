@@ -17,9 +17,8 @@ from sqlmodel import Session, col, select
 
 from dam.context import Context
 from dam.db import session_scope
-from dam.jobs.registry import get_handler
-from dam.jobs.worker import run_pending
 from dam.models import JobStatus, OutboxJob, Role
+from dam.worker import get_handler, run_pending
 from dam.workflow.expiry import sweep_rights
 from tests.conftest import Clock, Keys
 from tests.webhooks.receiver import Receiver, receiver

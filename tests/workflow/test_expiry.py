@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 
 from dam.context import Context
 from dam.db import session_scope
-from dam.jobs.scheduler import run_scheduled
 from dam.models import Asset, AuditEvent
+from dam.worker import run_scheduled
 from dam.workflow.expiry import SweepResult, sweep_rights
 from tests.conftest import Clock
 from tests.workflow.support import drive_to, emitted, new_asset

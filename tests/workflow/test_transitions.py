@@ -300,9 +300,9 @@ def test_concurrent_verdicts_cannot_both_win(
     refused by the revision compare-and-set."""
     if db_backend == "sqlite":
         pytest.skip("SQLite serialises write transactions, so the two cannot interleave")
-    from dam.auth.principal import Principal
     from dam.errors import Conflict
     from dam.models import Asset
+    from dam.principal import Principal
     from dam.workflow import service
 
     asset_id = new_asset(client, designer)

@@ -4,11 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from dam.assets.access import AssetDep
-from dam.assets.present import present_asset
-from dam.assets.schemas import AssetOut
+from dam.api.deps import AssetDep, ContextDep, Reviewer, SessionDep, Uploader
 from dam.assets.service import etag
-from dam.deps import ContextDep, Reviewer, SessionDep, Uploader
+from dam.views.assets import present_asset
+from dam.views.schemas import AssetOut
 from dam.workflow import service
 from dam.workflow.schemas import RejectIn, ReviewQueuePage
 

@@ -9,19 +9,20 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 
-from dam import idempotency
+from dam.api import idempotency
+from dam.api.content import blob_response, security_headers
+from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.assets import service
-from dam.assets.access import AssetDep, visible_version
-from dam.assets.content import blob_response, security_headers
-from dam.assets.present import present_asset, present_assets, version_out
-from dam.assets.schemas import AssetOut, AssetPage, AssetPatch, VersionOut
+from dam.assets.access import visible_version
+from dam.assets.schemas import AssetPatch, VersionOut
 from dam.assets.upload import ReceivedUpload, receive_upload
-from dam.auth.principal import Principal
 from dam.context import Context
-from dam.deps import ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.errors import NotFound
 from dam.media import RENDITIONS
 from dam.models import Asset, AssetStatus
+from dam.principal import Principal
+from dam.views.assets import possible_duplicates, present_asset, present_assets, version_out
+from dam.views.schemas import AssetOut, AssetPage
 
 router = APIRouter(prefix="/api/v1", tags=["assets"])
 
@@ -118,7 +119,7 @@ async def upload_asset(
             session, ctx=ctx, upload=upload, metadata=metadata, actor=actor
         )
         out = present_asset(session, asset)
-        out.possible_duplicates = service.possible_duplicates(session, asset=asset)
+        out.possible_duplicates = possible_duplicates(session, asset=asset)
         return asset, out
 
     return await _respond_to_upload(

@@ -8,11 +8,18 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from dam.assets.access import AssetDep, visible_version
-from dam.assets.content import blob_response
-from dam.assets.present import present_asset
-from dam.assets.schemas import AssetOut
-from dam.auth.principal import Principal
+from dam.api.content import blob_response
+from dam.api.deps import (
+    Analyst,
+    AssetDep,
+    ContextDep,
+    Manager,
+    PrincipalDep,
+    Reporter,
+    SessionDep,
+    Tagger,
+)
+from dam.assets.access import visible_version
 from dam.campaigns import metrics, reports, service
 from dam.campaigns.schemas import (
     AssetCampaignsIn,
@@ -26,24 +33,13 @@ from dam.campaigns.schemas import (
     PerformanceReport,
     RemovedPage,
 )
-from dam.deps import ContextDep, PrincipalDep, SessionDep, require
 from dam.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
 from dam.media import MediaKind
-from dam.models import Campaign, Role
+from dam.models import Campaign
+from dam.views.assets import present_asset
+from dam.views.schemas import AssetOut
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
-
-Manager = Annotated[Principal, Depends(require(Role.admin, Role.brand_manager, Role.marketer))]
-Tagger = Annotated[
-    Principal, Depends(require(Role.admin, Role.brand_manager, Role.designer, Role.marketer))
-]
-Reporter = Annotated[
-    Principal,
-    Depends(require(Role.admin, Role.brand_manager, Role.marketer, Role.automation)),
-]
-Analyst = Annotated[
-    Principal, Depends(require(Role.admin, Role.brand_manager, Role.designer, Role.marketer))
-]
 
 MAX_METRICS_BODY = 32 * 1024 * 1024
 

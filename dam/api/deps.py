@@ -1,19 +1,22 @@
-"""FastAPI dependencies shared by every router: context, session, principal, role checks."""
+"""FastAPI dependencies shared by every router: context, session, principal, role checks, and
+the asset path parameter (404 and visibility in one place)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
+from dam.assets.access import is_visible
 from dam.auth import service as auth_service
-from dam.auth.principal import Principal
 from dam.context import Context
 from dam.db import session_scope
-from dam.errors import Forbidden, Unauthorized
-from dam.models import Role
+from dam.errors import Forbidden, NotFound, Unauthorized
+from dam.models import Asset, Role
+from dam.principal import Principal
 
 
 def get_context(request: Request) -> Context:
@@ -80,3 +83,26 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
 Uploader = Annotated[Principal, Depends(require(Role.admin, Role.brand_manager, Role.designer))]
 Reviewer = Annotated[Principal, Depends(require(Role.admin, Role.brand_manager))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
+# Campaign work: tagging assets and reading reports is open to designers; managing campaigns is not.
+Manager = Annotated[Principal, Depends(require(Role.admin, Role.brand_manager, Role.marketer))]
+Tagger = Annotated[
+    Principal, Depends(require(Role.admin, Role.brand_manager, Role.designer, Role.marketer))
+]
+Reporter = Annotated[
+    Principal,
+    Depends(require(Role.admin, Role.brand_manager, Role.marketer, Role.automation)),
+]
+Analyst = Annotated[
+    Principal, Depends(require(Role.admin, Role.brand_manager, Role.designer, Role.marketer))
+]
+
+
+def load_asset(asset_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Asset:
+    asset = session.get(Asset, asset_id)
+    # Invisible assets answer exactly like missing ones, so their existence does not leak.
+    if asset is None or not is_visible(principal, asset):
+        raise NotFound(f"no asset {asset_id}", code="asset_not_found")
+    return asset
+
+
+AssetDep = Annotated[Asset, Depends(load_asset)]

@@ -5,9 +5,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
+from dam.api.assets import read_upload
+from dam.api.deps import Admin, ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.assets import service as asset_service
-from dam.assets.router import read_upload
-from dam.deps import Admin, ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.governance import service
 from dam.governance.schemas import ValidationOut
 

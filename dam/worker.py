@@ -1,4 +1,6 @@
-"""Claims outbox jobs and runs them.
+"""The worker: which handler runs which outbox job, the periodic tasks, and the loop that claims
+and runs them. This is a composition root: the one module that knows every domain's jobs, so
+the domains never know each other (a domain emits an event; the reactions are listed here).
 
 PostgreSQL: `FOR UPDATE SKIP LOCKED`, so any number of `dam worker` processes share the queue.
 SQLite: one process; a conditional UPDATE claims a job. A claim holds a lease (`locked_until`);
@@ -11,22 +13,60 @@ import logging
 import threading
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from dam.assets import jobs as asset_jobs
 from dam.context import Context
-from dam.jobs.registry import RetryLater, get_handler
+from dam.events import EVENT_JOB
+from dam.jobs.outbox import backoff
+from dam.jobs.registry import RetryLater
 from dam.models import JobStatus, OutboxJob
+from dam.search import jobs as search_jobs
+from dam.search.service import JOB_KIND as SEARCH_INDEX_JOB
+from dam.webhooks import jobs as webhook_jobs
+from dam.workflow import expiry
 
 log = logging.getLogger("dam.worker")
 LEASE = timedelta(minutes=5)
 
+# A handler must be idempotent: it may run more than once.
+Handler = Callable[[Context, Session, dict[str, Any]], None]
 
-def backoff(attempts: int) -> timedelta:
-    """2 s, 4 s, 8 s … capped at 30 minutes."""
-    return timedelta(seconds=min(2**attempts, 1800))
+# What happens after a domain event, in this order, in the event job's transaction.
+EVENT_REACTIONS: tuple[Handler, ...] = (
+    search_jobs.index_event,
+    webhook_jobs.fan_out_event,
+)
+
+
+def react_to_event(ctx: Context, session: Session, event: dict[str, Any]) -> None:
+    for react in EVENT_REACTIONS:
+        react(ctx, session, event)
+
+
+HANDLERS: dict[str, Handler] = {
+    EVENT_JOB: react_to_event,
+    asset_jobs.RENDITIONS_JOB: asset_jobs.make_renditions,
+    SEARCH_INDEX_JOB: search_jobs.index_asset,
+    webhook_jobs.DELIVER_JOB: webhook_jobs.deliver,
+}
+
+# Run on every loop of the worker; each is cheap when there is nothing to do.
+PERIODIC: tuple[Callable[[Context], None], ...] = (expiry.rights_sweep,)
+
+
+def get_handler(kind: str) -> Handler | None:
+    return HANDLERS.get(kind)
+
+
+def run_scheduled(ctx: Context) -> None:
+    for task in PERIODIC:
+        task(ctx)
 
 
 def claim(ctx: Context, *, limit: int = 10) -> list[uuid.UUID]:
@@ -143,8 +183,6 @@ class WorkerThread(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        from dam.jobs.scheduler import run_scheduled
-
         while not self.stopping.is_set():
             try:
                 run_scheduled(self.ctx)

@@ -8,14 +8,15 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from dam.auth.principal import SYSTEM
 from dam.config import get_settings
 from dam.context import Context, build_context
 from dam.db import session_scope, upgrade
 from dam.errors import DamError
-from dam.models import Role
+from dam.models import Role, User
+from dam.principal import SYSTEM
+from dam.web import auth
 
 app = typer.Typer(help="Web UI users.", no_args_is_help=True)
 
@@ -50,8 +51,6 @@ def create(
     ] = False,
 ) -> None:
     """Create a user; the password is prompted for (twice) unless --password-stdin."""
-    from dam.web import auth
-
     password = _read_password(from_stdin=password_stdin, prompt="Password")
     with _users_session() as (ctx, session):
         user = auth.create_user(
@@ -69,10 +68,6 @@ def create(
 @app.command("list")
 def list_users() -> None:
     """Every user: email, role, disabled, last sign-in."""
-    from sqlmodel import col, select
-
-    from dam.models import User
-
     with _users_session() as (_, session):
         for user in session.exec(select(User).order_by(col(User.email))):
             state = "disabled" if user.disabled else "active"
@@ -97,8 +92,6 @@ def update(
 ) -> None:
     """Change a user's role, disable or enable them (offboarding ends their open sessions), or
     set a new password."""
-    from dam.web import auth
-
     new_password = (
         _read_password(from_stdin=password_stdin, prompt="New password")
         if password_stdin or password

@@ -4,10 +4,10 @@ import uuid
 
 from fastapi import APIRouter
 
+from dam.api.deps import Admin, ContextDep, PrincipalDep, SessionDep
+from dam.assets.campaign_ids import normalize_campaign_id
 from dam.auth import service
 from dam.auth.schemas import KeyCreate, KeyCreated, KeyOut, Me
-from dam.campaigns.ids import normalize_campaign_id
-from dam.deps import Admin, ContextDep, PrincipalDep, SessionDep
 from dam.models import ApiKey
 
 router = APIRouter(prefix="/api/v1", tags=["keys"])

@@ -5,20 +5,25 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 from sqlmodel import select
 
-from dam.auth.principal import SYSTEM
+from dam.assets.campaign_ids import normalize_campaign_id
+from dam.auth import service as auth_service
+from dam.cli import governance as governance_cli
+from dam.cli import search as search_cli
+from dam.cli import users as users_cli
 from dam.config import get_settings
 from dam.context import Context, build_context
 from dam.db import session_scope, upgrade
-from dam.governance import cli as governance_cli
+from dam.errors import DamError
 from dam.models import AssetVersion, Role
-from dam.search import cli as search_cli
-from dam.web import cli as web_cli
+from dam.principal import SYSTEM
+from dam.storage.check import check_blobs
+from dam.worker import WorkerThread
 
 app = typer.Typer(help="Digital asset management with metadata governance.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -29,7 +34,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(storage_app, name="storage")
 app.add_typer(search_cli.app, name="search")
 app.add_typer(governance_cli.app, name="governance")
-app.add_typer(web_cli.app, name="users")
+app.add_typer(users_cli.app, name="users")
 
 
 def _context() -> Context:
@@ -51,6 +56,7 @@ def serve(
     ] = True,
 ) -> None:
     """Apply migrations and run the API (with the in-process worker by default)."""
+    # Lazy: the web stack is heavy, and the other commands (keys, db, storage) never need it.
     import uvicorn
 
     from dam.app import create_app, prepare
@@ -66,8 +72,6 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run background jobs (renditions, index, webhooks, sweeps) until interrupted."""
-    from dam.jobs.worker import WorkerThread
-
     ctx = _ready_context()
     thread = WorkerThread(ctx)
     stop = False
@@ -105,17 +109,12 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create a key and print it alone on stdout (it is not shown again)."""
-    from datetime import UTC
-
-    from dam.auth import service
-    from dam.campaigns.ids import normalize_campaign_id
-
     ctx = _ready_context()
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
     try:
         with session_scope(ctx.engine) as session:
-            _, plaintext = service.create_key(
+            _, plaintext = auth_service.create_key(
                 session,
                 role=role,
                 name=name,
@@ -133,11 +132,9 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (never their secrets)."""
-    from dam.auth import service
-
     ctx = _ready_context()
     with session_scope(ctx.engine) as session:
-        for key in service.list_keys(session):
+        for key in auth_service.list_keys(session):
             state = "revoked" if key.revoked_at else "active"
             if key.expires_at and key.expires_at <= ctx.now() and not key.revoked_at:
                 state = "expired"
@@ -149,14 +146,11 @@ def keys_revoke(
     ident: Annotated[str, typer.Argument(help="Key id or its displayed prefix.")],
 ) -> None:
     """Revoke a key at once."""
-    from dam.auth import service
-    from dam.errors import DamError
-
     ctx = _ready_context()
     try:
         with session_scope(ctx.engine) as session:
-            key = service.find_key(session, ident)
-            service.revoke_key(session, key=key, actor=SYSTEM, now=ctx.now())
+            key = auth_service.find_key(session, ident)
+            auth_service.revoke_key(session, key=key, actor=SYSTEM, now=ctx.now())
             typer.echo(f"revoked {key.id} ({key.name})", err=True)
     except DamError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
@@ -180,8 +174,6 @@ def storage_check(
     ] = 60,
 ) -> None:
     """Verify every version's blob exists (and with --deep, its hash); list and repair orphans."""
-    from dam.storage.check import check_blobs
-
     ctx = _ready_context()
     with session_scope(ctx.engine) as session:
         expected = {

@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from dam.assets.access import AssetDep
+from dam.api.deps import AssetDep, Reviewer, SessionDep
 from dam.audit import queries
 from dam.audit.schemas import AuditPage
-from dam.deps import Reviewer, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 

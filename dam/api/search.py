@@ -5,8 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from dam.assets.access import AssetDep
-from dam.deps import ContextDep, PrincipalDep, SessionDep
+from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep
 from dam.models import AssetStatus, ReviewState
 from dam.search import service
 from dam.search.base import SortOrder

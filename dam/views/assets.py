@@ -1,16 +1,20 @@
-"""Rows to response models. The one place the asset JSON is assembled."""
+"""The asset JSON: rows of the asset, its campaigns' performance and its look-alikes, in the one
+place the response is assembled."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlmodel import Session
 
 from dam.assets import service
-from dam.assets.schemas import AssetOut, ComplianceOut, VersionOut
+from dam.assets.schemas import ComplianceOut, VersionOut
 from dam.campaigns.reports import asset_performance
 from dam.campaigns.schemas import AssetPerformance
 from dam.models import Asset, AssetVersion
+from dam.search.similar import find_similar
+from dam.views.schemas import AssetOut
 
 
 def version_out(version: AssetVersion) -> VersionOut:
@@ -86,4 +90,18 @@ def present_assets(
             performance=performance[a.id],
         )
         for a in assets
+    ]
+
+
+def possible_duplicates(session: Session, *, asset: Asset) -> list[dict[str, Any]]:
+    """Other assets whose current image looks nearly the same (perceptual hash), nearest first.
+    Byte-identical files never get here: they are refused as duplicates."""
+    version = service.get_version(session, asset, asset.current_version)
+    if not version.phash:
+        return []
+    return [
+        {"asset_id": str(asset_id), "version": number, "distance": distance}
+        for asset_id, number, distance in find_similar(
+            session, phash=version.phash, exclude_asset_id=asset.id, max_distance=6, limit=10
+        )
     ]

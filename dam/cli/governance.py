@@ -1,4 +1,4 @@
-"""`dam governance …`: validate the governance pack from the command line."""
+"""`dam governance …`: validate the governance pack and re-judge assets against it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ from typing import Annotated
 
 import typer
 
+from dam.assets.recheck import recheck_all
 from dam.config import get_settings
+from dam.context import build_context
+from dam.db import session_scope, upgrade
 from dam.governance.pack import PackInvalid, load_pack
+from dam.search.service import queue_index
 
 app = typer.Typer(help="Validate and apply the governance pack (taxonomy + brand rules).")
 
@@ -51,14 +55,12 @@ def recheck(
 ) -> None:
     """Evaluate every asset's current version against the pack on disk, store the new
     reports, and print how many pass / warn / fail and which assets newly fail."""
-    from dam.context import build_context
-    from dam.db import session_scope, upgrade
-    from dam.governance.service import recheck_all
-
     ctx = build_context(get_settings())  # refuses a broken pack, like the service
     upgrade(ctx.engine)
     with session_scope(ctx.engine) as session:
         result = recheck_all(session, pack=ctx.governance.pack, now=ctx.now())
+        # Search filters on compliance: changed assets are re-indexed, in the same transaction.
+        queue_index(session, asset_ids=result.changed, now=ctx.now())
     counts = result.counts
     typer.echo(
         f"revision {result.revision}: {result.checked} assets checked: "

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from dam.auth.principal import Principal
 from dam.errors import Invalid
 from dam.models import IdempotencyRecord
 from dam.models.types import utcnow
+from dam.principal import Principal
 
 MAX_KEY_LENGTH = 200
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from dam.deps import Admin, ContextDep, SessionDep
+from dam.api.deps import Admin, ContextDep, SessionDep
 from dam.models import Webhook
 from dam.webhooks import service
 from dam.webhooks.schemas import DeliveryPage, WebhookIn, WebhookOut
