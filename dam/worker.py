@@ -53,6 +53,7 @@ HANDLERS: dict[str, Handler] = {
     EVENT_JOB: react_to_event,
     asset_jobs.RENDITIONS_JOB: asset_jobs.make_renditions,
     SEARCH_INDEX_JOB: search_jobs.index_asset,
+    search_jobs.REBUILD_JOB: search_jobs.rebuild_index,
     webhook_jobs.DELIVER_JOB: webhook_jobs.deliver,
 }
 

@@ -14,14 +14,20 @@ from dam.api.content import blob_response, security_headers
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.assets import service
 from dam.assets.access import visible_version
-from dam.assets.schemas import AssetPatch, VersionOut
+from dam.assets.schemas import AssetPatch, VersionDetailOut, VersionOut
 from dam.assets.upload import ReceivedUpload, receive_upload
 from dam.context import Context
 from dam.errors import NotFound
 from dam.media import RENDITIONS
 from dam.models import Asset, AssetStatus
 from dam.principal import Principal
-from dam.views.assets import possible_duplicates, present_asset, present_assets, version_out
+from dam.views.assets import (
+    possible_duplicates,
+    present_asset,
+    present_assets,
+    version_detail,
+    version_out,
+)
 from dam.views.schemas import AssetOut, AssetPage
 
 router = APIRouter(prefix="/api/v1", tags=["assets"])
@@ -118,7 +124,7 @@ async def upload_asset(
         asset = service.create_asset(
             session, ctx=ctx, upload=upload, metadata=metadata, actor=actor
         )
-        out = present_asset(session, asset)
+        out = present_asset(session, asset, published=False)
         out.possible_duplicates = possible_duplicates(session, asset=asset)
         return asset, out
 
@@ -156,8 +162,7 @@ def list_assets(
 
 @router.get("/assets/{asset_id}", response_model=AssetOut)
 def get_asset(asset: AssetDep, session: SessionDep, principal: PrincipalDep) -> JSONResponse:
-    number = visible_version(principal, asset, None)
-    return _with_etag(asset, present_asset(session, asset, version_number=number))
+    return _with_etag(asset, present_asset(session, asset, published=principal.sees_only_published))
 
 
 @router.patch("/assets/{asset_id}", response_model=AssetOut)
@@ -173,7 +178,7 @@ def patch_asset(
     service.update_metadata(
         session, ctx=ctx, asset=asset, patch=patch, actor=actor, if_match=if_match
     )
-    return _with_etag(asset, present_asset(session, asset))
+    return _with_etag(asset, present_asset(session, asset, published=False))
 
 
 @router.delete("/assets/{asset_id}", response_model=AssetOut)
@@ -182,7 +187,7 @@ def archive_asset(
 ) -> JSONResponse:
     """Archive: the asset leaves every marketer and automation view; nothing is deleted."""
     service.archive_asset(session, ctx=ctx, asset=asset, actor=actor)
-    return _with_etag(asset, present_asset(session, asset))
+    return _with_etag(asset, present_asset(session, asset, published=False))
 
 
 @router.post("/assets/{asset_id}/versions", status_code=201, response_model=AssetOut)
@@ -210,21 +215,23 @@ async def upload_version(
             actor=actor,
             if_match=if_match,
         )
-        return asset, present_asset(session, asset)
+        return asset, present_asset(session, asset, published=False)
 
     return await _respond_to_upload(
         session, request=request, actor=actor, key=idempotency_key, upload=upload, action=create
     )
 
 
-@router.get("/assets/{asset_id}/versions", response_model=list[VersionOut])
+@router.get("/assets/{asset_id}/versions", response_model=list[VersionDetailOut | VersionOut])
 def list_versions(
     asset: AssetDep, session: SessionDep, principal: PrincipalDep
-) -> list[VersionOut]:
+) -> list[VersionDetailOut | VersionOut]:
+    """Newest first. Uploaders and reviewers get each version with the metadata it carries;
+    marketers and automation only the published version."""
     versions = service.list_versions(session, asset)
     if principal.sees_only_published:
-        versions = [v for v in versions if v.number == asset.published_version]
-    return [version_out(v) for v in versions]
+        return [version_out(v) for v in versions if v.number == asset.published_version]
+    return [version_detail(v) for v in versions]
 
 
 @router.post(
@@ -242,7 +249,7 @@ def restore_version(
     service.restore_version(
         session, ctx=ctx, asset=asset, number=number, actor=actor, if_match=if_match
     )
-    return _with_etag(asset, present_asset(session, asset), status_code=201)
+    return _with_etag(asset, present_asset(session, asset, published=False), status_code=201)
 
 
 @router.get("/assets/{asset_id}/content")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from dam.api.deps import AssetDep, Reviewer, SessionDep
+from dam.api.deps import AssetDep, PrincipalDep, Reviewer, SessionDep
 from dam.audit import queries
 from dam.audit.schemas import AuditPage
 
@@ -45,7 +45,18 @@ def audit_events(
 
 @router.get("/assets/{asset_id}/history", response_model=AuditPage)
 def asset_history(
-    asset: AssetDep, session: SessionDep, page: Page = 1, page_size: PageSize = 50
+    asset: AssetDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: Page = 1,
+    page_size: PageSize = 50,
 ) -> AuditPage:
-    """Everything that happened to one asset, newest first."""
-    return queries.asset_history(session, asset_id=asset.id, page=page, page_size=page_size)
+    """Everything that happened to one asset, newest first; marketers and automation see only
+    what changed the published view."""
+    return queries.asset_history(
+        session,
+        asset_id=asset.id,
+        published_only=principal.sees_only_published,
+        page=page,
+        page_size=page_size,
+    )

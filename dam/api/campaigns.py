@@ -19,7 +19,6 @@ from dam.api.deps import (
     SessionDep,
     Tagger,
 )
-from dam.assets.access import visible_version
 from dam.campaigns import metrics, reports, service
 from dam.campaigns.schemas import (
     AssetCampaignsIn,
@@ -117,7 +116,7 @@ def tag_asset(
     service.add_asset_campaigns(
         session, ctx=ctx, asset=asset, campaign_ids=data.campaign_ids, actor=actor
     )
-    return present_asset(session, asset, version_number=visible_version(actor, asset, None))
+    return present_asset(session, asset, published=actor.sees_only_published)
 
 
 @router.delete("/assets/{asset_id}/campaigns/{campaign_id}", response_model=AssetOut)
@@ -127,7 +126,7 @@ def untag_asset(
     service.remove_asset_campaign(
         session, ctx=ctx, asset=asset, campaign_id=campaign_id, actor=actor
     )
-    return present_asset(session, asset, version_number=visible_version(actor, asset, None))
+    return present_asset(session, asset, published=actor.sees_only_published)
 
 
 @router.get("/campaigns/{campaign_id}/assets", response_model=FeedPage)

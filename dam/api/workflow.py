@@ -32,7 +32,7 @@ def submit(
     while its compliance status is `fail`."""
     service.submit(session, ctx=ctx, asset=asset, actor=actor, if_match=if_match)
     response.headers["ETag"] = etag(asset)
-    return present_asset(session, asset)
+    return present_asset(session, asset, published=False)
 
 
 @router.post("/assets/{asset_id}/approve", response_model=AssetOut)
@@ -48,7 +48,7 @@ def approve(
     The uploader may not approve their own version unless they are an admin."""
     service.approve(session, ctx=ctx, asset=asset, actor=actor, if_match=if_match)
     response.headers["ETag"] = etag(asset)
-    return present_asset(session, asset)
+    return present_asset(session, asset, published=False)
 
 
 @router.post("/assets/{asset_id}/reject", response_model=AssetOut)
@@ -66,7 +66,7 @@ def reject(
         session, ctx=ctx, asset=asset, actor=actor, reason=body.reason, if_match=if_match
     )
     response.headers["ETag"] = etag(asset)
-    return present_asset(session, asset)
+    return present_asset(session, asset, published=False)
 
 
 @router.get("/review-queue", response_model=ReviewQueuePage)

@@ -59,7 +59,7 @@ def recheck_all(
             if version is None:
                 continue
             before = version.compliance_status
-            fields = fields_of(asset, campaign_ids.get(asset.id, ()))
+            fields = fields_of(version, campaign_ids.get(asset.id, ()))
             try:
                 report = assess_version(pack, version=version, fields=fields, now=now).report
             except Invalid as exc:

@@ -78,6 +78,23 @@ class ComplianceOut(BaseModel):
     revision: str | None = None
 
 
+class MetadataOut(BaseModel):
+    """The reviewed metadata: of a version (what it was submitted with) or of the published
+    view."""
+
+    title: str
+    description: str
+    tags: list[str]
+    terms: dict[str, list[str]]
+    rights_expire_at: datetime | None
+
+
+class PublishedOut(MetadataOut):
+    """In the working view: what marketers and automation see now, to compare with the draft."""
+
+    version: int
+
+
 class VersionOut(BaseModel):
     number: int
     sha256: str
@@ -94,6 +111,14 @@ class VersionOut(BaseModel):
     review_reason: str | None
     compliance: ComplianceOut | None
     restored_from: int | None
+    # Made by a metadata edit: version `edited_from`'s file with new metadata.
+    edited_from: int | None = None
     renditions: list[str]
     created_at: datetime
     created_by: uuid.UUID | None
+
+
+class VersionDetailOut(VersionOut):
+    """A version in the history that uploaders and reviewers see: with its metadata."""
+
+    metadata: MetadataOut

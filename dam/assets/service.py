@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from dam.assets.campaign_ids import resolve_campaigns
+from dam.assets.metadata import (
+    Metadata,
+    live_after_edit,
+    publish,
+    reviewed_changes,
+    snapshot,
+)
 from dam.assets.schemas import AssetMetadataIn, AssetPatch
 from dam.assets.upload import ReceivedUpload
 from dam.audit.service import diff, record
@@ -258,20 +265,19 @@ def create_asset(
     fields = _upload_fields(metadata, inspected, campaign_ids)
     assessment = _assess_upload(ctx, inspected, fields).enforce()
     key = _store_blob(ctx, inspected)
-    asset = Asset(
+    working = Metadata(
         title=fields.title,
         description=fields.description,
-        tags=list(fields.tags),
+        tags=tuple(fields.tags),
         terms=assessment.terms,
         rights_expire_at=fields.rights_expire_at,
-        current_version=1,
-        created_by=actor.id,
-        created_at=now,
-        updated_at=now,
     )
+    asset = Asset(current_version=1, created_by=actor.id, created_at=now, updated_at=now)
+    working.write_to(asset)  # nothing is published yet: the asset row follows the draft
     session.add(asset)
     session.flush()
     version = _new_version(asset, inspected, number=1, key=key, actor=actor, ctx=ctx)
+    working.write_to(version)
     store_report(version, assessment.report)
     session.add(version)
     for cid in campaign_ids:
@@ -285,7 +291,10 @@ def create_asset(
         action="asset.created",
         asset_id=asset.id,
         version=1,
-        changes={"after": snapshot(asset, campaign_ids), "sha256": version.sha256},
+        changes={
+            "after": snapshot(working, campaign_ids, status=asset.status),
+            "sha256": version.sha256,
+        },
         now=now,
     )
     emit(session, "asset.created", asset=asset, version=1, now=now)
@@ -303,26 +312,33 @@ def add_version(
     actor: Principal,
     if_match: str | None,
 ) -> AssetVersion:
+    """Version n+1 with the uploaded file and the current version's metadata, changed by the
+    fields `metadata` sets. It is a draft: the published view does not change (but for what
+    the pack exempts from review and changes that only restrict)."""
     check_if_match(asset, if_match)
     inspected = inspect_upload(ctx, upload)
     _refuse_duplicate(session, upload.sha256)
     now = ctx.now()
-    before = snapshot(asset, campaign_ids_of(session, asset.id))
+    current = get_version(session, asset, asset.current_version)
+    before = Metadata.of(current)
+    campaigns_before = campaign_ids_of(session, asset.id)
+    working = before
     if metadata is not None:
-        _apply_upload_metadata(session, ctx, asset, metadata, actor)
-        renew_rights(asset, before=before, now=now)
-    assessment = _assess_upload(
-        ctx, inspected, fields_of(asset, campaign_ids_of(session, asset.id))
-    ).enforce()
-    asset.terms = assessment.terms
+        sent = metadata.model_dump(exclude_unset=True)
+        working = before.with_changes(sent)
+        if "campaign_ids" in sent:
+            _link_campaigns(session, ctx, asset, metadata.campaign_ids, actor)
+    campaign_ids = campaign_ids_of(session, asset.id)
+    assessment = _assess_upload(ctx, inspected, fields_of(working, campaign_ids)).enforce()
+    working = replace(working, terms=assessment.terms)
     key = _store_blob(ctx, inspected)
     number = asset.current_version + 1
     version = _new_version(asset, inspected, number=number, key=key, actor=actor, ctx=ctx)
+    working.write_to(version)
     store_report(version, assessment.report)
     bump_revision(session, asset, current_version=number, now=now)
     session.add(version)
     session.flush()
-    after = snapshot(asset, campaign_ids_of(session, asset.id))
     record(
         session,
         actor=actor,
@@ -330,12 +346,16 @@ def add_version(
         asset_id=asset.id,
         version=number,
         changes={
-            **diff(before, after),
+            **diff(
+                snapshot(before, campaigns_before, status=asset.status),
+                snapshot(working, campaign_ids, status=asset.status),
+            ),
             "sha256": version.sha256,
             **_withdraw_superseded(session, asset, version),
         },
         now=now,
     )
+    _follow_working_view(session, ctx, asset, before=before, after=working, actor=actor)
     emit(session, "asset.version_created", asset=asset, version=number, now=now)
     _after_new_version(session, ctx, asset, version)
     return version
@@ -350,7 +370,8 @@ def restore_version(
     actor: Principal,
     if_match: str | None,
 ) -> AssetVersion:
-    """A new version n+1 made from version `number`'s blob; no bytes are uploaded or copied."""
+    """A new version n+1 made from version `number`'s blob with the current version's
+    metadata; no bytes are uploaded or copied."""
     check_if_match(asset, if_match)
     source = get_version(session, asset, number)
     if not ctx.store.exists(source.blob_key):
@@ -359,35 +380,19 @@ def restore_version(
             code="blob_missing",
         )
     now = ctx.now()
+    current = get_version(session, asset, asset.current_version)
+    working = Metadata.of(current)
     assessment = assess_version(
         ctx.governance.pack,
         version=source,
-        fields=fields_of(asset, campaign_ids_of(session, asset.id)),
+        fields=fields_of(working, campaign_ids_of(session, asset.id)),
         now=now,
     ).enforce()
+    working = replace(working, terms=assessment.terms)
     new_number = asset.current_version + 1
-    version = AssetVersion(
-        **source.model_dump(
-            exclude={
-                "id",
-                "number",
-                "review_state",
-                "review_reason",
-                "reviewed_by",
-                "reviewed_at",
-                "submitted_at",
-                "created_at",
-                "created_by",
-                "restored_from",
-                "compliance",
-                "compliance_status",
-            }
-        ),
-        number=new_number,
-        restored_from=number,
-        created_by=actor.id,
-        created_at=now,
-    )
+    version = _copy_version(source, number=new_number, actor=actor, now=now)
+    version.restored_from = number
+    working.write_to(version)
     store_report(version, assessment.report)
     bump_revision(session, asset, current_version=new_number, now=now)
     session.add(version)
@@ -417,6 +422,34 @@ def restore_version(
     return version
 
 
+def _copy_version(
+    source: AssetVersion, *, number: int, actor: Principal, now: datetime
+) -> AssetVersion:
+    """A new draft version with `source`'s file and everything read from it."""
+    return AssetVersion(
+        **source.model_dump(
+            exclude={
+                "id",
+                "number",
+                "review_state",
+                "review_reason",
+                "reviewed_by",
+                "reviewed_at",
+                "submitted_at",
+                "created_at",
+                "created_by",
+                "restored_from",
+                "edited_from",
+                "compliance",
+                "compliance_status",
+            }
+        ),
+        number=number,
+        created_by=actor.id,
+        created_at=now,
+    )
+
+
 def update_metadata(
     session: Session,
     *,
@@ -426,45 +459,107 @@ def update_metadata(
     actor: Principal,
     if_match: str | None,
 ) -> Asset:
+    """Edit the working view. A draft, rejected or in-review version is edited in place (one
+    in review goes back to draft: the reviewer would judge something else than was
+    submitted); an approved one is never changed by what needs review: the edit becomes
+    version n+1 with the same file, a draft for the same submit -> approve path. What the pack
+    exempts from review and an earlier rights date reach the published view at once."""
     check_if_match(asset, if_match)
-    fields = patch.model_dump(exclude_unset=True)
-    if not fields:
+    sent = patch.model_dump(exclude_unset=True)
+    if not sent:
         return asset
-    before = snapshot(asset, campaign_ids_of(session, asset.id))
-    for name, value in fields.items():
-        if name in {"title", "description"}:
-            value = (value or "").strip()
-        if name == "tags" and value is None:
-            value = []
-        if name == "terms" and value is None:
-            value = {}
-        setattr(asset, name, value)
-    renew_rights(asset, before=before, now=ctx.now())
+    pack = ctx.governance.pack
     now = ctx.now()
-    campaign_ids = campaign_ids_of(session, asset.id)
     current = get_version(session, asset, asset.current_version)
+    before = Metadata.of(current)
+    campaign_ids = campaign_ids_of(session, asset.id)
+    working = before.with_changes(sent)
     assessment = assess_version(
-        ctx.governance.pack, version=current, fields=fields_of(asset, campaign_ids), now=now
+        pack, version=current, fields=fields_of(working, campaign_ids), now=now
     ).enforce()
-    asset.terms = assessment.terms
-    after = snapshot(asset, campaign_ids)
-    changes = diff(before, after)
+    working = replace(working, terms=assessment.terms)
+    changes = diff(
+        snapshot(before, campaign_ids, status=asset.status),
+        snapshot(working, campaign_ids, status=asset.status),
+    )
     if not changes:
         return asset
-    store_report(current, assessment.report)
-    session.add(current)
-    bump_revision(session, asset, now=now)
+    pending = reviewed_changes(pack, before, working)
+    extra: dict[str, Any] = {}
+    if current.review_state == ReviewState.approved and pending:
+        target = _copy_version(current, number=asset.current_version + 1, actor=actor, now=now)
+        target.edited_from = current.number
+        bump_revision(session, asset, current_version=target.number, now=now)
+    else:
+        target = current
+        if current.review_state == ReviewState.in_review and pending:
+            current.review_state = ReviewState.draft
+            current.review_reason = "withdrawn from review: its metadata was edited"
+            extra["withdrawn_from_review"] = [current.number]
+        bump_revision(session, asset, now=now)
+    working.write_to(target)
+    store_report(target, assessment.report)
+    session.add(target)
+    session.flush()
+    if pending:
+        extra["pending_review"] = pending
     record(
         session,
         actor=actor,
         action="asset.updated",
         asset_id=asset.id,
-        version=asset.current_version,
-        changes=changes,
+        version=target.number,
+        changes={**changes, **extra},
         now=now,
     )
-    emit(session, "asset.updated", asset=asset, version=asset.current_version, now=now)
+    _follow_working_view(session, ctx, asset, before=before, after=working, actor=actor)
+    emit(
+        session,
+        "asset.updated",
+        asset=asset,
+        version=target.number,
+        now=now,
+        data={"pending_review": pending} if pending else None,
+    )
     return asset
+
+
+def _follow_working_view(
+    session: Session,
+    ctx: Context,
+    asset: Asset,
+    *,
+    before: Metadata,
+    after: Metadata,
+    actor: Principal,
+) -> None:
+    """Carry a working-view edit into the published view as far as it may go without review
+    (all of it while nothing is published), with a published audit event when it changed."""
+    live = Metadata.of(asset)
+    if asset.published_version is None:
+        target = after
+    else:
+        target = live_after_edit(ctx.governance.pack, live, before, after)
+    if target == live:
+        return
+    now = ctx.now()
+    status_before = asset.status
+    publish(asset, target, now=now)
+    session.add(asset)
+    if asset.published_version is None:
+        return  # nobody sees the published view of an unpublished asset: no published event
+    record(
+        session,
+        actor=actor,
+        action="asset.updated",
+        asset_id=asset.id,
+        version=asset.published_version,
+        changes=diff(
+            snapshot(live, (), status=status_before), snapshot(target, (), status=asset.status)
+        ),
+        now=now,
+        published=True,
+    )
 
 
 def archive_asset(session: Session, *, ctx: Context, asset: Asset, actor: Principal) -> Asset:
@@ -482,48 +577,28 @@ def archive_asset(session: Session, *, ctx: Context, asset: Asset, actor: Princi
         version=asset.current_version,
         changes={"status": {"before": before.value, "after": asset.status.value}},
         now=now,
+        published=True,
     )
     emit(session, "asset.archived", asset=asset, version=asset.current_version, now=now)
     return asset
 
 
-def _apply_upload_metadata(
-    session: Session, ctx: Context, asset: Asset, metadata: AssetMetadataIn, actor: Principal
+def _link_campaigns(
+    session: Session, ctx: Context, asset: Asset, raw_ids: list[str], actor: Principal
 ) -> None:
-    """Metadata sent with a new version replaces the fields it sets."""
-    sent = metadata.model_dump(exclude_unset=True)
-    for name in ("title", "description", "tags", "terms", "rights_expire_at"):
-        if name in sent:
-            value = sent[name]
-            setattr(asset, name, value.strip() if isinstance(value, str) else value)
-    if "campaign_ids" in sent:
-        now = ctx.now()
-        ids = resolve_campaigns(
-            session, metadata.campaign_ids, auto_create=ctx.settings.campaign_auto_create, now=now
-        )
-        current = set(campaign_ids_of(session, asset.id))
-        for cid in ids:
-            if cid not in current:
-                session.add(
-                    AssetCampaign(
-                        asset_id=asset.id, campaign_id=cid, added_by=actor.id, added_at=now
-                    )
-                )
-
-
-def renew_rights(asset: Asset, *, before: dict[str, Any], now: datetime) -> None:
-    """Called by a metadata edit after the new values are set on `asset`; `before` is the
-    asset's snapshot from before the edit. A changed date gets its own warning later, and a
-    date in the future (or none) puts an expired asset back in circulation."""
-    previous = before.get("rights_expire_at")
-    previous_at = datetime.fromisoformat(previous) if previous else None
-    if asset.rights_expire_at == previous_at:
-        return
-    asset.rights_warned_at = None
-    if asset.status == AssetStatus.expired and (
-        asset.rights_expire_at is None or asset.rights_expire_at > now
-    ):
-        asset.status = AssetStatus.active
+    """Campaign ids sent with a new version are added to the asset's (campaign tags are not
+    reviewed metadata: marketers tag approved assets)."""
+    now = ctx.now()
+    ids = resolve_campaigns(
+        session, raw_ids, auto_create=ctx.settings.campaign_auto_create, now=now
+    )
+    current = set(campaign_ids_of(session, asset.id))
+    for cid in ids:
+        if cid not in current:
+            session.add(
+                AssetCampaign(asset_id=asset.id, campaign_id=cid, added_by=actor.id, added_at=now)
+            )
+    session.flush()
 
 
 def bump_revision(
@@ -546,18 +621,6 @@ def bump_revision(
     # The row already holds these values: record them as committed so flush does not repeat them.
     for name, value in values.items():
         set_committed_value(asset, name, value)
-
-
-def snapshot(asset: Asset, campaign_ids: Sequence[str]) -> dict[str, Any]:
-    return {
-        "title": asset.title,
-        "description": asset.description,
-        "tags": list(asset.tags),
-        "terms": {k: list(v) for k, v in asset.terms.items()},
-        "campaign_ids": sorted(campaign_ids),
-        "rights_expire_at": asset.rights_expire_at.isoformat() if asset.rights_expire_at else None,
-        "status": asset.status.value,
-    }
 
 
 def campaign_ids_of(session: Session, asset_id: uuid.UUID) -> list[str]:

@@ -45,9 +45,18 @@ def search_events(
 
 
 def asset_history(
-    session: Session, *, asset_id: uuid.UUID, page: int = 1, page_size: int = 50
+    session: Session,
+    *,
+    asset_id: uuid.UUID,
+    published_only: bool = False,
+    page: int = 1,
+    page_size: int = 50,
 ) -> AuditPage:
+    """`published_only` (marketers, automation): only the changes of the published view, so
+    no draft's before/after is shown."""
     query = select(AuditEvent).where(col(AuditEvent.asset_id) == asset_id)
+    if published_only:
+        query = query.where(col(AuditEvent.published))
     return _page(session, query, page=page, page_size=page_size)
 
 

@@ -19,6 +19,8 @@ class AuditEventOut(BaseModel):
     target: str | None
     changes: dict[str, Any]
     request_id: str | None
+    # True when the change concerns the published view (what marketers and automation see).
+    published: bool = False
 
 
 class AuditPage(BaseModel):

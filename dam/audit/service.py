@@ -27,7 +27,10 @@ def record(
     version: int | None = None,
     target: str | None = None,
     changes: dict[str, Any] | None = None,
+    published: bool = False,
 ) -> AuditEvent:
+    """`published`: the change concerns the published view, which marketers and automation
+    may see in an asset's history; every other event is about drafts."""
     event = AuditEvent(
         at=now,
         actor_id=actor.id,
@@ -39,6 +42,7 @@ def record(
         target=target,
         changes=changes or {},
         request_id=request_id_var.get(),
+        published=published,
     )
     session.add(event)
     return event

@@ -224,6 +224,7 @@ def _campaigns_changed(
         version=asset.current_version,
         changes={"campaign_ids": {"before": before, "after": after}},
         now=now,
+        published=True,
     )
     emit(
         session,

@@ -119,6 +119,8 @@ class Facet:
     _lookup: Mapping[str, str] = field(repr=False)
     _descendants: Mapping[str, frozenset[str]] = field(repr=False)
     _ancestors: Mapping[str, tuple[str, ...]] = field(repr=False)
+    # False: edits of this facet's terms go live without review (the pack says so explicitly).
+    review: bool = True
 
     def resolve(self, text: str) -> str | None:
         """The id of the term whose id, label or synonym is `text` (case-insensitive)."""
@@ -150,6 +152,7 @@ class Facet:
             "description": self.description,
             "required": self.required,
             "multi": self.multi,
+            "review": self.review,
             "terms": [term.to_json() for term in self.roots],
         }
 
@@ -202,6 +205,8 @@ class GovernancePack:
     digest: str  # sha256 of both files: tells a reload whether anything changed
     _facets: Mapping[str, Facet] = field(repr=False)
     _facet_lookup: Mapping[str, str] = field(repr=False)
+    # Asset fields whose edits go live without review (taxonomy.yaml `review_exempt_fields`).
+    review_exempt_fields: frozenset[str] = frozenset()
 
     def facet(self, facet_id: str) -> Facet:
         return self._facets[facet_id]
@@ -237,8 +242,19 @@ class GovernancePack:
     def term_count(self) -> int:
         return sum(len(f.terms) for f in self.facets)
 
+    def needs_review(self, field_name: str, facet_id: str | None = None) -> bool:
+        """Whether an edit of this field (or of this facet's terms) waits for a reviewer.
+        Review is the default; only what the pack names is exempt."""
+        if field_name == "terms" and facet_id is not None:
+            return not self.has_facet(facet_id) or self.facet(facet_id).review
+        return field_name not in self.review_exempt_fields
+
     def taxonomy_json(self) -> dict[str, Any]:
-        return {"revision": self.revision, "facets": [f.to_json() for f in self.facets]}
+        return {
+            "revision": self.revision,
+            "review_exempt_fields": sorted(self.review_exempt_fields),
+            "facets": [f.to_json() for f in self.facets],
+        }
 
     def rules_json(self) -> dict[str, Any]:
         return {"revision": self.revision, "rules": [r.to_json() for r in self.rules]}
@@ -421,6 +437,7 @@ class _FacetDraft:
     description: str | None
     required: bool
     multi: bool
+    review: bool = True
     roots: list[str] = field(default_factory=list)
     terms: dict[str, _TermDraft] = field(default_factory=dict)
     lookup: dict[str, str] = field(default_factory=dict)
@@ -432,7 +449,10 @@ def _default_label(identifier: str) -> str:
 
 
 _TERM_KEYS = ("label", "description", "synonyms", "deprecated", "replaced_by", "children")
-_FACET_KEYS = ("label", "description", "required", "multi")
+_FACET_KEYS = ("label", "description", "required", "multi", "review")
+# Fields a pack may exempt from review (terms are exempted per facet, rights dates never: an
+# earlier date applies at once anyway, a later one always waits for a reviewer).
+REVIEW_EXEMPTABLE_FIELDS = ("title", "description", "tags")
 
 
 def _parse_term(
@@ -584,16 +604,37 @@ def _check_replacements(src: _Source, facet: _FacetDraft) -> None:
 
 def _parse_taxonomy(
     src: _Source, root: yaml.Node
-) -> tuple[str | None, str | None, list[_FacetDraft]]:
-    keys = src.mapping(root, "taxonomy", required=("revision", "facets"), optional=("description",))
+) -> tuple[str | None, str | None, list[_FacetDraft], frozenset[str]]:
+    keys = src.mapping(
+        root,
+        "taxonomy",
+        required=("revision", "facets"),
+        optional=("description", "review_exempt_fields"),
+    )
     if keys is None:
-        return None, None, []
+        return None, None, [], frozenset()
     revision_node = _value("revision", keys)
     revision = None if revision_node is None else src.text(revision_node, "revision")
     description_node = _value("description", keys)
     description = None
     if description_node is not None:
         description = src.text(description_node, "description")
+    exempt: set[str] = set()
+    if (exempt_node := _value("review_exempt_fields", keys)) is not None:
+        for item in src.sequence(exempt_node, "review_exempt_fields") or []:
+            name = src.text(item, "review_exempt_fields")
+            if name is None:
+                continue
+            if name not in REVIEW_EXEMPTABLE_FIELDS:
+                src.error(
+                    item,
+                    f"review_exempt_fields: '{name}' cannot skip review"
+                    f"{_hint(name, REVIEW_EXEMPTABLE_FIELDS)}; exemptable fields: "
+                    f"{', '.join(REVIEW_EXEMPTABLE_FIELDS)} "
+                    "(terms: set `review: false` on their facet)",
+                )
+                continue
+            exempt.add(name)
 
     facets: list[_FacetDraft] = []
     facet_names: dict[str, tuple[str, int]] = {}
@@ -619,11 +660,13 @@ def _parse_taxonomy(
         facet_description = None
         if (node := _value("description", facet_keys)) is not None:
             facet_description = src.text(node, f"{what}: description")
-        required = multi = None
+        required = multi = review = None
         if (node := _value("required", facet_keys)) is not None:
             required = src.flag(node, f"{what}: required")
         if (node := _value("multi", facet_keys)) is not None:
             multi = src.flag(node, f"{what}: multi")
+        if (node := _value("review", facet_keys)) is not None:
+            review = src.flag(node, f"{what}: review")
         facet = _FacetDraft(
             id=facet_id,
             node=id_node,
@@ -631,6 +674,7 @@ def _parse_taxonomy(
             description=facet_description,
             required=bool(required),
             multi=True if multi is None else multi,
+            review=True if review is None else review,
         )
         terms_node = _value("terms", facet_keys)
         term_nodes = [] if terms_node is None else src.sequence(terms_node, f"{what}: terms") or []
@@ -662,7 +706,7 @@ def _parse_taxonomy(
                     f"(line {owner[1]})",
                 )
         facets.append(facet)
-    return revision, description, facets
+    return revision, description, facets, frozenset(exempt)
 
 
 # --- brand_rules.yaml ---------------------------------------------------------------------------
@@ -947,6 +991,7 @@ def _build_facet(draft: _FacetDraft) -> Facet:
         description=draft.description,
         required=draft.required,
         multi=draft.multi,
+        review=draft.review,
         roots=roots,
         terms=MappingProxyType({term_id: built[term_id] for term_id in draft.terms}),
         _lookup=MappingProxyType(dict(draft.lookup)),
@@ -990,8 +1035,11 @@ def load_pack(directory: Path) -> GovernancePack:
     revision: str | None = None
     description: str | None = None
     facet_drafts: list[_FacetDraft] = []
+    exempt_fields: frozenset[str] = frozenset()
     if taxonomy_root is not None:
-        revision, description, facet_drafts = _parse_taxonomy(taxonomy_src, taxonomy_root)
+        revision, description, facet_drafts, exempt_fields = _parse_taxonomy(
+            taxonomy_src, taxonomy_root
+        )
     # Without a readable taxonomy every `when` would be reported as unknown: noise, not help.
     known = {f.id: f for f in facet_drafts} if taxonomy_root is not None else None
 
@@ -1024,4 +1072,5 @@ def load_pack(directory: Path) -> GovernancePack:
         digest=digest,
         _facets=MappingProxyType(facet_index),
         _facet_lookup=MappingProxyType(facet_lookup),
+        review_exempt_fields=exempt_fields,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -17,7 +17,7 @@ from dam.governance.engine import ComplianceReport, evaluate
 from dam.governance.pack import GovernancePack, PackInvalid
 from dam.governance.terms import normalize_terms
 from dam.media.types import MediaInfo, MediaKind
-from dam.models import Asset, AssetVersion
+from dam.models import AssetVersion
 from dam.principal import Principal
 
 
@@ -103,14 +103,30 @@ def store_report(version: AssetVersion, report: ComplianceReport) -> None:
     version.compliance_status = str(report.to_json()["status"])
 
 
-def fields_of(asset: Asset, campaign_ids: Sequence[str]) -> Fields:
+class MetadataRow(Protocol):
+    """An asset (its published view), a version (the metadata it is reviewed with), or the
+    metadata of either."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def tags(self) -> Sequence[str]: ...
+    @property
+    def terms(self) -> Mapping[str, Sequence[str]]: ...
+    @property
+    def rights_expire_at(self) -> datetime | None: ...
+
+
+def fields_of(row: MetadataRow, campaign_ids: Sequence[str]) -> Fields:
     return Fields(
-        title=asset.title,
-        description=asset.description,
-        tags=list(asset.tags),
-        terms={k: list(v) for k, v in asset.terms.items()},
+        title=row.title,
+        description=row.description,
+        tags=list(row.tags),
+        terms={k: list(v) for k, v in row.terms.items()},
         campaign_ids=list(campaign_ids),
-        rights_expire_at=asset.rights_expire_at,
+        rights_expire_at=row.rights_expire_at,
     )
 
 

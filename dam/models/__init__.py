@@ -104,6 +104,10 @@ class SignInThrottle(SQLModel, table=True):
 
 
 class Asset(SQLModel, table=True):
+    """The asset row holds the published view: the metadata approved with the published
+    version (plus changes that only restrict, which apply at once), or, while nothing is
+    published, the newest version's. The working view is the current version's row."""
+
     __tablename__ = "assets"
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -156,6 +160,14 @@ class AssetVersion(SQLModel, table=True):
     reviewed_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
     submitted_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
     restored_from: int | None = None
+    # Made by a metadata edit: version `edited_from`'s file with the edited metadata.
+    edited_from: int | None = None
+    # The metadata this version was submitted (and is reviewed) with.
+    title: str = Field(default="", max_length=500)
+    description: str = Field(default="")
+    tags: list[str] = Field(default_factory=list, sa_column=json_column(default=list))
+    terms: dict[str, list[str]] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    rights_expire_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
     created_by: uuid.UUID | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
@@ -177,6 +189,9 @@ class AuditEvent(SQLModel, table=True):
     target: str | None = Field(default=None, max_length=200)
     changes: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
     request_id: str | None = Field(default=None, max_length=64)
+    # A change of the published view (what marketers and automation see); the others concern
+    # drafts and are shown only to uploaders and reviewers.
+    published: bool = Field(default=False)
 
 
 class OutboxJob(SQLModel, table=True):

@@ -44,13 +44,13 @@ class SearchRequest:
 @dataclass
 class SearchResult:
     total: int
-    ids: list[uuid.UUID]
+    ids: list[uuid.UUID]  # document ids (an asset's, or its published document's)
     counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class IndexEntry:
-    asset_id: uuid.UUID
+    doc_id: uuid.UUID
     fingerprint: str
 
 
@@ -61,7 +61,7 @@ class SearchBackend(Protocol):
 
     def upsert(self, session: Session, docs: Iterable[SearchDocument]) -> None: ...
 
-    def delete(self, session: Session, asset_ids: Iterable[uuid.UUID]) -> None: ...
+    def delete(self, session: Session, doc_ids: Iterable[uuid.UUID]) -> None: ...
 
     def entries(self, session: Session) -> Iterator[IndexEntry]:
         """Every indexed document's id and fingerprint, for `dam search check`."""

@@ -1,4 +1,11 @@
-"""The indexed document of an asset, built from its database rows and the governance pack.
+"""The indexed documents of an asset, built from its database rows and the governance pack.
+
+An asset has a working view (its current version and the metadata it carries: what uploaders
+and reviewers search, key `view:working`) and, once published and live, a published view (the
+asset row and the published version: what marketers and automation search, key `visible:1`).
+While the two are the same, one document carries both keys; while a draft is pending, the
+published view is a second document whose id is the asset id with its halves swapped
+(`published_doc_id`), so no backend needs to know about views.
 
 Terms are indexed together with their ancestors (as filter keys and as label/synonym text),
 so filtering on a parent term matches its descendants and searching a synonym finds the term.
@@ -10,7 +17,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -18,9 +25,11 @@ from sqlmodel import Session, col, select
 
 from dam.assets.service import current_versions
 from dam.governance.pack import GovernancePack
+from dam.governance.service import MetadataRow
 from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion
 
 VISIBLE_KEY = "visible:1"
+WORKING_KEY = "view:working"
 # Facets counted in every response besides the pack's facets.
 COUNTED_PREFIXES = ("f:", "type:", "status:", "campaign:", "review:", "compliance:", "orientation:")
 
@@ -37,8 +46,26 @@ def orientation(width: int | None, height: int | None) -> str | None:
     return "landscape" if width > height else "portrait"
 
 
+def published_doc_id(asset_id: uuid.UUID) -> uuid.UUID:
+    """The id of an asset's separate published-view document (an involution: applying it to
+    that id gives the asset id back). `swap_halves_sql` is the same in PostgreSQL."""
+    raw = asset_id.bytes
+    return uuid.UUID(bytes=raw[8:] + raw[:8])
+
+
+def swap_halves_sql(column: str) -> str:
+    text = f"replace({column}::text, '-', '')"
+    return f"(substr({text}, 17, 16) || substr({text}, 1, 16))::uuid"
+
+
+def doc_ids_of(asset_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Every document id an asset can have."""
+    return [d for a in asset_ids for d in (a, published_doc_id(a))]
+
+
 @dataclass(frozen=True)
 class SearchDocument:
+    doc_id: uuid.UUID
     asset_id: uuid.UUID
     title: str
     # Everything else searchable: description, tags, filename, campaign ids, term labels…
@@ -58,20 +85,61 @@ class SearchDocument:
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def build_document(
+def build_documents(
     asset: Asset,
     *,
+    current: AssetVersion | None,
+    published: AssetVersion | None,
+    campaign_ids: Sequence[str],
+    pack: GovernancePack,
+) -> list[SearchDocument]:
+    """The working-view document, and the published-view one while the asset is live with a
+    published version (merged into one when they would be the same)."""
+    working = _document(
+        asset,
+        doc_id=asset.id,
+        metadata=current if current is not None else asset,
+        version=current,
+        campaign_ids=campaign_ids,
+        pack=pack,
+        view_key=WORKING_KEY,
+    )
+    if asset.status != AssetStatus.active or asset.published_version is None:
+        return [working]
+    live = _document(
+        asset,
+        doc_id=published_doc_id(asset.id),
+        metadata=asset,
+        version=published,
+        campaign_ids=campaign_ids,
+        pack=pack,
+        view_key=VISIBLE_KEY,
+    )
+    same = (
+        live.title == working.title
+        and live.body == working.body
+        and set(live.keys) - {VISIBLE_KEY} == set(working.keys) - {WORKING_KEY}
+    )
+    if same:
+        return [replace(working, keys=tuple(sorted({*working.keys, VISIBLE_KEY})))]
+    return [working, live]
+
+
+def _document(
+    asset: Asset,
+    *,
+    doc_id: uuid.UUID,
+    metadata: MetadataRow,
     version: AssetVersion | None,
     campaign_ids: Sequence[str],
     pack: GovernancePack,
+    view_key: str,
 ) -> SearchDocument:
-    keys: set[str] = {f"status:{asset.status.value}"}
-    if asset.status == AssetStatus.active and asset.published_version is not None:
-        keys.add(VISIBLE_KEY)
-    text: list[str] = [asset.description, " ".join(asset.tags), " ".join(campaign_ids)]
-    keys.update(f"tag:{tag}" for tag in asset.tags)
+    keys: set[str] = {f"status:{asset.status.value}", view_key}
+    text: list[str] = [metadata.description, " ".join(metadata.tags), " ".join(campaign_ids)]
+    keys.update(f"tag:{tag}" for tag in metadata.tags)
     keys.update(f"campaign:{c}" for c in campaign_ids)
-    for facet_id, term_ids in sorted(asset.terms.items()):
+    for facet_id, term_ids in sorted(metadata.terms.items()):
         if not pack.has_facet(facet_id):
             keys.update(facet_key(facet_id, t) for t in term_ids)  # kept, just unlabelled
             continue
@@ -95,12 +163,13 @@ def build_document(
         if shape:
             keys.add(f"orientation:{shape}")
     return SearchDocument(
+        doc_id=doc_id,
         asset_id=asset.id,
-        title=asset.title,
+        title=metadata.title,
         body="\n".join(t for t in text if t),
         keys=tuple(sorted(keys)),
         created_at=asset.created_at,
-        title_sort=" ".join(asset.title.casefold().split())[:200],
+        title_sort=" ".join(metadata.title.casefold().split())[:200],
         revision=asset.revision,
     )
 
@@ -155,6 +224,7 @@ def _documents(
     session: Session, assets: Sequence[Asset], pack: GovernancePack
 ) -> Iterator[SearchDocument]:
     versions = current_versions(session, assets)
+    published = current_versions(session, assets, published=True)
     campaigns: dict[uuid.UUID, list[str]] = {a.id: [] for a in assets}
     links = session.exec(
         select(AssetCampaign.asset_id, AssetCampaign.campaign_id).where(
@@ -164,9 +234,10 @@ def _documents(
     for asset_id, campaign_id in links:
         campaigns[asset_id].append(campaign_id)
     for asset in assets:
-        yield build_document(
+        yield from build_documents(
             asset,
-            version=versions.get(asset.id),
+            current=versions.get(asset.id),
+            published=published.get(asset.id),
             campaign_ids=sorted(campaigns[asset.id]),
             pack=pack,
         )

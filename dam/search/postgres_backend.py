@@ -38,7 +38,7 @@ from sqlmodel import Session
 
 from dam.jobs.registry import RetryLater
 from dam.search.base import IndexEntry, SearchRequest, SearchResult, SortOrder
-from dam.search.document import COUNTED_PREFIXES, SearchDocument
+from dam.search.document import COUNTED_PREFIXES, SearchDocument, swap_halves_sql
 from dam.search.query import ParsedQuery, tokenize
 
 # Not in SQLModel.metadata: the tables exist only on PostgreSQL (migrations 0002, 0005).
@@ -46,6 +46,7 @@ metadata = sa.MetaData()
 search_documents = sa.Table(
     "search_documents",
     metadata,
+    # The document id: the asset's, or its published document's (dam.search.document).
     sa.Column("asset_id", sa.Uuid, primary_key=True),
     sa.Column("ord", sa.Integer, nullable=False),
     sa.Column("revision", sa.Integer, nullable=False),
@@ -143,7 +144,7 @@ class PostgresBackend:
         """Writes `docs` in batches (a rebuild streams every document through here)."""
         batch: dict[uuid.UUID, SearchDocument] = {}
         for doc in docs:
-            batch[doc.asset_id] = doc  # the later document of an asset wins within a batch
+            batch[doc.doc_id] = doc  # the later version of a document wins within a batch
             if len(batch) >= UPSERT_BATCH:
                 self._write_batch(session, list(batch.values()))
                 batch = {}
@@ -156,7 +157,7 @@ class PostgresBackend:
         table = search_documents.c
         existing = set(
             session.execute(
-                sa.select(table.asset_id).where(table.asset_id.in_([d.asset_id for d in docs]))
+                sa.select(table.asset_id).where(table.asset_id.in_([d.doc_id for d in docs]))
             ).scalars()
         )
         rows = [_row(doc, ids) for doc in docs]
@@ -168,8 +169,8 @@ class PostgresBackend:
         if updates:
             session.execute(_UPDATE, updates)
 
-    def delete(self, session: Session, asset_ids: Iterable[uuid.UUID]) -> None:
-        ids = list(asset_ids)
+    def delete(self, session: Session, doc_ids: Iterable[uuid.UUID]) -> None:
+        ids = list(doc_ids)
         if not ids:
             return
         _lock_writer(session, wait=False)
@@ -193,8 +194,8 @@ class PostgresBackend:
         self.upsert(session, counted())
         session.execute(
             sa.text(
-                "DELETE FROM search_documents d "
-                "WHERE NOT EXISTS (SELECT 1 FROM assets a WHERE a.id = d.asset_id)"
+                "DELETE FROM search_documents d WHERE NOT EXISTS (SELECT 1 FROM assets a "  # noqa: S608
+                f"WHERE a.id = d.asset_id OR a.id = {swap_halves_sql('d.asset_id')})"
             )
         )
         session.execute(sa.text("SELECT search_rebuild_postings()"))
@@ -204,8 +205,8 @@ class PostgresBackend:
     def entries(self, session: Session) -> Iterator[IndexEntry]:
         table = search_documents.c
         rows = session.execute(sa.select(table.asset_id, table.fingerprint))
-        for asset_id, fingerprint in rows:
-            yield IndexEntry(asset_id=asset_id, fingerprint=fingerprint)
+        for doc_id, fingerprint in rows:
+            yield IndexEntry(doc_id=doc_id, fingerprint=fingerprint)
 
     # --- search --------------------------------------------------------------------------------
 
@@ -437,7 +438,7 @@ def _ensure_keys(session: Session, keys: set[str]) -> dict[str, int]:
 def _row(doc: SearchDocument, ids: dict[str, int]) -> dict[str, Any]:
     keys = (*doc.keys, ALL_KEY)
     return {
-        "asset_id": doc.asset_id,
+        "asset_id": doc.doc_id,
         "revision": doc.revision,
         "fingerprint": doc.fingerprint,
         "title": " ".join(tokenize(doc.title)),

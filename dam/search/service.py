@@ -7,12 +7,14 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dam.assets.access import is_visible
 from dam.assets.campaign_ids import normalize_campaign_id
+from dam.assets.service import current_versions
 from dam.context import Context
 from dam.events import EVENT_JOB
 from dam.governance.pack import GovernancePack
@@ -23,9 +25,12 @@ from dam.search.base import SearchBackend, SearchRequest, SortOrder
 from dam.search.document import (
     COUNTED_PREFIXES,
     VISIBLE_KEY,
+    WORKING_KEY,
+    doc_ids_of,
     facet_key,
     iter_all_documents,
     load_documents,
+    published_doc_id,
 )
 from dam.search.query import invalid, normalize, parse_query
 from dam.search.schemas import (
@@ -121,9 +126,10 @@ def build_request(
         if value is not None and value.tzinfo is None:
             raise invalid("created_after/created_before need a timezone, e.g. 2026-01-31T00:00Z")
     query = parse_query(params.q)
-    groups: list[tuple[str, ...]] = []
-    if principal.sees_only_published:
-        groups.append((VISIBLE_KEY,))
+    # Each principal searches one view of every asset (dam.search.document).
+    groups: list[tuple[str, ...]] = [
+        (VISIBLE_KEY,) if principal.sees_only_published else (WORKING_KEY,)
+    ]
     simple = {
         "status": [s.value for s in params.status],
         "review": [s.value for s in params.review_state],
@@ -244,20 +250,26 @@ def highlight(text: str, words: set[str], prefix: str | None, *, limit: int | No
 def _hits(
     session: Session, ids: list[uuid.UUID], *, principal: Principal, params: SearchParams
 ) -> list[SearchHit]:
-    """The page's assets with the version each principal sees, in one query of the columns a
-    hit shows (no ORM objects: this runs on every search and every type-ahead keystroke)."""
+    """The page's assets in the principal's view: restricted roles get the published view (the
+    asset row and the published version), others the working view (the current version and
+    the metadata it carries). One query of the columns a hit shows (no ORM objects: this runs
+    on every search and every type-ahead keystroke)."""
     if not ids:
         return []
-    shown = Asset.published_version if principal.sees_only_published else Asset.current_version
+    published = principal.sees_only_published
+    shown = Asset.published_version if published else Asset.current_version
+    meta: Any = Asset if published else AssetVersion
+    # A document id is its asset's, or the asset's published document's: try both.
+    candidates = {*ids, *(published_doc_id(i) for i in ids)}
     rows = session.execute(
         sa.select(
             col(Asset.id),
-            col(Asset.title),
-            col(Asset.description),
+            col(meta.title).label("title"),
+            col(meta.description).label("description"),
             col(Asset.status),
             col(Asset.published_version),
-            col(Asset.tags),
-            col(Asset.terms),
+            col(meta.tags).label("tags"),
+            col(meta.terms).label("terms"),
             col(Asset.created_at),
             col(AssetVersion.number),
             col(AssetVersion.kind),
@@ -266,25 +278,28 @@ def _hits(
             col(AssetVersion.filename),
             col(AssetVersion.width),
             col(AssetVersion.height),
+            col(AssetVersion.renditions),
         )
-        .outerjoin(
+        .join(
             AssetVersion,
             sa.and_(
                 col(AssetVersion.asset_id) == col(Asset.id),
                 col(AssetVersion.number) == col(shown),
             ),
         )
-        .where(col(Asset.id).in_(ids))
+        .where(col(Asset.id).in_(candidates))
     ).all()
     by_id = {row.id: row for row in rows}
     parsed = parse_query(params.q)
     words, prefix = parsed.highlight_words(), parsed.prefix
     hits: list[SearchHit] = []
-    for asset_id in ids:
-        row = by_id.get(asset_id)
+    seen: set[uuid.UUID] = set()
+    for doc_id in ids:
+        row = by_id.get(doc_id) or by_id.get(published_doc_id(doc_id))
         # The index may lag the database by a job; visibility is checked again on the rows.
-        if row is None or not is_visible(principal, row):
+        if row is None or row.id in seen or not is_visible(principal, row):
             continue
+        seen.add(row.id)
         number = row.number
         highlights: dict[str, str] = {}
         if words or prefix:
@@ -309,9 +324,10 @@ def _hits(
                 tags=list(row.tags or []),
                 terms={k: list(v) for k, v in (row.terms or {}).items()},
                 created_at=row.created_at,
+                # Only a rendition that exists is advertised (it is made after the upload).
                 thumbnail_url=(
                     f"/api/v1/assets/{row.id}/renditions/thumb?version={number}"
-                    if number is not None
+                    if "thumb" in (row.renditions or {})
                     else None
                 ),
                 highlights=highlights,
@@ -328,9 +344,10 @@ def index_assets(session: Session, *, ctx: Context, asset_ids: Sequence[uuid.UUI
     Idempotent, so outbox jobs may run it any number of times."""
     backend = get_search(ctx)
     docs = list(load_documents(session, pack=ctx.governance.pack, asset_ids=list(asset_ids)))
-    found = {d.asset_id for d in docs}
+    found = {d.doc_id for d in docs}
     backend.upsert(session, docs)
-    backend.delete(session, [a for a in asset_ids if a not in found])
+    # A published document that merged back into the working one (or an asset that is gone).
+    backend.delete(session, [d for d in doc_ids_of(asset_ids) if d not in found])
     return len(docs)
 
 
@@ -368,20 +385,22 @@ def reindex(session: Session, *, ctx: Context) -> int:
 
 def check_index(session: Session, *, ctx: Context) -> CheckReport:
     """Compare every document with the one the database would produce now."""
-    indexed = {e.asset_id: e.fingerprint for e in get_search(ctx).entries(session)}
+    indexed = {e.doc_id: e.fingerprint for e in get_search(ctx).entries(session)}
     missing: list[uuid.UUID] = []
     stale: list[uuid.UUID] = []
-    assets = 0
+    assets: set[uuid.UUID] = set()
+    expected = 0
     for doc in iter_all_documents(ctx.engine, pack=ctx.governance.pack):
-        assets += 1
-        fingerprint = indexed.pop(doc.asset_id, None)
+        assets.add(doc.asset_id)
+        expected += 1
+        fingerprint = indexed.pop(doc.doc_id, None)
         if fingerprint is None:
             missing.append(doc.asset_id)
         elif fingerprint != doc.fingerprint:
             stale.append(doc.asset_id)
     return CheckReport(
-        documents=assets - len(missing) + len(indexed),
-        assets=assets,
+        documents=expected - len(missing) + len(indexed),
+        assets=len(assets),
         missing=missing,
         stale=stale,
         extra=sorted(indexed),
@@ -414,6 +433,12 @@ def similar_assets(
     assets = {
         a.id: a for a in session.exec(select(Asset).where(col(Asset.id).in_({f[0] for f in found})))
     }
+    # Titles in the principal's view: the published one, or the current version's.
+    titles = {a.id: a.title for a in assets.values()}
+    if not restricted:
+        titles.update(
+            {a: v.title for a, v in current_versions(session, list(assets.values())).items()}
+        )
     seen: set[uuid.UUID] = set()
     for asset_id, number, distance in found:
         other = assets.get(asset_id)
@@ -427,7 +452,7 @@ def similar_assets(
                 id=asset_id,
                 version=number,
                 distance=distance,
-                title=other.title,
+                title=titles[asset_id],
                 thumbnail_url=f"/api/v1/assets/{asset_id}/renditions/thumb?version={number}",
             )
         )

@@ -438,8 +438,8 @@ class WhooshBackend:
         if batch:
             self._write(lambda w: [w.update_document(**_fields(d, w.schema)) for d in batch])
 
-    def delete(self, session: Session, asset_ids: Iterable[uuid.UUID]) -> None:
-        ids = [str(a) for a in asset_ids]
+    def delete(self, session: Session, doc_ids: Iterable[uuid.UUID]) -> None:
+        ids = [str(d) for d in doc_ids]
         if ids:
             self._write(lambda w: [w.delete_by_term("id", i) for i in ids])
 
@@ -496,7 +496,7 @@ class WhooshBackend:
         with snap.lock:
             stored = list(snap.searcher.all_stored_fields())
         for item in stored:
-            yield IndexEntry(asset_id=uuid.UUID(item["id"]), fingerprint=item.get("fp", ""))
+            yield IndexEntry(doc_id=uuid.UUID(item["id"]), fingerprint=item.get("fp", ""))
 
     # --- search --------------------------------------------------------------------------------
 
@@ -551,7 +551,7 @@ def _fields(doc: SearchDocument, schema: fields.Schema) -> dict[str, Any]:
     title = tokenize(doc.title)
     body = tokenize(doc.body)
     values: dict[str, Any] = {
-        "id": str(doc.asset_id),
+        "id": str(doc.doc_id),
         "fp": doc.fingerprint,
         "title": " ".join(title),
         "body": " ".join(body),

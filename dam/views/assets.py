@@ -9,7 +9,14 @@ from typing import Any
 from sqlmodel import Session
 
 from dam.assets import service
-from dam.assets.schemas import ComplianceOut, VersionOut
+from dam.assets.metadata import Metadata
+from dam.assets.schemas import (
+    ComplianceOut,
+    MetadataOut,
+    PublishedOut,
+    VersionDetailOut,
+    VersionOut,
+)
 from dam.campaigns.reports import asset_performance
 from dam.campaigns.schemas import AssetPerformance
 from dam.models import Asset, AssetVersion
@@ -34,9 +41,26 @@ def version_out(version: AssetVersion) -> VersionOut:
         review_reason=version.review_reason,
         compliance=ComplianceOut.model_validate(version.compliance) if version.compliance else None,
         restored_from=version.restored_from,
+        edited_from=version.edited_from,
         renditions=sorted(version.renditions),
         created_at=version.created_at,
         created_by=version.created_by,
+    )
+
+
+def version_detail(version: AssetVersion) -> VersionDetailOut:
+    return VersionDetailOut(
+        **version_out(version).model_dump(), metadata=metadata_out(Metadata.of(version))
+    )
+
+
+def metadata_out(metadata: Metadata) -> MetadataOut:
+    return MetadataOut(
+        title=metadata.title,
+        description=metadata.description,
+        tags=list(metadata.tags),
+        terms={k: list(v) for k, v in metadata.terms.items()},
+        rights_expire_at=metadata.rights_expire_at,
     )
 
 
@@ -44,48 +68,74 @@ def asset_out(
     asset: Asset,
     *,
     version: AssetVersion | None,
+    published: bool,
     campaign_ids: list[str],
+    live_version: AssetVersion | None = None,
     performance: AssetPerformance | None = None,
 ) -> AssetOut:
+    """`published`: the published view (the asset row, `version` the published one); else the
+    working view (`version` the current one, which carries the metadata, and `live_version`
+    the published one to compare it with)."""
+    live = Metadata.of(asset)
+    shown = live if published or version is None else Metadata.of(version)
+    published_out: PublishedOut | None = None
+    pending: list[str] = []
+    if not published and asset.published_version is not None:
+        published_out = PublishedOut(
+            **metadata_out(live).model_dump(), version=asset.published_version
+        )
+        pending = [name for name, value in shown.to_json().items() if value != live.to_json()[name]]
+        if version and live_version and version.sha256 != live_version.sha256:
+            pending.append("file")
     return AssetOut(
         id=asset.id,
-        title=asset.title,
-        description=asset.description,
-        tags=list(asset.tags),
-        terms={k: list(v) for k, v in asset.terms.items()},
+        view="published" if published else "working",
+        title=shown.title,
+        description=shown.description,
+        tags=list(shown.tags),
+        terms={k: list(v) for k, v in shown.terms.items()},
         campaign_ids=campaign_ids,
         status=asset.status,
         published_version=asset.published_version,
-        rights_expire_at=asset.rights_expire_at,
+        rights_expire_at=shown.rights_expire_at,
         created_at=asset.created_at,
         updated_at=asset.updated_at,
         current_version=version_out(version) if version else None,
+        published=published_out,
+        pending_changes=pending,
         performance=performance,
     )
 
 
-def present_asset(session: Session, asset: Asset, *, version_number: int | None = None) -> AssetOut:
-    number = version_number or asset.current_version
+def present_asset(session: Session, asset: Asset, *, published: bool) -> AssetOut:
+    """One asset in the published view (marketers, automation, webhooks) or the working view."""
+    number = asset.published_version if published else asset.current_version
     version = service.get_version(session, asset, number) if number else None
+    live_version = None
+    if not published and asset.published_version not in (None, number):
+        live_version = service.get_version(session, asset, asset.published_version or 0)
     return asset_out(
         asset,
         version=version,
+        published=published,
+        live_version=live_version or (version if asset.published_version == number else None),
         campaign_ids=service.campaign_ids_of(session, asset.id),
         performance=asset_performance(session, [asset.id])[asset.id],
     )
 
 
-def present_assets(
-    session: Session, assets: Sequence[Asset], *, published: bool = False
-) -> list[AssetOut]:
-    """A page of assets with their current (or, for restricted viewers, published) versions."""
+def present_assets(session: Session, assets: Sequence[Asset], *, published: bool) -> list[AssetOut]:
+    """A page of assets in one view, with one query per kind of row."""
     versions = service.current_versions(session, assets, published=published)
+    live = versions if published else service.current_versions(session, assets, published=True)
     campaigns = service.campaign_ids_for(session, [a.id for a in assets])
     performance = asset_performance(session, [a.id for a in assets])
     return [
         asset_out(
             a,
             version=versions.get(a.id),
+            published=published,
+            live_version=live.get(a.id),
             campaign_ids=campaigns[a.id],
             performance=performance[a.id],
         )

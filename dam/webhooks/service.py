@@ -161,13 +161,21 @@ def fan_out(
 
 
 def build_body(session: Session, *, event: dict[str, Any]) -> bytes:
-    """The exact bytes that are signed and sent. The asset is as it is at delivery time."""
+    """The exact bytes that are signed and sent. The asset is as it is at delivery time, in
+    the published view (receivers are integrations: nothing unreviewed goes out); an asset
+    with nothing published yet is named by id and status only."""
     asset = session.get(Asset, uuid.UUID(event["asset_id"])) if event.get("asset_id") else None
+    shown: dict[str, Any] | None = None
+    if asset is not None and asset.published_version is not None:
+        shown = present_asset(session, asset, published=True).model_dump(mode="json")
+    elif asset is not None:
+        shown = {"id": str(asset.id), "status": asset.status.value, "published_version": None}
     body = {
         "id": event["event_id"],
         "type": event["type"],
         "time": event["time"],
-        "asset": present_asset(session, asset).model_dump(mode="json") if asset else None,
+        "view": "published",
+        "asset": shown,
         "version": event.get("version"),
         "data": event.get("data") or {},
     }

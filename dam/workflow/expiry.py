@@ -68,6 +68,7 @@ def sweep_rights(
                     "rights_expire_at": expires_at.isoformat(),
                 },
                 now=now,
+                published=True,
             )
             emit(
                 session,
@@ -90,6 +91,7 @@ def sweep_rights(
                 version=asset.current_version,
                 changes={"rights_expire_at": expires_at.isoformat()},
                 now=now,
+                published=True,
             )
             emit(
                 session,

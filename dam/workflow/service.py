@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from dam.assets.service import bump_revision, check_if_match, get_version
-from dam.audit.service import record
+from dam.assets.metadata import Metadata, publish, snapshot
+from dam.assets.service import bump_revision, campaign_ids_of, check_if_match, get_version
+from dam.audit.service import diff, record
 from dam.context import Context
 from dam.errors import Conflict, Forbidden, Invalid
 from dam.events import emit
 from dam.governance.engine import ComplianceStatus
+from dam.governance.service import assess_version, fields_of, store_report
 from dam.models import ApiKey, Asset, AssetStatus, AssetVersion, ReviewState, Role, User
 from dam.principal import Principal
 from dam.workflow.schemas import ReviewQueueItem, ReviewQueuePage, UploaderOut
 
-# Rejected versions may be resubmitted: metadata lives on the asset, so fixing what the reviewer
-# objected to does not always need new bytes.
+# Rejected versions may be resubmitted: their metadata can be edited in place, so fixing what
+# the reviewer objected to does not always need new bytes.
 SUBMITTABLE = frozenset({ReviewState.draft, ReviewState.rejected})
 REVIEWABLE = frozenset({ReviewState.in_review})
 
@@ -60,7 +63,10 @@ def submit(
 def approve(
     session: Session, *, ctx: Context, asset: Asset, actor: Principal, if_match: str | None = None
 ) -> AssetVersion:
-    """Approve the version in review; it becomes the published version (the newest approved)."""
+    """Approve the version in review: it becomes the published version, and its metadata the
+    published view. The metadata is judged again against the pack in force (it may have
+    changed since the submission): deprecated terms are stored as their replacements, a
+    blocking violation refuses the approval with the reason."""
     version = _current_for_transition(session, asset, if_match=if_match)
     _require_state(version, REVIEWABLE, verb="approved")
     # Four eyes: an uploader cannot wave their own work through, except an admin.
@@ -70,17 +76,27 @@ def approve(
             code="self_approval",
         )
     now = ctx.now()
+    metadata = _judged_for_approval(session, ctx=ctx, asset=asset, version=version)
     bump_revision(session, asset, now=now)
     version.review_state = ReviewState.approved
     version.reviewed_by = actor.id
     version.reviewed_at = now
+    metadata.write_to(version)
     session.add(version)
     session.flush()
     published_before = asset.published_version
+    status_before = asset.status
     asset.published_version = _newest_approved(session, asset.id)
+    live_before = publish(asset, metadata, now=now)
     session.add(asset)
     changed = published_before != asset.published_version
     published = {"before": published_before, "after": asset.published_version}
+    # What marketers and automation see change: the metadata, and the status when an approved
+    # rights date puts an expired asset back in circulation.
+    live = diff(
+        snapshot(live_before, (), status=status_before),
+        snapshot(metadata, (), status=asset.status),
+    )
     _audit_and_emit(
         session,
         asset=asset,
@@ -88,10 +104,43 @@ def approve(
         actor=actor,
         now=now,
         before=ReviewState.in_review,
-        extra={"published_version": published} if changed else {},
+        extra={
+            **({"published_version": published} if changed else {}),
+            **({"published_metadata": live} if live else {}),
+        },
         data={"published_version": asset.published_version},
     )
     return version
+
+
+def _judged_for_approval(
+    session: Session, *, ctx: Context, asset: Asset, version: AssetVersion
+) -> Metadata:
+    metadata = Metadata.of(version)
+    try:
+        assessment = assess_version(
+            ctx.governance.pack,
+            version=version,
+            fields=fields_of(version, campaign_ids_of(session, asset.id)),
+            now=ctx.now(),
+        )
+    except Invalid as exc:
+        raise Conflict(
+            f"version {version.number}'s terms are no longer valid in the governance pack "
+            f"(revision {ctx.governance.pack.revision}): {exc.detail}; edit them and submit "
+            "again",
+            code="terms_no_longer_valid",
+            problems=exc.extra.get("problems", []),
+        ) from exc
+    if assessment.report.blocking:
+        raise Conflict(
+            f"version {version.number} fails the brand rules in force (revision "
+            f"{ctx.governance.pack.revision}); it cannot be approved",
+            code="compliance_failed",
+            violations=assessment.report.to_json()["violations"],
+        )
+    store_report(version, assessment.report)
+    return replace(metadata, terms=assessment.terms)
 
 
 def reject(
@@ -242,6 +291,8 @@ def _audit_and_emit(
             **(extra or {}),
         },
         now=now,
+        # Only an approval changes what marketers and automation see.
+        published=version.review_state == ReviewState.approved,
     )
     emit(session, action, asset=asset, version=version.number, now=now, data=dict(data or {}))
 

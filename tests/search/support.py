@@ -83,7 +83,16 @@ def set_state(
         if status is not None:
             asset.status = status
         if title is not None:
+            # Both views: the asset row (published view) and the current version (working).
             asset.title = title
+            current = session.exec(
+                select(AssetVersion).where(
+                    AssetVersion.asset_id == asset.id,
+                    AssetVersion.number == asset.current_version,
+                )
+            ).one()
+            current.title = title
+            session.add(current)
         asset.revision += 1
         session.add(asset)
         if emit:

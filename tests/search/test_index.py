@@ -49,6 +49,7 @@ def test_check_reports_missing_stale_and_extra_and_reindex_repairs(
             session,
             [
                 SearchDocument(
+                    doc_id=ghost,
                     asset_id=ghost,
                     title="ghost",
                     body="",

@@ -173,12 +173,13 @@ def test_event_is_delivered_signed_by_the_worker_not_the_request(
     assert request.headers["x-dam-signature"] == _signature(request.body)
     assert request.headers["x-dam-event"] == "asset.created"
     body = json.loads(request.body)
-    assert set(body) == {"id", "type", "time", "asset", "version", "data"}
+    assert set(body) == {"id", "type", "time", "view", "asset", "version", "data"}
     assert body["id"] == _event_id(ctx, "asset.created")
     assert (body["type"], body["version"], body["data"]) == ("asset.created", 1, {})
     assert body["time"] == clock.now.isoformat()
-    assert body["asset"]["id"] == asset_id
-    assert body["asset"]["current_version"]["number"] == 1
+    # Receivers get the published view; a draft nobody approved yet is named, not shown.
+    assert body["view"] == "published"
+    assert body["asset"] == {"id": asset_id, "status": "active", "published_version": None}
     (job,) = _delivery_jobs(ctx)
     assert request.headers["x-dam-delivery"] == str(job.id)
 

@@ -134,7 +134,7 @@ def test_worker_schedule_expires_within_a_minute(
     assert _expiry_events(ctx, asset_id) == ["asset.expired", "asset.expiring"]
 
 
-def test_renewing_rights_returns_an_expired_asset_to_active(
+def test_renewing_rights_returns_an_expired_asset_to_active_once_approved(
     client: TestClient,
     designer: dict[str, str],
     brand_manager: dict[str, str],
@@ -156,6 +156,7 @@ def test_renewing_rights_returns_an_expired_asset_to_active(
     assert still_past.status_code == 200
     assert still_past.json()["status"] == "expired"
 
+    # Extending rights is reviewed like any other metadata change: nothing changes live yet.
     renewed_until = clock.now + timedelta(days=365)
     response = client.patch(
         f"/api/v1/assets/{asset_id}",
@@ -163,27 +164,31 @@ def test_renewing_rights_returns_an_expired_asset_to_active(
         json={"rights_expire_at": renewed_until.isoformat()},
     )
     assert response.status_code == 200, response.text
-    assert response.json()["status"] == "active"
+    assert response.json()["status"] == "expired"
+    assert response.json()["pending_changes"] == ["rights_expire_at"]
+    assert client.get(f"/api/v1/assets/{asset_id}", headers=marketer).status_code == 404
+
+    drive_to(client, asset_id, "approved", designer=designer, reviewer=brand_manager)
     asset = _asset(ctx, asset_id)
     assert (asset.status, asset.rights_warned_at) == ("active", None)
     assert client.get(f"/api/v1/assets/{asset_id}", headers=marketer).status_code == 200
     with Session(ctx.engine) as session:
-        updates = session.exec(
+        (approval,) = session.exec(
             select(AuditEvent)
-            .where(col(AuditEvent.action) == "asset.updated")
+            .where(col(AuditEvent.action) == "asset.approved")
             .where(col(AuditEvent.at) == clock.now)
         ).all()
-    renewal = [u for u in updates if "status" in u.changes]
-    assert len(renewal) == 1
-    assert renewal[0].changes["status"] == {"before": "expired", "after": "active"}
-    assert renewal[0].changes["rights_expire_at"]["after"] == renewed_until.isoformat()
+    assert approval.published
+    live = approval.changes["published_metadata"]
+    assert live["status"] == {"before": "expired", "after": "active"}
+    assert live["rights_expire_at"]["after"] == renewed_until.isoformat()
 
     # The new date gets its own warning in time.
     clock.advance(days=365 - 6)
     assert _sweep(ctx) == SweepResult(warned=[uuid.UUID(asset_id)])
 
 
-def test_clearing_the_expiry_date_also_renews(
+def test_clearing_the_expiry_date_also_renews_once_approved(
     client: TestClient,
     designer: dict[str, str],
     brand_manager: dict[str, str],
@@ -195,7 +200,9 @@ def test_clearing_the_expiry_date_also_renews(
     response = client.patch(
         f"/api/v1/assets/{asset_id}", headers=designer, json={"rights_expire_at": None}
     )
-    assert response.json()["status"] == "active"
+    assert response.json()["status"] == "expired"
+    drive_to(client, asset_id, "approved", designer=designer, reviewer=brand_manager)
+    assert _asset(ctx, asset_id).status == "active"
     clock.advance(days=3650)
     assert _sweep(ctx) == SweepResult()
 
@@ -214,7 +221,7 @@ def test_archived_assets_are_not_expired(
     assert _asset(ctx, asset_id).status == "archived"
 
 
-def test_new_version_with_a_later_rights_date_renews_an_expired_asset(
+def test_new_version_with_a_later_rights_date_renews_an_expired_asset_once_approved(
     client: TestClient,
     designer: dict[str, str],
     brand_manager: dict[str, str],
@@ -234,4 +241,6 @@ def test_new_version_with_a_later_rights_date_renews_an_expired_asset(
         path=f"/api/v1/assets/{asset_id}/versions",
     )
     assert response.status_code == 201, response.text
-    assert response.json()["status"] == "active"
+    assert response.json()["status"] == "expired"  # a later date waits for the reviewer
+    drive_to(client, asset_id, "approved", designer=designer, reviewer=brand_manager)
+    assert _asset(ctx, asset_id).status == "active"
