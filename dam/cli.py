@@ -165,10 +165,17 @@ def keys_revoke(
 
 @storage_app.command("init")
 def storage_init() -> None:
-    """Create the bucket (S3: versioning and a rule aborting stale multipart uploads)."""
-    ctx = _context()
-    for line in ctx.store.init():
+    """Create the bucket and set up what the endpoint supports (S3: versioning, a lifecycle rule
+    aborting stale multipart uploads, CORS); fails only when the bucket cannot be used."""
+    from dam.storage import get_blob_store
+
+    # Only the store: no database, no governance pack, nothing created in the working directory.
+    report = get_blob_store(get_settings()).init()
+    for line in report.lines():
         typer.echo(line)
+    if not report.usable:
+        typer.echo(f"error: {report.problem}", err=True)
+        raise typer.Exit(1)
 
 
 @storage_app.command("check")
@@ -183,6 +190,12 @@ def storage_check(
     from dam.storage.check import check_blobs
 
     ctx = _ready_context()
+    capabilities = ctx.store.capabilities()
+    for line in capabilities.lines():
+        typer.echo(line)
+    if not capabilities.usable:
+        typer.echo(f"error: {capabilities.problem}", err=True)
+        raise typer.Exit(1)
     with session_scope(ctx.engine) as session:
         expected = {
             key: sha
