@@ -87,6 +87,10 @@ _UNSUPPORTED = {
     "MethodNotAllowed",
     "UnsupportedOperation",
     "NotSupported",
+    # An endpoint that does not know a bucket subresource may take `PUT /bucket?versioning` for
+    # CreateBucket and answer that the bucket exists (s3rver does).
+    "BucketAlreadyExists",
+    "BucketAlreadyOwnedByYou",
 }
 
 
@@ -307,7 +311,9 @@ class S3BlobStore:
         return FeatureReport(
             Feature.versioning,
             FeatureState.missing,
-            f"{(status or 'not enabled').lower()} (`dam storage init` enables it)",
+            # s3rver answers this request as a listing, which reads the same as "never enabled".
+            f"{(status or 'not enabled').lower()} "
+            "(`dam storage init` enables it where the endpoint supports it)",
             VERSIONING_IMPACT,
         )
 
