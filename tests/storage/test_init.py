@@ -24,7 +24,7 @@ from dam.storage.s3 import (
     VERSIONING_IMPACT,
     S3BlobStore,
 )
-from tests.storage.conftest import TEST_CHUNK_SIZE
+from tests.storage.conftest import TEST_CHUNK_SIZE, S3Servers
 from tests.support.refusing_proxy import FORBIDDEN, NOT_IMPLEMENTED, Refusal, refusing_proxy
 from tests.support.s3 import (
     LACKS_CORS,
@@ -256,9 +256,8 @@ def test_init_keeps_operator_cors_rules(
 
 
 @pytest.fixture
-def moto(s3_servers: object) -> S3Endpoint:
-    endpoint: S3Endpoint = s3_servers.get("moto")  # type: ignore[attr-defined]
-    return endpoint
+def moto(s3_servers: S3Servers) -> S3Endpoint:
+    return s3_servers.get("moto")
 
 
 def test_init_on_endpoint_without_versioning_or_cors_is_usable_and_says_what_that_means(
