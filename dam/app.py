@@ -29,7 +29,9 @@ log = logging.getLogger("dam")
 
 
 def prepare(ctx: Context) -> None:
-    """Everything that must hold before serving: schema current, bootstrap key present."""
+    """What must hold before serving: pack valid, schema current, bootstrap key present."""
+    # The holder loads lazily; loading here makes a broken pack refuse the start, not an upload.
+    ctx.governance.load()
     upgrade(ctx.engine)
     if ctx.settings.bootstrap_admin_key:
         with session_scope(ctx.engine) as session:

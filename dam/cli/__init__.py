@@ -22,6 +22,7 @@ from dam.db import session_scope, upgrade
 from dam.errors import DamError
 from dam.models import AssetVersion, Role
 from dam.principal import SYSTEM
+from dam.storage import get_blob_store
 from dam.storage.check import check_blobs
 from dam.worker import WorkerThread
 
@@ -73,6 +74,7 @@ def serve(
 def worker() -> None:
     """Run background jobs (renditions, index, webhooks, sweeps) until interrupted."""
     ctx = _ready_context()
+    ctx.governance.load()  # refuse a broken pack now, like `dam serve`, not at the first job
     thread = WorkerThread(ctx)
     stop = False
 
@@ -159,10 +161,15 @@ def keys_revoke(
 
 @storage_app.command("init")
 def storage_init() -> None:
-    """Create the bucket (S3: versioning and a rule aborting stale multipart uploads)."""
-    ctx = _context()
-    for line in ctx.store.init():
+    """Create the bucket and set up what the endpoint supports (S3: versioning, a lifecycle rule
+    aborting stale multipart uploads, CORS); fails only when the bucket cannot be used."""
+    # Only the store: no database, no governance pack, nothing created in the working directory.
+    report = get_blob_store(get_settings()).init()
+    for line in report.lines():
         typer.echo(line)
+    if not report.usable:
+        typer.echo(f"error: {report.problem}", err=True)
+        raise typer.Exit(1)
 
 
 @storage_app.command("check")
@@ -175,6 +182,12 @@ def storage_check(
 ) -> None:
     """Verify every version's blob exists (and with --deep, its hash); list and repair orphans."""
     ctx = _ready_context()
+    capabilities = ctx.store.capabilities()
+    for line in capabilities.lines():
+        typer.echo(line)
+    if not capabilities.usable:
+        typer.echo(f"error: {capabilities.problem}", err=True)
+        raise typer.Exit(1)
     with session_scope(ctx.engine) as session:
         expected = {
             key: sha

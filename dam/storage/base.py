@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -86,9 +87,86 @@ class BlobStore(Protocol):
     def ping(self) -> None:
         """Raise `StorageUnavailable` if the store is unreachable (readiness)."""
 
-    def init(self) -> list[str]:
-        """Create what the backend needs (bucket, versioning, lifecycle); return what was done."""
+    def init(self) -> StorageCapabilities:
+        """Create what the backend needs and set up what it supports (S3: bucket, versioning,
+        lifecycle, CORS); report what was done, what could not be, and whether it is usable.
+        Safe to run on every deploy; never raises for a refusal of the endpoint."""
         ...
+
+    def capabilities(self) -> StorageCapabilities:
+        """What `init` would report, read without changing anything."""
+        ...
+
+
+class Feature(StrEnum):
+    """Object-store features the DAM sets up when the endpoint has them; none is required."""
+
+    versioning = "versioning"
+    lifecycle = "lifecycle"
+    cors = "cors"
+
+
+class FeatureState(StrEnum):
+    ok = "ok"  # in place, found or set just now
+    missing = "missing"  # the endpoint has it, but it is not set up (`dam storage init` sets it)
+    unsupported = "unsupported"  # the endpoint does not implement it
+    failed = "failed"  # the endpoint refused it (permissions, a setting it rejects)
+
+
+@dataclass(frozen=True)
+class FeatureReport:
+    feature: Feature
+    state: FeatureState
+    detail: str
+    # What the state means for the people using the DAM; empty when the feature is in place.
+    impact: str = ""
+    changed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.state == FeatureState.ok
+
+
+@dataclass(frozen=True)
+class StorageCapabilities:
+    """What a store offers: whether blobs can be kept in it at all, and each optional feature.
+
+    `usable` is the only thing that makes `dam storage init` fail; a missing feature is reported
+    with its consequence and leaves the exit code alone.
+    """
+
+    store: str
+    usable: bool
+    # What was found or done to the store itself (root directory, bucket), in order.
+    actions: tuple[str, ...] = ()
+    features: tuple[FeatureReport, ...] = ()
+    # Why the store cannot be used, with what to do about it; set exactly when not usable.
+    problem: str | None = None
+    changed: bool = False
+
+    def feature(self, feature: Feature) -> FeatureReport | None:
+        return next((f for f in self.features if f.feature == feature), None)
+
+    @property
+    def lacking(self) -> list[FeatureReport]:
+        return [f for f in self.features if not f.ok]
+
+    @property
+    def any_changed(self) -> bool:
+        return self.changed or any(f.changed for f in self.features)
+
+    def lines(self) -> list[str]:
+        out = list(self.actions)
+        for report in self.features:
+            out.append(f"{report.feature.value}: {report.detail}")
+            if report.impact:
+                out.append(f"  -> {report.impact}")
+        if self.usable:
+            lacking = ", ".join(f.feature.value for f in self.lacking)
+            out.append(
+                f"{self.store} is usable" + (f" (without {lacking}: see above)" if lacking else "")
+            )
+        return out
 
 
 class BlobNotFound(KeyError):

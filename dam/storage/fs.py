@@ -12,7 +12,13 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import BinaryIO
 
-from dam.storage.base import BlobInfo, BlobNotFound, StorageUnavailable, check_range
+from dam.storage.base import (
+    BlobInfo,
+    BlobNotFound,
+    StorageCapabilities,
+    StorageUnavailable,
+    check_range,
+)
 
 CHUNK_SIZE = 1024 * 1024
 _Fill = Callable[[BinaryIO], object]
@@ -150,11 +156,39 @@ class FsBlobStore:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise StorageUnavailable(f"blob store root {self.root} is not writable")
 
-    def init(self) -> list[str]:
+    def init(self) -> StorageCapabilities:
         if self.root.is_dir():
-            return [f"filesystem store at {self.root} already exists"]
-        self.root.mkdir(parents=True, exist_ok=True)
-        return [f"created filesystem store at {self.root}"]
+            return self._report(f"filesystem store at {self.root} already exists")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return StorageCapabilities(
+                store=self._name,
+                usable=False,
+                problem=f"cannot create {self.root}: {exc.strerror or exc}; "
+                "set DAM_DATA_DIR to a writable directory",
+            )
+        return self._report(f"created filesystem store at {self.root}", changed=True)
+
+    def capabilities(self) -> StorageCapabilities:
+        return self._report(f"filesystem store at {self.root}")
+
+    @property
+    def _name(self) -> str:
+        return f"filesystem store at {self.root}"
+
+    def _report(self, action: str, *, changed: bool = False) -> StorageCapabilities:
+        # Versioning, lifecycle rules and CORS are object-store features; a directory has none
+        # to set up, and backing it up is the operator's part (storage/README.md).
+        try:
+            self.ping()
+        except StorageUnavailable as exc:
+            return StorageCapabilities(
+                store=self._name, usable=False, actions=(action,), problem=str(exc)
+            )
+        return StorageCapabilities(
+            store=self._name, usable=True, actions=(action,), changed=changed
+        )
 
 
 def _stream(f: BinaryIO, start: int, stop: int) -> Iterator[bytes]:

@@ -1,7 +1,8 @@
-"""S3-compatible object storage (AWS S3, MinIO) through boto3."""
+"""S3-compatible object storage (AWS S3, MinIO, R2, B2, ...) through boto3."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -9,12 +10,22 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 
 from dam.media.filenames import content_disposition
 from dam.storage.base import (
     BlobInfo,
     BlobNotFound,
+    Feature,
+    FeatureReport,
+    FeatureState,
+    StorageCapabilities,
     StorageUnavailable,
     check_range,
 )
@@ -23,7 +34,12 @@ if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.literals import BucketLocationConstraintType
-    from mypy_boto3_s3.type_defs import LifecycleRuleOutputTypeDef, LifecycleRuleTypeDef
+    from mypy_boto3_s3.type_defs import (
+        CORSRuleOutputTypeDef,
+        CORSRuleTypeDef,
+        LifecycleRuleOutputTypeDef,
+        LifecycleRuleTypeDef,
+    )
 
 CHUNK_SIZE = 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3 refuses smaller parts (except the last)
@@ -33,8 +49,49 @@ LIFECYCLE_RULE_ID = "dam-housekeeping"
 ABORT_MULTIPART_DAYS = 1
 # Deleted or overwritten blobs stay recoverable this long on a versioned bucket.
 NONCURRENT_EXPIRY_DAYS = 30
+# Lets browser scripts read blobs through presigned links (DAM_S3_PRESIGN_DOWNLOADS=true).
+CORS_RULE_ID = "dam-presigned-downloads"
+CORS_METHODS = ("GET", "HEAD")
+CORS_EXPOSE_HEADERS = (
+    "Accept-Ranges",
+    "Content-Disposition",
+    "Content-Length",
+    "Content-Range",
+    "Content-Type",
+    "ETag",
+)
+CORS_MAX_AGE_SECONDS = 3600
+# `dam storage init` proves it can write here; nothing else uses this prefix.
+PROBE_PREFIX = "dam-probe/"
+PROBE_BYTES = b"dam storage init write probe\n"
+
+VERSIONING_IMPACT = (
+    "deleted or overwritten blobs cannot be recovered from the bucket, and "
+    "`dam storage check --repair` removes orphans for good; back up the bucket (for example, "
+    "replicate it to a second one) to be able to undo a deletion"
+)
+CORS_IMPACT = (
+    "browser scripts on other sites cannot read files through presigned links "
+    "(DAM_S3_PRESIGN_DOWNLOADS=true only); downloads, <img> tags and server-side fetchers "
+    "are not affected"
+)
+
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _NO_BUCKET = {"404", "NoSuchBucket", "NotFound"}
+_DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled"}
+_BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+# What stores answer for an operation they do not implement, besides HTTP 501 or 405.
+_UNSUPPORTED = {
+    "NotImplemented",
+    "XNotImplemented",
+    "MethodNotAllowed",
+    "UnsupportedOperation",
+    "NotSupported",
+    # An endpoint that does not know a bucket subresource may take `PUT /bucket?versioning` for
+    # CreateBucket and answer that the bucket exists (s3rver does).
+    "BucketAlreadyExists",
+    "BucketAlreadyOwnedByYou",
+}
 
 
 class S3BlobStore:
@@ -128,6 +185,15 @@ class S3BlobStore:
                     return iter(())
                 raise ValueError(f"range start {start} is past the end of {key}") from None
             raise
+        if response.get("ContentRange", "").endswith("/0"):
+            # An empty object has no bytes in any range; s3rver answers `bytes=0-N` on one with
+            # 206 and a Content-Length of 1 it never sends, where S3 answers 416.
+            response["Body"].close()
+            return iter(())
+        if end is not None:
+            # Never pass on more than was asked for: s3rver answers `bytes=0-0` with the whole
+            # object, which would overrun the Content-Length of our own 206 response.
+            return _stream(response["Body"], limit=end - start + 1)
         return _stream(response["Body"])
 
     def delete(self, key: str) -> None:
@@ -165,17 +231,52 @@ class S3BlobStore:
         except BotoCoreError as exc:
             raise StorageUnavailable(f"bucket {self.bucket}: {exc}") from exc
 
-    def init(self) -> list[str]:
-        """Create the bucket and its settings if missing; safe to run on every deploy."""
-        done = [self._ensure_bucket()]
-        done.append(self._ensure_versioning())
-        done.append(self._ensure_lifecycle())
-        return done
+    def init(self) -> StorageCapabilities:
+        """Create the bucket if missing, then set up versioning, the housekeeping lifecycle rule
+        and CORS where the endpoint has them. Safe to run on every deploy and from several
+        replicas at once. Refusals are reported, never raised: many S3-compatible stores (R2,
+        B2, MinIO, s3rver) lack one of these, and the bucket still works without them."""
+        try:
+            action, created = self._ensure_bucket()
+        except (ClientError, BotoCoreError) as exc:
+            return self._unusable(exc, action=f"create bucket {self.bucket}")
+        versioning = self._setup_versioning()
+        lifecycle = self._setup_lifecycle(versioned=versioning.ok)
+        cors = self._setup_cors()
+        problem = self._probe_write()
+        return StorageCapabilities(
+            store=self._name,
+            usable=problem is None,
+            actions=(action,),
+            features=(versioning, lifecycle, cors),
+            problem=problem,
+            changed=created,
+        )
 
-    def _ensure_bucket(self) -> str:
+    def capabilities(self) -> StorageCapabilities:
+        """The same report as `init`, read without changing the bucket (`dam storage check`)."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
-            return f"bucket {self.bucket} already exists"
+        except (ClientError, BotoCoreError) as exc:
+            return self._unusable(exc, action=f"reach bucket {self.bucket}")
+        versioning = self._read_versioning()
+        lifecycle = self._read_lifecycle(versioned=versioning.ok)
+        cors = self._read_cors()
+        return StorageCapabilities(
+            store=self._name,
+            usable=True,
+            actions=(f"bucket {self.bucket} exists",),
+            features=(versioning, lifecycle, cors),
+        )
+
+    @property
+    def _name(self) -> str:
+        return f"bucket {self.bucket} at {self.client.meta.endpoint_url}"
+
+    def _ensure_bucket(self) -> tuple[str, bool]:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return f"bucket {self.bucket} already exists", False
         except ClientError as exc:
             if _error_code(exc) not in _NO_BUCKET:
                 raise
@@ -194,40 +295,227 @@ class S3BlobStore:
         except ClientError as exc:
             # Another replica running init at the same moment got there first.
             if _error_code(exc) == "BucketAlreadyOwnedByYou":
-                return f"bucket {self.bucket} already exists"
+                return f"bucket {self.bucket} already exists", False
             raise
-        return f"created bucket {self.bucket} in {self.region}"
+        return f"created bucket {self.bucket} in {self.region}", True
 
-    def _ensure_versioning(self) -> str:
-        status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
-        if status == "Enabled":
-            return f"versioning already enabled on {self.bucket}"
-        self.client.put_bucket_versioning(
-            Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
-        )
-        return f"enabled versioning on {self.bucket}"
+    # --- versioning -----------------------------------------------------------------------------
 
-    def _ensure_lifecycle(self) -> str:
+    def _read_versioning(self) -> FeatureReport:
         try:
-            current = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)["Rules"]
+            status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
         except ClientError as exc:
-            if _error_code(exc) != "NoSuchLifecycleConfiguration":
-                raise
-            current = []
+            return _refusal(Feature.versioning, exc, "GetBucketVersioning", VERSIONING_IMPACT)
+        if status == "Enabled":
+            return FeatureReport(Feature.versioning, FeatureState.ok, "enabled")
+        return FeatureReport(
+            Feature.versioning,
+            FeatureState.missing,
+            # s3rver answers this request as a listing, which reads the same as "never enabled".
+            f"{(status or 'not enabled').lower()} "
+            "(`dam storage init` enables it where the endpoint supports it)",
+            VERSIONING_IMPACT,
+        )
+
+    def _setup_versioning(self) -> FeatureReport:
+        current = self._read_versioning()
+        if current.ok:
+            return FeatureReport(Feature.versioning, FeatureState.ok, "already enabled")
+        try:
+            self.client.put_bucket_versioning(
+                Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
+            )
+        except ClientError as exc:
+            return _refusal(Feature.versioning, exc, "PutBucketVersioning", VERSIONING_IMPACT)
+        return FeatureReport(Feature.versioning, FeatureState.ok, "enabled", changed=True)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def _lifecycle_rules(self) -> list[LifecycleRuleOutputTypeDef]:
+        try:
+            return self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)["Rules"]
+        except ClientError as exc:
+            if _error_code(exc) == "NoSuchLifecycleConfiguration":
+                return []
+            raise
+
+    def _read_lifecycle(self, *, versioned: bool) -> FeatureReport:
+        impact = _lifecycle_impact(versioned=versioned)
+        try:
+            rules = self._lifecycle_rules()
+        except ClientError as exc:
+            return _refusal(Feature.lifecycle, exc, "GetBucketLifecycleConfiguration", impact)
+        ours = [rule for rule in rules if rule.get("ID") == LIFECYCLE_RULE_ID]
+        if len(ours) == 1 and _is_housekeeping_rule(ours[0], versioned=versioned):
+            return FeatureReport(
+                Feature.lifecycle,
+                FeatureState.ok,
+                f"rule {LIFECYCLE_RULE_ID} in place ({_housekeeping_summary(versioned)})",
+            )
+        found = "differs from what the DAM sets" if ours else "is not set"
+        return FeatureReport(
+            Feature.lifecycle,
+            FeatureState.missing,
+            f"rule {LIFECYCLE_RULE_ID} {found} (`dam storage init` sets it)",
+            impact,
+        )
+
+    def _setup_lifecycle(self, *, versioned: bool) -> FeatureReport:
+        impact = _lifecycle_impact(versioned=versioned)
+        try:
+            current = self._lifecycle_rules()
+        except ClientError as exc:
+            # Without the current rules a write would drop rules an operator set by hand.
+            return _refusal(Feature.lifecycle, exc, "GetBucketLifecycleConfiguration", impact)
         ours = [rule for rule in current if rule.get("ID") == LIFECYCLE_RULE_ID]
-        if len(ours) == 1 and _is_housekeeping_rule(ours[0]):
-            return f"lifecycle rule {LIFECYCLE_RULE_ID} already in place"
+        summary = _housekeeping_summary(versioned)
+        if len(ours) == 1 and _is_housekeeping_rule(ours[0], versioned=versioned):
+            return FeatureReport(
+                Feature.lifecycle,
+                FeatureState.ok,
+                f"rule {LIFECYCLE_RULE_ID} already in place ({summary})",
+            )
         # Rules an operator added by hand are kept; only ours is replaced.
         others: list[Any] = [rule for rule in current if rule.get("ID") != LIFECYCLE_RULE_ID]
-        self.client.put_bucket_lifecycle_configuration(
-            Bucket=self.bucket,
-            LifecycleConfiguration={"Rules": [*others, _housekeeping_rule()]},
+        try:
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket,
+                LifecycleConfiguration={
+                    "Rules": [*others, _housekeeping_rule(versioned=versioned)]
+                },
+            )
+        except ClientError as exc:
+            return _refusal(Feature.lifecycle, exc, "PutBucketLifecycleConfiguration", impact)
+        return FeatureReport(
+            Feature.lifecycle,
+            FeatureState.ok,
+            f"set rule {LIFECYCLE_RULE_ID}: {summary}",
+            changed=True,
         )
-        return (
-            f"set lifecycle rule {LIFECYCLE_RULE_ID}: abort incomplete multipart uploads after "
-            f"{ABORT_MULTIPART_DAYS} day, expire noncurrent versions after "
-            f"{NONCURRENT_EXPIRY_DAYS} days"
+
+    # --- CORS -----------------------------------------------------------------------------------
+
+    def _cors_rules(self) -> list[CORSRuleOutputTypeDef]:
+        try:
+            return self.client.get_bucket_cors(Bucket=self.bucket)["CORSRules"]
+        except ClientError as exc:
+            if _error_code(exc) == "NoSuchCORSConfiguration":
+                return []
+            raise
+
+    def _read_cors(self) -> FeatureReport:
+        try:
+            rules = self._cors_rules()
+        except ClientError as exc:
+            return _refusal(Feature.cors, exc, "GetBucketCors", CORS_IMPACT)
+        if any(_is_cors_rule(rule) for rule in rules):
+            return FeatureReport(Feature.cors, FeatureState.ok, f"rule {CORS_RULE_ID} in place")
+        return FeatureReport(
+            Feature.cors,
+            FeatureState.missing,
+            f"rule {CORS_RULE_ID} is not set (`dam storage init` sets it)",
+            CORS_IMPACT,
         )
+
+    def _setup_cors(self) -> FeatureReport:
+        try:
+            current = self._cors_rules()
+        except ClientError as exc:
+            return _refusal(Feature.cors, exc, "GetBucketCors", CORS_IMPACT)
+        if any(_is_cors_rule(rule) for rule in current):
+            return FeatureReport(
+                Feature.cors, FeatureState.ok, f"rule {CORS_RULE_ID} already in place"
+            )
+        # Some servers drop rule ids, so a changed rule of ours is recognised by id only; any
+        # other rule (an operator's) is kept as it is.
+        others: list[Any] = [rule for rule in current if rule.get("ID") != CORS_RULE_ID]
+        try:
+            self.client.put_bucket_cors(
+                Bucket=self.bucket, CORSConfiguration={"CORSRules": [*others, _cors_rule()]}
+            )
+        except ClientError as exc:
+            return _refusal(Feature.cors, exc, "PutBucketCors", CORS_IMPACT)
+        return FeatureReport(
+            Feature.cors,
+            FeatureState.ok,
+            f"set rule {CORS_RULE_ID}: any origin may GET and HEAD through presigned links",
+            changed=True,
+        )
+
+    # --- usable at all --------------------------------------------------------------------------
+
+    def _probe_write(self) -> str | None:
+        """Write, read back and remove a small object: a bucket the credentials can see but not
+        write to would otherwise pass init and fail the first upload."""
+        key = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+        step = "PutObject"
+        try:
+            put = self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=PROBE_BYTES, ContentType="text/plain"
+            )
+            step = "GetObject"
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            try:
+                data = body.read()
+            finally:
+                body.close()
+            step = "DeleteObject"
+            self._remove_probe(key, put.get("VersionId"))
+        except ClientError as exc:
+            return (
+                f"cannot use bucket {self.bucket}: {step} was refused "
+                f"({_error_code(exc)} {_error_message(exc)}".rstrip()
+                + "); the credentials need s3:PutObject, s3:GetObject and s3:DeleteObject on it"
+            )
+        except BotoCoreError as exc:
+            return f"cannot use bucket {self.bucket}: {step} failed: {exc}"
+        if data != PROBE_BYTES:
+            return f"bucket {self.bucket} returned other bytes than were written to it"
+        return None
+
+    def _remove_probe(self, key: str, version_id: str | None) -> None:
+        if version_id and version_id != "null":
+            # Removing the version itself leaves no delete marker behind on a versioned bucket.
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+                return
+            except ClientError as exc:
+                if _error_code(exc) not in _DENIED:
+                    raise
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def _unusable(self, exc: ClientError | BotoCoreError, *, action: str) -> StorageCapabilities:
+        return StorageCapabilities(
+            store=self._name, usable=False, problem=self._explain(exc, action=action)
+        )
+
+    def _explain(self, exc: ClientError | BotoCoreError, *, action: str) -> str:
+        endpoint = self.client.meta.endpoint_url
+        if isinstance(exc, NoCredentialsError):
+            return (
+                f"cannot {action}: no S3 credentials found; "
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
+        if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+            return f"cannot {action}: {endpoint} is not reachable; check DAM_S3_ENDPOINT_URL"
+        if isinstance(exc, BotoCoreError):
+            return f"cannot {action}: {exc}"
+        code = _error_code(exc)
+        if code in _NO_BUCKET:
+            return f"bucket {self.bucket} does not exist at {endpoint}; run `dam storage init`"
+        if code in _DENIED or code in _BAD_CREDENTIALS:
+            return (
+                f"cannot {action}: access denied ({code}); check AWS_ACCESS_KEY_ID, "
+                f"AWS_SECRET_ACCESS_KEY and that the key may use bucket {self.bucket}"
+            )
+        if code == "BucketAlreadyExists":
+            return (
+                f"cannot {action}: the name belongs to another account; "
+                "choose another DAM_S3_BUCKET"
+            )
+        if code == "InvalidBucketName":
+            return f"cannot {action}: {self.bucket!r} is not a valid bucket name (DAM_S3_BUCKET)"
+        return f"cannot {action}: {code} {_error_message(exc)}".rstrip()
 
 
 def client_config() -> Config:
@@ -246,36 +534,106 @@ def client_config() -> Config:
     )
 
 
-def _housekeeping_rule() -> LifecycleRuleTypeDef:
-    return {
+def _housekeeping_rule(*, versioned: bool) -> LifecycleRuleTypeDef:
+    rule: LifecycleRuleTypeDef = {
         "ID": LIFECYCLE_RULE_ID,
         "Filter": {"Prefix": ""},
         "Status": "Enabled",
         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_MULTIPART_DAYS},
-        "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_EXPIRY_DAYS},
-        # Once every old version has expired, the lone delete marker is useless too.
-        "Expiration": {"ExpiredObjectDeleteMarker": True},
     }
+    # Stores without versioning (R2) may reject version actions; they have no versions to expire.
+    if versioned:
+        rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": NONCURRENT_EXPIRY_DAYS}
+        # Once every old version has expired, the lone delete marker is useless too.
+        rule["Expiration"] = {"ExpiredObjectDeleteMarker": True}
+    return rule
 
 
-def _is_housekeeping_rule(rule: LifecycleRuleOutputTypeDef) -> bool:
-    return (
+def _housekeeping_summary(versioned: bool) -> str:
+    summary = f"abort incomplete multipart uploads after {ABORT_MULTIPART_DAYS} day"
+    if versioned:
+        summary += f", expire noncurrent versions after {NONCURRENT_EXPIRY_DAYS} days"
+    return summary
+
+
+def _is_housekeeping_rule(rule: LifecycleRuleOutputTypeDef, *, versioned: bool) -> bool:
+    basics = (
         rule.get("Status") == "Enabled"
         and rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation")
         == ABORT_MULTIPART_DAYS
-        and rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
-        == NONCURRENT_EXPIRY_DAYS
-        and rule.get("Expiration", {}).get("ExpiredObjectDeleteMarker") is True
         and rule.get("Filter", {}).get("Prefix", "") == ""
         and "Prefix" not in rule
     )
+    if not versioned:
+        return basics
+    return (
+        basics
+        and rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
+        == NONCURRENT_EXPIRY_DAYS
+        and rule.get("Expiration", {}).get("ExpiredObjectDeleteMarker") is True
+    )
 
 
-def _stream(body: StreamingBody) -> Iterator[bytes]:
+def _lifecycle_impact(*, versioned: bool) -> str:
+    impact = (
+        "interrupted multipart uploads are never cleaned up and keep taking (billed) space; "
+        f"add a rule aborting incomplete multipart uploads after {ABORT_MULTIPART_DAYS} day "
+        "in the store's own console"
+    )
+    if versioned:
+        impact += ", and expire noncurrent versions there, or they are kept for ever"
+    return impact
+
+
+def _cors_rule() -> CORSRuleTypeDef:
+    return {
+        "ID": CORS_RULE_ID,
+        "AllowedMethods": list(CORS_METHODS),
+        # A presigned link is itself the credential and no cookie rides along, so any origin
+        # may read what a link it holds points to.
+        "AllowedOrigins": ["*"],
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": list(CORS_EXPOSE_HEADERS),
+        "MaxAgeSeconds": CORS_MAX_AGE_SECONDS,
+    }
+
+
+def _is_cors_rule(rule: CORSRuleOutputTypeDef) -> bool:
+    return (
+        rule.get("ID") in (CORS_RULE_ID, None)
+        and sorted(rule.get("AllowedMethods", [])) == sorted(CORS_METHODS)
+        and rule.get("AllowedOrigins") == ["*"]
+        and sorted(rule.get("ExposeHeaders", [])) == sorted(CORS_EXPOSE_HEADERS)
+    )
+
+
+def _refusal(feature: Feature, exc: ClientError, operation: str, impact: str) -> FeatureReport:
+    code = _error_code(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    reason = f"{operation}: {code} {_error_message(exc)}".rstrip()
+    if code in _UNSUPPORTED or status in (405, 501):
+        return FeatureReport(
+            feature, FeatureState.unsupported, f"not supported by this endpoint ({reason})", impact
+        )
+    return FeatureReport(
+        feature, FeatureState.failed, f"refused by the endpoint ({reason})", impact
+    )
+
+
+def _stream(body: StreamingBody, *, limit: int | None = None) -> Iterator[bytes]:
     # `finally` also runs on GeneratorExit, so a client that disconnects mid-download releases
     # the HTTP connection back to the pool instead of leaking it.
     try:
-        yield from body.iter_chunks(CHUNK_SIZE)
+        if limit is None:
+            yield from body.iter_chunks(CHUNK_SIZE)
+            return
+        remaining = limit
+        for chunk in body.iter_chunks(min(CHUNK_SIZE, limit)):
+            if len(chunk) >= remaining:
+                yield chunk[:remaining]
+                return
+            remaining -= len(chunk)
+            yield chunk
     finally:
         body.close()
 
