@@ -460,10 +460,10 @@ def update_metadata(
     if_match: str | None,
 ) -> Asset:
     """Edit the working view. A draft, rejected or in-review version is edited in place (one
-    in review goes back to draft: the reviewer would judge something else than was
-    submitted); an approved one is never changed by what needs review: the edit becomes
-    version n+1 with the same file, a draft for the same submit -> approve path. What the pack
-    exempts from review and an earlier rights date reach the published view at once."""
+    in review stays there: the reviewer judges what it carries when they decide, and the audit
+    trail shows the edit); an approved one is never changed by what needs review: the edit
+    becomes version n+1 with the same file, a draft for the same submit -> approve path. What
+    the pack exempts from review and an earlier rights date reach the published view at once."""
     check_if_match(asset, if_match)
     sent = patch.model_dump(exclude_unset=True)
     if not sent:
@@ -492,10 +492,6 @@ def update_metadata(
         bump_revision(session, asset, current_version=target.number, now=now)
     else:
         target = current
-        if current.review_state == ReviewState.in_review and pending:
-            current.review_state = ReviewState.draft
-            current.review_reason = "withdrawn from review: its metadata was edited"
-            extra["withdrawn_from_review"] = [current.number]
         bump_revision(session, asset, now=now)
     working.write_to(target)
     store_report(target, assessment.report)

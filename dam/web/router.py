@@ -140,7 +140,7 @@ def asset_page(
     extra: dict[str, Any] = {"v": view, "tag_choices": choices, "similar": similar.items}
     if view.can_edit:
         extra["etag"] = asset_service.etag(asset)
-        extra["edit_facets"] = web.edit_facets(ctx.governance.pack, asset)
+        extra["edit_facets"] = web.edit_facets(ctx.governance.pack, view.meta.terms)
     return pages.render(request, "asset.html", principal, extra)
 
 
@@ -236,9 +236,10 @@ def edit_metadata(
     since the page was loaded (the page's ETag)."""
 
     def apply() -> None:
+        current = asset_service.get_version(session, asset, asset.current_version)
         patch = web.metadata_patch(
             ctx.governance.pack,
-            asset,
+            current.terms,
             title=title,
             description=description,
             tags=tags,

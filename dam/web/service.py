@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from dam.assets import service as asset_service
 from dam.assets.access import visible_version
+from dam.assets.metadata import Metadata
 from dam.assets.schemas import AssetPatch
 from dam.audit import queries as audit_queries
 from dam.audit.schemas import AuditEventOut
@@ -133,8 +134,9 @@ def taxonomy_options(facet: Facet) -> list[tuple[str, str, int, str]]:
 # --- asset page ----------------------------------------------------------------------------
 
 
-def edit_facets(pack: GovernancePack, asset: Asset) -> list[dict[str, Any]]:
-    """The edit form's taxonomy fields: the upload form's choices with the asset's terms ticked."""
+def edit_facets(pack: GovernancePack, terms: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+    """The edit form's taxonomy fields: the upload form's choices with `terms` (the working
+    view's) ticked."""
     return [
         {
             "id": f.id,
@@ -142,7 +144,7 @@ def edit_facets(pack: GovernancePack, asset: Asset) -> list[dict[str, Any]]:
             "required": f.required,
             "multi": f.multi,
             "options": taxonomy_options(f),
-            "selected": set(asset.terms.get(f.id, [])),
+            "selected": set(terms.get(f.id, [])),
         }
         for f in pack.facets
     ]
@@ -150,7 +152,7 @@ def edit_facets(pack: GovernancePack, asset: Asset) -> list[dict[str, Any]]:
 
 def metadata_patch(
     pack: GovernancePack,
-    asset: Asset,
+    current_terms: Mapping[str, Sequence[str]],
     *,
     title: str,
     description: str,
@@ -168,7 +170,7 @@ def metadata_patch(
             raise Invalid(f"{value!r} is not a facet:term choice of the form")
         if term:
             chosen.setdefault(facet_id, []).append(term)
-    kept = {k: v for k, v in asset.terms.items() if not pack.has_facet(k)}
+    kept = {k: list(v) for k, v in current_terms.items() if not pack.has_facet(k)}
     rights: datetime | None = None
     if rights_end.strip():
         try:
@@ -192,8 +194,21 @@ def metadata_patch(
 
 
 @dataclass
+class Change:
+    """One field of a draft that differs from what is published, for people to compare."""
+
+    label: str
+    live: str
+    draft: str
+
+
+@dataclass
 class AssetView:
     asset: Asset
+    # The metadata shown: the working view (current version) for uploaders and reviewers, the
+    # published view for marketers; `changes` compares a pending draft with what is live.
+    meta: Metadata
+    changes: list[Change]
     version: AssetVersion | None
     versions: list[AssetVersion]
     terms: list[TermLabel]
@@ -222,13 +237,24 @@ def asset_view(session: Session, *, ctx: Context, principal: Principal, asset: A
         if campaign_ids
         else []
     )
-    history = audit_queries.asset_history(session, asset_id=asset.id, page=1, page_size=20)
+    history = audit_queries.asset_history(
+        session,
+        asset_id=asset.id,
+        published_only=principal.sees_only_published,
+        page=1,
+        page_size=20,
+    )
     state = version.review_state if version else None
+    live = Metadata.of(asset)
+    meta = live if principal.sees_only_published or version is None else Metadata.of(version)
+    changes = metadata_changes(ctx.governance.pack, live, meta) if asset.published_version else []
     return AssetView(
         asset=asset,
+        meta=meta,
+        changes=changes,
         version=version,
         versions=versions,
-        terms=term_labels(ctx.governance.pack, asset.terms),
+        terms=term_labels(ctx.governance.pack, meta.terms),
         campaigns=sorted(campaigns, key=lambda c: c.id),
         performance=reports.asset_performance(session, [asset.id])[asset.id],
         history=history.items,
@@ -241,6 +267,39 @@ def asset_view(session: Session, *, ctx: Context, principal: Principal, asset: A
         can_tag=principal.may(CAMPAIGN_TAGGERS) and asset.published_version is not None,
         violations=list((version.compliance or {}).get("violations", [])) if version else [],
     )
+
+
+def metadata_changes(pack: GovernancePack, live: Metadata, draft: Metadata) -> list[Change]:
+    """The fields where `draft` differs from `live`, with labels and readable values."""
+
+    def terms_text(terms: Mapping[str, Sequence[str]], facet_id: str) -> str:
+        facet = pack.facet(facet_id) if pack.has_facet(facet_id) else None
+        ids = terms.get(facet_id, [])
+        return ", ".join(facet.terms[t].label if facet and t in facet.terms else t for t in ids)
+
+    out: list[Change] = []
+    if live.title != draft.title:
+        out.append(Change("Title", live.title, draft.title))
+    if live.description != draft.description:
+        out.append(Change("Description", live.description, draft.description))
+    if list(live.tags) != list(draft.tags):
+        out.append(Change("Tags", ", ".join(live.tags), ", ".join(draft.tags)))
+    for facet_id in [f.id for f in pack.facets] + sorted(
+        set(live.terms) | set(draft.terms) - {f.id for f in pack.facets}
+    ):
+        before, after = terms_text(live.terms, facet_id), terms_text(draft.terms, facet_id)
+        if before != after:
+            label = pack.facet(facet_id).label if pack.has_facet(facet_id) else facet_id
+            out.append(Change(label, before, after))
+    if live.rights_expire_at != draft.rights_expire_at:
+        out.append(
+            Change(
+                "Rights end",
+                live.rights_expire_at.date().isoformat() if live.rights_expire_at else "none",
+                draft.rights_expire_at.date().isoformat() if draft.rights_expire_at else "none",
+            )
+        )
+    return out
 
 
 def tag_choices(session: Session, *, exclude: Sequence[str]) -> list[Campaign]:
@@ -258,6 +317,8 @@ class ReviewItem:
     asset: Asset
     version: AssetVersion
     previous: AssetVersion | None
+    # The metadata under review compared with the published view (empty for a new asset).
+    changes: list[Change]
     waited_seconds: int
     uploader: str | None
     terms: list[TermLabel]
@@ -278,14 +339,22 @@ def review_items(
             if asset.published_version and asset.published_version != entry.version
             else None
         )
+        changes = (
+            metadata_changes(ctx.governance.pack, Metadata.of(asset), Metadata.of(version))
+            if asset.published_version
+            else []
+        )
+        if previous is not None and previous.sha256 == version.sha256:
+            previous = None  # a metadata change only: the file is the one published
         items.append(
             ReviewItem(
                 asset=asset,
                 version=version,
                 previous=previous,
+                changes=changes,
                 waited_seconds=entry.waited_seconds,
                 uploader=entry.uploader.name,
-                terms=term_labels(ctx.governance.pack, asset.terms),
+                terms=term_labels(ctx.governance.pack, version.terms),
                 self_uploaded=version.created_by == principal.id and principal.role != Role.admin,
             )
         )

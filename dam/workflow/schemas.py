@@ -19,7 +19,9 @@ class UploaderOut(BaseModel):
 
 class ReviewQueueItem(BaseModel):
     asset_id: uuid.UUID
-    title: str
+    title: str  # the version's own (the metadata under review)
+    # Fields whose value in review differs from the published view (empty for a new asset).
+    pending_changes: list[str] = []
     version: int
     submitted_at: datetime
     waited_seconds: int

@@ -212,7 +212,8 @@ def review_queue(
         items.append(
             ReviewQueueItem(
                 asset_id=asset.id,
-                title=asset.title,
+                title=version.title,
+                pending_changes=_pending_fields(asset, version),
                 version=version.number,
                 submitted_at=submitted_at,
                 waited_seconds=max(0, int((now - submitted_at).total_seconds())),
@@ -224,6 +225,13 @@ def review_queue(
             )
         )
     return ReviewQueuePage(total=total, page=page, page_size=page_size, items=items)
+
+
+def _pending_fields(asset: Asset, version: AssetVersion) -> list[str]:
+    if asset.published_version is None:
+        return []
+    live, draft = Metadata.of(asset).to_json(), Metadata.of(version).to_json()
+    return [name for name in live if live[name] != draft[name]]
 
 
 def _current_for_transition(

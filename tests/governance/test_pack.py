@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -580,3 +581,30 @@ def test_every_problem_of_both_files_is_reported_at_once(tmp_path: Path) -> None
     assert str(caught.value.errors[0]).endswith(
         "taxonomy.yaml:7: duplicate term id 'photo' in facet 'asset_type' (first defined at line 5)"
     )
+
+
+def test_review_exemptions_are_read_and_checked(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    shipped = load_pack(ROOT / "taxonomy")
+    assert shipped.needs_review("terms", "channel")
+    assert not shipped.needs_review("terms", "visual_style")
+    assert shipped.needs_review("title") and shipped.needs_review("tags")
+
+    pack_dir = tmp_path / "pack"
+    shutil.copytree(ROOT / "taxonomy", pack_dir)
+    taxonomy = pack_dir / "taxonomy.yaml"
+    text = taxonomy.read_text()
+    taxonomy.write_text(text.replace("facets:\n", "review_exempt_fields: [tags]\nfacets:\n", 1))
+    assert not load_pack(pack_dir).needs_review("tags")
+    assert load_pack(pack_dir).needs_review("title")
+
+    taxonomy.write_text(
+        text.replace("facets:\n", "review_exempt_fields: [tags, rights_expire_at]\nfacets:\n", 1)
+    )
+    with pytest.raises(PackInvalid) as caught:
+        load_pack(pack_dir)
+    (error,) = caught.value.errors
+    assert error.file.endswith("taxonomy.yaml")
+    assert error.line == text[: text.index("facets:\n")].count("\n") + 1
+    assert "'rights_expire_at' cannot skip review" in error.message

@@ -45,8 +45,10 @@ def _doc(
     if rng.random() < 0.5:
         keys.add("visible:1")
     words = rng.sample(WORDS, 2)
+    doc_id = asset_id or uuid.uuid4()
     return SearchDocument(
-        asset_id=asset_id or uuid.uuid4(),
+        doc_id=doc_id,
+        asset_id=doc_id,
         title=" ".join(words),
         body=rng.choice(WORDS),
         keys=tuple(sorted(keys)),

@@ -335,3 +335,65 @@ def test_designer_reviewer_marketer_story(browser: Any, live: Live, tmp_path: Pa
     expect(page.locator("section[aria-labelledby=ver-h] tbody tr")).to_have_count(2)
     expect(page.get_by_role("button", name="Upload version 3")).to_be_visible()
     _sign_out(page)
+
+
+def test_a_metadata_change_waits_for_review_beside_what_is_live(
+    browser: Any, live: Live, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    users = Users(live.ctx)
+    designer = users.create(Role.designer, name="Dana Designer")
+    manager = users.create(Role.brand_manager, name="Bo Brand")
+    marketer = users.create(Role.marketer, name="Mia Marketing")
+    with live.api() as api:
+        created = api.post(
+            "/api/v1/assets",
+            files={"file": ("dawn.jpg", image_bytes(size=(1600, 1200), seed=4), "image/jpeg")},
+            data={"metadata": json.dumps(GRAPHIC)},
+        )
+        assert created.status_code == 201, created.text
+        asset_id = created.json()["id"]
+        for action in ("submit", "approve"):  # an admin may approve their own upload
+            assert api.post(f"/api/v1/assets/{asset_id}/{action}").status_code == 200
+    _settle(live)
+
+    page = _sign_in(browser, live, designer)
+    page.goto(f"/assets/{asset_id}")
+    page.locator("summary", has_text="Edit metadata").click()
+    page.get_by_label("Title").fill("Trail runner at dawn, final cut")
+    page.get_by_role("button", name="Save metadata").click()
+    expect(page.get_by_role("status")).to_contain_text("Metadata saved.")
+    pending = page.locator("section.pending")
+    expect(pending).to_contain_text("Waiting for review")
+    row = pending.locator("tr", has_text="Title")
+    expect(row.locator("td").nth(0)).to_have_text("Trail runner at dawn")
+    expect(row.locator("td").nth(1)).to_have_text("Trail runner at dawn, final cut")
+    expect(page.locator(".asset-title")).to_have_text("Trail runner at dawn, final cut")
+    _shot(page, "12-metadata-pending")
+    page.get_by_role("button", name="Submit for review").click()
+    expect(page.get_by_role("status")).to_contain_text("submitted for review")
+    _sign_out(page)
+
+    page = _sign_in(browser, live, marketer)
+    page.goto(f"/assets/{asset_id}")
+    expect(page.locator(".asset-title")).to_have_text("Trail runner at dawn")
+    expect(page.locator("section.pending")).to_have_count(0)
+    _sign_out(page)
+
+    page = _sign_in(browser, live, manager)
+    page.goto("/review")
+    item = page.locator(".review-item", has_text="final cut")
+    expect(item).to_contain_text("only the metadata changed")
+    expect(item.locator("table.changes tr", has_text="Title")).to_contain_text(
+        "Trail runner at dawn, final cut"
+    )
+    _shot(page, "13-review-metadata-diff")
+    item.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("status")).to_contain_text("it is now published")
+    _sign_out(page)
+
+    page = _sign_in(browser, live, marketer)
+    page.goto(f"/assets/{asset_id}")
+    expect(page.locator(".asset-title")).to_have_text("Trail runner at dawn, final cut")
+    _sign_out(page)
