@@ -190,17 +190,25 @@ def generate(
                 published = published if rng.random() < 0.5 else None
             kind = _weighted(rng, KINDS)
             width, height = rng.choice(SIZES)
+            # The asset row is the published view; each version carries its own metadata. Half
+            # of the assets with a pending draft have a draft title (a metadata change).
+            metadata: dict[str, Any] = {
+                "title": title,
+                "description": description,
+                "tags": sorted(set([*rng.sample(TAGS, rng.randint(1, 4)), season])),
+                "terms": terms,
+                "rights_expire_at": None,
+            }
+            draft = dict(metadata)
+            if published is not None and published != versions and rng.random() < 0.5:
+                draft["title"] = f"{title} revised"
             asset_rows.append(
                 {
                     "id": asset_id,
-                    "title": title,
-                    "description": description,
-                    "tags": sorted(set([*rng.sample(TAGS, rng.randint(1, 4)), season])),
-                    "terms": terms,
+                    **metadata,
                     "status": status,
                     "current_version": versions,
                     "published_version": published,
-                    "rights_expire_at": None,
                     "rights_warned_at": None,
                     "revision": versions,
                     "created_by": None,
@@ -238,6 +246,8 @@ def generate(
                         "reviewed_at": None,
                         "submitted_at": None,
                         "restored_from": None,
+                        "edited_from": None,
+                        **(draft if number == versions else metadata),
                         "created_by": None,
                         "created_at": created + timedelta(days=number - 1),
                     }
