@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -30,6 +32,26 @@ def create_db_engine(url: str) -> Engine:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def insert_new(
+    session: Session, table: Any, values: dict[str, Any], *, unique: Sequence[str]
+) -> bool:
+    """INSERT the row unless one with the same `unique` columns exists; True when this call
+    inserted it. Atomic where a look-up-then-insert races: on PostgreSQL a concurrent inserter
+    waits for the first transaction and then finds its row (READ COMMITTED), instead of failing
+    with a unique violation; SQLite serialises writers anyway."""
+    target = table.__table__ if hasattr(table, "__table__") else table
+    dialect = session.get_bind().dialect.name
+    make = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        make(target)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT run through the ORM session.
+        .returning(target.c[unique[0]])
+    )
+    return session.execute(statement).first() is not None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

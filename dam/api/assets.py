@@ -56,6 +56,7 @@ def _with_etag(asset: Asset, body: Any, status_code: int = 200) -> JSONResponse:
 def _idempotent_post(
     session: Session,
     *,
+    ctx: Context,
     request: Request,
     actor: Principal,
     key: str | None,
@@ -71,22 +72,23 @@ def _idempotent_post(
         upload.filename,
         upload.fields.get("metadata"),
     )
-    stored = idempotency.replay(session, principal=actor, key=key, fingerprint=fingerprint)
+    stored = idempotency.claim(
+        session, principal=actor, key=key, fingerprint=fingerprint, now=ctx.now()
+    )
     if stored is not None:
         return JSONResponse(
             stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
         )
     asset, body = action()
     encoded = jsonable_encoder(body)
-    idempotency.remember(
-        session, principal=actor, key=key, fingerprint=fingerprint, status_code=201, body=encoded
-    )
+    idempotency.remember(session, principal=actor, key=key, status_code=201, body=encoded)
     return JSONResponse(encoded, status_code=201, headers={"ETag": service.etag(asset)})
 
 
 async def _respond_to_upload(
     session: Session,
     *,
+    ctx: Context,
     request: Request,
     actor: Principal,
     key: str | None,
@@ -98,6 +100,7 @@ async def _respond_to_upload(
         return await run_in_threadpool(
             _idempotent_post,
             session,
+            ctx=ctx,
             request=request,
             actor=actor,
             key=key,
@@ -129,7 +132,13 @@ async def upload_asset(
         return asset, out
 
     return await _respond_to_upload(
-        session, request=request, actor=actor, key=idempotency_key, upload=upload, action=create
+        session,
+        ctx=ctx,
+        request=request,
+        actor=actor,
+        key=idempotency_key,
+        upload=upload,
+        action=create,
     )
 
 
@@ -218,7 +227,13 @@ async def upload_version(
         return asset, present_asset(session, asset, published=False)
 
     return await _respond_to_upload(
-        session, request=request, actor=actor, key=idempotency_key, upload=upload, action=create
+        session,
+        ctx=ctx,
+        request=request,
+        actor=actor,
+        key=idempotency_key,
+        upload=upload,
+        action=create,
     )
 
 

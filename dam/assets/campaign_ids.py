@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from dam.db import insert_new
 from dam.errors import Invalid
 from dam.models import Campaign
 
@@ -40,7 +41,11 @@ def resolve_campaigns(
             campaign_ids=unknown,
         )
     for cid in unknown:
-        session.add(Campaign(id=cid, name=cid, created_at=now, updated_at=now))
-    if unknown:
-        session.flush()
+        # Another upload may be creating the same campaign right now: either insert wins.
+        insert_new(
+            session,
+            Campaign,
+            {"id": cid, "name": cid, "created_at": now, "updated_at": now},
+            unique=("id",),
+        )
     return ids

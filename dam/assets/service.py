@@ -31,6 +31,7 @@ from dam.assets.schemas import AssetMetadataIn, AssetPatch
 from dam.assets.upload import ReceivedUpload
 from dam.audit.service import diff, record
 from dam.context import Context
+from dam.db import insert_new
 from dam.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from dam.events import emit
 from dam.governance.schemas import ValidationOut
@@ -44,7 +45,7 @@ from dam.governance.service import (
 )
 from dam.jobs.outbox import enqueue
 from dam.media import MediaInfo, MediaKind, inspect_file, safe_filename
-from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion, ReviewState
+from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion, BlobOwner, ReviewState
 from dam.principal import Principal
 from dam.storage import blob_key
 
@@ -181,13 +182,26 @@ def find_by_sha256(session: Session, sha256: str) -> AssetVersion | None:
 def _refuse_duplicate(session: Session, sha256: str) -> None:
     existing = find_by_sha256(session, sha256)
     if existing is not None:
-        raise Conflict(
-            f"these bytes are already stored as version {existing.number} of asset "
-            f"{existing.asset_id}",
-            code="duplicate",
-            existing_asset_id=str(existing.asset_id),
-            existing_version=existing.number,
-        )
+        raise _duplicate(existing.asset_id, existing.number)
+
+
+def _duplicate(asset_id: uuid.UUID, number: int) -> Conflict:
+    return Conflict(
+        f"these bytes are already stored as version {number} of asset {asset_id}",
+        code="duplicate",
+        existing_asset_id=str(asset_id),
+        existing_version=number,
+    )
+
+
+def _take_bytes(session: Session, version: AssetVersion) -> None:
+    """Claim the version's bytes for its asset; 409 when another upload got them first (the
+    look-up in `_refuse_duplicate` cannot see an upload that has not committed yet)."""
+    owner = {"sha256": version.sha256, "asset_id": version.asset_id, "version": version.number}
+    if not insert_new(session, BlobOwner, owner, unique=("sha256",)):
+        taken = session.get(BlobOwner, version.sha256)
+        assert taken is not None  # the insert conflicted with this committed row
+        raise _duplicate(taken.asset_id, taken.version)
 
 
 def _store_blob(ctx: Context, inspected: Inspected) -> str:
@@ -279,6 +293,7 @@ def create_asset(
     version = _new_version(asset, inspected, number=1, key=key, actor=actor, ctx=ctx)
     working.write_to(version)
     store_report(version, assessment.report)
+    _take_bytes(session, version)
     session.add(version)
     for cid in campaign_ids:
         session.add(
@@ -336,6 +351,7 @@ def add_version(
     version = _new_version(asset, inspected, number=number, key=key, actor=actor, ctx=ctx)
     working.write_to(version)
     store_report(version, assessment.report)
+    _take_bytes(session, version)
     bump_revision(session, asset, current_version=number, now=now)
     session.add(version)
     session.flush()

@@ -27,6 +27,7 @@ from dam.campaigns.schemas import (
     RemovedPage,
 )
 from dam.context import Context
+from dam.db import insert_new
 from dam.errors import Conflict, Forbidden, Invalid, NotFound
 from dam.events import emit
 from dam.governance.pack import GovernancePack
@@ -104,21 +105,22 @@ def create_campaign(
     session: Session, *, ctx: Context, data: CampaignIn, actor: Principal
 ) -> Campaign:
     cid = normalize_campaign_id(data.id)
-    if session.get(Campaign, cid) is not None:
-        raise Conflict(f"campaign {cid} already exists", code="campaign_exists")
     now = ctx.now()
-    campaign = Campaign(
-        id=cid,
-        name=data.name.strip(),
-        channel=resolve_channel(ctx.governance.pack, data.channel) if data.channel else None,
-        objective=(data.objective or "").strip() or None,
-        starts_on=data.starts_on,
-        ends_on=data.ends_on,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(campaign)
-    session.flush()
+    values = {
+        "id": cid,
+        "name": data.name.strip(),
+        "channel": resolve_channel(ctx.governance.pack, data.channel) if data.channel else None,
+        "objective": (data.objective or "").strip() or None,
+        "starts_on": data.starts_on,
+        "ends_on": data.ends_on,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # One atomic insert: of two requests creating the same id at once, the second gets 409.
+    if not insert_new(session, Campaign, values, unique=("id",)):
+        raise Conflict(f"campaign {cid} already exists", code="campaign_exists")
+    campaign = session.get(Campaign, cid)
+    assert campaign is not None
     record(
         session,
         actor=actor,

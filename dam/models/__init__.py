@@ -172,6 +172,18 @@ class AssetVersion(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 
+class BlobOwner(SQLModel, table=True):
+    """Which asset a file's bytes belong to: one per SHA-256, taken with an atomic insert, so
+    two simultaneous uploads of the same bytes cannot both make an asset (the second gets 409
+    `duplicate`). Restores and metadata edits reuse their own asset's bytes and take none."""
+
+    __tablename__ = "blob_owners"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", index=True)
+    version: int
+
+
 class AuditEvent(SQLModel, table=True):
     """Append-only: rows are inserted in the transaction of the change and never updated."""
 
@@ -344,6 +356,7 @@ __all__ = [
     "AssetTerm",
     "AssetVersion",
     "AuditEvent",
+    "BlobOwner",
     "Campaign",
     "CampaignMetric",
     "CampaignMetricMonth",

@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 
 from dam.audit.service import record
 from dam.context import Context
+from dam.db import insert_new
 from dam.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 from dam.models import Role, SignInThrottle, User
 from dam.principal import Principal
@@ -84,17 +85,21 @@ def create_user(
         raise Invalid(
             f"the password needs at least {MIN_PASSWORD_LENGTH} characters", code="weak_password"
         )
-    if session.exec(select(User).where(col(User.email) == email)).first() is not None:
+    user_id = uuid.uuid4()
+    values = {
+        "id": user_id,
+        "email": email,
+        "name": name.strip(),
+        "role": role,
+        "password_hash": hash_password(password),
+        "disabled": False,
+        "created_at": now,
+    }
+    # One atomic insert: of two requests creating the same email at once, the second gets 409.
+    if not insert_new(session, User, values, unique=("email",)):
         raise Conflict(f"a user {email} already exists", code="user_exists")
-    user = User(
-        email=email,
-        name=name.strip(),
-        role=role,
-        password_hash=hash_password(password),
-        created_at=now,
-    )
-    session.add(user)
-    session.flush()
+    user = session.get(User, user_id)
+    assert user is not None
     record(
         session,
         actor=actor,
