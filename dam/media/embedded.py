@@ -98,7 +98,7 @@ _LOCATION_KEY = re.compile(
     r"|Xmp\.photoshop\.(City|State|Country)$"
     r"|Iptc\.Application2\.(SubLocation|City|ProvinceState|CountryName|CountryCode"
     r"|LocationName|LocationCode)$"
-    r"|container\.(location|com\.apple\.quicktime\.location)"
+    r"|container\.(stream\d+\.)?(location|com\.apple\.quicktime\.location)"
     r"|xmp\.GPS)",
     re.IGNORECASE,
 )
