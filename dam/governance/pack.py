@@ -23,8 +23,10 @@ from pydantic import BaseModel, ValidationError
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from dam.governance.checks import CHECKS, Finding, Subject
+from dam.governance.metadata import CORE_FIELDS, DEFAULT_POLICY, MetadataPolicy, parse_metadata
 
 __all__ = [
+    "METADATA_FILE",
     "RULES_FILE",
     "TAXONOMY_FILE",
     "Facet",
@@ -39,6 +41,8 @@ __all__ = [
 
 TAXONOMY_FILE = "taxonomy.yaml"
 RULES_FILE = "brand_rules.yaml"
+# Optional: without it the default mapping and privacy policy of dam.governance.metadata apply.
+METADATA_FILE = "metadata.yaml"
 
 _TERM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _FACET_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -199,9 +203,11 @@ class GovernancePack:
     facets: tuple[Facet, ...]
     rules: tuple[Rule, ...]
     directory: Path
-    digest: str  # sha256 of both files: tells a reload whether anything changed
+    digest: str  # sha256 of the pack's files: tells a reload whether anything changed
     _facets: Mapping[str, Facet] = field(repr=False)
     _facet_lookup: Mapping[str, str] = field(repr=False)
+    # metadata.yaml: embedded metadata -> asset fields, location visibility and stripping.
+    metadata: MetadataPolicy = DEFAULT_POLICY
 
     def facet(self, facet_id: str) -> Facet:
         return self._facets[facet_id]
@@ -809,14 +815,17 @@ _RULE_KEYS = ("id", "description", "severity", "check")
 
 
 def _parse_rules(
-    src: _Source, root: yaml.Node, facets: Mapping[str, _FacetDraft] | None
+    src: _Source,
+    root: yaml.Node,
+    facets: Mapping[str, _FacetDraft] | None,
+    fields: set[str] | None = None,
 ) -> list[_RuleDraft]:
     keys = src.mapping(root, "brand rules", required=("rules",))
     if keys is None or (rules_node := _value("rules", keys)) is None:
         return []
     if isinstance(rules_node, yaml.ScalarNode) and rules_node.tag == _NULL_TAG:
         return []  # `rules:` with nothing under it: a pack with no rules yet
-    context = {"facets": None if facets is None else set(facets)}
+    context = {"facets": None if facets is None else set(facets), "fields": fields}
     drafts: list[_RuleDraft] = []
     seen: dict[str, int] = {}
     for item in src.sequence(rules_node, "rules") or []:
@@ -976,9 +985,9 @@ def _build_rule(draft: _RuleDraft, facets: Mapping[str, Facet], file: str) -> Ru
 
 
 def load_pack(directory: Path) -> GovernancePack:
-    """Read `taxonomy.yaml` and `brand_rules.yaml` from `directory`.
+    """Read `taxonomy.yaml`, `brand_rules.yaml` and, when present, `metadata.yaml`.
 
-    Raises `PackInvalid` listing every problem found in both files, sorted by file and line.
+    Raises `PackInvalid` listing every problem found in the files, sorted by file and line.
     """
     errors: list[PackError] = []
     if not directory.is_dir():
@@ -995,15 +1004,27 @@ def load_pack(directory: Path) -> GovernancePack:
     # Without a readable taxonomy every `when` would be reported as unknown: noise, not help.
     known = {f.id: f for f in facet_drafts} if taxonomy_root is not None else None
 
+    metadata_src = _Source(directory / METADATA_FILE, errors)
+    policy: MetadataPolicy | None = DEFAULT_POLICY
+    if metadata_src.path.exists():
+        metadata_root = metadata_src.compose()
+        policy = (
+            None if metadata_root is None else parse_metadata(metadata_src, metadata_root, known)
+        )
+    # Rules may name governed fields (model_release_required.field); a broken metadata.yaml
+    # reports its own errors, so the rules are not judged against a guess.
+    governed = None if policy is None else {*CORE_FIELDS, *policy.extra_fields}
+
     rules_root = rules_src.compose()
-    rule_drafts = [] if rules_root is None else _parse_rules(rules_src, rules_root, known)
+    rule_drafts = [] if rules_root is None else _parse_rules(rules_src, rules_root, known, governed)
 
     if errors:
-        order = {taxonomy_src.name: 0, rules_src.name: 1}
+        order = {taxonomy_src.name: 0, rules_src.name: 1, metadata_src.name: 2}
         errors.sort(key=lambda e: (order.get(e.file, 2), e.line or 0))
         unique = list(dict.fromkeys(errors))
         raise PackInvalid(unique)
     assert revision is not None
+    assert policy is not None
 
     facets = tuple(_build_facet(d) for d in facet_drafts)
     facet_index = {f.id: f for f in facets}
@@ -1013,7 +1034,9 @@ def load_pack(directory: Path) -> GovernancePack:
         facet_lookup[_fold(facet.id)] = facet.id
     rules = tuple(_build_rule(d, facet_index, rules_src.name) for d in rule_drafts)
     digest = hashlib.sha256(
-        hashlib.sha256(taxonomy_src.data).digest() + hashlib.sha256(rules_src.data).digest()
+        hashlib.sha256(taxonomy_src.data).digest()
+        + hashlib.sha256(rules_src.data).digest()
+        + (hashlib.sha256(metadata_src.data).digest() if metadata_src.data else b"")
     ).hexdigest()
     return GovernancePack(
         revision=revision,
@@ -1024,4 +1047,5 @@ def load_pack(directory: Path) -> GovernancePack:
         digest=digest,
         _facets=MappingProxyType(facet_index),
         _facet_lookup=MappingProxyType(facet_lookup),
+        metadata=policy,
     )

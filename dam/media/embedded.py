@@ -6,16 +6,8 @@ caption, keywords, capture data, location, GPS, releases, provenance) and the li
 met on the way. It never raises for bad metadata: corrupt, hostile or oversized blocks are
 reported in ``problems`` and everything else that could be read is kept.
 
-Which library reads what (every parser runs in a child process with a memory cap and a
-deadline, see :mod:`dam.media.isolate`):
-
-| format | EXIF | IPTC-IIM | XMP | other |
-|---|---|---|---|---|
-| JPEG, TIFF, PNG, WebP | exiv2 | exiv2 | exiv2 | C2PA (c2pa-rs) |
-| AVIF, HEIF/HEIC | exiv2 (BMFF, read-only) | – | exiv2 | C2PA |
-| GIF | – | – | packet via Pillow, parsed by exiv2 | C2PA |
-| PDF | – | – | ``/Metadata`` stream via pypdf, parsed by exiv2 | info dict (pypdf), C2PA |
-| MP4, MOV, WebM | – | – | – | container and stream tags (FFmpeg via PyAV), C2PA (MP4/MOV) |
+Which library reads which block of which format is tabled in ``dam/media/METADATA.md``; every
+parser runs in a child process with a memory cap and a deadline (:mod:`dam.media.isolate`).
 
 Precedence when several blocks carry the same field follows the IPTC/MWG guidance for readers:
 XMP, then IPTC-IIM, then EXIF, then the format's own fields (PDF info, container tags); capture
@@ -30,7 +22,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +73,9 @@ _SKIPPED_KEYS = re.compile(
 )
 
 IPTC_SOURCE_TYPE_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-# IPTC NewsCodes Digital Source Type values that mean "made by generative AI".
-AI_SOURCE_TYPES = frozenset(
-    {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia"}
-)
+# IPTC NewsCodes Digital Source Type values that mean "made by generative AI" (a model
+# trained on sampled content). Plain algorithmicMedia (procedural, untrained) is not among them.
+AI_SOURCE_TYPES = frozenset({"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"})
 
 
 # --- which keys describe where a picture was taken ---------------------------------------------
@@ -202,7 +193,9 @@ class EmbeddedMetadata:
         sources = self.sources
         if not include_location:
             raw = {
-                block: {k: v for k, v in values.items() if not is_location_key(f"{_prefix(block)}{k}")}
+                block: {
+                    k: v for k, v in values.items() if not is_location_key(f"{_prefix(block)}{k}")
+                }
                 for block, values in raw.items()
             }
             sources = {
@@ -445,7 +438,7 @@ def _read_pdf(path: str, raw: dict[str, dict[str, Any]], problems: _Problems) ->
         if reader.is_encrypted and not reader.decrypt(""):
             problems.add("PDF is encrypted; its metadata was not read")
             return
-        info = reader.metadata or {}
+        info: Mapping[str, Any] = reader.metadata or {}
         table: dict[str, Any] = {}
         for key in _PDF_INFO_KEYS:
             value = info.get(key)
@@ -456,10 +449,10 @@ def _read_pdf(path: str, raw: dict[str, dict[str, Any]], problems: _Problems) ->
                 table[key.lstrip("/")] = text
         if table:
             raw["pdf"] = table
-        root = reader.trailer["/Root"].get_object()
+        root: Any = reader.trailer["/Root"].get_object()
         metadata = root.get("/Metadata")
         if metadata is not None:
-            stream = metadata.get_object()
+            stream: Any = metadata.get_object()
             length = stream.get("/Length")
             if isinstance(length, int) and length > XMP_MAX_BYTES:
                 problems.add(f"PDF XMP stream is {length} bytes, above the {XMP_MAX_BYTES} read")
@@ -616,7 +609,9 @@ def collect_raw(path: str, fmt: str, *, c2pa: bool = True) -> dict[str, Any]:
     return {"raw": raw, "problems": list(problems), "c2pa": manifest}
 
 
-def _read_pillow_xmp(path: str, fmt: str, raw: dict[str, dict[str, Any]], problems: _Problems) -> None:
+def _read_pillow_xmp(
+    path: str, fmt: str, raw: dict[str, dict[str, Any]], problems: _Problems
+) -> None:
     """When exiv2 gives up on a container (a broken EXIF block, say), still read its XMP."""
     from PIL import Image
 
@@ -639,8 +634,10 @@ def _read_pillow_xmp(path: str, fmt: str, raw: dict[str, dict[str, Any]], proble
 def _text(value: Any) -> str | None:
     """One text out of a raw value: x-default of a LangAlt, the first item of a list."""
     if isinstance(value, dict):
-        value = value.get('lang="x-default"') or value.get("x-default") or next(
-            iter(value.values()), None
+        value = (
+            value.get('lang="x-default"')
+            or value.get("x-default")
+            or next(iter(value.values()), None)
         )
     if isinstance(value, list):
         value = next((v for v in value if isinstance(v, str) and v.strip()), None)
@@ -651,10 +648,7 @@ def _text(value: Any) -> str | None:
 
 
 def _texts(value: Any) -> list[str]:
-    if isinstance(value, list):
-        items = [_text(v) for v in value]
-    else:
-        items = [_text(value)]
+    items = [_text(v) for v in value] if isinstance(value, list) else [_text(value)]
     return [i for i in items if i]
 
 
@@ -833,36 +827,63 @@ def _short_code(value: str | None) -> str | None:
     return value.rstrip("/").rsplit("/", 1)[-1].strip() or None
 
 
-def normalise(raw: Mapping[str, Mapping[str, Any]], c2pa: Mapping[str, Any] | None = None) -> tuple[
-    Embedded, dict[str, str]
-]:
+def normalise(
+    raw: Mapping[str, Mapping[str, Any]], c2pa: Mapping[str, Any] | None = None
+) -> tuple[Embedded, dict[str, str]]:
     """The :class:`Embedded` block of raw values, and which raw key each field came from."""
     pick = _Picker(raw)
     e = Embedded()
     e.title = pick.text(
         "title",
-        ("Xmp.dc.title", "Iptc.Application2.ObjectName", "Exif.Image.XPTitle", "pdf.Title",
-         "xmp.pdf.Title", "container.title"),
+        (
+            "Xmp.dc.title",
+            "Iptc.Application2.ObjectName",
+            "Exif.Image.XPTitle",
+            "pdf.Title",
+            "xmp.pdf.Title",
+            "container.title",
+        ),
     )
     e.headline = pick.text("headline", ("Xmp.photoshop.Headline", "Iptc.Application2.Headline"))
     e.description = pick.text(
         "description",
-        ("Xmp.dc.description", "Iptc.Application2.Caption", "Exif.Image.ImageDescription",
-         "Exif.Image.XPComment", "Exif.Photo.UserComment", "pdf.Subject", "container.description",
-         "container.comment", "container.synopsis"),
+        (
+            "Xmp.dc.description",
+            "Iptc.Application2.Caption",
+            "Exif.Image.ImageDescription",
+            "Exif.Image.XPComment",
+            "Exif.Photo.UserComment",
+            "pdf.Subject",
+            "container.description",
+            "container.comment",
+            "container.synopsis",
+        ),
     )
     e.creator = pick.texts(
         "creator",
-        ("Xmp.dc.creator", "Iptc.Application2.Byline", "Exif.Image.Artist", "Exif.Image.XPAuthor",
-         "pdf.Author", "container.artist", "container.author", "container.composer"),
+        (
+            "Xmp.dc.creator",
+            "Iptc.Application2.Byline",
+            "Exif.Image.Artist",
+            "Xmp.tiff.Artist",
+            "Exif.Image.XPAuthor",
+            "pdf.Author",
+            "container.artist",
+            "container.author",
+            "container.composer",
+        ),
     )
     if len(e.creator) == 1 and pick.sources.get("creator", "").startswith("Exif.Image."):
         e.creator = [c.strip() for c in e.creator[0].split(";") if c.strip()]
     e.credit = pick.text("credit", ("Xmp.photoshop.Credit", "Iptc.Application2.Credit"))
     e.copyright_notice = pick.text(
         "copyright_notice",
-        ("Xmp.dc.rights", "Iptc.Application2.Copyright", "Exif.Image.Copyright",
-         "container.copyright"),
+        (
+            "Xmp.dc.rights",
+            "Iptc.Application2.Copyright",
+            "Exif.Image.Copyright",
+            "container.copyright",
+        ),
     )
     e.usage_terms = pick.text("usage_terms", ("Xmp.xmpRights.UsageTerms",))
     e.web_statement = pick.text("web_statement", ("Xmp.xmpRights.WebStatement",))
@@ -870,8 +891,11 @@ def normalise(raw: Mapping[str, Mapping[str, Any]], c2pa: Mapping[str, Any] | No
     e.licence_end = _iso_date(
         pick.text(
             "licence_end",
-            ("Xmp.plus.LicenseEndDate", "Xmp.plus.LicenseExpirationDate",
-             "Iptc.Application2.ExpirationDate"),
+            (
+                "Xmp.plus.LicenseEndDate",
+                "Xmp.plus.LicenseExpirationDate",
+                "Iptc.Application2.ExpirationDate",
+            ),
         )
     )
     for name, value in (("licence_start", e.licence_start), ("licence_end", e.licence_end)):
@@ -881,16 +905,26 @@ def normalise(raw: Mapping[str, Mapping[str, Any]], c2pa: Mapping[str, Any] | No
     e.keywords = _keywords(pick)
     e.capture_date = _capture_date(pick)
     e.camera_make = pick.text(
-        "camera_make", ("Exif.Image.Make", "Xmp.tiff.Make", "container.com.apple.quicktime.make",
-                        "container.make")
+        "camera_make",
+        (
+            "Exif.Image.Make",
+            "Xmp.tiff.Make",
+            "container.com.apple.quicktime.make",
+            "container.make",
+        ),
     )
     e.camera_model = pick.text(
         "camera_model",
-        ("Exif.Image.Model", "Xmp.tiff.Model", "container.com.apple.quicktime.model",
-         "container.model"),
+        (
+            "Exif.Image.Model",
+            "Xmp.tiff.Model",
+            "container.com.apple.quicktime.model",
+            "container.model",
+        ),
     )
     e.lens = pick.text(
-        "lens", ("Exif.Photo.LensModel", "Xmp.exifEX.LensModel", "Xmp.aux.Lens", "Exif.Canon.LensModel")
+        "lens",
+        ("Exif.Photo.LensModel", "Xmp.exifEX.LensModel", "Xmp.aux.Lens", "Exif.Canon.LensModel"),
     )
     orientation = pick.text("orientation", ("Exif.Image.Orientation", "Xmp.tiff.Orientation"))
     if orientation and orientation.isdigit() and 1 <= int(orientation) <= 8:
@@ -921,11 +955,22 @@ def normalise(raw: Mapping[str, Mapping[str, Any]], c2pa: Mapping[str, Any] | No
 def _keywords(pick: _Picker) -> list[str]:
     found: list[str] = []
     sources: list[str] = []
-    for key in ("Xmp.dc.subject", "Iptc.Application2.Keywords", "Exif.Image.XPKeywords",
-                "xmp.pdf.Keywords", "pdf.Keywords", "container.keywords"):
+    for key in (
+        "Xmp.dc.subject",
+        "Iptc.Application2.Keywords",
+        "Exif.Image.XPKeywords",
+        "xmp.pdf.Keywords",
+        "pdf.Keywords",
+        "container.keywords",
+    ):
         items = _texts(pick.get(key))
-        if key in ("Exif.Image.XPKeywords", "pdf.Keywords", "xmp.pdf.Keywords",
-                   "container.keywords", "Xmp.pdf.Keywords"):
+        if key in (
+            "Exif.Image.XPKeywords",
+            "pdf.Keywords",
+            "xmp.pdf.Keywords",
+            "container.keywords",
+            "Xmp.pdf.Keywords",
+        ):
             items = _split_keywords(items)
         if items:
             sources.append(key)
@@ -945,7 +990,10 @@ def _keywords(pick: _Picker) -> list[str]:
 def _capture_date(pick: _Picker) -> str | None:
     offset = _text(pick.get("Exif.Photo.OffsetTimeOriginal"))
     candidates: list[tuple[str, str | None]] = [
-        ("Exif.Photo.DateTimeOriginal", _iso_datetime(_text(pick.get("Exif.Photo.DateTimeOriginal")), offset)),
+        (
+            "Exif.Photo.DateTimeOriginal",
+            _iso_datetime(_text(pick.get("Exif.Photo.DateTimeOriginal")), offset),
+        ),
         ("Xmp.photoshop.DateCreated", _iso_datetime(_text(pick.get("Xmp.photoshop.DateCreated")))),
         ("Xmp.exif.DateTimeOriginal", _iso_datetime(_text(pick.get("Xmp.exif.DateTimeOriginal")))),
         (
@@ -956,8 +1004,10 @@ def _capture_date(pick: _Picker) -> str | None:
             ),
         ),
         ("Xmp.xmp.CreateDate", _iso_datetime(_text(pick.get("Xmp.xmp.CreateDate")))),
-        ("container.com.apple.quicktime.creationdate",
-         _iso_datetime(_text(pick.get("container.com.apple.quicktime.creationdate")))),
+        (
+            "container.com.apple.quicktime.creationdate",
+            _iso_datetime(_text(pick.get("container.com.apple.quicktime.creationdate"))),
+        ),
         ("container.creation_time", _iso_datetime(_text(pick.get("container.creation_time")))),
         ("pdf.CreationDate", _iso_datetime(_text(pick.get("pdf.CreationDate")))),
     ]
@@ -1017,7 +1067,8 @@ def _gps(pick: _Picker) -> GpsPosition | None:
         _text(pick.get("Exif.GPSInfo.GPSLatitude")), _text(pick.get("Exif.GPSInfo.GPSLatitudeRef"))
     )
     lon = _exif_coordinate(
-        _text(pick.get("Exif.GPSInfo.GPSLongitude")), _text(pick.get("Exif.GPSInfo.GPSLongitudeRef"))
+        _text(pick.get("Exif.GPSInfo.GPSLongitude")),
+        _text(pick.get("Exif.GPSInfo.GPSLongitudeRef")),
     )
     altitude_text = _text(pick.get("Exif.GPSInfo.GPSAltitude"))
     alt = _rational(altitude_text) if altitude_text else None
@@ -1099,4 +1150,4 @@ def licence_end_as_expiry(licence_end: str | None) -> datetime | None:
         return None
     if day >= date.max:
         return None
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)

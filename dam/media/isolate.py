@@ -171,8 +171,16 @@ def run_isolated(
                     continue
                 raise IsolationFailed(f"could not reach the parser server: {exc}") from exc
             sock.settimeout(timeout + 5)
-            _send(sock, {"target": target, "args": args, "kwargs": kwargs,
-                         "timeout": timeout, "memory": memory})
+            _send(
+                sock,
+                {
+                    "target": target,
+                    "args": args,
+                    "kwargs": kwargs,
+                    "timeout": timeout,
+                    "memory": memory,
+                },
+            )
             try:
                 answer = _recv(sock)
             except TimeoutError as exc:

@@ -6,12 +6,8 @@ destination and rewrites only that copy, inside an isolated child (see :mod:`dam
 After writing, the copy is read back; if any location field survived, the copy is deleted and
 the delivery refused, so location data never leaves by accident.
 
-| format | governed fields | location (``strip_location=True``) | how |
-|---|---|---|---|
-| JPEG, PNG, TIFF, WebP | XMP + IPTC-IIM (JPEG, TIFF) + EXIF Artist/Copyright/ImageDescription | removed: EXIF GPS IFD, XMP ``exif:GPS*``, IPTC/XMP location names, LocationShown/Created | exiv2 rewrites the copy's metadata, pixels untouched |
-| MP4, MOV, WebM | container tags title, description, artist, copyright, comment | gone: only video and audio streams are copied into a new container, with new tags only | remux with FFmpeg (PyAV), no re-encoding |
-| AVIF, HEIF/HEIC, GIF, PDF | not written (exiv2 cannot rewrite them safely) | the original is delivered unchanged when it carries no location; otherwise refused with 409 ``location_not_removable`` | – |
-| any, with a C2PA manifest holding GPS | – | refused with 409 ``location_not_removable`` (the manifest is signed; it cannot be edited) | – |
+Per-format behaviour (what is written, how location is removed or the delivery refused) is
+tabled in ``dam/media/METADATA.md``.
 
 A C2PA manifest in a rewritten image stays in the file; its hard binding no longer matches the
 changed bytes, as with any edit, and validators report it as such. Re-signing needs the
@@ -35,8 +31,8 @@ from dam.media.embedded import read_embedded
 from dam.media.isolate import IsolationFailed, run_isolated
 
 __all__ = [
-    "REWRITABLE_FORMATS",
     "REMUX_FORMATS",
+    "REWRITABLE_FORMATS",
     "WRITER_VERSION",
     "DeliveredCopy",
     "DeliveryMetadata",
@@ -161,7 +157,12 @@ def write_delivery_copy(
             method = "rewritten"
         elif fmt in REMUX_FORMATS:
             outcome = _in_child(
-                "remux", str(source), fmt, metadata, strip_location, timeout=timeout,
+                "remux",
+                str(source),
+                fmt,
+                metadata,
+                strip_location,
+                timeout=timeout,
                 dest=str(dest),
             )
             method = "remuxed"
@@ -377,8 +378,9 @@ def _rewrite(
                 if iptc:
                     image.modify_iptc(dict.fromkeys(sorted(iptc), None))
                     removed += sorted(iptc)
-            xmp = sorted((k for k in _keys(image.read_xmp) if is_location_key(k)), key=len,
-                         reverse=True)
+            xmp = sorted(
+                (k for k in _keys(image.read_xmp) if is_location_key(k)), key=len, reverse=True
+            )
             # Struct members must go before the struct that holds them, one at a time: exiv2
             # refuses to encode a packet where an emptied array still has indexed children.
             for key in xmp:
@@ -431,22 +433,24 @@ def _remux(source: str, dest: str, fmt: str, metadata: Mapping[str, Any]) -> dic
     container = _CONTAINER_FORMAT[fmt]
     # use_metadata_tags: MP4/MOV keep keys they have no atom for (dam.*) in an mdta list.
     options = {} if container == "webm" else {"movflags": "use_metadata_tags"}
-    with av.open(source, metadata_errors="replace") as inp:
-        with av.open(dest, "w", format=container, options=options) as out:
-            mapping = {}
-            for stream in inp.streams:
-                if stream.type not in ("video", "audio"):
-                    continue  # timed metadata tracks (phone GPS) and data streams stay behind
-                copied = out.add_stream_from_template(stream)
-                copied.metadata.clear()
-                mapping[stream.index] = copied
-            if not mapping:
-                return {"error": "the file has no video or audio stream to deliver"}
-            out.metadata.update(tags)
-            for packet in inp.demux(*[inp.streams[i] for i in mapping]):
-                if packet.dts is None:
-                    continue
-                packet.stream = mapping[packet.stream.index]
-                out.mux(packet)
+    with (
+        av.open(source, metadata_errors="replace") as inp,
+        av.open(dest, "w", format=container, options=options) as out,
+    ):
+        mapping = {}
+        for stream in inp.streams:
+            if stream.type not in ("video", "audio"):
+                continue  # timed metadata tracks (phone GPS) and data streams stay behind
+            copied = out.add_stream_from_template(stream)
+            copied.metadata.clear()
+            mapping[stream.index] = copied
+        if not mapping:
+            return {"error": "the file has no video or audio stream to deliver"}
+        out.metadata.update(tags)
+        for packet in inp.demux(*[inp.streams[i] for i in mapping]):
+            if packet.dts is None:
+                continue
+            packet.stream = mapping[packet.stream.index]
+            out.mux(packet)
     os.chmod(dest, 0o644)
     return {"written": sorted(tags), "removed": ["container and stream tags"]}
