@@ -95,9 +95,17 @@ _LOCATION_KEY = re.compile(
 )
 
 
-def is_location_key(key: str) -> bool:
-    """Whether a raw key (``Exif.GPSInfo.GPSLatitude``, ``Xmp.photoshop.City`` …) says where."""
-    return bool(_LOCATION_KEY.match(key))
+_GPS_KEY = re.compile(
+    r"^(Exif\.GPSInfo\.|Exif\.Image\.GPSTag$|Xmp\.exif\.GPS|xmp\.GPS"
+    r"|container\.(stream\d+\.)?(location|com\.apple\.quicktime\.location))",
+    re.IGNORECASE,
+)
+
+
+def is_location_key(key: str, *, gps_only: bool = False) -> bool:
+    """Whether a raw key (``Exif.GPSInfo.GPSLatitude``, ``Xmp.photoshop.City`` …) says where;
+    with ``gps_only``, only keys holding coordinates."""
+    return bool((_GPS_KEY if gps_only else _LOCATION_KEY).match(key))
 
 
 # --- the normalised block ------------------------------------------------------------------------
@@ -401,19 +409,35 @@ def _read_xmp_packet(packet: bytes, raw: dict[str, dict[str, Any]], problems: _P
         os.unlink(name)
 
 
-def _read_gif_xmp(path: str, raw: dict[str, dict[str, Any]], problems: _Problems) -> None:
-    from PIL import Image
+_GIF_XMP = b"\x21\xff\x0bXMP DataXMP"
+_GIF_SCAN_MAX = 64 * 1024 * 1024
 
-    try:
-        with Image.open(path, formats=["GIF"]) as img:
-            packet = img.info.get("xmp")
-    except (OSError, ValueError, SyntaxError) as exc:
-        problems.add(f"GIF could not be read for XMP: {exc}")
+
+def _read_gif_xmp(path: str, raw: dict[str, dict[str, Any]], problems: _Problems) -> None:
+    """The XMP application extension of a GIF: the packet is stored as raw bytes after the
+    ``XMP DataXMP`` identifier (its sub-block lengths are the packet's own bytes) and ends with
+    a 258-byte "magic trailer"."""
+    size = os.path.getsize(path)
+    if size > _GIF_SCAN_MAX:
+        problems.add(f"GIF is {size} bytes; XMP is looked for in GIFs up to {_GIF_SCAN_MAX} only")
         return
-    if isinstance(packet, str):
-        packet = packet.encode("utf-8")
-    if isinstance(packet, bytes):
-        _read_xmp_packet(packet, raw, problems)
+    with open(path, "rb") as fp:
+        data = fp.read()
+    start = data.find(_GIF_XMP)
+    if start < 0:
+        return
+    start += len(_GIF_XMP)
+    end = data.find(b"<?xpacket end=", start)
+    if end >= 0:
+        close = data.find(b"?>", end)
+        end = close + 2 if close >= 0 else -1
+    if end < 0:
+        close = data.find(b"</x:xmpmeta>", start)
+        end = close + len(b"</x:xmpmeta>") if close >= 0 else -1
+    if end < 0:
+        problems.add("GIF XMP extension has no end of packet; ignored")
+        return
+    _read_xmp_packet(data[start:end], raw, problems)
 
 
 _PDF_INFO_KEYS = (

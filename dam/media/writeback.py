@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -100,14 +100,14 @@ class DeliveredCopy:
 
 
 def delivery_cache_key(
-    source_sha256: str, metadata: DeliveryMetadata, *, strip_location: bool
+    source_sha256: str, metadata: DeliveryMetadata, *, strip: Collection[str]
 ) -> str:
     """Cache key of a delivered copy: source bytes + governed metadata + privacy + writer."""
     payload = json.dumps(
         {
             "source": source_sha256,
             "metadata": metadata.to_json(),
-            "strip_location": strip_location,
+            "strip": sorted(strip),
             "writer": WRITER_VERSION,
         },
         sort_keys=True,
@@ -136,23 +136,27 @@ def write_delivery_copy(
     *,
     fmt: str,
     metadata: DeliveryMetadata,
-    strip_location: bool = True,
+    strip: Collection[str] = ("gps", "location"),
     timeout: float = 60.0,
 ) -> DeliveredCopy:
-    """Write the delivered copy of ``source`` (a sniffed ``fmt``) to ``dest``; see the table above.
+    """Write the delivered copy of ``source`` (a sniffed ``fmt``) to ``dest``.
 
-    ``source`` is only read. ``dest`` must not exist yet and is removed again on refusal.
+    ``strip`` says what location data to take out: ``gps`` (coordinates), ``location`` (place
+    names too), or nothing; pass ``pack.metadata.strips_location(audience)``. ``source`` is only
+    read. ``dest`` must not exist yet and is removed again on refusal.
     Raises :class:`LocationNotRemovable` (409) when location data would leave and cannot be
     taken out, and :class:`DeliveryRefused` (409) when the copy cannot be written.
     """
     fmt = fmt.upper()
     if dest.exists():
         raise FileExistsError(dest)
+    strip_location = bool(strip)
+    gps_only = "location" not in strip
     try:
         if fmt in REWRITABLE_FORMATS:
             _copy(source, dest)
             outcome = _in_child(
-                "rewrite", str(dest), fmt, metadata, strip_location, timeout=timeout
+                "rewrite", str(dest), fmt, metadata, strip_location, gps_only, timeout=timeout
             )
             method = "rewritten"
         elif fmt in REMUX_FORMATS:
@@ -162,6 +166,7 @@ def write_delivery_copy(
                 fmt,
                 metadata,
                 strip_location,
+                gps_only,
                 timeout=timeout,
                 dest=str(dest),
             )
@@ -170,10 +175,10 @@ def write_delivery_copy(
             outcome = {"written": [], "removed": []}
             method = "unchanged"
             if strip_location:
-                _refuse_if_located(source, fmt)
+                _refuse_if_located(source, fmt, gps_only)
             _copy(source, dest)
         if strip_location:
-            _verify_clean(dest, fmt)
+            _verify_clean(dest, fmt, gps_only)
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
@@ -195,6 +200,7 @@ def _in_child(
     fmt: str,
     metadata: DeliveryMetadata,
     strip_location: bool,
+    gps_only: bool,
     *,
     timeout: float,
     dest: str | None = None,
@@ -207,6 +213,7 @@ def _in_child(
             fmt,
             metadata.to_json(),
             strip_location,
+            gps_only,
             dest,
             timeout=timeout,
         )
@@ -221,7 +228,7 @@ def _in_child(
     return result
 
 
-def _located_keys(path: Path, fmt: str) -> list[str]:
+def _located_keys(path: Path, fmt: str, gps_only: bool) -> list[str]:
     found = read_embedded(path, fmt=fmt)
     if found.problems and not found.blocks and fmt not in REMUX_FORMATS:
         # Unreadable metadata cannot be vouched for: it may hold anything.
@@ -235,7 +242,9 @@ def _located_keys(path: Path, fmt: str) -> list[str]:
         f"{block}:{key}" if block not in ("exif", "iptc", "xmp") else key
         for block, table in found.raw.items()
         for key in table
-        if is_location_key(key if block in ("exif", "iptc", "xmp") else f"{block}.{key}")
+        if is_location_key(
+            key if block in ("exif", "iptc", "xmp") else f"{block}.{key}", gps_only=gps_only
+        )
     ]
     if found.embedded.c2pa is not None and found.raw.get("c2pa", {}).get("location_assertion"):
         keys.append("c2pa:location assertion")
@@ -244,8 +253,8 @@ def _located_keys(path: Path, fmt: str) -> list[str]:
     return keys
 
 
-def _refuse_if_located(path: Path, fmt: str) -> None:
-    keys = _located_keys(path, fmt)
+def _refuse_if_located(path: Path, fmt: str, gps_only: bool) -> None:
+    keys = _located_keys(path, fmt, gps_only)
     if keys:
         raise LocationNotRemovable(
             f"this {fmt} file carries location data ({', '.join(keys[:5])}) and {fmt} files "
@@ -255,8 +264,8 @@ def _refuse_if_located(path: Path, fmt: str) -> None:
         )
 
 
-def _verify_clean(path: Path, fmt: str) -> None:
-    keys = _located_keys(path, fmt)
+def _verify_clean(path: Path, fmt: str, gps_only: bool) -> None:
+    keys = _located_keys(path, fmt, gps_only)
     if keys:
         raise LocationNotRemovable(
             f"location data survived in the delivered {fmt} copy ({', '.join(keys[:5])}); "
@@ -274,10 +283,11 @@ def write_in_child(
     fmt: str,
     metadata: Mapping[str, Any],
     strip_location: bool,
+    gps_only: bool,
     dest: str | None,
 ) -> dict[str, Any]:
     if operation == "rewrite":
-        return _rewrite(path, fmt, metadata, strip_location)
+        return _rewrite(path, fmt, metadata, strip_location, gps_only)
     if operation == "remux":
         assert dest is not None
         return _remux(path, dest, fmt, metadata)
@@ -356,7 +366,7 @@ def _exif_values(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _rewrite(
-    path: str, fmt: str, metadata: Mapping[str, Any], strip_location: bool
+    path: str, fmt: str, metadata: Mapping[str, Any], strip_location: bool, gps_only: bool
 ) -> dict[str, Any]:
     import pyexiv2
 
@@ -369,17 +379,19 @@ def _rewrite(
     try:
         access = image.get_access_mode()
         if strip_location:
-            exif = {k for k in _keys(image.read_exif) if is_location_key(k)}
+            exif = {k for k in _keys(image.read_exif) if is_location_key(k, gps_only=gps_only)}
             if exif:
                 image.modify_exif(dict.fromkeys(sorted(exif), None))
                 removed += sorted(exif)
             if access.get("iptc") in ("write", "read+write"):
-                iptc = {k for k in _keys(image.read_iptc) if is_location_key(k)}
+                iptc = {k for k in _keys(image.read_iptc) if is_location_key(k, gps_only=gps_only)}
                 if iptc:
                     image.modify_iptc(dict.fromkeys(sorted(iptc), None))
                     removed += sorted(iptc)
             xmp = sorted(
-                (k for k in _keys(image.read_xmp) if is_location_key(k)), key=len, reverse=True
+                (k for k in _keys(image.read_xmp) if is_location_key(k, gps_only=gps_only)),
+                key=len,
+                reverse=True,
             )
             # Struct members must go before the struct that holds them, one at a time: exiv2
             # refuses to encode a packet where an emptied array still has indexed children.
