@@ -489,7 +489,7 @@ def _read_pdf(path: str, raw: dict[str, dict[str, Any]], problems: _Problems) ->
 _VIDEO_TAGS = re.compile(
     r"^(title|artist|album_artist|author|composer|comment|description|synopsis|copyright"
     r"|date|creation_time|keywords|genre|location|location-\w+|encoder|make|model"
-    r"|com\.apple\.quicktime\.\S+|rotate)$",
+    r"|com\.apple\.quicktime\.\S+|rotate|dam\.\S+)$",
     re.IGNORECASE,
 )
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -253,8 +254,87 @@ def _located_keys(path: Path, fmt: str, gps_only: bool) -> list[str]:
     return keys
 
 
+_SCAN_CHUNK = 4 * 1024 * 1024
+_SCAN_OVERLAP = 256
+_TIFF_HEADERS = (b"II*\x00", b"MM\x00*")
+_GPS_TEXT = (b"exif:GPSLatitude", b"exif:GPSLongitude", b"\xa9xyz", b"location.ISO6709")
+_PLACE_TEXT = (
+    b"photoshop:City",
+    b"photoshop:State",
+    b"photoshop:Country",
+    b"Iptc4xmpCore:Location",
+    b"Iptc4xmpExt:LocationShown",
+    b"Iptc4xmpExt:LocationCreated",
+    b"loci",
+)
+
+
+def _tiff_has_gps(fp: Any, at: int) -> bool:
+    """Whether the TIFF structure starting at byte ``at`` has a GPS IFD with coordinates."""
+    fp.seek(at)
+    head = fp.read(8)
+    if len(head) < 8:
+        return False
+    order = "<" if head[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", head[4:8])
+
+    def entries(offset: int) -> list[tuple[int, int]]:
+        if offset < 8 or offset > 64 * 1024 * 1024:
+            return []
+        fp.seek(at + offset)
+        raw = fp.read(2)
+        if len(raw) < 2:
+            return []
+        (count,) = struct.unpack(order + "H", raw)
+        if not 0 < count <= 1000:
+            return []
+        data = fp.read(12 * count)
+        out = []
+        for i in range(len(data) // 12):
+            tag, kind, _n, value = struct.unpack(order + "HHII", data[12 * i : 12 * i + 12])
+            if 1 <= kind <= 13:
+                out.append((tag, value))
+        return out
+
+    for tag, value in entries(ifd):
+        if tag == 0x8825:
+            return any(t in (1, 2, 3, 4) for t, _ in entries(value))
+    return False
+
+
+def _scan_bytes(path: Path, gps_only: bool) -> list[str]:
+    """A format-blind second opinion: GPS IFDs in any embedded TIFF/EXIF structure (MPF second
+    images, PDF-embedded JPEGs, HEIF items exiv2 does not reach) and location names in any
+    uncompressed XMP or QuickTime atom. Conservative: a hit refuses the delivery."""
+    words = _GPS_TEXT if gps_only else _GPS_TEXT + _PLACE_TEXT
+    found: list[str] = []
+    with path.open("rb") as fp:
+        offset = 0
+        tail = b""
+        while True:
+            fp.seek(offset)
+            chunk = fp.read(_SCAN_CHUNK)
+            if not chunk:
+                break
+            window = tail + chunk
+            base = offset - len(tail)
+            for word in words:
+                if word in window and f"bytes:{word.decode('latin-1')}" not in found:
+                    found.append(f"bytes:{word.decode('latin-1')}")
+            for header in _TIFF_HEADERS:
+                start = window.find(header)
+                while start >= 0 and len(found) < 20:
+                    position = base + start
+                    if _tiff_has_gps(fp, position) and "bytes:EXIF GPS IFD" not in found:
+                        found.append("bytes:EXIF GPS IFD")
+                    start = window.find(header, start + 1)
+            tail = chunk[-_SCAN_OVERLAP:]
+            offset += len(chunk)
+    return found
+
+
 def _refuse_if_located(path: Path, fmt: str, gps_only: bool) -> None:
-    keys = _located_keys(path, fmt, gps_only)
+    keys = _located_keys(path, fmt, gps_only) or _scan_bytes(path, gps_only)
     if keys:
         raise LocationNotRemovable(
             f"this {fmt} file carries location data ({', '.join(keys[:5])}) and {fmt} files "
@@ -265,7 +345,7 @@ def _refuse_if_located(path: Path, fmt: str, gps_only: bool) -> None:
 
 
 def _verify_clean(path: Path, fmt: str, gps_only: bool) -> None:
-    keys = _located_keys(path, fmt, gps_only)
+    keys = _located_keys(path, fmt, gps_only) or _scan_bytes(path, gps_only)
     if keys:
         raise LocationNotRemovable(
             f"location data survived in the delivered {fmt} copy ({', '.join(keys[:5])}); "

@@ -17,7 +17,9 @@ from dam.media.inspect import inspect_file
 
 CORPUS = Path(__file__).parent / "corpus"
 EXIFTOOL = shutil.which("exiftool")
-needs_exiftool = pytest.mark.skipif(EXIFTOOL is None, reason="exiftool (Debian libimage-exiftool-perl) is not installed")
+needs_exiftool = pytest.mark.skipif(
+    EXIFTOOL is None, reason="exiftool (Debian libimage-exiftool-perl) is not installed"
+)
 
 FORMATS = {
     "r_canon.jpg": "JPEG",
@@ -262,8 +264,10 @@ def test_extraction_matches_exiftool_field_by_field(name: str) -> None:
     lat, lon = tags.get("Composite:GPSLatitude"), tags.get("Composite:GPSLongitude")
     if isinstance(lat, int | float) and isinstance(lon, int | float) and abs(lat) <= 90:
         assert e.gps is not None, f"{name}: exiftool finds GPS {lat}, {lon}"
-        checks["gps"] = ((round(e.gps.latitude, 5), round(e.gps.longitude, 5)),
-                         (round(lat, 5), round(lon, 5)))
+        checks["gps"] = (
+            (round(e.gps.latitude, 5), round(e.gps.longitude, 5)),
+            (round(lat, 5), round(lon, 5)),
+        )
     else:
         checks["gps"] = (e.gps, None)
 
@@ -296,14 +300,17 @@ XMP_CLOSE = "</rdf:Description></rdf:RDF></x:xmpmeta>"
 
 def test_billion_laughs_in_xmp_is_refused_and_the_rest_is_read(tmp_path: Path) -> None:
     entities = '<!ENTITY lol "lol">' + "".join(
-        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10 if i > 1 else "&lol;" * 10}">' for i in range(1, 10)
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10 if i > 1 else "&lol;" * 10}">'
+        for i in range(1, 10)
     )
     packet = (
         f'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><!DOCTYPE x [{entities}]>'
         f"{XMP_OPEN}<dc:creator><rdf:Seq><rdf:li>&lol9;</rdf:li></rdf:Seq></dc:creator>"
         f'{XMP_CLOSE}<?xpacket end="w"?>'
     ).encode()
-    path = _jpeg_with_segment(tmp_path, 0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + packet, "lol.jpg")
+    path = _jpeg_with_segment(
+        tmp_path, 0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + packet, "lol.jpg"
+    )
 
     found = read_embedded(path, fmt="JPEG")
 
@@ -378,10 +385,27 @@ def test_garbage_bytes_and_wrong_charset_markers_are_read_leniently(tmp_path: Pa
 
 def test_every_corpus_file_reads_without_raising() -> None:
     for path in sorted(CORPUS.iterdir()):
-        if path.suffix.lower() not in (".jpg", ".png", ".webp", ".avif", ".heif", ".tiff", ".pdf", ".mp4"):
+        if path.suffix.lower() not in (
+            ".jpg",
+            ".png",
+            ".webp",
+            ".avif",
+            ".heif",
+            ".tiff",
+            ".pdf",
+            ".mp4",
+        ):
             continue
-        fmt = {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".avif": "AVIF", ".heif": "HEIF",
-               ".tiff": "TIFF", ".pdf": "PDF", ".mp4": "MP4"}[path.suffix.lower()]
+        fmt = {
+            ".jpg": "JPEG",
+            ".png": "PNG",
+            ".webp": "WEBP",
+            ".avif": "AVIF",
+            ".heif": "HEIF",
+            ".tiff": "TIFF",
+            ".pdf": "PDF",
+            ".mp4": "MP4",
+        }[path.suffix.lower()]
         found = read_embedded(path, fmt=fmt)
         assert isinstance(found.to_json(), dict)
     broken = read_embedded(CORPUS / "pillow-invalid-exif.jpg", fmt="JPEG")
