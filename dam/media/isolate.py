@@ -254,6 +254,15 @@ def _serve(address: str) -> None:
             functions[name] = getattr(importlib.import_module(module_name), function_name)
         except (ImportError, AttributeError) as exc:
             sys.stderr.write(f"dam.media.isolate: {name} unavailable: {exc}\n")
+    for module_name in {spec.split(":")[0] for spec in TARGETS.values()}:
+        warm = getattr(sys.modules.get(module_name), "warm_up", None)
+        if warm is not None:
+            try:
+                warm()
+            except Exception as exc:
+                sys.stderr.write(f"dam.media.isolate: warming {module_name} failed: {exc}\n")
+    if threading.active_count() > 1 or len(os.listdir("/proc/self/task")) > 1:
+        sys.stderr.write("dam.media.isolate: the parser server is not single-threaded\n")
     # Keep the imported modules out of the collector's reach, so children do not touch (and
     # copy) their pages.
     gc.collect()
