@@ -259,3 +259,14 @@ def test_cache_key_changes_with_metadata_privacy_and_source() -> None:
     assert base != delivery_cache_key("b" * 64, GOVERNED, strip=("gps", "location"))
     assert base != delivery_cache_key("a" * 64, later, strip=("gps", "location"))
     assert base != delivery_cache_key("a" * 64, GOVERNED, strip=("gps",))
+
+
+def test_renditions_carry_no_embedded_metadata(tmp_path: Path) -> None:
+    from dam.media.renditions import make_rendition
+
+    preview = tmp_path / "preview.webp"
+    preview.write_bytes(make_rendition(CORPUS / "agency-photo.jpg", 1024, max_pixels=10**8))
+    found = read_embedded(preview, fmt="WEBP")
+
+    assert found.blocks == []
+    assert found.embedded.gps is None and found.embedded.creator == []
