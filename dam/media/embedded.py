@@ -179,6 +179,19 @@ class Embedded:
     def ai_generated(self) -> bool:
         return any(t in AI_SOURCE_TYPES for t in self.source_types)
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Embedded:
+        """Rebuild the block stored with a version (re-checks never re-read the blob)."""
+        known = cls.__dataclass_fields__
+        values = {k: v for k, v in data.items() if k in known}
+        gps = values.get("gps")
+        values["gps"] = GpsPosition(**gps) if isinstance(gps, Mapping) else None
+        c2pa = values.get("c2pa")
+        if isinstance(c2pa, Mapping):
+            fields = C2paInfo.__dataclass_fields__
+            values["c2pa"] = C2paInfo(**{k: v for k, v in c2pa.items() if k in fields})
+        return cls(**values)
+
     def to_json(self, *, include_location: bool = True) -> dict[str, Any]:
         data = asdict(self)
         data["ai_generated"] = self.ai_generated

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image, PngImagePlugin
 
-from dam.media.embedded import EmbeddedMetadata, read_embedded
+from dam.media.embedded import Embedded, EmbeddedMetadata, read_embedded
 from dam.media.inspect import inspect_file
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -85,6 +85,16 @@ def test_agency_photo_gives_every_normalised_field() -> None:
     assert found.sources["description"] == "Xmp.dc.description"
     assert found.sources["gps"] == "Exif.GPSInfo"
     assert found.raw["iptc"]["Iptc.Application2.ObjectName"] == "Trail runner above the fjord"
+
+
+def test_embedded_block_round_trips_through_json() -> None:
+    stored = json.loads(json.dumps(read("agency-photo.jpg").to_json()))
+    signed = json.loads(
+        json.dumps(read_embedded(CORPUS / "c2pa-ai-hopper.jpg", fmt="JPEG").to_json())
+    )
+
+    assert Embedded.from_json(stored["embedded"]) == read("agency-photo.jpg").embedded
+    assert Embedded.from_json(signed["embedded"]).ai_generated is True
 
 
 def test_location_is_left_out_for_roles_that_may_not_see_it() -> None:
