@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from dam.media.embedded import AI_SOURCE_TYPES, Embedded
 from dam.media.types import MediaInfo, MediaKind
 
 __all__ = [
@@ -50,7 +51,10 @@ class Subject:
     """What the rules judge: one file (its inspected media) plus the asset's metadata.
 
     `terms` must already be canonical (see `normalize_terms`). A naive `rights_expire_at` is
-    read as UTC, because SQLite hands back naive datetimes.
+    read as UTC, because SQLite hands back naive datetimes. `embedded` is the normalised block
+    read from the file (:func:`dam.media.embedded.read_embedded`); `extra` holds the governed
+    fields the pack's `metadata.yaml` declares beyond the core ones (creator, credit, copyright,
+    usage_terms, model_release, ai_disclosure …), as the asset will store them.
     """
 
     media: MediaInfo | None
@@ -63,6 +67,8 @@ class Subject:
     campaigns: Sequence[str] = ()
     rights_expire_at: datetime | None = None
     now: datetime = field(default_factory=_utcnow)
+    embedded: Embedded | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Finding(NamedTuple):
@@ -195,12 +201,11 @@ def _hex(rgb: tuple[int, int, int]) -> str:
 
 
 def _sized(media: MediaInfo | None) -> tuple[int, int] | None:
-    """Pixel size when it means something: rasters and video, not vectors or documents."""
+    """Pixel size as viewers see it (after EXIF orientation) for rasters and video; None for
+    vectors and documents. A 1350 x 1080 photo tagged orientation 6 is judged as 1080 x 1350."""
     if media is None or media.kind not in (MediaKind.image, MediaKind.video):
         return None
-    if media.width is None or media.height is None:
-        return None
-    return media.width, media.height
+    return media.display_size
 
 
 def _aware(moment: datetime) -> datetime:
@@ -888,5 +893,233 @@ def rights_valid_for(params: RightsValidForParams, subject: Subject) -> list[Fin
             f"at least {params.days} days are expected",
             params.days,
             left,
+        )
+    ]
+
+
+# --- embedded metadata, privacy and provenance --------------------------------------------------
+
+
+def _governed_field(value: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("fields")
+    if known is not None and value not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        raise ValueError(
+            f"unknown field {value!r}; metadata.yaml declares these governed fields: {listed}"
+        )
+    return value
+
+
+def _filled(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, Sequence | Mapping):
+        return any(_filled(v) for v in (value.values() if isinstance(value, Mapping) else value))
+    return True
+
+
+class LocationAbsentParams(CheckParams):
+    names: bool = False
+
+
+@_check("location_absent", LocationAbsentParams)
+def location_absent(params: LocationAbsentParams, subject: Subject) -> list[Finding]:
+    """The file carries no GPS position (with `names`, no place names either)."""
+    embedded = subject.embedded
+    if embedded is None:
+        return []
+    found = []
+    if embedded.gps is not None:
+        found.append("GPS coordinates")
+    if params.names and (embedded.location or embedded.locations_shown):
+        found.append("place names")
+    if not found:
+        return []
+    # The report names what is there, never the coordinates themselves.
+    return [
+        Finding(
+            f"the file carries {' and '.join(found)}; remove them before uploading",
+            "no location",
+            found,
+        )
+    ]
+
+
+_CREDIT_FIELDS: dict[str, str] = {
+    "creator": "creator",
+    "credit": "credit",
+    "copyright": "copyright_notice",
+    "usage_terms": "usage_terms",
+}
+
+
+class CreditsRequiredParams(CheckParams):
+    fields: list[Literal["creator", "credit", "copyright", "usage_terms"]] = Field(min_length=1)
+    accept_embedded: bool = True
+
+
+@_check("credits_required", CreditsRequiredParams)
+def credits_required(params: CreditsRequiredParams, subject: Subject) -> list[Finding]:
+    """Each of `fields` (creator, credit, copyright, usage_terms) is set, on the asset or (with
+    `accept_embedded`) in the file's embedded metadata."""
+    findings = []
+    for name in params.fields:
+        if _filled(subject.extra.get(name)):
+            continue
+        embedded = subject.embedded
+        if (
+            params.accept_embedded
+            and embedded is not None
+            and _filled(getattr(embedded, _CREDIT_FIELDS[name]))
+        ):
+            continue
+        findings.append(Finding(f"{name.replace('_', ' ')} is missing", {"field": name}, None))
+    return findings
+
+
+_RELEASED = frozenset({"MR-UMR", "MR-LMR"})
+
+
+class ModelReleaseRequiredParams(CheckParams):
+    field: str = "model_release"
+    accept_embedded: bool = True
+    applies_to: Literal["all", "people_shown"] = "all"
+
+    @field_validator("field")
+    @classmethod
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        return _governed_field(value, info)
+
+
+@_check("model_release_required", ModelReleaseRequiredParams)
+def model_release_required(params: ModelReleaseRequiredParams, subject: Subject) -> list[Finding]:
+    """People shots carry a model release: the asset's `field`, or (with `accept_embedded`) a
+    PLUS release status MR-UMR/MR-LMR or release id in the file; `applies_to: people_shown`
+    judges only files that name persons shown."""
+    embedded = subject.embedded
+    status = embedded.model_release_status if embedded is not None else None
+    if params.applies_to == "people_shown" and not (embedded and embedded.persons_shown):
+        return []
+    if status == "MR-NAP" or _filled(subject.extra.get(params.field)):
+        return []
+    if (
+        params.accept_embedded
+        and embedded is not None
+        and (status in _RELEASED or embedded.model_release_ids)
+    ):
+        return []
+    said = " (the file says there is none)" if status == "MR-NON" else ""
+    return [
+        Finding(
+            f"no model release is recorded{said}; fill in {params.field}",
+            {"field": params.field},
+            status,
+        )
+    ]
+
+
+# IPTC NewsCodes "Digital Source Type" (cv.iptc.org/newscodes/digitalsourcetype), 2025.
+DIGITAL_SOURCE_TYPES = frozenset(
+    {
+        "digitalCapture",
+        "computationalCapture",
+        "negativeFilm",
+        "positiveFilm",
+        "print",
+        "minorHumanEdits",
+        "humanEdits",
+        "compositeCapture",
+        "algorithmicallyEnhanced",
+        "dataDrivenMedia",
+        "digitalArt",
+        "digitalCreation",
+        "virtualRecording",
+        "composite",
+        "compositeSynthetic",
+        "trainedAlgorithmicMedia",
+        "compositeWithTrainedAlgorithmicMedia",
+        "algorithmicMedia",
+        "screenCapture",
+    }
+)
+
+
+def _source_types(value: list[str]) -> list[str]:
+    by_fold = {t.casefold(): t for t in DIGITAL_SOURCE_TYPES}
+    out = []
+    for text in value:
+        code = text.rstrip("/").rsplit("/", 1)[-1]
+        if code.casefold() not in by_fold:
+            raise ValueError(
+                f"unknown digital source type {text!r}; IPTC codes are "
+                f"{', '.join(sorted(DIGITAL_SOURCE_TYPES))}"
+            )
+        out.append(by_fold[code.casefold()])
+    return out
+
+
+class ProvenanceInParams(CheckParams):
+    sources: list[str] = Field(min_length=1)
+    if_unknown: Literal["pass", "fail"] = "pass"
+
+    @field_validator("sources")
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        return _source_types(value)
+
+
+@_check("provenance_in", ProvenanceInParams)
+def provenance_in(params: ProvenanceInParams, subject: Subject) -> list[Finding]:
+    """Every digital source type the file declares (IPTC DigitalSourceType, C2PA actions) is one
+    of `sources`; files that declare none pass unless `if_unknown: fail`."""
+    declared = subject.embedded.source_types if subject.embedded is not None else []
+    if not declared:
+        if params.if_unknown == "pass":
+            return []
+        return [Finding("the file does not declare how it was made", params.sources, None)]
+    outside = [t for t in declared if t not in params.sources]
+    if not outside:
+        return []
+    ai = " (AI-generated)" if any(t in AI_SOURCE_TYPES for t in outside) else ""
+    return [
+        Finding(
+            f"the file declares digital source type {', '.join(outside)}{ai}; allowed here: "
+            f"{', '.join(params.sources)}",
+            params.sources,
+            outside,
+        )
+    ]
+
+
+class AiDisclosureRequiredParams(CheckParams):
+    field: str = "ai_disclosure"
+    sources: list[str] = Field(default_factory=lambda: sorted(AI_SOURCE_TYPES), min_length=1)
+
+    @field_validator("field")
+    @classmethod
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        return _governed_field(value, info)
+
+    @field_validator("sources")
+    @classmethod
+    def _codes(cls, value: list[str]) -> list[str]:
+        return _source_types(value)
+
+
+@_check("ai_disclosure_required", AiDisclosureRequiredParams)
+def ai_disclosure_required(params: AiDisclosureRequiredParams, subject: Subject) -> list[Finding]:
+    """A file declaring an AI digital source type (IPTC or C2PA) has the disclosure `field`."""
+    declared = subject.embedded.source_types if subject.embedded is not None else []
+    generated = [t for t in declared if t in params.sources]
+    if not generated or _filled(subject.extra.get(params.field)):
+        return []
+    return [
+        Finding(
+            f"the file declares {', '.join(generated)} (AI-generated); fill in {params.field} "
+            "with the disclosure shown to audiences",
+            {"field": params.field},
+            generated,
         )
     ]

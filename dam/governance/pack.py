@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -23,8 +23,23 @@ from pydantic import BaseModel, ValidationError
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from dam.governance.checks import CHECKS, Finding, Subject
+from dam.governance.metadata import CORE_FIELDS, DEFAULT_POLICY, MetadataPolicy, parse_metadata
+from dam.governance.yamlsource import (
+    _NULL_TAG,
+    PackError,
+    _default_label,
+    _describe,
+    _FacetDraft,
+    _hint,
+    _line,
+    _named,
+    _Source,
+    _TermDraft,
+    _value,
+)
 
 __all__ = [
+    "METADATA_FILE",
     "RULES_FILE",
     "TAXONOMY_FILE",
     "Facet",
@@ -39,29 +54,17 @@ __all__ = [
 
 TAXONOMY_FILE = "taxonomy.yaml"
 RULES_FILE = "brand_rules.yaml"
+# Optional: without it the default mapping and privacy policy of dam.governance.metadata apply.
+METADATA_FILE = "metadata.yaml"
 
 _TERM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _FACET_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
-_NULL_TAG = "tag:yaml.org,2002:null"
-_BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
 class Severity(StrEnum):
     block = "block"
     warn = "warn"
-
-
-@dataclass(frozen=True)
-class PackError:
-    file: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        if self.line is None:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}: {self.message}"
 
 
 class PackInvalid(Exception):
@@ -202,11 +205,13 @@ class GovernancePack:
     facets: tuple[Facet, ...]
     rules: tuple[Rule, ...]
     directory: Path
-    digest: str  # sha256 of both files: tells a reload whether anything changed
+    digest: str  # sha256 of the pack's files: tells a reload whether anything changed
     _facets: Mapping[str, Facet] = field(repr=False)
     _facet_lookup: Mapping[str, str] = field(repr=False)
     # Asset fields whose edits go live without review (taxonomy.yaml `review_exempt_fields`).
     review_exempt_fields: frozenset[str] = frozenset()
+    # metadata.yaml: embedded metadata -> asset fields, location visibility and stripping.
+    metadata: MetadataPolicy = DEFAULT_POLICY
 
     def facet(self, facet_id: str) -> Facet:
         return self._facets[facet_id]
@@ -260,192 +265,7 @@ class GovernancePack:
         return {"revision": self.revision, "rules": [r.to_json() for r in self.rules]}
 
 
-# --- reading YAML nodes -------------------------------------------------------------------------
-
-
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _describe(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if node.tag == _NULL_TAG:
-        return "empty"
-    return repr(node.value)
-
-
-def _hint(text: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(text, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-class _Source:
-    """One YAML file of the pack plus the shared error list."""
-
-    def __init__(self, path: Path, errors: list[PackError]) -> None:
-        self.path = path
-        self.name = str(path)
-        self.errors = errors
-        self.data = b""
-
-    def error(self, at: yaml.Node | int | None, message: str) -> None:
-        line = at if at is None or isinstance(at, int) else _line(at)
-        self.errors.append(PackError(self.name, line, message))
-
-    def compose(self) -> yaml.Node | None:
-        try:
-            self.data = self.path.read_bytes()
-        except FileNotFoundError:
-            self.error(None, "file not found")
-            return None
-        except OSError as exc:
-            self.error(None, f"cannot read the file: {exc.strerror}")
-            return None
-        try:
-            text = self.data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.error(self.data[: exc.start].count(b"\n") + 1, "the file is not UTF-8 text")
-            return None
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            problem = exc.problem or exc.context or "invalid YAML"
-            self.error(None if mark is None else mark.line + 1, f"YAML syntax error: {problem}")
-            return None
-        except yaml.YAMLError as exc:
-            self.error(None, f"YAML error: {exc}")
-            return None
-        if node is None:
-            self.error(1, "the file is empty")
-        return node
-
-    def mapping(
-        self,
-        node: yaml.Node,
-        what: str,
-        *,
-        required: Sequence[str] = (),
-        optional: Sequence[str] = (),
-    ) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
-        if not isinstance(node, yaml.MappingNode):
-            self.error(node, f"{what} must be a mapping of keys to values, not {_describe(node)}")
-            return None
-        allowed = (*required, *optional)
-        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.error(key_node, f"{what}: keys must be plain names")
-                continue
-            key = key_node.value
-            if key == "<<":
-                self.error(key_node, f"{what}: YAML merge keys (<<) are not supported")
-            elif key in out:
-                first = _line(out[key][0])
-                self.error(key_node, f"{what}: duplicate key '{key}' (first at line {first})")
-            elif key not in allowed:
-                self.error(
-                    key_node,
-                    f"{what}: unknown key '{key}'{_hint(key, allowed)}; "
-                    f"allowed keys are {', '.join(allowed)}",
-                )
-            else:
-                out[key] = (key_node, value_node)
-        for key in required:
-            if key not in out:
-                self.error(node, f"{what}: missing required key '{key}'")
-        return out
-
-    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node] | None:
-        if not isinstance(node, yaml.SequenceNode):
-            self.error(node, f"{what} must be a list, not {_describe(node)}")
-            return None
-        return list(node.value)
-
-    def text(self, node: yaml.Node, what: str) -> str | None:
-        # Any scalar counts, taken as written: `id: no` and `revision: 2026.11` are text.
-        if isinstance(node, yaml.ScalarNode) and node.tag != _NULL_TAG and node.value.strip():
-            return str(node.value).strip()
-        self.error(node, f"{what} must be text, not {_describe(node)}")
-        return None
-
-    def flag(self, node: yaml.Node, what: str) -> bool | None:
-        if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL_TAG:
-            return bool(SafeConstructor.bool_values[node.value.lower()])
-        self.error(node, f"{what} must be true or false, not {_describe(node)}")
-        return None
-
-    def texts(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node]]:
-        items = self.sequence(node, what)
-        out = []
-        for item in items or ():
-            value = self.text(item, f"{what} item")
-            if value is not None:
-                out.append((value, item))
-        return out
-
-
-def _peek_id(node: yaml.Node) -> str | None:
-    """The `id` of a mapping before it is validated, to name it in its own errors."""
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if (
-                isinstance(key, yaml.ScalarNode)
-                and key.value == "id"
-                and isinstance(value, yaml.ScalarNode)
-                and value.value.strip()
-            ):
-                return str(value.value).strip()
-    return None
-
-
-def _named(kind: str, node: yaml.Node) -> str:
-    identifier = _peek_id(node)
-    return kind if identifier is None else f"{kind} '{identifier}'"
-
-
-def _value(key: str, keys: Mapping[str, tuple[yaml.Node, yaml.Node]]) -> yaml.Node | None:
-    entry = keys.get(key)
-    return None if entry is None else entry[1]
-
-
 # --- taxonomy.yaml --------------------------------------------------------------------------------
-
-
-@dataclass
-class _TermDraft:
-    id: str
-    node: yaml.Node
-    label: str
-    label_node: yaml.Node
-    synonyms: list[tuple[str, yaml.Node]]
-    description: str | None
-    deprecated: bool
-    replaced_by: tuple[str, yaml.Node] | None
-    parent: str | None
-    children: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _FacetDraft:
-    id: str
-    node: yaml.Node
-    label: str
-    description: str | None
-    required: bool
-    multi: bool
-    review: bool = True
-    roots: list[str] = field(default_factory=list)
-    terms: dict[str, _TermDraft] = field(default_factory=dict)
-    lookup: dict[str, str] = field(default_factory=dict)
-
-
-def _default_label(identifier: str) -> str:
-    text = identifier.replace("-", " ").replace("_", " ")
-    return text[:1].upper() + text[1:]
 
 
 _TERM_KEYS = ("label", "description", "synonyms", "deprecated", "replaced_by", "children")
@@ -853,14 +673,17 @@ _RULE_KEYS = ("id", "description", "severity", "check")
 
 
 def _parse_rules(
-    src: _Source, root: yaml.Node, facets: Mapping[str, _FacetDraft] | None
+    src: _Source,
+    root: yaml.Node,
+    facets: Mapping[str, _FacetDraft] | None,
+    fields: set[str] | None = None,
 ) -> list[_RuleDraft]:
     keys = src.mapping(root, "brand rules", required=("rules",))
     if keys is None or (rules_node := _value("rules", keys)) is None:
         return []
     if isinstance(rules_node, yaml.ScalarNode) and rules_node.tag == _NULL_TAG:
         return []  # `rules:` with nothing under it: a pack with no rules yet
-    context = {"facets": None if facets is None else set(facets)}
+    context = {"facets": None if facets is None else set(facets), "fields": fields}
     drafts: list[_RuleDraft] = []
     seen: dict[str, int] = {}
     for item in src.sequence(rules_node, "rules") or []:
@@ -1021,9 +844,9 @@ def _build_rule(draft: _RuleDraft, facets: Mapping[str, Facet], file: str) -> Ru
 
 
 def load_pack(directory: Path) -> GovernancePack:
-    """Read `taxonomy.yaml` and `brand_rules.yaml` from `directory`.
+    """Read `taxonomy.yaml`, `brand_rules.yaml` and, when present, `metadata.yaml`.
 
-    Raises `PackInvalid` listing every problem found in both files, sorted by file and line.
+    Raises `PackInvalid` listing every problem found in the files, sorted by file and line.
     """
     errors: list[PackError] = []
     if not directory.is_dir():
@@ -1043,15 +866,27 @@ def load_pack(directory: Path) -> GovernancePack:
     # Without a readable taxonomy every `when` would be reported as unknown: noise, not help.
     known = {f.id: f for f in facet_drafts} if taxonomy_root is not None else None
 
+    metadata_src = _Source(directory / METADATA_FILE, errors)
+    policy: MetadataPolicy | None = DEFAULT_POLICY
+    if metadata_src.path.exists():
+        metadata_root = metadata_src.compose()
+        policy = (
+            None if metadata_root is None else parse_metadata(metadata_src, metadata_root, known)
+        )
+    # Rules may name governed fields (model_release_required.field); a broken metadata.yaml
+    # reports its own errors, so the rules are not judged against a guess.
+    governed = None if policy is None else {*CORE_FIELDS, *policy.extra_fields}
+
     rules_root = rules_src.compose()
-    rule_drafts = [] if rules_root is None else _parse_rules(rules_src, rules_root, known)
+    rule_drafts = [] if rules_root is None else _parse_rules(rules_src, rules_root, known, governed)
 
     if errors:
-        order = {taxonomy_src.name: 0, rules_src.name: 1}
+        order = {taxonomy_src.name: 0, rules_src.name: 1, metadata_src.name: 2}
         errors.sort(key=lambda e: (order.get(e.file, 2), e.line or 0))
         unique = list(dict.fromkeys(errors))
         raise PackInvalid(unique)
     assert revision is not None
+    assert policy is not None
 
     facets = tuple(_build_facet(d) for d in facet_drafts)
     facet_index = {f.id: f for f in facets}
@@ -1061,7 +896,9 @@ def load_pack(directory: Path) -> GovernancePack:
         facet_lookup[_fold(facet.id)] = facet.id
     rules = tuple(_build_rule(d, facet_index, rules_src.name) for d in rule_drafts)
     digest = hashlib.sha256(
-        hashlib.sha256(taxonomy_src.data).digest() + hashlib.sha256(rules_src.data).digest()
+        hashlib.sha256(taxonomy_src.data).digest()
+        + hashlib.sha256(rules_src.data).digest()
+        + (hashlib.sha256(metadata_src.data).digest() if metadata_src.data else b"")
     ).hexdigest()
     return GovernancePack(
         revision=revision,
@@ -1073,4 +910,5 @@ def load_pack(directory: Path) -> GovernancePack:
         _facets=MappingProxyType(facet_index),
         _facet_lookup=MappingProxyType(facet_lookup),
         review_exempt_fields=exempt_fields,
+        metadata=policy,
     )

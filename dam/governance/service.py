@@ -16,6 +16,7 @@ from dam.governance.checks import Subject
 from dam.governance.engine import ComplianceReport, evaluate
 from dam.governance.pack import GovernancePack, PackInvalid
 from dam.governance.terms import normalize_terms
+from dam.media.embedded import Embedded
 from dam.media.types import MediaInfo, MediaKind
 from dam.models import AssetVersion
 from dam.principal import Principal
@@ -31,6 +32,8 @@ class Fields:
     terms: Mapping[str, Sequence[str]]
     campaign_ids: Sequence[str] = ()
     rights_expire_at: datetime | None = None
+    # Governed fields the pack's metadata.yaml adds (creator, credit, copyright, …).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,8 +69,12 @@ def assess(
     filename: str,
     fields: Fields,
     now: datetime,
+    embedded: Embedded | None = None,
 ) -> Assessment:
-    """Normalise the terms (422 on unknown or missing ones) and evaluate every rule."""
+    """Normalise the terms (422 on unknown or missing ones) and evaluate every rule.
+
+    `embedded` (the file's normalised embedded block) lets the privacy and provenance checks
+    judge the file; without it they are skipped."""
     normalized = normalize_terms(pack, fields.terms)
     subject = Subject(
         media=media,
@@ -80,6 +87,8 @@ def assess(
         campaigns=tuple(fields.campaign_ids),
         rights_expire_at=fields.rights_expire_at,
         now=now,
+        embedded=embedded,
+        extra=dict(fields.extra),
     )
     report = evaluate(pack, subject, extra_warnings=normalized.warnings)
     return Assessment(terms=normalized.terms, report=report, warnings=normalized.warnings)

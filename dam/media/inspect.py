@@ -186,6 +186,7 @@ def _inspect_raster(path: Path, fmt: str, mime: str, max_pixels: int) -> MediaIn
             width=width,
             height=height,
             color_mode=mode,
+            bit_depth=_bit_depth(img, fmt, path),
             icc_profile=_icc_description(icc),
             has_alpha=has_alpha,
             orientation=orientation,
@@ -196,6 +197,33 @@ def _inspect_raster(path: Path, fmt: str, mime: str, max_pixels: int) -> MediaIn
             frames=max(frames, 1),
             dominant_colors=dominant_colors(working),
         )
+
+
+_MODE_BITS = {"1": 1, "I": 32, "F": 32, "I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16}
+
+
+def _bit_depth(img: ImageFile.ImageFile, fmt: str, path: Path) -> int | None:
+    """Bits per sample as the file stores them: Pillow reduces 16-bit RGB PNG/TIFF to mode RGB."""
+    if fmt == "PNG":
+        with path.open("rb") as fp:
+            header = fp.read(33)
+        # Signature (8), IHDR length and type (8), width, height (8), then the bit depth byte.
+        if len(header) >= 25 and header[12:16] == b"IHDR" and header[24] in (1, 2, 4, 8, 16):
+            return int(header[24])
+        return None
+    if fmt == "TIFF":
+        bits = getattr(img, "tag_v2", {}).get(258)
+        values = bits if isinstance(bits, tuple) else (bits,)
+        numbers = [int(v) for v in values if isinstance(v, int) and 0 < v <= 64]
+        return max(numbers) if numbers else None
+    if fmt == "JPEG":
+        bits = getattr(img, "bits", None)
+        return int(bits) if isinstance(bits, int) and bits > 0 else 8
+    if fmt in ("GIF", "WEBP"):
+        return 8
+    if fmt in ("AVIF", "HEIF"):
+        return None  # 10- and 12-bit files decode to 8-bit modes; the mode would mislead
+    return _MODE_BITS.get(img.mode, 8 if img.mode in _RESIZABLE_MODES or img.mode == "P" else None)
 
 
 _TRANSPOSE = {

@@ -22,6 +22,9 @@ class MediaInfo:
     width: int | None = None
     height: int | None = None
     color_mode: str | None = None  # Pillow mode name: RGB, RGBA, CMYK, L, P, ...
+    # Bits per channel sample as stored in the file (16 for a 16-bit PNG or TIFF, which Pillow
+    # may still open as mode RGB), None when the format does not say.
+    bit_depth: int | None = None
     icc_profile: str | None = None  # ICC profile description, e.g. "sRGB IEC61966-2.1"
     has_alpha: bool = False
     orientation: int | None = None  # EXIF orientation 1..8

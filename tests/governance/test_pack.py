@@ -417,7 +417,7 @@ def test_unknown_check_suggests_the_closest_name(tmp_path: Path) -> None:
     assert len(found) == 1
     assert found[0].startswith(
         "brand_rules.yaml:5: rule 'r': unknown check 'min_dimension' "
-        "(did you mean 'min_dimensions'?); checks are aspect_ratio_in, "
+        "(did you mean 'min_dimensions'?); checks are ai_disclosure_required, aspect_ratio_in, "
     )
 
 
