@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from dam.api import idempotency
 from dam.api.content import blob_response, security_headers
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep, Uploader
-from dam.assets import service
+from dam.assets import delivery, service
 from dam.assets.access import visible_version
 from dam.assets.schemas import AssetPatch, VersionDetailOut, VersionOut
 from dam.assets.upload import ReceivedUpload, receive_upload
@@ -22,9 +22,10 @@ from dam.media import RENDITIONS
 from dam.models import Asset, AssetStatus
 from dam.principal import Principal
 from dam.views.assets import (
+    asset_for,
+    assets_for,
     possible_duplicates,
-    present_asset,
-    present_assets,
+    sees_location,
     version_detail,
     version_out,
 )
@@ -127,7 +128,7 @@ async def upload_asset(
         asset = service.create_asset(
             session, ctx=ctx, upload=upload, metadata=metadata, actor=actor
         )
-        out = present_asset(session, asset, published=False)
+        out = asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
         out.possible_duplicates = possible_duplicates(session, asset=asset)
         return asset, out
 
@@ -144,6 +145,7 @@ async def upload_asset(
 
 @router.get("/assets", response_model=AssetPage)
 def list_assets(
+    ctx: ContextDep,
     session: SessionDep,
     principal: PrincipalDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -165,13 +167,16 @@ def list_assets(
             .limit(page_size)
         )
     )
-    items = present_assets(session, rows, published=principal.sees_only_published)
+    items = assets_for(session, rows, principal=principal, pack=ctx.governance.pack)
     return AssetPage(total=total, page=page, page_size=page_size, items=items)
 
 
 @router.get("/assets/{asset_id}", response_model=AssetOut)
-def get_asset(asset: AssetDep, session: SessionDep, principal: PrincipalDep) -> JSONResponse:
-    return _with_etag(asset, present_asset(session, asset, published=principal.sees_only_published))
+def get_asset(
+    asset: AssetDep, ctx: ContextDep, session: SessionDep, principal: PrincipalDep
+) -> JSONResponse:
+    out = asset_for(session, asset, principal=principal, pack=ctx.governance.pack)
+    return _with_etag(asset, out)
 
 
 @router.patch("/assets/{asset_id}", response_model=AssetOut)
@@ -187,7 +192,7 @@ def patch_asset(
     service.update_metadata(
         session, ctx=ctx, asset=asset, patch=patch, actor=actor, if_match=if_match
     )
-    return _with_etag(asset, present_asset(session, asset, published=False))
+    return _with_etag(asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack))
 
 
 @router.delete("/assets/{asset_id}", response_model=AssetOut)
@@ -196,7 +201,7 @@ def archive_asset(
 ) -> JSONResponse:
     """Archive: the asset leaves every marketer and automation view; nothing is deleted."""
     service.archive_asset(session, ctx=ctx, asset=asset, actor=actor)
-    return _with_etag(asset, present_asset(session, asset, published=False))
+    return _with_etag(asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack))
 
 
 @router.post("/assets/{asset_id}/versions", status_code=201, response_model=AssetOut)
@@ -224,7 +229,7 @@ async def upload_version(
             actor=actor,
             if_match=if_match,
         )
-        return asset, present_asset(session, asset, published=False)
+        return asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
     return await _respond_to_upload(
         session,
@@ -239,14 +244,15 @@ async def upload_version(
 
 @router.get("/assets/{asset_id}/versions", response_model=list[VersionDetailOut | VersionOut])
 def list_versions(
-    asset: AssetDep, session: SessionDep, principal: PrincipalDep
+    asset: AssetDep, ctx: ContextDep, session: SessionDep, principal: PrincipalDep
 ) -> list[VersionDetailOut | VersionOut]:
     """Newest first. Uploaders and reviewers get each version with the metadata it carries;
     marketers and automation only the published version."""
     versions = service.list_versions(session, asset)
     if principal.sees_only_published:
         return [version_out(v) for v in versions if v.number == asset.published_version]
-    return [version_detail(v) for v in versions]
+    location = sees_location(principal, ctx.governance.pack)
+    return [version_detail(v, location=location) for v in versions]
 
 
 @router.post(
@@ -264,7 +270,9 @@ def restore_version(
     service.restore_version(
         session, ctx=ctx, asset=asset, number=number, actor=actor, if_match=if_match
     )
-    return _with_etag(asset, present_asset(session, asset, published=False), status_code=201)
+    return _with_etag(
+        asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack), status_code=201
+    )
 
 
 @router.get("/assets/{asset_id}/content")
@@ -276,9 +284,17 @@ def download(
     principal: PrincipalDep,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    """The file's bytes, streamed, with Range support (or a redirect to a presigned S3 URL)."""
+    """The file's bytes, streamed, with Range support (or a redirect to a presigned S3 URL).
+    Uploaders and reviewers get the original; marketers and automation a delivered copy with
+    the governed metadata written in and location stripped (dam.assets.delivery). Headers name
+    the SHA-256 and size of the bytes sent and of the original."""
     row = service.get_version(session, asset, visible_version(principal, asset, version))
-    return blob_response(ctx, row, range_header=request.headers.get("range"))
+    sent = delivery.served(
+        session, ctx=ctx, asset=asset, version=row, audience=principal.role.value
+    )
+    return blob_response(
+        ctx, sent, range_header=request.headers.get("range"), extra_headers=sent.headers()
+    )
 
 
 @router.get("/assets/{asset_id}/renditions/{kind}")

@@ -19,6 +19,8 @@ from dam.api.deps import (
     SessionDep,
     Tagger,
 )
+from dam.assets import delivery
+from dam.assets import service as asset_service
 from dam.campaigns import metrics, reports, service
 from dam.campaigns.schemas import (
     AssetCampaignsIn,
@@ -35,7 +37,7 @@ from dam.campaigns.schemas import (
 from dam.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
 from dam.media import MediaKind
 from dam.models import Campaign
-from dam.views.assets import present_asset
+from dam.views.assets import asset_for
 from dam.views.schemas import AssetOut
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
@@ -116,7 +118,7 @@ def tag_asset(
     service.add_asset_campaigns(
         session, ctx=ctx, asset=asset, campaign_ids=data.campaign_ids, actor=actor
     )
-    return present_asset(session, asset, published=actor.sees_only_published)
+    return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
 
 @router.delete("/assets/{asset_id}/campaigns/{campaign_id}", response_model=AssetOut)
@@ -126,7 +128,7 @@ def untag_asset(
     service.remove_asset_campaign(
         session, ctx=ctx, asset=asset, campaign_id=campaign_id, actor=actor
     )
-    return present_asset(session, asset, published=actor.sees_only_published)
+    return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
 
 @router.get("/campaigns/{campaign_id}/assets", response_model=FeedPage)
@@ -182,10 +184,21 @@ def follow_delivery(token: str, request: Request, ctx: ContextDep, session: Sess
     """A tracked delivery link from a campaign feed. The signed link is the credential (it is
     handed to ad servers and email renderers); it records the delivery and returns the bytes,
     or redirects to a short-lived presigned URL. Tampered or expired links get 403."""
-    version = service.follow_delivery_link(
+    version, link = service.follow_delivery_link(
         session, ctx=ctx, token=token, range_header=request.headers.get("range")
     )
-    return blob_response(ctx, version, range_header=request.headers.get("range"))
+    asset = asset_service.get_asset(session, version.asset_id)
+    sent = delivery.served(
+        session,
+        ctx=ctx,
+        asset=asset,
+        version=version,
+        audience="delivery_link",
+        campaign_id=link.campaign_id,
+    )
+    return blob_response(
+        ctx, sent, range_header=request.headers.get("range"), extra_headers=sent.headers()
+    )
 
 
 async def _read_metric_rows(request: Request) -> list[Any]:

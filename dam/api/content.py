@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Protocol
 
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from dam.context import Context
 from dam.errors import RangeNotSatisfiable
 from dam.media import content_disposition
-from dam.models import AssetVersion
 
 INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/avif"})
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -45,8 +45,28 @@ def security_headers(mime_type: str) -> dict[str, str]:
     return headers
 
 
+class ServedBlob(Protocol):
+    """What a download sends: a version's original, or a delivered copy of it."""
+
+    @property
+    def blob_key(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mime_type(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
+
+
 def blob_response(
-    ctx: Context, version: AssetVersion, *, range_header: str | None, allow_redirect: bool = True
+    ctx: Context,
+    version: ServedBlob,
+    *,
+    range_header: str | None,
+    allow_redirect: bool = True,
+    extra_headers: dict[str, str] | None = None,
 ) -> Response:
     inline = version.mime_type in INLINE_TYPES
     if allow_redirect and ctx.settings.s3_presign_downloads:
@@ -58,7 +78,9 @@ def blob_response(
             inline=inline,
         )
         if url:
-            return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+            return RedirectResponse(
+                url, status_code=307, headers={"Cache-Control": "no-store", **(extra_headers or {})}
+            )
     size = version.size
     byte_range = parse_range(range_header, size)
     headers = {
@@ -67,6 +89,7 @@ def blob_response(
         "ETag": f'"{version.sha256}"',
         "Cache-Control": "private, max-age=0, must-revalidate",
         **security_headers(version.mime_type),
+        **(extra_headers or {}),
     }
     if byte_range is None:
         headers["Content-Length"] = str(size)

@@ -35,7 +35,7 @@ async def validate(
     upload = await read_upload(request, ctx)
     try:
         return await run_in_threadpool(
-            asset_service.preview_compliance, session, ctx=ctx, upload=upload
+            asset_service.preview_compliance, session, ctx=ctx, upload=upload, principal=actor
         )
     finally:
         upload.discard()

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from dam.api.deps import AssetDep, ContextDep, Reviewer, SessionDep, Uploader
 from dam.assets.service import etag
-from dam.views.assets import present_asset
+from dam.views.assets import asset_for
 from dam.views.schemas import AssetOut
 from dam.workflow import service
 from dam.workflow.schemas import RejectIn, ReviewQueuePage
@@ -32,7 +32,7 @@ def submit(
     while its compliance status is `fail`."""
     service.submit(session, ctx=ctx, asset=asset, actor=actor, if_match=if_match)
     response.headers["ETag"] = etag(asset)
-    return present_asset(session, asset, published=False)
+    return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
 
 @router.post("/assets/{asset_id}/approve", response_model=AssetOut)
@@ -48,7 +48,7 @@ def approve(
     The uploader may not approve their own version unless they are an admin."""
     service.approve(session, ctx=ctx, asset=asset, actor=actor, if_match=if_match)
     response.headers["ETag"] = etag(asset)
-    return present_asset(session, asset, published=False)
+    return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
 
 @router.post("/assets/{asset_id}/reject", response_model=AssetOut)
@@ -66,7 +66,7 @@ def reject(
         session, ctx=ctx, asset=asset, actor=actor, reason=body.reason, if_match=if_match
     )
     response.headers["ETag"] = etag(asset)
-    return present_asset(session, asset, published=False)
+    return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
 
 @router.get("/review-queue", response_model=ReviewQueuePage)

@@ -19,7 +19,7 @@ from dam.governance.pack import GovernancePack
 from dam.governance.service import MetadataRow
 from dam.models import Asset, AssetStatus, AssetVersion
 
-FIELDS = ("title", "description", "tags", "terms", "rights_expire_at")
+FIELDS = ("title", "description", "tags", "terms", "rights_expire_at", "extra")
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Metadata:
     tags: tuple[str, ...] = ()
     terms: dict[str, list[str]] = field(default_factory=dict)
     rights_expire_at: datetime | None = None
+    # The governed fields of the pack's metadata.yaml: creator, credit, copyright …
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, row: MetadataRow) -> Metadata:
@@ -38,6 +40,7 @@ class Metadata:
             tags=tuple(row.tags),
             terms={k: list(v) for k, v in (row.terms or {}).items()},
             rights_expire_at=row.rights_expire_at,
+            extra=dict(row.extra or {}),
         )
 
     def with_changes(self, changes: dict[str, Any]) -> Metadata:
@@ -49,6 +52,10 @@ class Metadata:
         for name in ("title", "description"):
             if name in values:
                 values[name] = (values[name] or "").strip()
+        if "extra" in values:
+            # A field set to null is cleared; the others are kept.
+            merged = {**self.extra, **(values["extra"] or {})}
+            values["extra"] = {k: v for k, v in merged.items() if v not in (None, "", [])}
         return replace(self, **values)
 
     def write_to(self, row: Asset | AssetVersion) -> None:
@@ -57,6 +64,7 @@ class Metadata:
         row.tags = list(self.tags)
         row.terms = {k: list(v) for k, v in self.terms.items()}
         row.rights_expire_at = self.rights_expire_at
+        row.extra = dict(self.extra)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +75,7 @@ class Metadata:
             "rights_expire_at": self.rights_expire_at.isoformat()
             if self.rights_expire_at
             else None,
+            "extra": dict(self.extra),
         }
 
 
@@ -86,6 +95,9 @@ def reviewed_changes(pack: GovernancePack, before: Metadata, after: Metadata) ->
         old, new = before.terms.get(facet_id, []), after.terms.get(facet_id, [])
         if sorted(old) != sorted(new) and pack.needs_review("terms", facet_id):
             pending.append(f"terms.{facet_id}")
+    for name in sorted(set(before.extra) | set(after.extra)):
+        if before.extra.get(name) != after.extra.get(name):
+            pending.append(f"extra.{name}")
     if before.rights_expire_at != after.rights_expire_at and not restricts(
         before.rights_expire_at, after.rights_expire_at
     ):

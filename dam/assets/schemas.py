@@ -2,25 +2,40 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from dam.models import ReviewState
 
 MAX_TAGS = 100
+# A governed field's value: text, a list of texts (creator), or null to clear it.
+ExtraValue = (
+    Annotated[str, StringConstraints(max_length=2000)]
+    | list[Annotated[str, StringConstraints(max_length=500)]]
+    | None
+)
 
 
-def _clean_tags(tags: list[str]) -> list[str]:
+def clean_tags(tags: list[str], *, strict: bool = True) -> list[str]:
+    """Tags folded to lower case, whitespace collapsed, duplicates dropped. `strict` (what a
+    person sent): a bad tag is an error; otherwise (read from a file) it is left out."""
     seen: dict[str, None] = {}
     for tag in tags:
-        cleaned = " ".join(tag.split()).lower()
-        if not cleaned:
-            raise ValueError("tags must not be empty")
-        if len(cleaned) > 100:
-            raise ValueError(f"tag {cleaned[:20]!r}… is longer than 100 characters")
+        cleaned = " ".join(str(tag).split()).lower()
+        problem = (
+            "tags must not be empty"
+            if not cleaned
+            else f"tag {cleaned[:20]!r}… is longer than 100 characters"
+            if len(cleaned) > 100
+            else None
+        )
+        if problem is not None:
+            if strict:
+                raise ValueError(problem)
+            continue
         seen.setdefault(cleaned, None)
-    return list(seen)
+    return list(seen)[:MAX_TAGS] if not strict else list(seen)
 
 
 class AssetMetadataIn(BaseModel):
@@ -34,11 +49,13 @@ class AssetMetadataIn(BaseModel):
     terms: dict[str, list[str]] = Field(default_factory=dict)
     campaign_ids: list[str] = Field(default_factory=list, max_length=200)
     rights_expire_at: datetime | None = None
+    # The pack's governed fields (metadata.yaml): creator, credit, copyright, usage_terms …
+    extra: dict[str, ExtraValue] = Field(default_factory=dict, max_length=50)
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        return _clean_tags(value)
+        return clean_tags(value)
 
     @field_validator("rights_expire_at")
     @classmethod
@@ -58,11 +75,12 @@ class AssetPatch(BaseModel):
     tags: list[str] | None = Field(default=None, max_length=MAX_TAGS)
     terms: dict[str, list[str]] | None = None
     rights_expire_at: datetime | None = None
+    extra: dict[str, ExtraValue] | None = Field(default=None, max_length=50)
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _clean_tags(value)
+        return None if value is None else clean_tags(value)
 
     @field_validator("rights_expire_at")
     @classmethod
@@ -87,12 +105,20 @@ class MetadataOut(BaseModel):
     tags: list[str]
     terms: dict[str, list[str]]
     rights_expire_at: datetime | None
+    extra: dict[str, Any] = {}
 
 
 class PublishedOut(MetadataOut):
     """In the working view: what marketers and automation see now, to compare with the draft."""
 
     version: int
+
+
+class EmbeddedOut(BaseModel):
+    fields: dict[str, Any]
+    problems: list[str]
+    blocks: list[str]
+    prefilled: dict[str, str]
 
 
 class VersionOut(BaseModel):
@@ -113,6 +139,13 @@ class VersionOut(BaseModel):
     restored_from: int | None
     # Made by a metadata edit: version `edited_from`'s file with new metadata.
     edited_from: int | None = None
+    # The stored pixels when EXIF orientation turns them (width/height are the display size).
+    stored_width: int | None = None
+    stored_height: int | None = None
+    bit_depth: int | None = None
+    # What the file carries (EXIF/IPTC/XMP/PDF/container/C2PA), normalised; location only for
+    # the roles the pack allows. `prefilled`: the asset fields the upload took from it.
+    embedded: EmbeddedOut | None = None
     renditions: list[str]
     created_at: datetime
     created_by: uuid.UUID | None

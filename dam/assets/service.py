@@ -27,13 +27,15 @@ from dam.assets.metadata import (
     reviewed_changes,
     snapshot,
 )
-from dam.assets.schemas import AssetMetadataIn, AssetPatch
+from dam.assets.schemas import AssetMetadataIn, AssetPatch, clean_tags
 from dam.assets.upload import ReceivedUpload
 from dam.audit.service import diff, record
 from dam.context import Context
 from dam.db import insert_new
 from dam.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from dam.events import emit
+from dam.governance.pack import GovernancePack
+from dam.governance.prefill import embedded_for, prefill
 from dam.governance.schemas import ValidationOut
 from dam.governance.service import (
     Assessment,
@@ -45,6 +47,7 @@ from dam.governance.service import (
 )
 from dam.jobs.outbox import enqueue
 from dam.media import MediaInfo, MediaKind, inspect_file, safe_filename
+from dam.media.embedded import EmbeddedMetadata, read_embedded
 from dam.models import Asset, AssetCampaign, AssetStatus, AssetVersion, BlobOwner, ReviewState
 from dam.principal import Principal
 from dam.storage import blob_key
@@ -72,6 +75,15 @@ class Inspected:
     upload: ReceivedUpload
     media: MediaInfo
     filename: str
+    embedded: EmbeddedMetadata
+
+
+@dataclass
+class UploadFields:
+    """The metadata an upload is judged and stored with, and what the file filled in."""
+
+    fields: Fields
+    prefilled: dict[str, str]  # field -> the embedded key it was read from
 
 
 def etag(asset: Asset) -> str:
@@ -122,19 +134,40 @@ def inspect_upload(ctx: Context, upload: ReceivedUpload) -> Inspected:
         raise Invalid("the file is empty", code="empty_file")
     media = inspect_file(upload.path, max_pixels=ctx.settings.max_image_pixels)
     filename = safe_filename(upload.filename, fallback_ext=EXTENSIONS.get(media.format, "bin"))
-    return Inspected(upload=upload, media=media, filename=filename)
+    # Never fails the upload: what could not be read is listed in the block's problems.
+    embedded = read_embedded(upload.path, fmt=media.format)
+    return Inspected(upload=upload, media=media, filename=filename, embedded=embedded)
 
 
 def _upload_fields(
-    metadata: AssetMetadataIn, inspected: Inspected, campaign_ids: list[str]
-) -> Fields:
-    return Fields(
-        title=(metadata.title or "").strip() or _title_from_filename(inspected.filename),
-        description=(metadata.description or "").strip(),
-        tags=metadata.tags,
-        terms=metadata.terms,
-        campaign_ids=campaign_ids,
-        rights_expire_at=metadata.rights_expire_at,
+    pack: GovernancePack, inspected: Inspected, explicit: Metadata, campaign_ids: list[str]
+) -> UploadFields:
+    """`explicit` completed from the file's embedded metadata where it leaves a field empty
+    (the pack's metadata.yaml says which embedded field fills which); a title that is still
+    empty comes from the file name."""
+    unknown = sorted(set(explicit.extra) - set(pack.metadata.extra_fields))
+    if unknown:
+        raise Invalid(
+            f"unknown extra fields: {', '.join(unknown)}; the pack governs "
+            f"{', '.join(pack.metadata.extra_fields) or 'none'}",
+            code="invalid_metadata",
+            fields=unknown,
+        )
+    given = {**explicit.extra, **{k: v for k, v in explicit.to_json().items() if k != "extra"}}
+    given["rights_expire_at"] = explicit.rights_expire_at
+    filled, prefilled = prefill(pack, inspected.embedded, given)
+    extra = {name: filled[name] for name in pack.metadata.extra_fields if filled.get(name)}
+    return UploadFields(
+        fields=Fields(
+            title=(filled.get("title") or "").strip() or _title_from_filename(inspected.filename),
+            description=(filled.get("description") or "").strip(),
+            tags=clean_tags(list(filled.get("tags") or []), strict=False),
+            terms=filled.get("terms") or {},
+            campaign_ids=campaign_ids,
+            rights_expire_at=filled.get("rights_expire_at"),
+            extra=extra,
+        ),
+        prefilled=prefilled,
     )
 
 
@@ -146,29 +179,56 @@ def _assess_upload(ctx: Context, inspected: Inspected, fields: Fields) -> Assess
         filename=inspected.filename,
         fields=fields,
         now=ctx.now(),
+        embedded=inspected.embedded.embedded,
     )
 
 
-def preview_compliance(session: Session, *, ctx: Context, upload: ReceivedUpload) -> ValidationOut:
+def _metadata_of(fields: Fields, assessment: Assessment) -> Metadata:
+    return Metadata(
+        title=fields.title,
+        description=fields.description,
+        tags=tuple(fields.tags),
+        terms=assessment.terms,
+        rights_expire_at=fields.rights_expire_at,
+        extra=dict(fields.extra),
+    )
+
+
+def preview_compliance(
+    session: Session, *, ctx: Context, upload: ReceivedUpload, principal: Principal
+) -> ValidationOut:
     """The validate endpoint: everything an upload checks, nothing stored. Unknown terms and
-    bad files still raise (422/415); rule violations are returned, not raised."""
+    bad files still raise (422/415); rule violations are returned, not raised. The metadata
+    the upload would get, pre-filled from the file, is returned with where each value came
+    from, so a designer sees it before submitting."""
     metadata = parse_metadata(upload.fields.get("metadata"))
     inspected = inspect_upload(ctx, upload)
-    fields = _upload_fields(metadata, inspected, [c.strip().upper() for c in metadata.campaign_ids])
-    assessment = _assess_upload(ctx, inspected, fields)
+    campaign_ids = [c.strip().upper() for c in metadata.campaign_ids]
+    pack = ctx.governance.pack
+    upload_fields = _upload_fields(pack, inspected, _explicit(metadata), campaign_ids)
+    assessment = _assess_upload(ctx, inspected, upload_fields.fields)
     duplicate = find_by_sha256(session, upload.sha256)
+    width, height = inspected.media.display_size or (None, None)
     return ValidationOut(
         compliance=assessment.report.to_json(),
         terms=assessment.terms,
         mime_type=inspected.media.mime_type,
         format=inspected.media.format,
         kind=str(inspected.media.kind),
-        width=inspected.media.width,
-        height=inspected.media.height,
+        width=width,
+        height=height,
         filename=inspected.filename,
         size=upload.size,
         duplicate_of=str(duplicate.asset_id) if duplicate else None,
+        metadata=_metadata_of(upload_fields.fields, assessment).to_json(),
+        prefilled=upload_fields.prefilled,
+        embedded=embedded_for(principal.role.value, pack, inspected.embedded),
     )
+
+
+def _explicit(metadata: AssetMetadataIn) -> Metadata:
+    """What the request itself says (before the file fills the gaps)."""
+    return Metadata().with_changes(metadata.model_dump(exclude_unset=True))
 
 
 def find_by_sha256(session: Session, sha256: str) -> AssetVersion | None:
@@ -212,9 +272,19 @@ def _store_blob(ctx: Context, inspected: Inspected) -> str:
 
 
 def _new_version(
-    asset: Asset, inspected: Inspected, *, number: int, key: str, actor: Principal, ctx: Context
+    asset: Asset,
+    inspected: Inspected,
+    *,
+    number: int,
+    key: str,
+    actor: Principal,
+    ctx: Context,
+    prefilled: dict[str, str],
 ) -> AssetVersion:
     media = inspected.media
+    # Width and height as people see the file (EXIF orientation 5-8 swap the sides): what
+    # rules, facets and feeds report; the stored raw size stays in `media`.
+    width, height = media.display_size or (None, None)
     return AssetVersion(
         asset_id=asset.id,
         number=number,
@@ -225,12 +295,13 @@ def _new_version(
         format=media.format,
         kind=str(media.kind),
         filename=inspected.filename,
-        width=media.width,
-        height=media.height,
+        width=width,
+        height=height,
         color_mode=media.color_mode,
         icc_profile=media.icc_profile,
         phash=media.phash,
         media=media.to_json(),
+        embedded={**inspected.embedded.to_json(), "prefilled": prefilled},
         created_by=actor.id,
         created_at=ctx.now(),
     )
@@ -276,21 +347,19 @@ def create_asset(
     campaign_ids = resolve_campaigns(
         session, metadata.campaign_ids, auto_create=ctx.settings.campaign_auto_create, now=now
     )
-    fields = _upload_fields(metadata, inspected, campaign_ids)
-    assessment = _assess_upload(ctx, inspected, fields).enforce()
-    key = _store_blob(ctx, inspected)
-    working = Metadata(
-        title=fields.title,
-        description=fields.description,
-        tags=tuple(fields.tags),
-        terms=assessment.terms,
-        rights_expire_at=fields.rights_expire_at,
+    upload_fields = _upload_fields(
+        ctx.governance.pack, inspected, _explicit(metadata), campaign_ids
     )
+    assessment = _assess_upload(ctx, inspected, upload_fields.fields).enforce()
+    key = _store_blob(ctx, inspected)
+    working = _metadata_of(upload_fields.fields, assessment)
     asset = Asset(current_version=1, created_by=actor.id, created_at=now, updated_at=now)
     working.write_to(asset)  # nothing is published yet: the asset row follows the draft
     session.add(asset)
     session.flush()
-    version = _new_version(asset, inspected, number=1, key=key, actor=actor, ctx=ctx)
+    version = _new_version(
+        asset, inspected, number=1, key=key, actor=actor, ctx=ctx, prefilled=upload_fields.prefilled
+    )
     working.write_to(version)
     store_report(version, assessment.report)
     _take_bytes(session, version)
@@ -344,11 +413,21 @@ def add_version(
         if "campaign_ids" in sent:
             _link_campaigns(session, ctx, asset, metadata.campaign_ids, actor)
     campaign_ids = campaign_ids_of(session, asset.id)
-    assessment = _assess_upload(ctx, inspected, fields_of(working, campaign_ids)).enforce()
-    working = replace(working, terms=assessment.terms)
+    # The new file fills what the working metadata leaves empty, like a first upload's.
+    upload_fields = _upload_fields(ctx.governance.pack, inspected, working, campaign_ids)
+    assessment = _assess_upload(ctx, inspected, upload_fields.fields).enforce()
+    working = _metadata_of(upload_fields.fields, assessment)
     key = _store_blob(ctx, inspected)
     number = asset.current_version + 1
-    version = _new_version(asset, inspected, number=number, key=key, actor=actor, ctx=ctx)
+    version = _new_version(
+        asset,
+        inspected,
+        number=number,
+        key=key,
+        actor=actor,
+        ctx=ctx,
+        prefilled=upload_fields.prefilled,
+    )
     working.write_to(version)
     store_report(version, assessment.report)
     _take_bytes(session, version)

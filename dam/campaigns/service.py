@@ -583,8 +583,9 @@ def _first_byte_requested(range_header: str | None) -> bool:
 
 def follow_delivery_link(
     session: Session, *, ctx: Context, token: str, range_header: str | None = None
-) -> AssetVersion:
-    """Check a delivery link and record the delivery; returns the version whose bytes to send.
+) -> tuple[AssetVersion, links.DeliveryLink]:
+    """Check a delivery link and record the delivery; returns the version whose bytes to send
+    and the link (its campaign is written into the delivered copy).
 
     The link pins a version; it is served only while that version is still the asset's
     published one and the asset is live and still in the campaign, so a link cannot outlive
@@ -630,4 +631,4 @@ def follow_delivery_link(
                 at=now,
             )
         )
-    return version
+    return version, link

@@ -18,3 +18,10 @@ class ValidationOut(BaseModel):
     filename: str
     size: int
     duplicate_of: str | None = None
+    # The metadata the upload would be stored with, after pre-fill from the file's embedded
+    # metadata (explicit values always win), and which fields came from the file (field -> the
+    # embedded key it was read from).
+    metadata: dict[str, Any] = {}
+    prefilled: dict[str, str] = {}
+    # The file's embedded metadata as the caller may see it (location only for those allowed).
+    embedded: dict[str, Any] | None = None

@@ -97,6 +97,7 @@ def assess(
 def assess_version(
     pack: GovernancePack, *, version: AssetVersion, fields: Fields, now: datetime
 ) -> Assessment:
+    embedded = (version.embedded or {}).get("embedded")
     return assess(
         pack,
         media=media_from_json(version.media),
@@ -104,6 +105,7 @@ def assess_version(
         filename=version.filename,
         fields=fields,
         now=now,
+        embedded=Embedded.from_json(embedded) if embedded is not None else None,
     )
 
 
@@ -126,6 +128,8 @@ class MetadataRow(Protocol):
     def terms(self) -> Mapping[str, Sequence[str]]: ...
     @property
     def rights_expire_at(self) -> datetime | None: ...
+    @property
+    def extra(self) -> Mapping[str, Any]: ...
 
 
 def fields_of(row: MetadataRow, campaign_ids: Sequence[str]) -> Fields:
@@ -136,6 +140,7 @@ def fields_of(row: MetadataRow, campaign_ids: Sequence[str]) -> Fields:
         terms={k: list(v) for k, v in row.terms.items()},
         campaign_ids=list(campaign_ids),
         rights_expire_at=row.rights_expire_at,
+        extra=dict(row.extra or {}),
     )
 
 

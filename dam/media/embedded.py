@@ -208,6 +208,17 @@ class EmbeddedMetadata:
     sources: dict[str, str]  # normalised field -> the raw key it was taken from
     blocks: list[str]  # the blocks the file carries, e.g. ["exif", "xmp", "c2pa"]
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EmbeddedMetadata:
+        """Rebuild the block stored with a version (see `to_json`)."""
+        return cls(
+            embedded=Embedded.from_json(data.get("embedded") or {}),
+            raw={k: dict(v) for k, v in (data.get("raw") or {}).items()},
+            problems=list(data.get("problems") or []),
+            sources=dict(data.get("sources") or {}),
+            blocks=list(data.get("blocks") or []),
+        )
+
     def to_json(self, *, include_location: bool = True) -> dict[str, Any]:
         """``embedded``, ``raw``, ``problems``, ``sources``; without location unless allowed."""
         raw = self.raw

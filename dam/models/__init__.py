@@ -121,6 +121,8 @@ class Asset(SQLModel, table=True):
     rights_expire_at: datetime | None = Field(
         default=None, sa_column=dt_column(nullable=True, index=True)
     )
+    # The governed fields of the pack's metadata.yaml (creator, credit, copyright …).
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
     rights_warned_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
     # Bumped on every change; the ETag and optimistic concurrency are built on it.
     revision: int = Field(default=1)
@@ -168,7 +170,27 @@ class AssetVersion(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=json_column(default=list))
     terms: dict[str, list[str]] = Field(default_factory=dict, sa_column=json_column(default=dict))
     rights_expire_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    # EXIF/IPTC/XMP/PDF/container/C2PA read from the file (dam.media.embedded), location
+    # included: who may see it is decided when it is shown.
+    embedded: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
     created_by: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class DeliveryCopy(SQLModel, table=True):
+    """A delivered copy of an original (governed metadata written, location stripped), stored
+    as a blob under `key`: the cache key of its source bytes, metadata and privacy setting."""
+
+    __tablename__ = "delivery_copies"
+
+    key: str = Field(primary_key=True, max_length=64)
+    blob_key: str = Field(max_length=200)
+    source_sha256: str = Field(max_length=64, index=True)
+    sha256: str = Field(max_length=64)
+    size: int = Field(sa_type=sa.BigInteger)
+    mime_type: str = Field(max_length=100)
+    method: str = Field(max_length=16)  # rewritten | remuxed | unchanged
     created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 
@@ -360,6 +382,7 @@ __all__ = [
     "Campaign",
     "CampaignMetric",
     "CampaignMetricMonth",
+    "DeliveryCopy",
     "DeliveryEvent",
     "IdempotencyRecord",
     "JobStatus",

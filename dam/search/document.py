@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -153,7 +154,11 @@ def _document(
                 term = facet.terms[tid]
                 text.append(term.label)
                 text.extend(term.synonyms)
+    # Credits people search by (governed fields and what the file itself says).
+    for value in (metadata.extra or {}).values():
+        text.extend(value if isinstance(value, list) else [str(value)])
     if version is not None:
+        text.extend(_embedded_text(version.embedded))
         text.append(version.filename)
         keys.add(f"type:{version.kind}")
         keys.add(f"review:{version.review_state.value}")
@@ -172,6 +177,20 @@ def _document(
         title_sort=" ".join(metadata.title.casefold().split())[:200],
         revision=asset.revision,
     )
+
+
+# What the file's embedded metadata adds to the searchable text (location stays out: the index
+# is shared by every role).
+_EMBEDDED_TEXT = ("title", "headline", "description", "credit", "copyright_notice")
+_EMBEDDED_LISTS = ("keywords", "creator")
+
+
+def _embedded_text(embedded: dict[str, Any] | None) -> list[str]:
+    fields = (embedded or {}).get("embedded") or {}
+    out = [str(fields[name]) for name in _EMBEDDED_TEXT if fields.get(name)]
+    for name in _EMBEDDED_LISTS:
+        out.extend(str(v) for v in fields.get(name) or [])
+    return out
 
 
 def load_documents(

@@ -12,6 +12,7 @@ from dam.assets import service
 from dam.assets.metadata import Metadata
 from dam.assets.schemas import (
     ComplianceOut,
+    EmbeddedOut,
     MetadataOut,
     PublishedOut,
     VersionDetailOut,
@@ -19,12 +20,30 @@ from dam.assets.schemas import (
 )
 from dam.campaigns.reports import asset_performance
 from dam.campaigns.schemas import AssetPerformance
+from dam.governance.pack import GovernancePack
+from dam.media.embedded import EmbeddedMetadata
 from dam.models import Asset, AssetVersion
+from dam.principal import Principal
 from dam.search.similar import find_similar
 from dam.views.schemas import AssetOut
 
 
-def version_out(version: AssetVersion) -> VersionOut:
+def embedded_out(version: AssetVersion, *, location: bool) -> EmbeddedOut | None:
+    if not version.embedded:
+        return None
+    shown = EmbeddedMetadata.from_json(version.embedded).to_json(include_location=location)
+    return EmbeddedOut(
+        fields=shown["embedded"],
+        problems=shown["problems"],
+        blocks=shown["blocks"],
+        prefilled=dict(version.embedded.get("prefilled") or {}),
+    )
+
+
+def version_out(version: AssetVersion, *, location: bool = False) -> VersionOut:
+    """`location`: the viewer may see GPS and place names (the pack's metadata.yaml)."""
+    media = version.media or {}
+    stored = (media.get("width"), media.get("height"))
     return VersionOut(
         number=version.number,
         sha256=version.sha256,
@@ -42,15 +61,20 @@ def version_out(version: AssetVersion) -> VersionOut:
         compliance=ComplianceOut.model_validate(version.compliance) if version.compliance else None,
         restored_from=version.restored_from,
         edited_from=version.edited_from,
+        stored_width=stored[0] if stored != (version.width, version.height) else None,
+        stored_height=stored[1] if stored != (version.width, version.height) else None,
+        bit_depth=media.get("bit_depth"),
+        embedded=embedded_out(version, location=location),
         renditions=sorted(version.renditions),
         created_at=version.created_at,
         created_by=version.created_by,
     )
 
 
-def version_detail(version: AssetVersion) -> VersionDetailOut:
+def version_detail(version: AssetVersion, *, location: bool) -> VersionDetailOut:
     return VersionDetailOut(
-        **version_out(version).model_dump(), metadata=metadata_out(Metadata.of(version))
+        **version_out(version, location=location).model_dump(),
+        metadata=metadata_out(Metadata.of(version)),
     )
 
 
@@ -61,6 +85,7 @@ def metadata_out(metadata: Metadata) -> MetadataOut:
         tags=list(metadata.tags),
         terms={k: list(v) for k, v in metadata.terms.items()},
         rights_expire_at=metadata.rights_expire_at,
+        extra=dict(metadata.extra),
     )
 
 
@@ -72,6 +97,7 @@ def asset_out(
     campaign_ids: list[str],
     live_version: AssetVersion | None = None,
     performance: AssetPerformance | None = None,
+    location: bool = False,
 ) -> AssetOut:
     """`published`: the published view (the asset row, `version` the published one); else the
     working view (`version` the current one, which carries the metadata, and `live_version`
@@ -98,17 +124,21 @@ def asset_out(
         status=asset.status,
         published_version=asset.published_version,
         rights_expire_at=shown.rights_expire_at,
+        extra=dict(shown.extra),
         created_at=asset.created_at,
         updated_at=asset.updated_at,
-        current_version=version_out(version) if version else None,
+        current_version=version_out(version, location=location) if version else None,
         published=published_out,
         pending_changes=pending,
         performance=performance,
     )
 
 
-def present_asset(session: Session, asset: Asset, *, published: bool) -> AssetOut:
-    """One asset in the published view (marketers, automation, webhooks) or the working view."""
+def present_asset(
+    session: Session, asset: Asset, *, published: bool, location: bool = False
+) -> AssetOut:
+    """One asset in the published view (marketers, automation, webhooks) or the working view;
+    `location`: the viewer may see the file's GPS and place names."""
     number = asset.published_version if published else asset.current_version
     version = service.get_version(session, asset, number) if number else None
     live_version = None
@@ -120,11 +150,14 @@ def present_asset(session: Session, asset: Asset, *, published: bool) -> AssetOu
         published=published,
         live_version=live_version or (version if asset.published_version == number else None),
         campaign_ids=service.campaign_ids_of(session, asset.id),
+        location=location,
         performance=asset_performance(session, [asset.id])[asset.id],
     )
 
 
-def present_assets(session: Session, assets: Sequence[Asset], *, published: bool) -> list[AssetOut]:
+def present_assets(
+    session: Session, assets: Sequence[Asset], *, published: bool, location: bool = False
+) -> list[AssetOut]:
     """A page of assets in one view, with one query per kind of row."""
     versions = service.current_versions(session, assets, published=published)
     live = versions if published else service.current_versions(session, assets, published=True)
@@ -136,11 +169,40 @@ def present_assets(session: Session, assets: Sequence[Asset], *, published: bool
             version=versions.get(a.id),
             published=published,
             live_version=live.get(a.id),
+            location=location,
             campaign_ids=campaigns[a.id],
             performance=performance[a.id],
         )
         for a in assets
     ]
+
+
+def sees_location(principal: Principal, pack: GovernancePack) -> bool:
+    """Whether GPS and place names read from files are shown to this principal."""
+    return pack.metadata.may_see_location(principal.role.value)
+
+
+def asset_for(
+    session: Session, asset: Asset, *, principal: Principal, pack: GovernancePack
+) -> AssetOut:
+    """The asset in the view this principal gets: the one place a route picks it."""
+    return present_asset(
+        session,
+        asset,
+        published=principal.sees_only_published,
+        location=sees_location(principal, pack),
+    )
+
+
+def assets_for(
+    session: Session, assets: Sequence[Asset], *, principal: Principal, pack: GovernancePack
+) -> list[AssetOut]:
+    return present_assets(
+        session,
+        assets,
+        published=principal.sees_only_published,
+        location=sees_location(principal, pack),
+    )
 
 
 def possible_duplicates(session: Session, *, asset: Asset) -> list[dict[str, Any]]:

@@ -28,6 +28,8 @@ class AssetOut(BaseModel):
     status: AssetStatus
     published_version: int | None
     rights_expire_at: datetime | None
+    # The pack's governed fields (metadata.yaml): creator, credit, copyright, usage terms …
+    extra: dict[str, Any] = {}
     created_at: datetime
     updated_at: datetime
     current_version: VersionOut | None

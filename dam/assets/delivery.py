@@ -1,0 +1,199 @@
+"""What bytes leave the building: originals for the people who made them, delivered copies for
+everyone else.
+
+Marketers, automation keys and delivery links get a copy of the published version's file that
+carries the governed metadata of the published view (title, description, credit, copyright,
+usage terms, licence end, the asset id and version, the campaign for a delivery link) in
+XMP/IPTC, with location data stripped as the pack's metadata.yaml says (`strips_location`).
+The stored original and its SHA-256 never change: the copy is a blob of its own, cached under a
+key of (source bytes, governed metadata, privacy setting), so an approved metadata change is
+never served with stale rights. Formats that cannot be rewritten are delivered unchanged when
+they carry no location, and refused (409 `location_not_removable`) when they do: location never
+leaks (dam/media/METADATA.md has the table per format).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from dam.assets.metadata import Metadata
+from dam.context import Context
+from dam.db import insert_new
+from dam.media.writeback import DeliveryMetadata, delivery_cache_key, write_delivery_copy
+from dam.models import Asset, AssetVersion, DeliveryCopy
+from dam.principal import Principal
+
+DELIVERY_PREFIX = "derived/delivery"
+# Who gets the original as stored: the roles that upload and review it.
+ORIGINAL_AUDIENCES = frozenset({"admin", "brand_manager", "designer"})
+
+
+@dataclass(frozen=True)
+class Served:
+    """The bytes a download sends, beside the original they were made from."""
+
+    blob_key: str
+    sha256: str
+    size: int
+    mime_type: str
+    filename: str
+    original_sha256: str
+    original_size: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-DAM-SHA256": self.sha256,
+            "X-DAM-Size": str(self.size),
+            "X-DAM-Original-SHA256": self.original_sha256,
+            "X-DAM-Original-Size": str(self.original_size),
+        }
+
+
+def audience_of(principal: Principal) -> str:
+    return principal.role.value
+
+
+def governed_metadata(
+    asset: Asset, version: AssetVersion, *, campaign_id: str | None = None
+) -> DeliveryMetadata:
+    """The published view's governed fields, as a delivered copy carries them."""
+    live = Metadata.of(asset)
+    extra = live.extra
+
+    def text(name: str) -> str | None:
+        value = extra.get(name)
+        if isinstance(value, list):
+            value = "; ".join(str(v) for v in value)
+        return str(value) if value else None
+
+    creator = extra.get("creator") or ()
+    return DeliveryMetadata(
+        asset_id=str(asset.id),
+        version=version.number,
+        title=live.title or None,
+        description=live.description or None,
+        creator=tuple(creator if isinstance(creator, list) else [str(creator)]),
+        credit=text("credit"),
+        copyright=text("copyright"),
+        usage_terms=text("usage_terms"),
+        licence_end=live.rights_expire_at.date() if live.rights_expire_at else None,
+        campaign_id=campaign_id,
+    )
+
+
+def original(version: AssetVersion) -> Served:
+    return Served(
+        blob_key=version.blob_key,
+        sha256=version.sha256,
+        size=version.size,
+        mime_type=version.mime_type,
+        filename=version.filename,
+        original_sha256=version.sha256,
+        original_size=version.size,
+    )
+
+
+def _copy_key(
+    ctx: Context,
+    asset: Asset,
+    version: AssetVersion,
+    *,
+    audience: str,
+    campaign_id: str | None,
+) -> tuple[str, DeliveryMetadata, frozenset[str]]:
+    strip = ctx.governance.pack.metadata.strips_location(audience)
+    metadata = governed_metadata(asset, version, campaign_id=campaign_id)
+    return delivery_cache_key(version.sha256, metadata, strip=strip), metadata, strip
+
+
+def served(
+    session: Session,
+    *,
+    ctx: Context,
+    asset: Asset,
+    version: AssetVersion,
+    audience: str,
+    campaign_id: str | None = None,
+) -> Served:
+    """The bytes `audience` (a role, or `delivery_link`) gets for `version`: the original for
+    uploaders and reviewers, else the delivered copy, made on first use and then cached."""
+    if audience in ORIGINAL_AUDIENCES:
+        return original(version)
+    key, metadata, strip = _copy_key(
+        ctx, asset, version, audience=audience, campaign_id=campaign_id
+    )
+    row = session.get(DeliveryCopy, key)
+    if row is None or not ctx.store.exists(row.blob_key):
+        row = _make_copy(session, ctx=ctx, version=version, key=key, metadata=metadata, strip=strip)
+    return Served(
+        blob_key=row.blob_key,
+        sha256=row.sha256,
+        size=row.size,
+        mime_type=row.mime_type,
+        filename=version.filename,
+        original_sha256=version.sha256,
+        original_size=version.size,
+    )
+
+
+def _make_copy(
+    session: Session,
+    *,
+    ctx: Context,
+    version: AssetVersion,
+    key: str,
+    metadata: DeliveryMetadata,
+    strip: frozenset[str],
+) -> DeliveryCopy:
+    """Blob first, then the row (a crash leaves at most an unreferenced blob). Two requests
+    making the same copy at once both write the same key; the first row wins."""
+    tmp_dir = ctx.settings.data_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmp_dir, prefix="delivery-") as work:
+        source = Path(work) / "source"
+        with source.open("wb") as out:
+            for chunk in ctx.store.open(version.blob_key):
+                out.write(chunk)
+        copy = write_delivery_copy(
+            source, Path(work) / "copy", fmt=version.format, metadata=metadata, strip=strip
+        )
+        blob_key = f"{DELIVERY_PREFIX}/{key[:2]}/{key}"
+        ctx.store.put_file(blob_key, copy.path, content_type=version.mime_type)
+    values = {
+        "key": key,
+        "blob_key": blob_key,
+        "source_sha256": version.sha256,
+        "sha256": copy.sha256,
+        "size": copy.size,
+        "mime_type": version.mime_type,
+        "method": copy.method,
+        "created_at": ctx.now(),
+    }
+    insert_new(session, DeliveryCopy, values, unique=("key",))
+    made = session.get(DeliveryCopy, key)
+    assert made is not None
+    return made
+
+
+def known_copies(
+    session: Session,
+    *,
+    ctx: Context,
+    items: list[tuple[Asset, AssetVersion]],
+    audience: str,
+    campaign_id: str | None,
+) -> dict[str, DeliveryCopy]:
+    """The delivered copies already made for these (asset, version) pairs, by asset id: what a
+    feed can state about the bytes its links serve before anyone fetched them."""
+    keys = {
+        _copy_key(ctx, a, v, audience=audience, campaign_id=campaign_id)[0]: str(a.id)
+        for a, v in items
+    }
+    if not keys:
+        return {}
+    rows = session.exec(select(DeliveryCopy).where(col(DeliveryCopy.key).in_(list(keys))))
+    return {keys[row.key]: row for row in rows}
