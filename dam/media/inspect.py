@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import IO, Any, cast
 from xml.parsers import expat
 
-from PIL import ExifTags, Image, ImageCms, ImageFile, IptcImagePlugin, PngImagePlugin
+from PIL import (
+    ExifTags,
+    Image,
+    ImageCms,
+    ImageFile,
+    IptcImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+)
 
 from dam.errors import Invalid, PayloadTooLarge
 from dam.media.decode import decode_slot, stream_fit, streamable
@@ -208,6 +216,14 @@ def stream_reduce(img: ImageFile.ImageFile, path: Path, fmt: str, box: int) -> I
     :mod:`dam.media.decode`), or None when Pillow is to decode it. Hold a decode slot."""
     if not streamable(fmt, img):
         return None
+    if isinstance(img, TiffImagePlugin.TiffImageFile):
+        # Pillow turns a TIFF upright while loading it (its size is already the upright one and
+        # the orientation tag is consumed); do the same to the reduced pixels.
+        orientation = _orientation(_read_exif(img))
+        width, height = img.size
+        stored = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+        reduced = stream_fit(path, fmt, stored, fit_within(stored, box))
+        return None if reduced is None else orient(reduced, orientation)
     return stream_fit(path, fmt, img.size, fit_within(img.size, box))
 
 
@@ -335,7 +351,11 @@ def header_exif(img: ImageFile.ImageFile, path: Path) -> Image.Exif | None:
             return Image.Image.getexif(img)
         except DECODE_ERRORS:
             return None
-    return _read_exif(img)
+    exif = _read_exif(img)
+    if isinstance(img, TiffImagePlugin.TiffImageFile) and _orientation(exif) in _TRANSPOSE:
+        assert exif is not None
+        del exif[ExifTags.Base.Orientation]  # applied to the pixels, as Pillow's load does
+    return exif
 
 
 def _read_late_png_chunks(img: PngImagePlugin.PngImageFile, path: Path) -> None:
