@@ -42,6 +42,9 @@ _MODES_BY_BANDS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 pyvips.cache_set_max(0)
 pyvips.cache_set_max_mem(0)
 pyvips.cache_set_max_files(0)
+# Parallelism comes from concurrent decodes (one per slot); inside one, PNG inflation is serial
+# anyway, and each extra libvips worker thread keeps its own strip buffers and malloc arena.
+pyvips.concurrency_set(1)
 # Loaders libvips marks untrusted (ImageMagick, matlab, ...) must never see an upload.
 pyvips.block_untrusted_set(True)
 
