@@ -15,6 +15,7 @@ from dam.media.inspect import (
     header_orientation,
     open_raster,
     orient,
+    shrink_palette,
     stream_reduce,
     to_rgb,
 )
@@ -58,7 +59,7 @@ def make_rendition(path: Path, size: int, *, max_pixels: int) -> bytes:
                 # Decode straight at the smallest DCT scale still at least ``size`` on both sides.
                 img.draft(None, (size, size))
             img.load()
-            upright = orient(img, exif_orientation(img))
+            upright = orient(shrink_palette(img, size), exif_orientation(img))
             rgb = to_rgb(upright, icc=icc, keep_alpha=True)
             # reducing_gap box-reduces by an integer factor first, then Lanczos does the rest.
             rgb = rgb.resize(fit_within(rgb.size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)

@@ -116,6 +116,7 @@ CASES: dict[str, Callable[[Path], Path]] = {
             ),
         ),
     ),
+    "png-blocks-6000": lambda p: samples.make_large_png(p, 6000, 4000, block=250),
     "png-la": lambda p: samples.make_png(p, size=(700, 500), mode="LA", color=(90, 200)),
     "png-palette-transparent": lambda p: _palette_png(p),
     "png-16bit-grey": lambda p: samples.make_png(p, size=(600, 400), mode="I;16", color=40000),
@@ -366,3 +367,27 @@ def test_large_raster_is_inspected_and_rendered_in_bounded_memory(
     assert report["width"] == 10_000 and len(report["phash"]) == 16
     rise_mib = report["rise"] / (1024 * 1024)
     assert rise_mib <= MEMORY_BOUND_MIB, f"peak RSS rose by {rise_mib:.0f} MiB"
+
+
+@pytest.mark.parametrize("transparency", [False, True])
+def test_large_palette_image_is_shrunk_before_conversion_with_the_same_picture(
+    tmp_path: Path, transparency: bool
+) -> None:
+    # Palette images stay with Pillow; above 4x the rendition size they are shrunk (nearest,
+    # as Pillow resizes palettes anyway) before the RGB(A) conversion quadruples them.
+    scene = samples.scene((1800, 1200), seed=11)
+    path = tmp_path / "p.gif"
+    palette = scene.convert("P", palette=Image.Palette.ADAPTIVE)
+    palette.save(path, "GIF", **({"transparency": 0} if transparency else {}))
+    thumb = _webp(make_rendition(path, 256, max_pixels=LIMIT))
+    with Image.open(path) as source:
+        full = source.convert("RGBA" if transparency else "RGB")
+    # What converting first and resizing after (the previous way) gives, encoded alike.
+    encoded = io.BytesIO()
+    full.resize(thumb.size, Image.Resampling.LANCZOS, reducing_gap=2.0).save(
+        encoded, "WEBP", quality=82, method=4
+    )
+    reference = _webp(encoded.getvalue())
+    assert thumb.size == (256, 171)
+    assert thumb.mode == reference.mode
+    assert _mean_difference(thumb, reference) <= 2.5
