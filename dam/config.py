@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     max_upload_mib: int = Field(default=2048, ge=1)
     # Pillow refuses images above this many pixels (decompression bombs).
     max_image_pixels: int = Field(default=200_000_000, ge=1)
+    # Raster decodes (inspection, renditions) running at once in this process; the others wait.
+    # Each costs up to ~100 MiB for a 200 MP PNG or TIFF, and far more for the few files that
+    # cannot be streamed (interlaced PNG, progressive JPEG, GIF, AVIF).
+    max_concurrent_decodes: int = Field(default=2, ge=1)
     metadata_max_bytes: int = 64 * 1024
 
     run_worker: bool = True  # in-process worker thread with `dam serve`

@@ -18,9 +18,18 @@ from pathlib import Path
 from typing import IO, Any, cast
 from xml.parsers import expat
 
-from PIL import ExifTags, Image, ImageCms, ImageFile, IptcImagePlugin
+from PIL import (
+    ExifTags,
+    Image,
+    ImageCms,
+    ImageFile,
+    IptcImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+)
 
 from dam.errors import Invalid, PayloadTooLarge
+from dam.media.decode import decode_slot, stream_fit, streamable
 from dam.media.sniff import EBML_UNKNOWN_SIZE, check_svg, read_ebml_vint, sniff
 from dam.media.types import MediaInfo, MediaKind
 
@@ -166,18 +175,22 @@ def _inspect_raster(path: Path, fmt: str, mime: str, max_pixels: int) -> MediaIn
         width, height = img.size
         mode = img.mode
         has_alpha = img.has_transparency_data
-        if fmt == "JPEG":
-            # DCT-domain downscaling: a 24 MP JPEG decodes at 1/8 size in a few tens of ms, and
-            # libjpeg still reads every scan, so truncation is detected all the same.
-            img.draft(None, (min(width, _WORKING_SIZE), min(height, _WORKING_SIZE)))
-        img.load()
-        exif = _read_exif(img)
+        with decode_slot():
+            reduced = stream_reduce(img, path, fmt, _WORKING_SIZE)
+            streamed = reduced is not None
+            if reduced is None:
+                if fmt == "JPEG":
+                    # DCT-domain downscaling: a 24 MP JPEG decodes at 1/8 size in a few tens of
+                    # ms, and libjpeg still reads every scan, so truncation is detected all the
+                    # same.
+                    img.draft(None, (min(width, _WORKING_SIZE), min(height, _WORKING_SIZE)))
+                img.load()
+                reduced = _reduce(img, _WORKING_SIZE)
+        exif = header_exif(img, path) if streamed else _read_exif(img)
         orientation = _orientation(exif)
         icc = img.info.get("icc_profile")
         # Hash what viewers see: a sideways-tagged photo and its rotated copy match.
-        working = orient(
-            to_rgb(_reduce(img, _WORKING_SIZE), icc=icc, keep_alpha=False), orientation
-        )
+        working = orient(to_rgb(reduced, icc=icc, keep_alpha=False), orientation)
         frames = int(getattr(img, "n_frames", 1))
         return MediaInfo(
             kind=MediaKind.image,
@@ -226,6 +239,22 @@ def _bit_depth(img: ImageFile.ImageFile, fmt: str, path: Path) -> int | None:
     return _MODE_BITS.get(img.mode, 8 if img.mode in _RESIZABLE_MODES or img.mode == "P" else None)
 
 
+def stream_reduce(img: ImageFile.ImageFile, path: Path, fmt: str, box: int) -> Image.Image | None:
+    """``img``'s first frame fitted to a ``box``-pixel square by the streaming decoder (see
+    :mod:`dam.media.decode`), or None when Pillow is to decode it. Hold a decode slot."""
+    if not streamable(fmt, img):
+        return None
+    if isinstance(img, TiffImagePlugin.TiffImageFile):
+        # Pillow turns a TIFF upright while loading it (its size is already the upright one and
+        # the orientation tag is consumed); do the same to the reduced pixels.
+        orientation = _orientation(_read_exif(img))
+        width, height = img.size
+        stored = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+        reduced = stream_fit(path, fmt, stored, fit_within(stored, box))
+        return None if reduced is None else orient(reduced, orientation)
+    return stream_fit(path, fmt, img.size, fit_within(img.size, box))
+
+
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -240,6 +269,11 @@ _TRANSPOSE = {
 def exif_orientation(img: Image.Image) -> int | None:
     """EXIF orientation 1..8, or None when absent, invalid or the EXIF block is unreadable."""
     return _orientation(_read_exif(img))
+
+
+def header_orientation(img: ImageFile.ImageFile, path: Path) -> int | None:
+    """:func:`exif_orientation` of an image whose pixels are not decoded (see header_exif)."""
+    return _orientation(header_exif(img, path))
 
 
 def orient(img: Image.Image, orientation: int | None) -> Image.Image:
@@ -259,13 +293,20 @@ def _reduce(img: Image.Image, size: int) -> Image.Image:
     """A new image no larger than ``size`` on its long side, never upscaled."""
     target = fit_within(img.size, size)
     if img.mode not in _RESIZABLE_MODES:
-        if max(img.size) > 4 * size:
-            # Palette images resize with nearest-neighbour anyway; shrinking before the RGBA
-            # conversion keeps a huge palette PNG from quadrupling in memory.
-            img = img.resize(fit_within(img.size, 4 * size), Image.Resampling.NEAREST)
-        img = to_rgb(img, icc=None, keep_alpha=True)
+        img = to_rgb(shrink_palette(img, size), icc=None, keep_alpha=True)
     # reducing_gap first box-reduces by an integer factor, then Lanczos does the last step.
     return img.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def shrink_palette(img: Image.Image, size: int) -> Image.Image:
+    """A palette or bilevel image above four times ``size`` shrunk to that, else ``img``.
+
+    Pillow resizes these modes with nearest-neighbour anyway; shrinking before the RGB(A)
+    conversion keeps a huge GIF from quadrupling in memory (a 196 MP GIF: 196 MiB, not 1 GiB).
+    """
+    if img.mode not in _RESIZABLE_MODES and max(img.size) > 4 * size:
+        return img.resize(fit_within(img.size, 4 * size), Image.Resampling.NEAREST)
+    return img
 
 
 def fit_within(size: tuple[int, int], box: int) -> tuple[int, int]:
@@ -322,6 +363,59 @@ def _read_exif(img: Image.Image) -> Image.Exif | None:
         return img.getexif()
     except DECODE_ERRORS:
         return None  # broken EXIF must not make a viewable image unacceptable
+
+
+# PNG chunks after the pixel data that Pillow's decoder would read into ``info``.
+_PNG_LATE_CHUNKS = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})
+_PNG_LATE_CHUNK_MAX_BYTES = 16 * 1024 * 1024
+_PNG_MAX_CHUNKS = 500_000
+
+
+def header_exif(img: ImageFile.ImageFile, path: Path) -> Image.Exif | None:
+    """EXIF of an image whose pixels Pillow has not decoded (and must not).
+
+    A PNG may carry eXIf and XMP after its pixel data, which Pillow finds only by decoding every
+    pixel (``PngImageFile.getexif`` loads the image when no eXIf came first). Here those chunks
+    are read with Pillow's own chunk parsers while seeking past the pixel data, so orientation
+    and keywords are the same as after a full decode.
+    """
+    if isinstance(img, PngImagePlugin.PngImageFile):
+        _read_late_png_chunks(img, path)
+        try:
+            # The base method reads info["exif"] (and a late XMP's orientation) without loading.
+            return Image.Image.getexif(img)
+        except DECODE_ERRORS:
+            return None
+    exif = _read_exif(img)
+    if isinstance(img, TiffImagePlugin.TiffImageFile) and _orientation(exif) in _TRANSPOSE:
+        assert exif is not None
+        del exif[ExifTags.Base.Orientation]  # applied to the pixels, as Pillow's load does
+    return exif
+
+
+def _read_late_png_chunks(img: PngImagePlugin.PngImageFile, path: Path) -> None:
+    if not img.tile:
+        return
+    with path.open("rb") as fp:
+        stream = PngImagePlugin.PngStream(fp)
+        # Pillow bounds decompressed text per file; count what the header chunks already used.
+        stream.text_memory = getattr(getattr(img, "png", None), "text_memory", 0)
+        fp.seek(img.tile[0].offset - 8)  # the header of the first IDAT chunk
+        try:
+            for _ in range(_PNG_MAX_CHUNKS):
+                header = fp.read(8)
+                if len(header) < 8:
+                    break
+                length, cid = struct.unpack(">I4s", header)
+                if cid == b"IEND" or not PngImagePlugin.is_cid(cid):
+                    break
+                start = fp.tell()
+                if cid in _PNG_LATE_CHUNKS and length <= _PNG_LATE_CHUNK_MAX_BYTES:
+                    stream.call(cid, start, length)
+                fp.seek(start + length + 4)  # past the data (IDAT, fdAT: unread) and CRC
+        except DECODE_ERRORS:
+            pass  # Pillow's decoder stops at the first broken chunk after the pixels too
+    img.info.update(stream.im_info)
 
 
 def _orientation(exif: Image.Exif | None) -> int | None:

@@ -333,3 +333,118 @@ def truncate(path: Path, keep_bytes: int) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[:keep_bytes])
     return path
+
+
+def _block_colour(bx: int, by: int) -> bytes:
+    return bytes(((bx * 53 + by * 17) % 256, (bx * 29 + by * 71) % 256, (bx * 97 + by * 13) % 256))
+
+
+def _block_row(width: int, by: int, block: int) -> bytes:
+    return b"".join(
+        _block_colour(x // block, by) * min(block, width - x) for x in range(0, width, block)
+    )
+
+
+def make_large_png(path: Path, width: int, height: int, *, block: int = 1000) -> Path:
+    """A ``width`` x ``height`` RGB PNG of colour blocks, written row by row (never in memory).
+
+    Rows inside a band of blocks repeat, so with PNG's "Up" filter they are all zeros and a
+    100 MP image compresses to a few hundred KB: cheap to write, expensive to decode whole.
+    """
+    deflate = zlib.compressobj(6)
+    repeat = b"\x02" + bytes(width * 3)
+    with path.open("wb") as out:
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        out.write(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr))
+        pending = bytearray()
+        for y in range(height):
+            if y % block == 0:
+                pending += deflate.compress(b"\x00" + _block_row(width, y // block, block))
+            else:
+                pending += deflate.compress(repeat)
+            if len(pending) >= 1 << 16:
+                out.write(_png_chunk(b"IDAT", bytes(pending)))
+                pending.clear()
+        pending += deflate.flush()
+        out.write(_png_chunk(b"IDAT", bytes(pending)) + _png_chunk(b"IEND", b""))
+    return path
+
+
+def make_large_tiff(
+    path: Path, width: int, height: int, *, block: int = 1000, rows_per_strip: int = 64
+) -> Path:
+    """The picture of :func:`make_large_png` as a baseline little-endian RGB TIFF, one deflate
+    (Adobe, compression 8) strip per ``rows_per_strip`` rows, written strip by strip."""
+    strips = (height + rows_per_strip - 1) // rows_per_strip
+    entries = 10
+    ifd_size = 2 + entries * 12 + 4
+    bits_at = 8 + ifd_size
+    offsets_at = bits_at + 6
+    counts_at = offsets_at + 4 * strips
+    data_at = counts_at + 4 * strips
+    offsets: list[int] = []
+    counts: list[int] = []
+    with path.open("wb") as out:
+        out.seek(data_at)
+        for strip in range(strips):
+            deflate = zlib.compressobj(6)
+            chunk = bytearray()
+            row: bytes = b""
+            for y in range(strip * rows_per_strip, min(height, (strip + 1) * rows_per_strip)):
+                if y % block == 0 or not row:
+                    row = _block_row(width, y // block, block)
+                chunk += deflate.compress(row)
+            chunk += deflate.flush()
+            offsets.append(out.tell())
+            counts.append(len(chunk))
+            out.write(chunk)
+        tags = [
+            (256, 4, 1, width),  # ImageWidth, LONG
+            (257, 4, 1, height),  # ImageLength
+            (258, 3, 3, bits_at),  # BitsPerSample 8,8,8
+            (259, 3, 1, 8),  # Compression: Adobe deflate
+            (262, 3, 1, 2),  # PhotometricInterpretation: RGB
+            (273, 4, strips, offsets_at),  # StripOffsets
+            (277, 3, 1, 3),  # SamplesPerPixel
+            (278, 4, 1, rows_per_strip),  # RowsPerStrip
+            (279, 4, strips, counts_at),  # StripByteCounts
+            (284, 3, 1, 1),  # PlanarConfiguration: contiguous
+        ]
+        out.seek(0)
+        out.write(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", entries))
+        for tag, kind, count, value in tags:
+            packed = struct.pack("<HH", value, 0) if kind == 3 and count == 1 else None
+            out.write(struct.pack("<HHI", tag, kind, count) + (packed or struct.pack("<I", value)))
+        out.write(struct.pack("<I", 0))
+        out.write(struct.pack("<3H", 8, 8, 8))
+        out.write(struct.pack(f"<{strips}I", *offsets))
+        out.write(struct.pack(f"<{strips}I", *counts))
+    return path
+
+
+def move_png_chunks_after_pixels(path: Path, kinds: Sequence[bytes]) -> Path:
+    """Rewrite ``path`` with its chunks of the given types moved after the last IDAT, where
+    ImageMagick and exiftool often put eXIf and XMP (Pillow finds them only by decoding)."""
+    data = path.read_bytes()
+    pos = 8
+    head: list[bytes] = []
+    pixels: list[bytes] = []
+    moved: list[bytes] = []
+    tail: list[bytes] = []
+    while pos < len(data):
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        kind = data[pos + 4 : pos + 8]
+        chunk = data[pos : pos + 12 + length]
+        pos += 12 + length
+        if kind in kinds:
+            moved.append(chunk)
+        elif kind == b"IDAT":
+            pixels.append(chunk)
+        elif pixels:
+            tail.append(chunk)
+        else:
+            head.append(chunk)
+    iend = [c for c in tail if c[4:8] == b"IEND"]
+    rest = [c for c in tail if c[4:8] != b"IEND"]
+    path.write_bytes(data[:8] + b"".join(head + pixels + moved + rest + iend))
+    return path
