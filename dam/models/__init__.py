@@ -353,6 +353,20 @@ class AssetTerm(SQLModel, table=True):
     )
 
 
+class PhashBand(SQLModel, table=True):
+    """A version's 64-bit perceptual hash as four indexed 16-bit bands (4 hex digits each),
+    kept in step by database triggers (migration 0010). Two hashes within Hamming distance r
+    share at least one band within r // 4 (pigeonhole), so a look-up reads the versions that
+    match one of a few hundred band values instead of every hash."""
+
+    __tablename__ = "phash_bands"
+
+    band: int = Field(primary_key=True, sa_type=sa.SmallInteger)
+    chunk: str = Field(primary_key=True, max_length=4)
+    asset_id: uuid.UUID = Field(primary_key=True)
+    number: int = Field(primary_key=True)
+
+
 class CampaignMetricMonth(SQLModel, table=True):
     """`campaign_metrics` summed per month, rebuilt for the touched keys by every upsert.
     Money is held in cents so sums stay exact and cheap on both databases."""
@@ -387,6 +401,7 @@ __all__ = [
     "IdempotencyRecord",
     "JobStatus",
     "OutboxJob",
+    "PhashBand",
     "ReviewState",
     "Role",
     "User",

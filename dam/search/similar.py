@@ -1,100 +1,77 @@
 """Perceptual-hash neighbours, for `GET /assets/{id}/similar` and upload duplicate hints.
 
-Versions are immutable and append-only, so every version's hash is cached per engine and the
-cache only ever fetches rows it has not seen. A scan of 100k 64-bit ints takes a few
-milliseconds; a final query confirms the candidates exist, because the cache may hold rows of a
-transaction that later rolled back.
+Look-ups go through the band index (`phash_bands`, migration 0010): every 64-bit hash is four
+16-bit bands, and two hashes within distance r share a band within r // 4 of each other, so a
+search reads only the versions one of whose bands is among the few hundred values near the
+target's — a cost set by how many look alike, not by the library's size. Distances above
+`MAX_INDEXED_DISTANCE` ask for a large part of any library; they read every hash.
 """
 
 from __future__ import annotations
 
-import threading
+import itertools
 import uuid
-import weakref
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from dam.media import hash_distance
-from dam.models import AssetVersion
+from dam.models import AssetVersion, PhashBand
 
 DEFAULT_MAX_DISTANCE = 10
 MAX_RESULTS = 50
-LOOK_BACK = timedelta(minutes=10)
+BANDS = 4
+BAND_BITS = 16
+# Up to 3 bits of difference per band: at most 697 band values per band to look up.
+MAX_INDEXED_DISTANCE = 4 * 3 + 3
 
 
-@dataclass
-class _Cache:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    seen: set[tuple[uuid.UUID, int]] = field(default_factory=set)
-    rows: list[tuple[uuid.UUID, int, int]] = field(default_factory=list)
-    high_water: datetime | None = None
+def band_values(chunk: int, radius: int) -> list[str]:
+    """Every 16-bit value within Hamming distance `radius` of `chunk`, as 4 hex digits."""
+    values = [chunk]
+    for flips in range(1, radius + 1):
+        for bits in itertools.combinations(range(BAND_BITS), flips):
+            mask = 0
+            for bit in bits:
+                mask |= 1 << bit
+            values.append(chunk ^ mask)
+    return [f"{v:04x}" for v in values]
 
 
-_CACHES: weakref.WeakKeyDictionary[Engine, _Cache] = weakref.WeakKeyDictionary()
-_CACHES_GUARD = threading.Lock()
-
-
-def _cache_for(session: Session) -> _Cache:
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    with _CACHES_GUARD:
-        cache = _CACHES.get(engine)
-        if cache is None:
-            cache = _CACHES[engine] = _Cache()
-        return cache
-
-
-def clear_cache() -> None:
-    """Forget every cached hash: for code that rewrites hashes in place (a re-hash migration,
-    tests); the application itself only ever adds versions."""
-    with _CACHES_GUARD:
-        _CACHES.clear()
-
-
-def _refresh(session: Session, cache: _Cache) -> None:
-    everything = select(
-        AssetVersion.asset_id, AssetVersion.number, AssetVersion.phash, AssetVersion.created_at
-    ).where(col(AssetVersion.phash).is_not(None))
-    if cache.high_water is None:
-        _absorb(cache, session.exec(everything))
-        return
-    # A version's created_at is taken before its transaction commits, so rows may appear
-    # behind the high-water mark: look back a margin, and de-duplicate with `seen`.
-    _absorb(
-        cache,
-        session.exec(
-            everything.where(col(AssetVersion.created_at) >= cache.high_water - LOOK_BACK)
-        ),
+def _candidates(
+    session: Session, target: int, max_distance: int
+) -> Iterable[tuple[uuid.UUID, int, str]]:
+    if max_distance > MAX_INDEXED_DISTANCE:
+        return session.exec(
+            select(AssetVersion.asset_id, AssetVersion.number, AssetVersion.phash).where(
+                col(AssetVersion.phash).is_not(None)
+            )
+        ).all()  # type: ignore[return-value]
+    radius = max_distance // BANDS
+    near = sa.or_(
+        *(
+            sa.and_(
+                col(PhashBand.band) == band,
+                col(PhashBand.chunk).in_(
+                    band_values((target >> (BAND_BITS * (BANDS - 1 - band))) & 0xFFFF, radius)
+                ),
+            )
+            for band in range(BANDS)
+        )
     )
-    total = session.exec(
-        select(sa.func.count())
-        .select_from(AssetVersion)
-        .where(col(AssetVersion.phash).is_not(None))
-    ).one()
-    if total != len(cache.seen):
-        # Rows arrived later than the margin, or were removed: start over from a full scan.
-        cache.seen.clear()
-        cache.rows.clear()
-        _absorb(cache, session.exec(everything))
-
-
-def _absorb(cache: _Cache, rows: Any) -> None:
-    for asset_id, number, phash, created_at in rows:
-        if (asset_id, number) in cache.seen or not phash or len(phash) != 16:
-            continue
-        try:
-            value = int(phash, 16)
-        except ValueError:
-            continue
-        cache.seen.add((asset_id, number))
-        cache.rows.append((asset_id, number, value))
-        if cache.high_water is None or created_at > cache.high_water:
-            cache.high_water = created_at
+    hits = select(PhashBand.asset_id, PhashBand.number).where(near).distinct().subquery()
+    return session.execute(
+        sa.select(
+            col(AssetVersion.asset_id), col(AssetVersion.number), col(AssetVersion.phash)
+        ).join(
+            hits,
+            sa.and_(
+                hits.c.asset_id == col(AssetVersion.asset_id),
+                hits.c.number == col(AssetVersion.number),
+            ),
+        )
+    ).all()
 
 
 def find_similar(
@@ -112,34 +89,22 @@ def find_similar(
     versions filter and de-duplicate themselves)."""
     hash_distance(phash, phash)  # validates the format
     target = int(phash, 16)
-    cache = _cache_for(session)
-    with cache.lock:
-        _refresh(session, cache)
-        rows = list(cache.rows)
-    best: dict[tuple[uuid.UUID, int], int] = {}
-    for asset_id, number, value in rows:
-        if asset_id == exclude_asset_id:
+    best: dict[tuple[uuid.UUID, int], tuple[int, int]] = {}
+    for asset_id, number, value in _candidates(session, target, max_distance):
+        if asset_id == exclude_asset_id or not value or len(value) != 16:
             continue
-        distance = (value ^ target).bit_count()
+        try:
+            distance = (int(value, 16) ^ target).bit_count()
+        except ValueError:
+            continue
         if distance > max_distance:
             continue
         slot = (asset_id, 0 if best_per_asset else number)
         current = best.get(slot)
-        if current is None or (distance, -number) < (current & 0xFF, -(current >> 8)):
-            best[slot] = (number << 8) | distance
+        if current is None or (distance, -number) < (current[1], -current[0]):
+            best[slot] = (number, distance)
     ranked = sorted(
-        ((aid, packed >> 8, packed & 0xFF) for (aid, _), packed in best.items()),
+        ((aid, number, distance) for (aid, _), (number, distance) in best.items()),
         key=lambda item: (item[2], -item[1], str(item[0])),
     )
-    candidates = ranked[: limit * 2]
-    if not candidates:
-        return []
-    pairs = [(aid, number) for aid, number, _ in candidates]
-    existing = set(
-        session.exec(
-            select(AssetVersion.asset_id, AssetVersion.number).where(
-                sa.tuple_(col(AssetVersion.asset_id), col(AssetVersion.number)).in_(pairs)
-            )
-        ).all()
-    )
-    return [(aid, n, d) for aid, n, d in candidates if (aid, n) in existing][:limit]
+    return ranked[:limit]

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dam.worker import run_pending
 from fastapi.testclient import TestClient
 
 import dam.assets.jobs as jobs
 from dam.context import Context
+from dam.worker import run_pending
 from tests.factories import image_bytes, upload
 
 

@@ -13,7 +13,6 @@ from dam.context import Context
 from dam.db import session_scope
 from dam.jobs.outbox import enqueue
 from dam.models import Asset, AssetStatus, AssetVersion, Campaign
-from dam.search.similar import clear_cache
 from dam.worker import run_pending
 from tests.conftest import Clock
 from tests.factories import image_bytes, upload
@@ -107,7 +106,6 @@ def set_phash(ctx: Context, asset_id: str, phash: str) -> None:
             version.phash = phash
             session.add(version)
         session.commit()
-    clear_cache()  # hashes are rewritten in place here, which the application never does
 
 
 def index_now(ctx: Context) -> None:
