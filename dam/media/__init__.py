@@ -12,7 +12,8 @@ from dam.media.inspect import (
     webm_dimensions,
 )
 from dam.media.renditions import RENDITION_MIME, RENDITIONS, make_rendition
-from dam.media.sniff import SVG_MAX_BYTES, SvgRoot, check_svg, sniff, sniff_bytes
+from dam.media.sniff import sniff, sniff_bytes
+from dam.media.svg import SVG_MAX_BYTES, SvgRoot, check_svg
 from dam.media.types import MediaInfo, MediaKind
 
 __all__ = [

@@ -21,7 +21,8 @@ from xml.parsers import expat
 from PIL import ExifTags, Image, ImageCms, ImageFile, IptcImagePlugin
 
 from dam.errors import Invalid, PayloadTooLarge
-from dam.media.sniff import EBML_UNKNOWN_SIZE, check_svg, read_ebml_vint, sniff
+from dam.media.sniff import EBML_UNKNOWN_SIZE, read_ebml_vint, sniff
+from dam.media.svg import check_svg
 from dam.media.types import MediaInfo, MediaKind
 
 # Errors Pillow's decoders raise for malformed input (SyntaxError is its "not this format";
