@@ -21,8 +21,11 @@ from xml.parsers import expat
 from PIL import ExifTags, Image, ImageCms, ImageFile, IptcImagePlugin
 
 from dam.errors import Invalid, PayloadTooLarge
+from dam.media import heif as _heif  # noqa: F401  (registers the HEIF opener with Pillow)
+from dam.media.pdf import inspect_pdf
 from dam.media.sniff import EBML_UNKNOWN_SIZE, read_ebml_vint, sniff
 from dam.media.svg import check_svg
+from dam.media.video import inspect_av
 from dam.media.types import MediaInfo, MediaKind
 
 # Errors Pillow's decoders raise for malformed input (SyntaxError is its "not this format";
@@ -50,6 +53,11 @@ _ICC_DESCRIPTION_MAX = 256
 # Pillow's WebP and AVIF plugins hand the whole file to the codec in one read; above this a
 # file is refused rather than loaded (real images at the codecs' maximum size are smaller).
 WHOLE_FILE_FORMAT_MAX_BYTES = 128 * 1024 * 1024
+# Documents above this many pages are refused at upload (a page tree is cheap to count, but
+# nobody means to upload 100,000 pages); brand rules may set a lower `max_pages`.
+MAX_PDF_PAGES = 5000
+# The decoder allocates whole frames: 8K DCI (8192 x 4320) is the largest real video.
+MAX_VIDEO_PIXELS = 8192 * 4320
 
 
 def too_large(width: int, height: int, max_pixels: int) -> Invalid:
@@ -133,12 +141,19 @@ def _raise_pillow_limit(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def inspect_file(path: Path, *, max_pixels: int) -> MediaInfo:
+def inspect_file(
+    path: Path,
+    *,
+    max_pixels: int,
+    max_pdf_pages: int = MAX_PDF_PAGES,
+    max_video_pixels: int = MAX_VIDEO_PIXELS,
+) -> MediaInfo:
     """Sniff ``path`` and describe it; refuses unsupported, unsafe, corrupt or oversized files.
 
     Errors: 415 ``unsupported_type``; 422 ``empty_file``, ``corrupt_image``, ``image_too_large``,
-    ``unsafe_svg``, ``invalid_svg``, ``unsupported_codec``; 413 ``svg_too_large``,
-    ``image_file_too_large``.
+    ``unsafe_svg``, ``invalid_svg``, ``unsupported_codec``, ``corrupt_pdf``,
+    ``pdf_too_many_pages``, ``pdf_page_too_large``, ``no_decodable_stream``,
+    ``video_too_large``; 413 ``svg_too_large``, ``image_file_too_large``.
     """
     fmt, mime, kind = sniff(path)
     if kind is MediaKind.image:
@@ -148,15 +163,15 @@ def inspect_file(path: Path, *, max_pixels: int) -> MediaInfo:
         return MediaInfo(
             kind=kind, format=fmt, mime_type=mime, width=root.width, height=root.height
         )
-    size: tuple[int, int] | None
     if kind is MediaKind.document:
-        size = pdf_page_size(path)
-    elif fmt == "WEBM":
-        size = webm_dimensions(path)
-    else:
-        size = mp4_dimensions(path)
-    width, height = size if size is not None else (None, None)
-    return MediaInfo(kind=kind, format=fmt, mime_type=mime, width=width, height=height)
+        return inspect_pdf(path, mime=mime, max_pages=max_pdf_pages)
+    return inspect_av(
+        path,
+        fmt=fmt,
+        mime=mime,
+        max_pixels=min(max_pixels, max_video_pixels),
+        audio_format="WEBM" if fmt == "WEBM" else "M4A",
+    )
 
 
 # --- raster images ---------------------------------------------------------------------------

@@ -48,7 +48,9 @@ _MP4_BRANDS = frozenset(
 )
 _AVIF_BRANDS = frozenset({"avif", "avis"})
 _HEIF_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"})
-# Audio-only MP4 variants also list isom/mp42 as compatible brands; the major brand wins.
+_HEIC_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx"})
+# Audio-only MP4 variants also list isom/mp42 as compatible brands; the major brand wins (an
+# M4A that does hold video is judged by its streams at inspection).
 _AUDIO_BRANDS = frozenset({"M4A ", "M4B ", "M4P ", "F4A ", "F4B "})
 
 # Signatures of common formats we refuse, so the 415 can say what the file actually is.
@@ -131,9 +133,7 @@ def _sniff_iso_bmff(head: bytes) -> tuple[str, str, MediaKind]:
     major = head[8:12].decode("latin-1")
     compatible = {head[i : i + 4].decode("latin-1") for i in range(16, end - 3, 4)}
     if major in _AUDIO_BRANDS:
-        raise UnsupportedMediaType(
-            f"unsupported file type: MP4 audio (brand {major.strip()!r})", code="unsupported_type"
-        )
+        return "M4A", "audio/mp4", MediaKind.audio
     if major in _AVIF_BRANDS:
         return "AVIF", "image/avif", MediaKind.image
     if major in _MP4_BRANDS:
@@ -143,11 +143,8 @@ def _sniff_iso_bmff(head: bytes) -> tuple[str, str, MediaKind]:
     if compatible & _AVIF_BRANDS:
         return "AVIF", "image/avif", MediaKind.image
     if major in _HEIF_BRANDS or compatible & _HEIF_BRANDS:
-        raise UnsupportedMediaType(
-            f"unsupported file type: HEIF/HEIC image (brand {major.strip()!r}); "
-            "convert it to JPEG or AVIF",
-            code="unsupported_type",
-        )
+        heic = major in _HEIC_BRANDS or bool(compatible & _HEIC_BRANDS)
+        return "HEIF", "image/heic" if heic else "image/heif", MediaKind.image
     if compatible & _MP4_BRANDS:
         return "MP4", "video/mp4", MediaKind.video
     if "qt  " in compatible:
