@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from dam.assets import service
+from dam.assets.previews import media_facts, planned_names
+from dam.assets.previews import status as preview_status
 from dam.assets.schemas import AssetOut, ComplianceOut, VersionOut
 from dam.campaigns.reports import asset_performance
 from dam.campaigns.schemas import AssetPerformance
+from dam.config import get_settings
 from dam.models import Asset, AssetVersion
 
 
@@ -31,6 +34,8 @@ def version_out(version: AssetVersion) -> VersionOut:
         compliance=ComplianceOut.model_validate(version.compliance) if version.compliance else None,
         restored_from=version.restored_from,
         renditions=sorted(version.renditions),
+        media=media_facts(version),
+        previews=preview_status(version, expected=planned_names(get_settings(), version)),
         created_at=version.created_at,
         created_by=version.created_by,
     )

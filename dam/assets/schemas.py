@@ -96,6 +96,10 @@ class VersionOut(BaseModel):
     compliance: ComplianceOut | None
     restored_from: int | None
     renditions: list[str]
+    # Page count, encryption, duration, codecs ... of documents, video and audio.
+    media: dict[str, Any] = {}
+    # {"status": none|pending|ready|failed, "error", "placeholders", "pending"}
+    previews: dict[str, Any] = {}
     created_at: datetime
     created_by: uuid.UUID | None
 

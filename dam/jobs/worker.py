@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dam.context import Context
-from dam.jobs.registry import RetryLater, get_handler
+from dam.jobs.registry import GiveUp, RetryLater, get_handler
 from dam.models import JobStatus, OutboxJob
 
 log = logging.getLogger("dam.worker")
@@ -81,6 +81,9 @@ def run_job(ctx: Context, job_id: uuid.UUID) -> None:
                 session.commit()
         except RetryLater as exc:
             error = str(exc) or "retry requested"
+        except GiveUp as exc:
+            log.warning("job %s (%s) gave up: %s", job_id, kind, exc)
+            error, attempts = str(exc) or "gave up", max_attempts
         except Exception as exc:
             log.exception("job %s (%s) failed on attempt %d", job_id, kind, attempts)
             error = "".join(traceback.format_exception_only(exc)).strip()[:2000]

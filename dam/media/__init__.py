@@ -5,11 +5,8 @@ from dam.media.inspect import (
     dominant_colors,
     hash_distance,
     inspect_file,
-    mp4_dimensions,
     open_raster,
-    pdf_page_size,
     phash,
-    webm_dimensions,
 )
 from dam.media.renditions import RENDITION_MIME, RENDITIONS, make_rendition
 from dam.media.sniff import sniff, sniff_bytes
@@ -29,12 +26,9 @@ __all__ = [
     "hash_distance",
     "inspect_file",
     "make_rendition",
-    "mp4_dimensions",
     "open_raster",
-    "pdf_page_size",
     "phash",
     "safe_filename",
     "sniff",
     "sniff_bytes",
-    "webm_dimensions",
 ]

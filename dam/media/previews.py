@@ -80,7 +80,9 @@ def planned(kind: str, media: Mapping[str, Any], options: PreviewOptions) -> lis
 def encode_webp(img: Image.Image, long_side: int) -> bytes:
     """WebP of ``img`` fitted within ``long_side`` (never enlarged); alpha is kept."""
     if max(img.size) > long_side:
-        img = img.resize(fit_within(img.size, long_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        img = img.resize(
+            fit_within(img.size, long_side), Image.Resampling.LANCZOS, reducing_gap=2.0
+        )
     if img.mode not in ("RGB", "RGBA"):
         img = img.convert("RGBA" if img.has_transparency_data else "RGB")
     out = io.BytesIO()
@@ -158,7 +160,9 @@ def render(
     return result
 
 
-def _render_pdf(path: Path, names: list[str], made: dict[str, bytes], notes: dict[str, str]) -> None:
+def _render_pdf(
+    path: Path, names: list[str], made: dict[str, bytes], notes: dict[str, str]
+) -> None:
     try:
         pdf = open_pdf(path)
     except PasswordRequired:

@@ -150,7 +150,9 @@ def run_isolated(fn: Callable[..., Any], kwargs: dict[str, Any], *, limits: Limi
             proc.join(5)
             exitcode = proc.exitcode
             if exitcode is not None and exitcode < 0:
-                raise RenderFailed(_signal_reason(exitcode, limits), code="render_crashed") from None
+                raise RenderFailed(
+                    _signal_reason(exitcode, limits), code="render_crashed"
+                ) from None
             raise RenderFailed(
                 f"the renderer exited (code {exitcode}) without a result", code="render_crashed"
             ) from None

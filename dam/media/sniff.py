@@ -8,7 +8,6 @@ recognised so the uploader knows what went wrong.
 from __future__ import annotations
 
 import codecs
-import re
 import struct
 from pathlib import Path
 from typing import Any

@@ -63,7 +63,10 @@ def doctype_problem(
 ) -> str | None:
     """Why an SVG DOCTYPE is refused, or None for a standard public SVG 1.0/1.1 DOCTYPE."""
     if has_internal_subset:
-        return f"DOCTYPE <!DOCTYPE {name} [...]> has an internal subset (DTDs and entities are refused)"
+        return (
+            f"DOCTYPE <!DOCTYPE {name} [...]> has an internal subset "
+            "(DTDs and entities are refused)"
+        )
     if name.rsplit(":", 1)[-1] != "svg":
         return f"DOCTYPE names <{name}>, not <svg>"
     if public_id not in STANDARD_PUBLIC_IDS:
@@ -284,7 +287,9 @@ class _SvgParser(DefusedXMLParser):
     """defusedxml's parser, with the DOCTYPE judged instead of refused outright."""
 
     def __init__(self, target: _Checker) -> None:
-        super().__init__(target=target, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        super().__init__(
+            target=target, forbid_dtd=False, forbid_entities=True, forbid_external=True
+        )
         self.parser.StartDoctypeDeclHandler = self._judge_doctype
 
     def _judge_doctype(
@@ -341,10 +346,12 @@ def render_svg(path: Path, long_side: int) -> Any:
     markup = _decode(path.read_bytes())
     # Without a declared size resvg falls back to 100x100; a square fit is the honest guess.
     width, height = root.width or long_side, root.height or long_side
-    fit = {"width": long_side} if width >= height else {"height": long_side}
+    fit_width, fit_height = (long_side, None) if width >= height else (None, long_side)
     try:
         # dpi=96: resvg-py's default of 0 turns cm/mm/in/pt sizes into zero.
-        png = resvg_py.svg_to_bytes(svg_string=markup, dpi=96, **fit)
+        png = resvg_py.svg_to_bytes(
+            svg_string=markup, dpi=96, width=fit_width, height=fit_height
+        )
     except ValueError as exc:
         raise Invalid(f"SVG could not be rendered: {exc}", code="render_failed") from exc
     with Image.open(io.BytesIO(png)) as img:

@@ -61,14 +61,12 @@ def first_frame(container: Any, stream: Any) -> Any | None:
                 return frame
             if read >= _FIRST_FRAME_PACKETS:
                 return None
-    except (av.error.FFmpegError, ValueError):
+    except (av.error.FFmpegError, ValueError, IndexError, MemoryError):
         return None
     return None
 
 
-def inspect_av(
-    path: Path, *, fmt: str, mime: str, max_pixels: int, audio_format: str
-) -> MediaInfo:
+def inspect_av(path: Path, *, fmt: str, mime: str, max_pixels: int, audio_format: str) -> MediaInfo:
     """Container, duration, codecs, frame rate, bit rate, rotation and audio presence.
 
     ``fmt`` and ``mime`` are what the bytes were sniffed as; a file with no video stream is the
@@ -80,11 +78,11 @@ def inspect_av(
         video, audio = main_streams(container)
         if video is None and audio is None:
             raise _refused(f"the {fmt} file has no video or audio stream")
-        main = video if video is not None else audio
-        if main.codec_context.codec is None:
+        main: Any = video if video is not None else audio
+        if main.codec_context is None or main.codec_context.codec is None:
             raise _refused(f"no decoder for the {main.type} stream of this {fmt} file")
         if video is not None:
-            width, height = video.codec_context.width, video.codec_context.height
+            width, height = video.codec_context.width or 0, video.codec_context.height or 0
             if width <= 0 or height <= 0:
                 raise _refused(f"the video stream declares a size of {width}x{height}")
             if width * height > max_pixels:
@@ -104,7 +102,9 @@ def inspect_av(
             duration=duration,
             bit_rate=int(container.bit_rate) if container.bit_rate else None,
             has_audio=audio is not None,
-            audio_codec=audio.codec_context.name if audio is not None else None,
+            audio_codec=audio.codec_context.name
+            if audio is not None and audio.codec_context is not None
+            else None,
         )
         if video is not None:
             rotation = int(getattr(frame, "rotation", 0) or 0) % 360

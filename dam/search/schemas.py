@@ -74,7 +74,7 @@ class SimilarHit(BaseModel):
     version: int
     distance: int
     title: str
-    thumbnail_url: str
+    thumbnail_url: str | None  # null until the thumbnail exists
 
 
 class SimilarPage(BaseModel):

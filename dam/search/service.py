@@ -264,6 +264,7 @@ def _hits(
             col(AssetVersion.filename),
             col(AssetVersion.width),
             col(AssetVersion.height),
+            col(AssetVersion.renditions),
         )
         .outerjoin(
             AssetVersion,
@@ -307,9 +308,10 @@ def _hits(
                 tags=list(row.tags or []),
                 terms={k: list(v) for k, v in (row.terms or {}).items()},
                 created_at=row.created_at,
+                # Only a thumbnail that exists: null while it is being made, and for audio.
                 thumbnail_url=(
                     f"/api/v1/assets/{row.id}/renditions/thumb?version={number}"
-                    if number is not None
+                    if number is not None and "thumb" in (row.renditions or {})
                     else None
                 ),
                 highlights=highlights,
@@ -405,6 +407,15 @@ def similar_assets(
     assets = {
         a.id: a for a in session.exec(select(Asset).where(col(Asset.id).in_({f[0] for f in found})))
     }
+    with_thumbs = {
+        (asset_id, number)
+        for asset_id, number, renditions in session.execute(
+            sa.select(
+                col(AssetVersion.asset_id), col(AssetVersion.number), col(AssetVersion.renditions)
+            ).where(col(AssetVersion.asset_id).in_(assets))
+        )
+        if "thumb" in (renditions or {})
+    }
     seen: set[uuid.UUID] = set()
     for asset_id, number, distance in found:
         other = assets.get(asset_id)
@@ -419,7 +430,11 @@ def similar_assets(
                 version=number,
                 distance=distance,
                 title=other.title,
-                thumbnail_url=f"/api/v1/assets/{asset_id}/renditions/thumb?version={number}",
+                thumbnail_url=(
+                    f"/api/v1/assets/{asset_id}/renditions/thumb?version={number}"
+                    if (asset_id, number) in with_thumbs
+                    else None
+                ),
             )
         )
         if len(page.items) >= limit:
