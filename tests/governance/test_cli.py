@@ -36,7 +36,7 @@ def test_check_shipped_pack_exits_0() -> None:
     result = runner.invoke(app, ["check", "--dir", str(SHIPPED_PACK)])
 
     assert result.exit_code == 0
-    assert "revision 2026.11.1 is valid" in result.output
+    assert "revision 2026.11.2 is valid" in result.output
 
 
 def test_check_broken_pack_lists_problems_and_exits_1(tmp_path: Path) -> None:

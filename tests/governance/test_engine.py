@@ -188,7 +188,7 @@ def test_ordinary_photo_passes_the_shipped_pack(shipped: GovernancePack) -> None
 
     report = evaluate(shipped, subject(terms=terms.terms))
 
-    assert report.to_json() == {"status": "pass", "violations": [], "revision": "2026.11.1"}
+    assert report.to_json() == {"status": "pass", "violations": [], "revision": "2026.11.2"}
 
 
 def test_photo_without_brand_only_warns(shipped: GovernancePack) -> None:

@@ -36,7 +36,7 @@ def rule_problems(tmp_path: Path, rules: str) -> list[str]:
 def test_shipped_pack_loads_with_the_documented_facets() -> None:
     pack = load_pack(SHIPPED_PACK)
 
-    assert pack.revision == "2026.11.1"
+    assert pack.revision == "2026.11.2"
     assert [f.id for f in pack.facets] == [
         "asset_type",
         "channel",
