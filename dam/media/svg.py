@@ -349,9 +349,7 @@ def render_svg(path: Path, long_side: int) -> Any:
     fit_width, fit_height = (long_side, None) if width >= height else (None, long_side)
     try:
         # dpi=96: resvg-py's default of 0 turns cm/mm/in/pt sizes into zero.
-        png = resvg_py.svg_to_bytes(
-            svg_string=markup, dpi=96, width=fit_width, height=fit_height
-        )
+        png = resvg_py.svg_to_bytes(svg_string=markup, dpi=96, width=fit_width, height=fit_height)
     except ValueError as exc:
         raise Invalid(f"SVG could not be rendered: {exc}", code="render_failed") from exc
     with Image.open(io.BytesIO(png)) as img:
