@@ -314,6 +314,11 @@ def _hits(
                     if number is not None and "thumb" in (row.renditions or {})
                     else None
                 ),
+                clip_url=(
+                    f"/api/v1/assets/{row.id}/renditions/clip?version={number}"
+                    if number is not None and "clip" in (row.renditions or {})
+                    else None
+                ),
                 highlights=highlights,
             )
         )

@@ -80,4 +80,3 @@ def test_rebuild_reports_versions_that_fail(
 def test_rebuild_refuses_unknown_kinds(ctx: Context) -> None:
     with pytest.raises(ValueError, match="unknown kind 'audio'"):
         rebuild_renditions(ctx, kinds=["audio"])
-
