@@ -167,7 +167,8 @@ def render_version(
         STATE_KEY: {
             "error": error,
             "placeholders": sorted(set(placeholders)),
-            "peak_rss_kib": result.peak_rss_kib,
+            # The costliest render of this version so far (stills and stage 2 are apart).
+            "peak_rss_kib": max(result.peak_rss_kib, int(info.get("peak_rss_kib") or 0)),
         },
     }
     session.add(version)
