@@ -11,8 +11,8 @@
 Still renditions (``thumb``, ``preview``) are stage 1: they are made first, so a thumbnail is
 available as soon as possible; page thumbnails and the clip are stage 2. A password-protected
 PDF, whose pages cannot be drawn, gets placeholder stills that say so. Everything here runs in
-the rendering child (:mod:`dam.media.sandbox`); nothing is imported lazily so that the
-forkserver has it all loaded before it forks.
+the rendering child (:mod:`dam.media.sandbox`); nothing is imported lazily, so the waiting
+spare child has every decoder loaded before a job arrives.
 """
 
 from __future__ import annotations

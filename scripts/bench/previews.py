@@ -8,8 +8,8 @@ blobs in a temporary data dir) and measures, in one run:
    1080p H.264 video, and a 24 MP JPEG for comparison (budget: p95 <= 5 s for the first three);
 2. the worker's peak RSS above its idle RSS while it renders a 36-page PDF and a 4K HEVC clip
    (budget <= 300 MiB): the peak is reset through /proc/PID/clear_refs and read as VmHWM, never
-   sampled. Rendering happens in child processes forked from a forkserver; their own peaks
-   (VmHWM, reported by each child) are printed beside it.
+   sampled. Rendering happens in one-job child processes; their own peaks (VmHWM, reported by
+   each child) are printed beside it.
 
 Each upload waits until all of the previous upload's renditions (PDF page thumbnails, video
 clip) are done, so every figure is one upload on an otherwise idle worker.
@@ -168,7 +168,12 @@ def wait_thumbnail(client: httpx.Client, asset_id: str, deadline_s: float = 120)
 def wait_all(client: httpx.Client, asset_id: str, deadline_s: float = 300) -> dict[str, Any]:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        previews = client.get(f"/api/v1/assets/{asset_id}").json()["current_version"]["previews"]
+        response = client.get(f"/api/v1/assets/{asset_id}")
+        if response.status_code != 200:
+            print(f"  (GET asset answered {response.status_code}: {response.text[:200]})")
+            time.sleep(0.5)
+            continue
+        previews = response.json()["current_version"]["previews"]
         if previews["status"] == "failed":
             raise SystemExit(f"rendering {asset_id} failed: {previews['error']}")
         if previews["status"] == "ready" and not previews["pending"]:
@@ -242,7 +247,7 @@ def main() -> None:
                 raise SystemExit("the API did not come up")
             time.sleep(0.2)
 
-        # Warm up: the worker's first render starts the forkserver (decoders imported once).
+        # Warm up: the worker's first render starts the spare render child.
         warm = upload(client, "svg", variant("svg", inputs["svg"].read_bytes(), -1), "warm.svg")
         wait_all(client, warm)
 
@@ -262,6 +267,7 @@ def main() -> None:
                 wait_thumbnail(client, asset_id)
                 latencies.setdefault(kind, []).append(time.monotonic() - started)
                 wait_all(client, asset_id)
+            print(f"  {kind}: {' '.join(f'{v:.2f}' for v in latencies[kind])} s", flush=True)
 
         # Worker memory: idle now; reset its peak, render the heavy pair, read the peak.
         time.sleep(1.5)
