@@ -182,17 +182,59 @@ def _frames_from(container: Any, stream: Any, start: float) -> Iterator[Any]:
         yield frame
 
 
+def _keyframe_poster(path: Path, start: float, threads: int) -> Any | None:
+    """The first keyframe at or before ``start`` that is not black (or one of the next few):
+    one or two frame decodes instead of every frame up to the offset."""
+    container = open_container(path)
+    try:
+        video, _audio = main_streams(container)
+        if video is None:
+            return None
+        video.codec_context.thread_count = threads
+        video.codec_context.skip_frame = "NONKEY"
+        if start > 0 and video.time_base:
+            target = int(start / video.time_base) + (video.start_time or 0)
+            try:
+                container.seek(target, stream=video, backward=True, any_frame=False)
+            except av.error.FFmpegError:
+                return None
+        try:
+            for seen, frame in enumerate(container.decode(video)):
+                if _luma(frame) >= _BLACK_LUMA:
+                    return frame
+                if seen >= 3:
+                    return None
+        except (av.error.FFmpegError, ValueError):
+            return None
+        return None
+    finally:
+        container.close()
+
+
 def poster_frame(path: Path, *, offset: float, threads: int, long_side: int) -> Any:
-    """The frame at ``offset`` seconds (less for short clips), skipping black frames for up to
-    3 s after it; the brightest frame seen when everything is dark."""
+    """The frame at ``offset`` seconds (less for short clips), skipping black frames.
+
+    The keyframe at or before the offset is tried first (cheap); when it and the next few
+    keyframes are black (a fade-in, a slate), frames are decoded one by one from the offset for
+    up to 3 s, keeping the brightest when everything is dark.
+    """
     container = open_container(path)
     try:
         video, _audio = main_streams(container)
         if video is None:
             raise _refused("the file has no video stream")
-        video.codec_context.thread_count = threads
         duration = _duration(container, video) or 0.0
-        start = min(offset, duration / 3) if duration else 0.0
+    finally:
+        container.close()
+    start = min(offset, duration / 3) if duration else 0.0
+    frame = _keyframe_poster(path, start, threads)
+    if frame is not None:
+        return upright(frame, long_side)
+    container = open_container(path)
+    try:
+        video, _audio = main_streams(container)
+        assert video is not None
+        video.codec_context.thread_count = threads
         best, best_luma = None, -1.0
         for frame in _frames_from(container, video, start):
             luma = _luma(frame)
