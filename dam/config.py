@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     max_concurrent_decodes: int = Field(default=2, ge=1)
     metadata_max_bytes: int = 64 * 1024
 
+    # Renditions are drawn in a child process with these limits (see dam.media.sandbox).
+    rendition_timeout_seconds: float = Field(default=120.0, gt=0)
+    rendition_memory_mib: int = Field(default=768, ge=64)
+    rendition_threads: int = Field(default=2, ge=1, le=16)
+    pdf_page_thumbnails: int = Field(default=8, ge=1, le=100)  # thumbnails of the first N pages
+    video_poster_seconds: float = Field(default=1.0, ge=0)  # poster frame offset
+
     run_worker: bool = True  # in-process worker thread with `dam serve`
     worker_poll_seconds: float = 1.0
     job_max_attempts: int = 8

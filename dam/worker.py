@@ -24,7 +24,7 @@ from dam.assets import jobs as asset_jobs
 from dam.context import Context
 from dam.events import EVENT_JOB
 from dam.jobs.outbox import backoff
-from dam.jobs.registry import RetryLater
+from dam.jobs.registry import GiveUp, RetryLater
 from dam.models import JobStatus, OutboxJob
 from dam.search import jobs as search_jobs
 from dam.search.service import JOB_KIND as SEARCH_INDEX_JOB
@@ -122,6 +122,9 @@ def run_job(ctx: Context, job_id: uuid.UUID) -> None:
                 session.commit()
         except RetryLater as exc:
             error = str(exc) or "retry requested"
+        except GiveUp as exc:
+            log.warning("job %s (%s) gave up: %s", job_id, kind, exc)
+            error, attempts = str(exc) or "gave up", max_attempts
         except Exception as exc:
             log.exception("job %s (%s) failed on attempt %d", job_id, kind, attempts)
             error = "".join(traceback.format_exception_only(exc)).strip()[:2000]

@@ -95,3 +95,43 @@ def test_db_upgrade_is_idempotent(env: Path) -> None:
     assert run("db", "upgrade")[0] == 0
     assert run("db", "upgrade")[0] == 0
     assert (env / "dam.sqlite3").exists()
+
+
+def test_renditions_rebuild_draws_missing_renditions_with_a_summary(env: Path) -> None:
+    from dam.context import build_context
+    from dam.db import upgrade
+    from dam.models import Asset, AssetVersion
+
+    svg = (ROOT / "tests" / "media" / "files" / "feather-camera.svg").read_bytes()
+    import hashlib
+
+    sha = hashlib.sha256(svg).hexdigest()
+    ctx = build_context(get_settings())
+    upgrade(ctx.engine)
+    ctx.store.put_bytes(blob_key(sha), svg, content_type="image/svg+xml")
+    with session_scope(ctx.engine) as session:
+        asset = Asset(title="Camera", current_version=1)
+        session.add(asset)
+        session.flush()
+        session.add(
+            AssetVersion(
+                asset_id=asset.id,
+                number=1,
+                blob_key=blob_key(sha),
+                sha256=sha,
+                size=len(svg),
+                mime_type="image/svg+xml",
+                format="SVG",
+                kind="vector",
+                filename="camera.svg",
+                media={"kind": "vector", "format": "SVG"},
+            )
+        )
+    code, out, _ = run("renditions", "rebuild", "--missing")
+    assert code == 0, out
+    assert "1 versions, 1 redrawn, 2 renditions, 0 failed" in out
+    code, out, _ = run("renditions", "rebuild", "--missing", "--kind", "vector")
+    assert "1 versions, 0 redrawn, 0 renditions, 0 failed" in out
+    code, _, err = run("renditions", "rebuild", "--kind", "audio")
+    assert code == 2
+    assert "unknown kind 'audio'" in err

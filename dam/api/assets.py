@@ -14,11 +14,13 @@ from dam.api.content import blob_response, security_headers
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.assets import delivery, service
 from dam.assets.access import visible_version
+from dam.assets.previews import missing_rendition
+from dam.assets.previews import state as previews_state
 from dam.assets.schemas import AssetPatch, VersionDetailOut, VersionOut
 from dam.assets.upload import ReceivedUpload, receive_upload
 from dam.context import Context
 from dam.errors import NotFound
-from dam.media import RENDITIONS
+from dam.media.previews import is_rendition_name, rendition_mime
 from dam.models import Asset, AssetStatus
 from dam.principal import Principal
 from dam.views.assets import (
@@ -306,30 +308,28 @@ def rendition(
     principal: PrincipalDep,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    """WebP thumbnail (256 px) or preview (1024 px), made in the background after upload."""
-    if kind not in RENDITIONS:
+    """WebP thumbnail (256 px) or preview (1024 px), PDF page thumbnails (`page-N`, 256 px) or a
+    video's muted hover clip (`clip`, MP4), made in the background after upload."""
+    if not is_rendition_name(kind):
         raise NotFound(
-            f"no rendition {kind!r}; choose one of {', '.join(sorted(RENDITIONS))}",
+            f"no rendition {kind!r}; renditions are thumb, preview, page-N and clip",
             code="rendition_not_found",
         )
     row = service.get_version(session, asset, visible_version(principal, asset, version))
     key = row.renditions.get(kind)
     if key is None:
-        if row.kind != "image":
-            raise NotFound(
-                f"{row.mime_type} files have no {kind} rendition", code="rendition_not_available"
-            )
-        raise NotFound(
-            f"the {kind} rendition of version {row.number} is still being made; retry shortly",
-            code="rendition_pending",
-        )
+        raise missing_rendition(ctx.settings, row, kind)
+    media_type = rendition_mime(kind)
     data = b"".join(ctx.store.open(key))
     return Response(
         data,
-        media_type="image/webp",
+        media_type=media_type,
         headers={
-            "Cache-Control": "private, max-age=86400",
+            # A placeholder is replaced once a rebuild draws the file: do not cache it for a day.
+            "Cache-Control": "private, max-age=86400"
+            if kind not in previews_state(row).get("placeholders", [])
+            else "private, no-cache",
             "ETag": f'"{row.sha256[:16]}-{kind}"',
-            **security_headers("image/webp"),
+            **security_headers(media_type),
         },
     )

@@ -147,6 +147,10 @@ class VersionOut(BaseModel):
     # the roles the pack allows. `prefilled`: the asset fields the upload took from it.
     embedded: EmbeddedOut | None = None
     renditions: list[str]
+    # Page count, encryption, duration, codecs ... of documents, video and audio.
+    media: dict[str, Any] = {}
+    # {"status": none|pending|ready|failed, "error", "placeholders", "pending"}
+    previews: dict[str, Any] = {}
     created_at: datetime
     created_by: uuid.UUID | None
 

@@ -329,7 +329,7 @@ def _withdraw_superseded(
 
 
 def _after_new_version(session: Session, ctx: Context, asset: Asset, version: AssetVersion) -> None:
-    if version.kind == MediaKind.image and not version.renditions:
+    if version.kind != MediaKind.audio and not version.renditions:
         enqueue(session, RENDITIONS_JOB, {"version_id": str(version.id)}, now=ctx.now())
 
 

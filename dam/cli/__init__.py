@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlmodel import select
 
 from dam.assets.campaign_ids import normalize_campaign_id
+from dam.assets.renditions_rebuild import rebuild_renditions
 from dam.auth import service as auth_service
 from dam.cli import governance as governance_cli
 from dam.cli import search as search_cli
@@ -199,6 +201,53 @@ def storage_check(
     for line in report.lines():
         typer.echo(line)
     if not report.ok:
+        raise typer.Exit(1)
+
+
+renditions_app = typer.Typer(
+    help="Thumbnails, previews, page thumbnails, clips.", no_args_is_help=True
+)
+app.add_typer(renditions_app, name="renditions")
+
+
+@renditions_app.command("rebuild")
+def renditions_rebuild(
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only versions of this kind (image, vector, document, video); repeatable."
+        ),
+    ] = None,
+    missing: Annotated[
+        bool, typer.Option(help="Only renditions not made yet or left as failure placeholders.")
+    ] = False,
+) -> None:
+    """Draw renditions again, in the worker's sandbox; exit 1 if any version failed."""
+    ctx = _ready_context()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    ) as progress:
+        task = progress.add_task("renditions", total=None)
+        try:
+            report = rebuild_renditions(
+                ctx,
+                kinds=kind or None,
+                missing_only=missing,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--kind") from None
+    typer.echo(
+        f"{report.versions} versions, {report.rendered} redrawn, {report.renditions} renditions, "
+        f"{len(report.failed)} failed"
+    )
+    for version_id, reason in report.failed:
+        typer.echo(f"FAILED  {version_id}: {reason}", err=True)
+    if report.failed:
         raise typer.Exit(1)
 
 

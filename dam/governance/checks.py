@@ -111,7 +111,10 @@ def _check(name: str, params: type[P]) -> Callable[[CheckFn[P]], CheckFn[P]]:
 # The names media inspection reports in `MediaInfo.format`; common spellings map onto them so a
 # rule saying `JPG` means what its author meant instead of silently never matching.
 KNOWN_FORMATS = frozenset(
-    {"JPEG", "PNG", "WEBP", "TIFF", "GIF", "AVIF", "HEIF", "SVG", "PDF", "MP4", "MOV", "WEBM"}
+    {
+        *("JPEG", "PNG", "WEBP", "TIFF", "GIF", "AVIF", "HEIF", "SVG", "PDF"),
+        *("MP4", "MOV", "WEBM", "M4A"),
+    }
 )
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "HEIC": "HEIF", "QUICKTIME": "MOV"}
 
@@ -324,18 +327,18 @@ def format_in(params: FormatInParams, subject: Subject) -> list[Finding]:
 
 
 class KindInParams(CheckParams):
-    kinds: list[Literal["image", "vector", "document", "video"]] = Field(min_length=1)
+    kinds: list[Literal["image", "vector", "document", "video", "audio"]] = Field(min_length=1)
 
 
 @_check("kind_in", KindInParams)
 def kind_in(params: KindInParams, subject: Subject) -> list[Finding]:
-    """The kind of media (image, vector, document, video) is one of `kinds`."""
+    """The kind of media (image, vector, document, video, audio) is one of `kinds`."""
     if subject.media is None:
         return []
     actual = str(subject.media.kind)
     if actual in params.kinds:
         return []
-    return [Finding(f"a {actual} is not allowed here", list(params.kinds), actual)]
+    return [Finding(f"{actual} files are not allowed here", list(params.kinds), actual)]
 
 
 class MaxFileSizeParams(CheckParams):
@@ -1121,5 +1124,253 @@ def ai_disclosure_required(params: AiDisclosureRequiredParams, subject: Subject)
             "with the disclosure shown to audiences",
             {"field": params.field},
             generated,
+        )
+    ]
+
+
+# --- documents ----------------------------------------------------------------------------------
+
+
+class MaxPagesParams(CheckParams):
+    max: int = Field(gt=0)
+
+
+@_check("max_pages", MaxPagesParams)
+def max_pages(params: MaxPagesParams, subject: Subject) -> list[Finding]:
+    """A PDF has at most `max` pages (one that cannot be opened without a password is skipped)."""
+    media = subject.media
+    if media is None or media.kind != MediaKind.document or media.pages is None:
+        return []
+    if media.pages <= params.max:
+        return []
+    return [
+        Finding(
+            f"the document has {media.pages} pages; at most {params.max} are allowed",
+            params.max,
+            media.pages,
+        )
+    ]
+
+
+class PdfEncryptionForbiddenParams(CheckParams):
+    allow_owner_password: bool = False
+
+
+@_check("pdf_encryption_forbidden", PdfEncryptionForbiddenParams)
+def pdf_encryption_forbidden(
+    params: PdfEncryptionForbiddenParams, subject: Subject
+) -> list[Finding]:
+    """A PDF is not encrypted; `allow_owner_password` lets through files anyone can open whose
+    owner password only restricts printing, copying or editing."""
+    media = subject.media
+    if media is None or media.kind != MediaKind.document or not media.encrypted:
+        return []
+    if media.password_required:
+        return [
+            Finding(
+                "the PDF needs a password to open; upload it without protection",
+                "not encrypted",
+                "password required",
+            )
+        ]
+    if params.allow_owner_password:
+        return []
+    allowed = ", ".join(media.pdf_permissions or []) or "nothing"
+    return [
+        Finding(
+            f"the PDF is encrypted with an owner password (readers may: {allowed}); "
+            "upload it without protection",
+            "not encrypted",
+            "owner password",
+        )
+    ]
+
+
+# --- video and audio ----------------------------------------------------------------------------
+
+
+def _timed(media: MediaInfo | None) -> float | None:
+    if media is None or media.kind not in (MediaKind.video, MediaKind.audio):
+        return None
+    return media.duration
+
+
+def _seconds(value: float) -> str:
+    if value >= 60:
+        minutes, rest = divmod(value, 60)
+        return f"{int(minutes)} min {rest:.3g} s" if rest else f"{int(minutes)} min"
+    return f"{value:.3g} s"
+
+
+class DurationParams(CheckParams):
+    seconds: float = Field(gt=0)
+
+
+@_check("max_duration", DurationParams)
+def max_duration(params: DurationParams, subject: Subject) -> list[Finding]:
+    """Video or audio runs at most `seconds` seconds."""
+    duration = _timed(subject.media)
+    if duration is None or duration <= params.seconds:
+        return []
+    return [
+        Finding(
+            f"it runs {_seconds(duration)}; at most {_seconds(params.seconds)} is allowed",
+            params.seconds,
+            duration,
+        )
+    ]
+
+
+@_check("min_duration", DurationParams)
+def min_duration(params: DurationParams, subject: Subject) -> list[Finding]:
+    """Video or audio runs at least `seconds` seconds."""
+    duration = _timed(subject.media)
+    if duration is None or duration >= params.seconds:
+        return []
+    return [
+        Finding(
+            f"it runs {_seconds(duration)}; at least {_seconds(params.seconds)} is needed",
+            params.seconds,
+            duration,
+        )
+    ]
+
+
+# FFmpeg's decoder names for the video codecs creative files arrive in; common spellings map onto
+# them so `H.265` means `hevc`.
+KNOWN_VIDEO_CODECS = frozenset(
+    {
+        *("h264", "hevc", "vp8", "vp9", "av1", "prores", "mpeg4", "mpeg2video", "mpeg1video"),
+        *("mjpeg", "dnxhd", "theora", "vc1", "wmv3", "h263", "cfhd", "qtrle", "png", "gif"),
+    }
+)
+_CODEC_ALIASES = {
+    "avc": "h264",
+    "avc1": "h264",
+    "h.264": "h264",
+    "x264": "h264",
+    "h265": "hevc",
+    "h.265": "hevc",
+    "hvc1": "hevc",
+    "hev1": "hevc",
+    "x265": "hevc",
+    "av01": "av1",
+    "apch": "prores",
+    "dnxhr": "dnxhd",
+}
+
+
+class VideoCodecInParams(CheckParams):
+    codecs: list[str] = Field(min_length=1)
+
+    @field_validator("codecs")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        out = []
+        for name in value:
+            canonical = _CODEC_ALIASES.get(name.lower(), name.lower())
+            if canonical not in KNOWN_VIDEO_CODECS:
+                raise ValueError(
+                    f"unknown video codec {name!r}; known: {', '.join(sorted(KNOWN_VIDEO_CODECS))}"
+                )
+            out.append(canonical)
+        return out
+
+
+@_check("video_codec_in", VideoCodecInParams)
+def video_codec_in(params: VideoCodecInParams, subject: Subject) -> list[Finding]:
+    """A video's codec (FFmpeg's name: h264, hevc, vp9, av1, prores …) is one of `codecs`."""
+    media = subject.media
+    if media is None or media.kind != MediaKind.video or media.video_codec is None:
+        return []
+    if media.video_codec in params.codecs:
+        return []
+    return [
+        Finding(
+            f"the video is {media.video_codec}; use {', '.join(params.codecs)}",
+            params.codecs,
+            media.video_codec,
+        )
+    ]
+
+
+class NoParams(CheckParams):
+    pass
+
+
+@_check("audio_required", NoParams)
+def audio_required(params: NoParams, subject: Subject) -> list[Finding]:
+    """A video has a sound track."""
+    media = subject.media
+    if media is None or media.kind != MediaKind.video or media.has_audio:
+        return []
+    return [Finding("the video has no sound track", "audio", "no audio")]
+
+
+@_check("audio_forbidden", NoParams)
+def audio_forbidden(params: NoParams, subject: Subject) -> list[Finding]:
+    """A video has no sound track (autoplaying placements play muted, or refuse sound)."""
+    media = subject.media
+    if media is None or media.kind != MediaKind.video or not media.has_audio:
+        return []
+    codec = f" ({media.audio_codec})" if media.audio_codec else ""
+    return [Finding(f"the video has a sound track{codec}; remove it", "no audio", "audio")]
+
+
+_BITRATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:bps|bit/s|b/s)?\s*$")
+_BITRATE_UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
+
+
+def parse_bitrate(value: int | str) -> int:
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("a bit rate must be positive")
+        return value
+    match = _BITRATE_RE.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a bit rate; write e.g. 8000000, '8 Mbps' or '800 kbps'")
+    rate = round(float(match.group(1)) * _BITRATE_UNITS[match.group(2).lower()])
+    if rate <= 0:
+        raise ValueError("a bit rate must be positive")
+    return rate
+
+
+def format_bitrate(rate: int) -> str:
+    for unit, factor in (("Gbps", 1000**3), ("Mbps", 1000**2), ("kbps", 1000)):
+        if rate >= factor:
+            return f"{rate / factor:.3g} {unit}"
+    return f"{rate} bps"
+
+
+class MaxBitrateParams(CheckParams):
+    max: int | str
+    _bps: int = PrivateAttr(default=0)
+
+    @field_validator("max", mode="plain")
+    @classmethod
+    def _parse(cls, value: Any) -> int | str:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("give bits per second or a rate such as '8 Mbps' or '800 kbps'")
+        parse_bitrate(value)
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._bps = parse_bitrate(self.max)
+
+
+@_check("max_bitrate", MaxBitrateParams)
+def max_bitrate(params: MaxBitrateParams, subject: Subject) -> list[Finding]:
+    """Video or audio averages at most `max` bits per second (`'8 Mbps'`, `'800 kbps'`)."""
+    media = subject.media
+    if media is None or media.kind not in (MediaKind.video, MediaKind.audio):
+        return []
+    if media.bit_rate is None or media.bit_rate <= params._bps:
+        return []
+    return [
+        Finding(
+            f"it averages {format_bitrate(media.bit_rate)}; the limit is "
+            f"{format_bitrate(params._bps)}",
+            params._bps,
+            media.bit_rate,
         )
     ]

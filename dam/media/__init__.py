@@ -5,14 +5,12 @@ from dam.media.inspect import (
     dominant_colors,
     hash_distance,
     inspect_file,
-    mp4_dimensions,
     open_raster,
-    pdf_page_size,
     phash,
-    webm_dimensions,
 )
 from dam.media.renditions import RENDITION_MIME, RENDITIONS, make_rendition
-from dam.media.sniff import SVG_MAX_BYTES, SvgRoot, check_svg, sniff, sniff_bytes
+from dam.media.sniff import sniff, sniff_bytes
+from dam.media.svg import SVG_MAX_BYTES, SvgRoot, check_svg
 from dam.media.types import MediaInfo, MediaKind
 
 __all__ = [
@@ -28,12 +26,9 @@ __all__ = [
     "hash_distance",
     "inspect_file",
     "make_rendition",
-    "mp4_dimensions",
     "open_raster",
-    "pdf_page_size",
     "phash",
     "safe_filename",
     "sniff",
     "sniff_bytes",
-    "webm_dimensions",
 ]

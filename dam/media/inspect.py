@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import struct
 import warnings
 from collections.abc import Iterator
@@ -29,9 +28,13 @@ from PIL import (
 )
 
 from dam.errors import Invalid, PayloadTooLarge
+from dam.media import heif as _heif  # noqa: F401  (registers the HEIF opener with Pillow)
 from dam.media.decode import decode_slot, stream_fit, streamable
-from dam.media.sniff import EBML_UNKNOWN_SIZE, check_svg, read_ebml_vint, sniff
+from dam.media.pdf import inspect_pdf
+from dam.media.sniff import sniff
+from dam.media.svg import check_svg
 from dam.media.types import MediaInfo, MediaKind
+from dam.media.video import inspect_av
 
 # Errors Pillow's decoders raise for malformed input (SyntaxError is its "not this format";
 # the AVIF plugin reports libavif failures as RuntimeError).
@@ -58,6 +61,11 @@ _ICC_DESCRIPTION_MAX = 256
 # Pillow's WebP and AVIF plugins hand the whole file to the codec in one read; above this a
 # file is refused rather than loaded (real images at the codecs' maximum size are smaller).
 WHOLE_FILE_FORMAT_MAX_BYTES = 128 * 1024 * 1024
+# Documents above this many pages are refused at upload (a page tree is cheap to count, but
+# nobody means to upload 100,000 pages); brand rules may set a lower `max_pages`.
+MAX_PDF_PAGES = 5000
+# The decoder allocates whole frames: 8K DCI (8192 x 4320) is the largest real video.
+MAX_VIDEO_PIXELS = 8192 * 4320
 
 
 def too_large(width: int, height: int, max_pixels: int) -> Invalid:
@@ -141,12 +149,19 @@ def _raise_pillow_limit(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
-def inspect_file(path: Path, *, max_pixels: int) -> MediaInfo:
+def inspect_file(
+    path: Path,
+    *,
+    max_pixels: int,
+    max_pdf_pages: int = MAX_PDF_PAGES,
+    max_video_pixels: int = MAX_VIDEO_PIXELS,
+) -> MediaInfo:
     """Sniff ``path`` and describe it; refuses unsupported, unsafe, corrupt or oversized files.
 
     Errors: 415 ``unsupported_type``; 422 ``empty_file``, ``corrupt_image``, ``image_too_large``,
-    ``unsafe_svg``, ``invalid_svg``, ``unsupported_codec``; 413 ``svg_too_large``,
-    ``image_file_too_large``.
+    ``unsafe_svg``, ``invalid_svg``, ``unsupported_codec``, ``corrupt_pdf``,
+    ``pdf_too_many_pages``, ``pdf_page_too_large``, ``no_decodable_stream``,
+    ``video_too_large``; 413 ``svg_too_large``, ``image_file_too_large``.
     """
     fmt, mime, kind = sniff(path)
     if kind is MediaKind.image:
@@ -156,15 +171,15 @@ def inspect_file(path: Path, *, max_pixels: int) -> MediaInfo:
         return MediaInfo(
             kind=kind, format=fmt, mime_type=mime, width=root.width, height=root.height
         )
-    size: tuple[int, int] | None
     if kind is MediaKind.document:
-        size = pdf_page_size(path)
-    elif fmt == "WEBM":
-        size = webm_dimensions(path)
-    else:
-        size = mp4_dimensions(path)
-    width, height = size if size is not None else (None, None)
-    return MediaInfo(kind=kind, format=fmt, mime_type=mime, width=width, height=height)
+        return inspect_pdf(path, mime=mime, max_pages=max_pdf_pages)
+    return inspect_av(
+        path,
+        fmt=fmt,
+        mime=mime,
+        max_pixels=min(max_pixels, max_video_pixels),
+        audio_format="WEBM" if fmt == "WEBM" else "M4A",
+    )
 
 
 # --- raster images ---------------------------------------------------------------------------
@@ -645,188 +660,3 @@ def dominant_colors(
     area = sum(totals.values()) or 1
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     return [(rgb, round(pixels / area, 4)) for rgb, pixels in ranked]
-
-
-# --- PDF -------------------------------------------------------------------------------------
-
-_PDF_SCAN_BYTES = 1024 * 1024
-_NUMBER = rb"[-+]?(?:\d+\.?\d*|\.\d+)"
-_MEDIABOX = re.compile(
-    rb"/MediaBox\s*\[\s*("
-    + _NUMBER
-    + rb")\s+("
-    + _NUMBER
-    + rb")\s+("
-    + _NUMBER
-    + rb")\s+("
-    + _NUMBER
-    + rb")\s*\]"
-)
-
-
-def pdf_page_size(path: Path) -> tuple[int, int] | None:
-    """Width and height in points of the first uncompressed /MediaBox near either end, if any.
-
-    Page trees in compressed object streams (PDF 1.5+) are not decoded; they give None.
-    """
-    size = path.stat().st_size
-    with path.open("rb") as fp:
-        chunks = [fp.read(_PDF_SCAN_BYTES)]
-        if size > _PDF_SCAN_BYTES:
-            fp.seek(max(_PDF_SCAN_BYTES, size - _PDF_SCAN_BYTES))
-            chunks.append(fp.read(_PDF_SCAN_BYTES))
-    for chunk in chunks:
-        match = _MEDIABOX.search(chunk)
-        if match:
-            x0, y0, x1, y1 = (float(g) for g in match.groups())
-            width, height = round(abs(x1 - x0)), round(abs(y1 - y0))
-            if width > 0 and height > 0:
-                return width, height
-    return None
-
-
-# --- MP4 / MOV -------------------------------------------------------------------------------
-
-_MAX_BOXES = 10_000
-
-
-class _BoxReader:
-    """Walks ISO BMFF boxes with seeks and small reads, giving up after a fixed number of boxes."""
-
-    def __init__(self, fp: IO[bytes]) -> None:
-        self.fp = fp
-        self.remaining = _MAX_BOXES
-
-    def boxes(self, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-        """Yield (type, payload start, box end) of the boxes between two offsets."""
-        pos = start
-        while pos + 8 <= end and self.remaining > 0:
-            self.remaining -= 1
-            self.fp.seek(pos)
-            header = self.fp.read(8)
-            if len(header) < 8:
-                return
-            size, box_type = struct.unpack(">I4s", header)
-            payload = pos + 8
-            if size == 1:
-                large = self.fp.read(8)
-                if len(large) < 8:
-                    return
-                size = struct.unpack(">Q", large)[0]
-                payload = pos + 16
-            elif size == 0:
-                size = end - pos
-            box_end = pos + size
-            if box_end > end or box_end < payload:
-                return
-            yield box_type, payload, box_end
-            pos = box_end
-
-    def child(self, start: int, end: int, wanted: bytes) -> tuple[int, int] | None:
-        for box_type, payload, box_end in self.boxes(start, end):
-            if box_type == wanted:
-                return payload, box_end
-        return None
-
-    def read(self, offset: int, size: int) -> bytes:
-        self.fp.seek(offset)
-        return self.fp.read(size)
-
-    def track(self, start: int, end: int) -> tuple[bytes, int, int] | None:
-        """(handler type, displayed width, displayed height) of one ``trak`` box."""
-        tkhd = self.child(start, end, b"tkhd")
-        if tkhd is None:
-            return None
-        data = self.read(tkhd[0], min(tkhd[1] - tkhd[0], 96))
-        if not data:
-            return None
-        matrix_at, size_at = (52, 88) if data[0] == 1 else (40, 76)
-        if len(data) < size_at + 8:
-            return None
-        a, b, _u, c, d = struct.unpack(">5i", data[matrix_at : matrix_at + 20])
-        width, height = (v >> 16 for v in struct.unpack(">II", data[size_at : size_at + 8]))
-        if a == 0 and d == 0 and b != 0 and c != 0:
-            # A quarter-turn display matrix (phone footage shot upright): report what plays.
-            width, height = height, width
-        handler = b""
-        mdia = self.child(start, end, b"mdia")
-        hdlr = self.child(mdia[0], mdia[1], b"hdlr") if mdia is not None else None
-        if hdlr is not None:
-            handler = self.read(hdlr[0] + 8, 4)
-        return handler, width, height
-
-
-def mp4_dimensions(path: Path) -> tuple[int, int] | None:
-    """Displayed width and height of the first video track, from its ``tkhd`` box.
-
-    Reads at most 96 bytes per box and walks at most 10,000 boxes, so a hostile or huge file
-    costs bounded I/O; ``moov`` after ``mdat`` is reached by seeking past the media data.
-    """
-    with path.open("rb") as fp:
-        reader = _BoxReader(fp)
-        end = fp.seek(0, io.SEEK_END)
-        moov = reader.child(0, end, b"moov")
-        if moov is None:
-            return None
-        fallback: tuple[int, int] | None = None
-        for box_type, payload, box_end in reader.boxes(moov[0], moov[1]):
-            if box_type != b"trak":
-                continue
-            track = reader.track(payload, box_end)
-            if track is None or track[1] <= 0 or track[2] <= 0:
-                continue
-            handler, width, height = track
-            if handler == b"vide":
-                return width, height
-            if fallback is None and handler == b"":
-                fallback = (width, height)
-        return fallback
-
-
-# --- WebM ------------------------------------------------------------------------------------
-
-_WEBM_SCAN_BYTES = 1024 * 1024
-_SEGMENT, _TRACKS, _TRACK_ENTRY, _VIDEO, _CLUSTER = (
-    0x18538067,
-    0x1654AE6B,
-    0xAE,
-    0xE0,
-    0x1F43B675,
-)
-_PIXEL_WIDTH, _PIXEL_HEIGHT = 0xB0, 0xBA
-
-
-def webm_dimensions(path: Path) -> tuple[int, int] | None:
-    """Pixel size of the first video track, when the Tracks element is in the first MiB."""
-    with path.open("rb") as fp:
-        data = fp.read(_WEBM_SCAN_BYTES)
-    try:
-        return _webm_scan(data, 0, len(data), 0)
-    except ValueError:
-        return None
-
-
-def _webm_scan(data: bytes, pos: int, end: int, depth: int) -> tuple[int, int] | None:
-    width = height = None
-    while pos < end:
-        element_id, pos = read_ebml_vint(data, pos, keep_marker=True)
-        size, pos = read_ebml_vint(data, pos, keep_marker=False)
-        element_end = end if size == EBML_UNKNOWN_SIZE else min(pos + size, end)
-        if element_id == _CLUSTER:
-            return None  # media data begins: Tracks should have come before
-        if element_id in (_SEGMENT, _TRACKS, _TRACK_ENTRY, _VIDEO) and depth < 4:
-            found = _webm_scan(data, pos, element_end, depth + 1)
-            if found is not None:
-                return found
-        elif element_id in (_PIXEL_WIDTH, _PIXEL_HEIGHT) and 0 < size <= 8:
-            value = int.from_bytes(data[pos:element_end], "big")
-            if element_id == _PIXEL_WIDTH:
-                width = value
-            else:
-                height = value
-        if size == EBML_UNKNOWN_SIZE:
-            return None
-        pos = element_end
-    if width and height:
-        return width, height
-    return None

@@ -8,24 +8,18 @@ recognised so the uploader knows what went wrong.
 from __future__ import annotations
 
 import codecs
-import re
 import struct
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from xml.parsers import expat
 
-from dam.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from dam.errors import Invalid, UnsupportedMediaType
+from dam.media.svg import SVG_NS, doctype_problem
 from dam.media.types import MediaKind
 
 # Enough for every binary signature and for the prolog + root start tag of any sane SVG
 # (editors put a comment, an XML declaration and a dozen xmlns attributes before it).
 HEAD_BYTES = 64 * 1024
-SVG_MAX_BYTES = 10 * 1024 * 1024
-
-SVG_NS = "http://www.w3.org/2000/svg"
-XLINK_NS = "http://www.w3.org/1999/xlink"
-XHTML_NS = "http://www.w3.org/1999/xhtml"
 
 _MP4_BRANDS = frozenset(
     {
@@ -53,7 +47,9 @@ _MP4_BRANDS = frozenset(
 )
 _AVIF_BRANDS = frozenset({"avif", "avis"})
 _HEIF_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"})
-# Audio-only MP4 variants also list isom/mp42 as compatible brands; the major brand wins.
+_HEIC_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx"})
+# Audio-only MP4 variants also list isom/mp42 as compatible brands; the major brand wins (an
+# M4A that does hold video is judged by its streams at inspection).
 _AUDIO_BRANDS = frozenset({"M4A ", "M4B ", "M4P ", "F4A ", "F4B "})
 
 # Signatures of common formats we refuse, so the 415 can say what the file actually is.
@@ -83,20 +79,13 @@ _KNOWN_REFUSED: tuple[tuple[bytes, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class SvgRoot:
-    """Intrinsic size of an SVG, in CSS pixels, when its root declares one numerically."""
-
-    width: int | None
-    height: int | None
-
-
 def sniff(path: Path) -> tuple[str, str, MediaKind]:
     """Return ``(format, mime_type, kind)`` for an allow-listed file, judged from its bytes.
 
     An empty file is a 422 ``empty_file`` (the body is wrong, not of an unsupported type);
-    anything unrecognised or not allow-listed is a 415 ``unsupported_type``. An SVG that declares
-    a DOCTYPE is refused here already (422 ``unsafe_svg``), before any DTD is parsed.
+    anything unrecognised or not allow-listed is a 415 ``unsupported_type``. An SVG whose DOCTYPE
+    is not a standard public SVG one, or has an internal subset, is refused here already (422
+    ``unsafe_svg``), before any of it is parsed.
     """
     with path.open("rb") as fp:
         head = fp.read(HEAD_BYTES)
@@ -143,9 +132,7 @@ def _sniff_iso_bmff(head: bytes) -> tuple[str, str, MediaKind]:
     major = head[8:12].decode("latin-1")
     compatible = {head[i : i + 4].decode("latin-1") for i in range(16, end - 3, 4)}
     if major in _AUDIO_BRANDS:
-        raise UnsupportedMediaType(
-            f"unsupported file type: MP4 audio (brand {major.strip()!r})", code="unsupported_type"
-        )
+        return "M4A", "audio/mp4", MediaKind.audio
     if major in _AVIF_BRANDS:
         return "AVIF", "image/avif", MediaKind.image
     if major in _MP4_BRANDS:
@@ -155,11 +142,8 @@ def _sniff_iso_bmff(head: bytes) -> tuple[str, str, MediaKind]:
     if compatible & _AVIF_BRANDS:
         return "AVIF", "image/avif", MediaKind.image
     if major in _HEIF_BRANDS or compatible & _HEIF_BRANDS:
-        raise UnsupportedMediaType(
-            f"unsupported file type: HEIF/HEIC image (brand {major.strip()!r}); "
-            "convert it to JPEG or AVIF",
-            code="unsupported_type",
-        )
+        heic = major in _HEIC_BRANDS or bool(compatible & _HEIC_BRANDS)
+        return "HEIF", "image/heic" if heic else "image/heif", MediaKind.image
     if compatible & _MP4_BRANDS:
         return "MP4", "video/mp4", MediaKind.video
     if "qt  " in compatible:
@@ -302,11 +286,17 @@ def _first_element(head: bytes) -> tuple[str | None, str]:
     """Name (``"namespace local"``) of the root element, or None and the XML error.
 
     A DOCTYPE is caught by its start handler, before expat reads the internal subset, so entity
-    expansion attacks never run; an SVG doctype is refused as unsafe, any other is "not SVG".
+    expansion attacks never run; a standard public SVG DOCTYPE without an internal subset is read
+    past, any other SVG doctype is refused as unsafe, and any other doctype is "not SVG".
     """
     parser = expat.ParserCreate(namespace_separator=" ")
 
-    def on_doctype(name: str, *_: Any) -> None:
+    def on_doctype(name: str, system_id: Any, public_id: Any, internal_subset: int) -> None:
+        if name.rsplit(":", 1)[-1].lower() == "svg":
+            problem = doctype_problem(name, system_id, public_id, bool(internal_subset))
+            if problem is None:
+                return  # a standard public SVG DOCTYPE: read on to the root element
+            raise Invalid(f"unsafe SVG: {problem}", code="unsafe_svg")
         raise _Doctype(name)
 
     def on_start(name: str, _attrs: Any) -> None:
@@ -319,12 +309,6 @@ def _first_element(head: bytes) -> tuple[str | None, str]:
     except _RootFound as found:
         return found.name, ""
     except _Doctype as doctype:
-        if doctype.name.rsplit(":", 1)[-1].lower() == "svg":
-            raise Invalid(
-                "SVG contains a DOCTYPE declaration; DTDs and entities are refused "
-                "(re-export the SVG without a DOCTYPE)",
-                code="unsafe_svg",
-            ) from None
         if doctype.name.lower() == "html":
             raise UnsupportedMediaType(
                 "unsupported file type: an HTML document", code="unsupported_type"
@@ -336,184 +320,3 @@ def _first_element(head: bytes) -> tuple[str | None, str]:
     except expat.ExpatError as exc:
         return None, f"{expat.ErrorString(exc.code)} at line {exc.lineno}, column {exc.offset}"
     return None, "no root element in the first 64 KiB"
-
-
-# --- SVG safety ------------------------------------------------------------------------------
-
-_FORBIDDEN_ELEMENTS = frozenset(
-    {"script", "foreignobject", "iframe", "embed", "object", "handler", "listener", "frame"}
-)
-_URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "data", "background"})
-_DANGEROUS_SCHEMES = ("javascript:", "vbscript:", "livescript:")
-_SAFE_DATA_IMAGE = re.compile(r"data:image/(png|jpe?g|gif|webp|avif|bmp)[;,]", re.IGNORECASE)
-_CSS_URL = re.compile(r"url\(\s*(['\"]?)(.*?)\1\s*\)", re.IGNORECASE | re.DOTALL)
-_CSS_DANGER = re.compile(r"@import|expression\s*\(|behavior\s*:|-moz-binding", re.IGNORECASE)
-# Browsers ignore ASCII whitespace and control characters inside a URL scheme.
-_URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
-_LENGTH = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(px)?\s*$")
-
-
-def _unsafe(detail: str) -> Invalid:
-    return Invalid(f"unsafe SVG: {detail}", code="unsafe_svg")
-
-
-def _normalised_url(value: str) -> str:
-    return _URL_NOISE.sub("", value).lower()
-
-
-def _check_url(value: str, where: str) -> None:
-    url = _normalised_url(value)
-    if not url or url.startswith("#"):
-        return
-    if _SAFE_DATA_IMAGE.match(url):
-        return
-    raise _unsafe(
-        f"{where} refers to {value.strip()[:80]!r}; "
-        "only #fragments and raster data:image URLs are allowed"
-    )
-
-
-def _check_css(css: str, where: str) -> None:
-    if _CSS_DANGER.search(css):
-        raise _unsafe(f"{where} uses @import, expression() or bindings")
-    if any(scheme in _normalised_url(css) for scheme in _DANGEROUS_SCHEMES):
-        raise _unsafe(f"{where} contains a javascript: URL")
-    for match in _CSS_URL.finditer(css):
-        _check_url(match.group(2), f"{where} url()")
-
-
-def _svg_length(value: str | None) -> float | None:
-    if value is None:
-        return None
-    match = _LENGTH.match(value)
-    if not match:
-        return None
-    number = float(match.group(1))
-    return number if number > 0 else None
-
-
-def _svg_size(attrs: dict[str, str]) -> SvgRoot:
-    width = _svg_length(attrs.get("width"))
-    height = _svg_length(attrs.get("height"))
-    view_box = attrs.get("viewBox")
-    if view_box and (width is None or height is None):
-        parts = [p for p in re.split(r"[\s,]+", view_box.strip()) if p]
-        try:
-            numbers = [float(p) for p in parts]
-        except ValueError:
-            numbers = []
-        if len(numbers) == 4 and numbers[2] > 0 and numbers[3] > 0:
-            vb_w, vb_h = numbers[2], numbers[3]
-            # One declared side plus a viewBox fixes the other through the aspect ratio.
-            if width is None and height is None:
-                width, height = vb_w, vb_h
-            elif width is None and height is not None:
-                width = height * vb_w / vb_h
-            elif height is None and width is not None:
-                height = width * vb_h / vb_w
-    return SvgRoot(
-        width=round(width) if width is not None else None,
-        height=round(height) if height is not None else None,
-    )
-
-
-class _SvgChecker:
-    def __init__(self) -> None:
-        self.root: SvgRoot | None = None
-        self.style_depth = 0
-        self.style_text: list[str] = []
-
-    def doctype(self, name: str, *_: Any) -> None:
-        raise _unsafe(f"DOCTYPE declaration <!DOCTYPE {name}> (DTDs and entities are refused)")
-
-    def entity(self, name: str, *_: Any) -> None:
-        raise _unsafe(f"ENTITY declaration {name!r}")
-
-    def external_entity(self, *_: Any) -> int:
-        raise _unsafe("external entity reference")
-
-    def processing_instruction(self, target: str, data: str) -> None:
-        if target.lower() == "xml-stylesheet":
-            raise _unsafe(f"external stylesheet <?xml-stylesheet {data[:80]}?>")
-
-    def start(self, name: str, attrs: dict[str, str]) -> None:
-        namespace, _, local = name.rpartition(" ")
-        lowered = local.lower()
-        if self.root is None:
-            self.root = _svg_size(attrs)
-        if lowered in _FORBIDDEN_ELEMENTS:
-            raise _unsafe(f"<{local}> element")
-        if namespace == XHTML_NS:
-            raise _unsafe(f"embedded HTML element <{local}>")
-        if lowered == "style":
-            self.style_depth += 1
-        animated = _normalised_url(attrs.get("attributeName", "")).rsplit(":", 1)[-1]
-        if lowered in ("set", "animate") and animated in ("href", "src", "style"):
-            raise _unsafe(f"<{local}> animates the {animated!r} attribute")
-        for attr_name, value in attrs.items():
-            attr_local = attr_name.rpartition(" ")[2].lower()
-            if attr_local.startswith("on"):
-                raise _unsafe(f"event handler attribute {attr_local!r} on <{local}>")
-            if any(scheme in _normalised_url(value) for scheme in _DANGEROUS_SCHEMES):
-                raise _unsafe(f"javascript: URL in attribute {attr_local!r} on <{local}>")
-            if attr_local in _URL_ATTRIBUTES:
-                _check_url(value, f"<{local} {attr_local}>")
-            elif attr_local == "style":
-                _check_css(value, f"style attribute on <{local}>")
-            elif "url(" in value.lower():
-                _check_css(value, f"attribute {attr_local!r} on <{local}>")
-
-    def end(self, name: str) -> None:
-        if name.rpartition(" ")[2].lower() == "style" and self.style_depth:
-            self.style_depth -= 1
-            if not self.style_depth:
-                _check_css("".join(self.style_text), "<style> element")
-                self.style_text.clear()
-
-    def text(self, data: str) -> None:
-        if self.style_depth:
-            self.style_text.append(data)
-
-
-def check_svg(path: Path) -> SvgRoot:
-    """Parse a whole SVG and refuse anything that could run script or fetch a resource.
-
-    Raises 413 ``svg_too_large`` above 10 MiB (checked before parsing), 422 ``unsafe_svg`` for
-    DOCTYPE/ENTITY declarations, script, event handlers, javascript: URLs, foreignObject,
-    iframe/embed/object, external stylesheets and any link that is not a #fragment or a
-    data:image URL, and 422 ``invalid_svg`` when the XML is malformed.
-    """
-    size = path.stat().st_size
-    if size > SVG_MAX_BYTES:
-        raise PayloadTooLarge(
-            f"SVG is {size} bytes; the limit is {SVG_MAX_BYTES} bytes", code="svg_too_large"
-        )
-    checker = _SvgChecker()
-    parser = expat.ParserCreate(namespace_separator=" ")
-    # No external DTD or parameter entity is ever fetched or expanded.
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = checker.doctype
-    parser.EntityDeclHandler = checker.entity
-    parser.ExternalEntityRefHandler = checker.external_entity
-    parser.ProcessingInstructionHandler = checker.processing_instruction
-    parser.StartElementHandler = checker.start
-    parser.EndElementHandler = checker.end
-    parser.CharacterDataHandler = checker.text
-    try:
-        with path.open("rb") as fp:
-            _feed(parser, fp)
-    except expat.ExpatError as exc:
-        raise Invalid(
-            f"SVG is not well-formed XML: {expat.ErrorString(exc.code)} "
-            f"at line {exc.lineno}, column {exc.offset}",
-            code="invalid_svg",
-        ) from exc
-    if checker.root is None:
-        raise Invalid("SVG has no root element", code="invalid_svg")
-    return checker.root
-
-
-def _feed(parser: Any, fp: BinaryIO) -> None:
-    while chunk := fp.read(HEAD_BYTES):
-        parser.Parse(chunk, False)
-    parser.Parse(b"", True)

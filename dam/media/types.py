@@ -12,12 +12,13 @@ class MediaKind(StrEnum):
     vector = "vector"
     document = "document"
     video = "video"
+    audio = "audio"  # audio-only MP4/M4A: never mislabelled as video
 
 
 @dataclass
 class MediaInfo:
     kind: MediaKind
-    format: str  # JPEG, PNG, WEBP, TIFF, GIF, AVIF, SVG, PDF, MP4, MOV, WEBM
+    format: str  # JPEG, PNG, WEBP, TIFF, GIF, AVIF, HEIF, SVG, PDF, MP4, MOV, WEBM, M4A
     mime_type: str
     width: int | None = None
     height: int | None = None
@@ -35,6 +36,24 @@ class MediaInfo:
     frames: int = 1  # animated GIF/WebP frame count, PDF pages unknown -> 1
     # Dominant colours of the image: [[r, g, b], share] with shares summing to ~1.
     dominant_colors: list[tuple[tuple[int, int, int], float]] = field(default_factory=list)
+    # PDF (pypdfium2): width/height above are page 1's displayed size in points (/Rotate
+    # applied, CropBox within MediaBox).
+    pages: int | None = None
+    encrypted: bool = False  # needs a password to open, or carries an owner password
+    password_required: bool = False  # cannot be opened (or rendered) without the user password
+    pdf_permissions: list[str] | None = None  # print, modify, copy, annotate ... when encrypted
+    pdf_version: str | None = None  # "1.7"
+    # The document information dictionary (Title, Author, Creator, Producer ...), as read while
+    # inspecting; kept apart from embedded-metadata extraction so the two can be merged.
+    pdf_info: dict[str, str] = field(default_factory=dict)
+    # Video and audio (PyAV): width/height above are the displayed size (rotation applied).
+    duration: float | None = None  # seconds
+    video_codec: str | None = None  # FFmpeg codec name: h264, hevc, vp9, prores ...
+    audio_codec: str | None = None
+    frame_rate: float | None = None
+    bit_rate: int | None = None  # bits per second of the whole file
+    has_audio: bool = False
+    rotation: int | None = None  # degrees clockwise the player turns the picture: 0/90/180/270
 
     @property
     def megapixels(self) -> float | None:

@@ -57,6 +57,8 @@ class SearchHit(BaseModel):
     terms: dict[str, list[str]]
     created_at: datetime
     thumbnail_url: str | None
+    # A video's muted hover clip (MP4), once made.
+    clip_url: str | None = None
     # HTML-escaped text with the matched words wrapped in <mark>.
     highlights: dict[str, str]
 
@@ -74,7 +76,7 @@ class SimilarHit(BaseModel):
     version: int
     distance: int
     title: str
-    thumbnail_url: str
+    thumbnail_url: str | None  # null until the thumbnail exists
 
 
 class SimilarPage(BaseModel):

@@ -324,10 +324,15 @@ def _hits(
                 tags=list(row.tags or []),
                 terms={k: list(v) for k, v in (row.terms or {}).items()},
                 created_at=row.created_at,
-                # Only a rendition that exists is advertised (it is made after the upload).
+                # Only a thumbnail that exists: null while it is being made, and for audio.
                 thumbnail_url=(
                     f"/api/v1/assets/{row.id}/renditions/thumb?version={number}"
-                    if "thumb" in (row.renditions or {})
+                    if number is not None and "thumb" in (row.renditions or {})
+                    else None
+                ),
+                clip_url=(
+                    f"/api/v1/assets/{row.id}/renditions/clip?version={number}"
+                    if number is not None and "clip" in (row.renditions or {})
                     else None
                 ),
                 highlights=highlights,
@@ -439,6 +444,15 @@ def similar_assets(
         titles.update(
             {a: v.title for a, v in current_versions(session, list(assets.values())).items()}
         )
+    with_thumbs = {
+        (asset_id, number)
+        for asset_id, number, renditions in session.execute(
+            sa.select(
+                col(AssetVersion.asset_id), col(AssetVersion.number), col(AssetVersion.renditions)
+            ).where(col(AssetVersion.asset_id).in_(assets))
+        )
+        if "thumb" in (renditions or {})
+    }
     seen: set[uuid.UUID] = set()
     for asset_id, number, distance in found:
         other = assets.get(asset_id)
@@ -453,7 +467,11 @@ def similar_assets(
                 version=number,
                 distance=distance,
                 title=titles[asset_id],
-                thumbnail_url=f"/api/v1/assets/{asset_id}/renditions/thumb?version={number}",
+                thumbnail_url=(
+                    f"/api/v1/assets/{asset_id}/renditions/thumb?version={number}"
+                    if (asset_id, number) in with_thumbs
+                    else None
+                ),
             )
         )
         if len(page.items) >= limit:

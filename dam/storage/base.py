@@ -25,11 +25,15 @@ def blob_key(sha256: str) -> str:
     return f"{BLOB_PREFIX}{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
-def rendition_key(sha256: str, kind: str) -> str:
+def rendition_key(sha256: str, kind: str, *, ext: str = "webp") -> str:
     """Renditions derive from the original's bytes, so they are keyed by its digest too."""
-    if not _SHA256.match(sha256) or not re.fullmatch(r"[a-z0-9_]+", kind):
+    if (
+        not _SHA256.match(sha256)
+        or not re.fullmatch(r"[a-z0-9_]+(-[0-9]+)?", kind)
+        or not re.fullmatch(r"[a-z0-9]+", ext)
+    ):
         raise ValueError("bad rendition key parts")
-    return f"{RENDITION_PREFIX}{sha256[:2]}/{sha256[2:4]}/{sha256}/{kind}.webp"
+    return f"{RENDITION_PREFIX}{sha256[:2]}/{sha256[2:4]}/{sha256}/{kind}.{ext}"
 
 
 def sha256_from_blob_key(key: str) -> str | None:

@@ -10,6 +10,8 @@ from sqlmodel import Session
 
 from dam.assets import service
 from dam.assets.metadata import Metadata
+from dam.assets.previews import media_facts
+from dam.assets.previews import status as preview_status
 from dam.assets.schemas import (
     ComplianceOut,
     EmbeddedOut,
@@ -65,6 +67,8 @@ def version_out(version: AssetVersion, *, location: bool = False) -> VersionOut:
         stored_height=stored[1] if stored != (version.width, version.height) else None,
         bit_depth=media.get("bit_depth"),
         embedded=embedded_out(version, location=location),
+        media=media_facts(version),
+        previews=preview_status(version),
         renditions=sorted(version.renditions),
         created_at=version.created_at,
         created_by=version.created_by,

@@ -41,33 +41,43 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def box(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", 8 + len(payload)) + kind + payload
+def short_clip() -> bytes:
+    """A real 2 s 1920x1080 H.264 MP4 (moov first), encoded here with PyAV's FFmpeg."""
+    import av
+
+    # +faststart rewrites the file to put moov first, so it needs a real file.
+    out = Path(tempfile.mkdtemp(prefix="dam-bench-clip-")) / "clip.mp4"
+    with av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"}) as sink:
+        stream = sink.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "30"}
+        for n in range(50):
+            frame = av.VideoFrame(1920, 1080, "yuv420p")
+            for plane, value in zip(frame.planes, (16 + 4 * n, 128, 128), strict=True):
+                plane.update(bytes([value]) * plane.buffer_size)
+            frame.pts = n
+            sink.mux(stream.encode(frame))
+        sink.mux(stream.encode(None))
+    data = out.read_bytes()
+    out.unlink()
+    out.parent.rmdir()
+    return data
 
 
 def write_mp4(path: Path, size: int) -> None:
-    """A structurally valid MP4 (ftyp, moov with a 1920x1080 video track, then a big mdat)."""
-    ftyp = box(b"ftyp", b"isom" + struct.pack(">I", 512) + b"isomiso2avc1mp41")
-    matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
-    tkhd = box(
-        b"tkhd",
-        b"\x00\x00\x00\x03"
-        + struct.pack(">IIIII", 0, 0, 1, 0, 1000)
-        + b"\x00" * 8
-        + struct.pack(">hhhH", 0, 0, 0, 0)
-        + matrix
-        + struct.pack(">II", 1920 << 16, 1080 << 16),
-    )
-    hdlr = box(b"hdlr", b"\x00" * 8 + b"vide" + b"\x00" * 12 + b"video\x00")
-    mdia = box(b"mdia", hdlr)
-    moov = box(b"moov", box(b"trak", tkhd + mdia))
-    head = ftyp + moov
-    body = size - len(head) - 16
+    """A decodable MP4 of exactly `size` bytes: the short clip, then one top-level `free` box
+    (which every demuxer skips) filled with random bytes, so the upload is accepted as video and
+    the bytes do not compress."""
+    clip = short_clip()
+    pad = size - len(clip)
+    if pad < 16:
+        raise SystemExit(f"--size-mib is too small for the {len(clip)}-byte clip")
     chunk = os.urandom(MIB)
     with path.open("wb") as out:
-        out.write(head)
-        out.write(struct.pack(">I", 1) + b"mdat" + struct.pack(">Q", body + 16))
-        left = body
+        out.write(clip)
+        # 64-bit box size: the padding may exceed 4 GiB.
+        out.write(struct.pack(">I", 1) + b"free" + struct.pack(">Q", pad))
+        left = pad - 16
         while left > 0:
             out.write(chunk[: min(left, MIB)])
             left -= MIB

@@ -20,7 +20,7 @@ from tests.campaigns.support import (
     set_asset,
 )
 from tests.conftest import Clock, Keys, count_rows
-from tests.factories import image_bytes
+from tests.factories import image_bytes, same_picture
 
 pytestmark = pytest.mark.usefixtures("db_backend")
 
@@ -170,7 +170,9 @@ def test_download_url_records_delivery_and_returns_the_bytes(
     # No Authorization: the signed link is the credential, as handed to an ad server.
     response = client.get(_path(item["download_url"]))
     assert response.status_code == 200, response.text
-    assert response.content == image_bytes(size=(1200, 800), seed=1)
+    # A delivered copy: the published file's pixels with the governed metadata written in.
+    assert same_picture(response.content, image_bytes(size=(1200, 800), seed=1))
+    assert response.headers["x-dam-sha256"] == hashlib.sha256(response.content).hexdigest()
     [event] = _deliveries(ctx)
     assert (str(event.asset_id), event.version, event.campaign_id) == (asset_id, 1, "FEED26")
     assert (str(event.consumer_id), event.channel) == (consumer, "instagram")

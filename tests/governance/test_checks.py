@@ -58,7 +58,7 @@ def test_format_in_skips_subjects_without_media() -> None:
 def test_kind_in() -> None:
     assert run("kind_in", {"kinds": ["image", "vector"]}, subject()) == []
     assert run("kind_in", {"kinds": ["image"]}, subject(media=media("SVG"))) == [
-        Finding("a vector is not allowed here", ["image"], "vector")
+        Finding("vector files are not allowed here", ["image"], "vector")
     ]
 
 
@@ -487,3 +487,117 @@ def test_checks_without_media_still_judge_metadata() -> None:
     assert run("min_dimensions", {"width": 10}, bare) == []
     assert run("palette", BRAND, bare) == []
     assert media("MP4").kind == MediaKind.video
+
+
+# --- documents: max_pages / pdf_encryption_forbidden ------------------------------------------
+
+
+def pdf(**kw: Any) -> Any:
+    return media("PDF", 595, 842, pages=kw.pop("pages", 12), **kw)
+
+
+def test_max_pages() -> None:
+    assert run("max_pages", {"max": 12}, subject(media=pdf())) == []
+    assert run("max_pages", {"max": 10}, subject(media=pdf())) == [
+        Finding("the document has 12 pages; at most 10 are allowed", 10, 12)
+    ]
+    # A password-protected PDF cannot be counted, and images have no pages: skipped.
+    locked = pdf(pages=None, encrypted=True, password_required=True)
+    assert run("max_pages", {"max": 1}, subject(media=locked)) == []
+    assert run("max_pages", {"max": 1}, subject()) == []
+    assert invalid("max_pages", {"max": 0}) == "Input should be greater than 0"
+
+
+def test_pdf_encryption_forbidden() -> None:
+    plain = subject(media=pdf())
+    owner = subject(media=pdf(encrypted=True, pdf_permissions=["copy", "annotate"]))
+    locked = subject(media=pdf(pages=None, encrypted=True, password_required=True))
+    assert run("pdf_encryption_forbidden", {}, plain) == []
+    assert messages("pdf_encryption_forbidden", {}, owner) == [
+        "the PDF is encrypted with an owner password (readers may: copy, annotate); "
+        "upload it without protection"
+    ]
+    assert run("pdf_encryption_forbidden", {"allow_owner_password": True}, owner) == []
+    assert run("pdf_encryption_forbidden", {"allow_owner_password": True}, locked) == [
+        Finding(
+            "the PDF needs a password to open; upload it without protection",
+            "not encrypted",
+            "password required",
+        )
+    ]
+
+
+# --- video and audio ----------------------------------------------------------------------------
+
+
+def video(**kw: Any) -> Any:
+    values: dict[str, Any] = {
+        "duration": 30.0,
+        "video_codec": "h264",
+        "has_audio": True,
+        "audio_codec": "aac",
+        "bit_rate": 6_000_000,
+        **kw,
+    }
+    return media("MP4", 1920, 1080, **values)
+
+
+def test_max_and_min_duration() -> None:
+    clip = subject(media=video(duration=95.5))
+    assert run("max_duration", {"seconds": 120}, clip) == []
+    assert run("max_duration", {"seconds": 60}, clip) == [
+        Finding("it runs 1 min 35.5 s; at most 1 min is allowed", 60, 95.5)
+    ]
+    assert run("min_duration", {"seconds": 6}, clip) == []
+    assert messages("min_duration", {"seconds": 6}, subject(media=video(duration=2.5))) == [
+        "it runs 2.5 s; at least 6 s is needed"
+    ]
+    audio = media("M4A", None, None, kind=MediaKind.audio, duration=300.0)
+    assert messages("max_duration", {"seconds": 240}, subject(media=audio)) == [
+        "it runs 5 min; at most 4 min is allowed"
+    ]
+    assert run("max_duration", {"seconds": 1}, subject()) == []  # images have no duration
+
+
+def test_video_codec_in_takes_ffmpeg_names_and_common_spellings() -> None:
+    assert run("video_codec_in", {"codecs": ["H.264", "vp9"]}, subject(media=video())) == []
+    assert run("video_codec_in", {"codecs": ["avc", "H265"]}, subject(media=video())) == []
+    assert run("video_codec_in", {"codecs": ["hevc"]}, subject(media=video())) == [
+        Finding("the video is h264; use hevc", ["hevc"], "h264")
+    ]
+    assert invalid("video_codec_in", {"codecs": ["divx5"]}).startswith(
+        "unknown video codec 'divx5'; known: av1, cfhd, dnxhd"
+    )
+
+
+def test_audio_required_and_forbidden() -> None:
+    with_sound, muted = subject(media=video()), subject(media=video(has_audio=False))
+    assert run("audio_required", {}, with_sound) == []
+    assert run("audio_required", {}, muted) == [
+        Finding("the video has no sound track", "audio", "no audio")
+    ]
+    assert run("audio_forbidden", {}, muted) == []
+    assert messages("audio_forbidden", {}, with_sound) == [
+        "the video has a sound track (aac); remove it"
+    ]
+    assert run("audio_forbidden", {}, subject()) == []  # not a video
+
+
+def test_max_bitrate() -> None:
+    clip = subject(media=video())
+    assert run("max_bitrate", {"max": "8 Mbps"}, clip) == []
+    assert run("max_bitrate", {"max": 6_000_000}, clip) == []
+    assert run("max_bitrate", {"max": "2500 kbps"}, clip) == [
+        Finding("it averages 6 Mbps; the limit is 2.5 Mbps", 2_500_000, 6_000_000)
+    ]
+    assert invalid("max_bitrate", {"max": "fast"}) == (
+        "'fast' is not a bit rate; write e.g. 8000000, '8 Mbps' or '800 kbps'"
+    )
+    assert invalid("max_bitrate", {"max": True}).startswith("give bits per second")
+
+
+def test_kind_in_knows_audio() -> None:
+    audio = media("M4A", None, None, kind=MediaKind.audio)
+    assert run("kind_in", {"kinds": ["image", "video"]}, subject(media=audio)) == [
+        Finding("audio files are not allowed here", ["image", "video"], "audio")
+    ]

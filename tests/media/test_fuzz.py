@@ -13,6 +13,14 @@ from dam.errors import DamError
 from dam.media import inspect_file, make_rendition
 from tests.media import samples
 
+FILES = Path(__file__).parent / "files"
+
+
+def _copy(name: str, path: Path) -> Path:
+    path.write_bytes((FILES / name).read_bytes())
+    return path
+
+
 FACTORIES: dict[str, Callable[[Path], Path]] = {
     "jpeg": lambda p: samples.make_jpeg(
         p, image=samples.scene((120, 90)), icc="srgb", exif_orientation=6, iptc_keywords=["x"]
@@ -24,8 +32,12 @@ FACTORIES: dict[str, Callable[[Path], Path]] = {
     "avif": samples.make_avif,
     "svg": samples.make_svg,
     "pdf": samples.make_pdf,
-    "mp4": samples.make_mp4,
-    "webm": samples.make_webm,
+    "mp4": lambda p: _copy("ffmpeg-h264-aac-rot90.mp4", p),
+    "hevc": lambda p: _copy("ffmpeg-hevc.mp4", p),
+    "webm": lambda p: _copy("ffmpeg-vp9-black-start.webm", p),
+    "heif": lambda p: _copy("pillow-heif-rgba-29x100.heif", p),
+    "pdf-objstm": lambda p: _copy("pypdf-crazyones-objstm.pdf", p),
+    "svg-doctype": lambda p: _copy("graphviz.svg", p),
 }
 
 

@@ -14,12 +14,10 @@ from tests.media.samples import (
     make_avif,
     make_gif,
     make_jpeg,
-    make_mp4,
     make_pdf,
     make_png,
     make_png_bomb,
     make_tiff,
-    make_webm,
     make_webp,
     scene,
     truncate,
@@ -280,59 +278,6 @@ def test_pdf_reports_first_media_box(tmp_path: Path) -> None:
     info = inspect_file(make_pdf(tmp_path / "a.pdf", (10, 20, 605.3, 862)), max_pixels=LIMIT)
     assert (info.kind, info.mime_type) == (MediaKind.document, "application/pdf")
     assert (info.width, info.height) == (595, 842)
-
-
-def test_pdf_without_readable_media_box_has_no_size(tmp_path: Path) -> None:
-    path = tmp_path / "a.pdf"
-    path.write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /ObjStm /Filter /FlateDecode >>\n%%EOF\n")
-    info = inspect_file(path, max_pixels=LIMIT)
-    assert (info.format, info.width, info.height) == ("PDF", None, None)
-
-
-def test_mp4_size_comes_from_the_video_track(tmp_path: Path) -> None:
-    info = inspect_file(make_mp4(tmp_path / "a.mp4", 1280, 720), max_pixels=LIMIT)
-    assert (info.kind, info.format, info.mime_type) == (MediaKind.video, "MP4", "video/mp4")
-    assert (info.width, info.height) == (1280, 720)
-
-
-def test_rotated_mp4_reports_displayed_size(tmp_path: Path) -> None:
-    info = inspect_file(make_mp4(tmp_path / "a.mp4", 1920, 1080, rotate=True), max_pixels=LIMIT)
-    assert (info.width, info.height) == (1080, 1920)
-
-
-def test_mov_size(tmp_path: Path) -> None:
-    path = make_mp4(tmp_path / "a.mov", 640, 480, brand=b"qt  ", compatible=[b"qt  "])
-    info = inspect_file(path, max_pixels=LIMIT)
-    assert (info.format, info.mime_type, info.width, info.height) == (
-        "MOV",
-        "video/quicktime",
-        640,
-        480,
-    )
-
-
-def test_mp4_without_moov_has_no_size(tmp_path: Path) -> None:
-    path = make_mp4(tmp_path / "a.mp4")
-    data = path.read_bytes()
-    truncate(path, data.index(b"moov") - 4)
-    info = inspect_file(path, max_pixels=LIMIT)
-    assert (info.format, info.width, info.height) == ("MP4", None, None)
-
-
-def test_mp4_with_lying_box_sizes_has_no_size(tmp_path: Path) -> None:
-    path = tmp_path / "a.mp4"
-    path.write_bytes(b"\x00\x00\x00\x14ftypisom\x00\x00\x00\x00isom" + b"\xff\xff\xff\xffmoov")
-    assert inspect_file(path, max_pixels=LIMIT).width is None
-
-
-def test_webm_size(tmp_path: Path) -> None:
-    info = inspect_file(make_webm(tmp_path / "a.webm", 854, 480), max_pixels=LIMIT)
-    assert (info.format, info.mime_type, info.width, info.height) == (
-        "WEBM",
-        "video/webm",
-        854,
-        480,
-    )
 
 
 def test_unsupported_type_is_refused(tmp_path: Path) -> None:

@@ -64,17 +64,21 @@ def test_avif_listed_as_compatible_brand_sniffs_as_avif(tmp_path: Path) -> None:
     assert sniff(path)[0] == "AVIF"
 
 
-def test_heic_is_refused_by_name(tmp_path: Path) -> None:
-    path = make_mp4(tmp_path / "a.heic", brand=b"heic", compatible=[b"mif1", b"heic"])
-    with pytest.raises(UnsupportedMediaType, match="HEIF/HEIC") as err:
-        sniff(path)
-    assert err.value.code == "unsupported_type"
+@pytest.mark.parametrize(
+    ("brand", "compatible", "mime"),
+    [
+        (b"heic", [b"mif1", b"heic"], "image/heic"),
+        (b"mif1", [b"mif1", b"miaf"], "image/heif"),
+    ],
+)
+def test_heif_sniffs_as_an_image(tmp_path: Path, brand: bytes, compatible, mime: str) -> None:
+    path = make_mp4(tmp_path / "a.heic", brand=brand, compatible=compatible)
+    assert sniff(path) == ("HEIF", mime, MediaKind.image)
 
 
-def test_mp4_audio_is_refused_even_with_video_compatible_brands(tmp_path: Path) -> None:
+def test_mp4_audio_brand_sniffs_as_audio_even_with_video_compatible_brands(tmp_path: Path) -> None:
     path = make_mp4(tmp_path / "a.m4a", brand=b"M4A ", compatible=[b"M4A ", b"mp42", b"isom"])
-    with pytest.raises(UnsupportedMediaType, match="MP4 audio"):
-        sniff(path)
+    assert sniff(path) == ("M4A", "audio/mp4", MediaKind.audio)
 
 
 def test_matroska_that_is_not_webm_is_refused(tmp_path: Path) -> None:

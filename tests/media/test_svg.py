@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import pytest
 
 from dam.errors import Invalid, PayloadTooLarge
 from dam.media import MediaKind, SvgRoot, check_svg, inspect_file
-from dam.media.sniff import SVG_MAX_BYTES
+from dam.media.svg import SVG_MAX_BYTES
 from tests.media.samples import make_svg
 
 PNG_DATA_URL = (
@@ -57,14 +58,28 @@ def test_unsafe_svg_is_refused(tmp_path: Path, variant: str) -> None:
     assert err.value.detail.startswith("unsafe SVG: ")
 
 
+SVG11_DOCTYPE = (
+    '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+    '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n'
+)
+
+
 @pytest.mark.parametrize(
     "prolog",
     [
-        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
-        '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n',
         '<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY lol "lol">'
         '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n',
+        # A standard public identifier does not excuse an internal subset.
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+        '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd" [<!ENTITY x "y">]>\n',
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+        '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd" [<!ATTLIST svg a CDATA "b">]>\n',
         '<?xml version="1.0"?>\n<!DOCTYPE svg SYSTEM "file:///etc/passwd">\n',
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "https://evil.example/svg11.dtd">\n',
+        '<!DOCTYPE svg PUBLIC "-//Evil//DTD SVG 1.1//EN" '
+        '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n',
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+        '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd?x=1">\n',
     ],
 )
 def test_svg_with_doctype_is_refused_before_parsing_it(tmp_path: Path, prolog: str) -> None:
@@ -76,6 +91,62 @@ def test_svg_with_doctype_is_refused_before_parsing_it(tmp_path: Path, prolog: s
         check_svg(path)
     assert direct.value.code == "unsafe_svg"
     assert "DOCTYPE" in direct.value.detail
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        SVG11_DOCTYPE,
+        '<?xml version="1.0" standalone="no"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.0//EN" '
+        '"http://www.w3.org/TR/2001/REC-SVG-20010904/DTD/svg10.dtd">\n',
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 20010904//EN" '
+        '"http://www.w3.org/TR/2001/REC-SVG-20010904/DTD/svg10.dtd">\n',
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1 Tiny//EN" '
+        '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11-tiny.dtd">\n',
+    ],
+)
+def test_standard_public_svg_doctype_is_accepted(tmp_path: Path, prolog: str) -> None:
+    path = make_svg(tmp_path / "doctype.svg", prolog=prolog)
+    info = inspect_file(path, max_pixels=10_000)
+    assert (info.kind, info.width, info.height) == (MediaKind.vector, 120, 80)
+
+
+def test_entity_reference_under_a_standard_doctype_is_not_expanded(tmp_path: Path) -> None:
+    # The external DTD is never read, so &nbsp; (declared there) is simply undefined.
+    path = make_svg(tmp_path / "e.svg", prolog=SVG11_DOCTYPE, body="<text>&nbsp;</text>")
+    with pytest.raises(Invalid, match="undefined entity") as err:
+        check_svg(path)
+    assert err.value.code == "invalid_svg"
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        'rect { fill: image-set("https://evil.example/a.png" 1x); }',
+        "rect { background: -webkit-image-set('//evil.example/a.png' 1x, \"b.png\" 2x); }",
+        "rect { background: image-set(url(https://evil.example/a.png) 1x); }",
+        'rect { background: image("https://evil.example/a.png"); }',
+        'rect { background: cross-fade("a.png", "b.png", 50%); }',
+        "rect { fill: u\\72l(https://evil.example/x); }",
+        'rect { fill: \\75 rl("https://evil.example/x"); }',
+        "rect { fill: url(/* hi */https://evil.example/x); }",
+        '@font-face { font-family: x; src: url("https://evil.example/f.woff"); }',
+        'rect { fill: src("https://evil.example/x"); }',
+    ],
+)
+def test_css_references_to_outside_resources_are_refused(tmp_path: Path, css: str) -> None:
+    declaration = escape(css.split("{")[-1].rstrip(" }"), quote=True)
+    for body in (f"<style>{escape(css, quote=False)}</style>", f'<rect style="{declaration}"/>'):
+        path = make_svg(tmp_path / "css.svg", body=body)
+        with pytest.raises(Invalid) as err:
+            check_svg(path)
+        assert err.value.code == "unsafe_svg", body
+
+
+def test_css_image_set_of_data_urls_is_accepted(tmp_path: Path) -> None:
+    css = f'rect {{ fill: image-set("{PNG_DATA_URL}" 1x, url(#g) 2x); }}'
+    path = make_svg(tmp_path / "ok.svg", body=f"<style>{css}</style>")
+    assert check_svg(path) == SvgRoot(120, 80)
 
 
 def test_external_stylesheet_processing_instruction_is_refused(tmp_path: Path) -> None:
@@ -109,7 +180,9 @@ def test_plain_svg_is_accepted_with_its_size(tmp_path: Path) -> None:
         ('viewBox="0 0 300 150"', SvgRoot(300, 150)),
         ('width="100%" height="100%" viewBox="0,0,64,32"', SvgRoot(64, 32)),
         ('width="200" viewBox="0 0 100 50"', SvgRoot(200, 100)),
-        ('width="10cm" height="5cm"', SvgRoot(None, None)),
+        ('width="10cm" height="5cm"', SvgRoot(378, 189)),
+        ('width="72pt" height="1in"', SvgRoot(96, 96)),
+        ('width="10em" height="50%" viewBox="0 0 4 2"', SvgRoot(4, 2)),
         ("", SvgRoot(None, None)),
     ],
 )

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from dam.context import Context
 from dam.db import session_scope
 from dam.search.similar import find_similar
+from dam.worker import run_pending
 from tests.conftest import Clock
 from tests.search.support import make_asset, set_phash, set_state
 
@@ -41,6 +42,10 @@ def test_similar_orders_nearest_first_and_respects_distance_and_visibility(
         (ids["two_bits"], 2),
         (ids["eight_bits"], 8),
     ]
+    # No thumbnail is advertised before the worker has made it.
+    assert [h["thumbnail_url"] for h in body["items"]] == [None, None, None]
+    run_pending(ctx)
+    body = client.get(url, headers=designer).json()
     assert body["items"][0]["thumbnail_url"].endswith("/renditions/thumb?version=1")
     near = client.get(url, headers=designer, params={"max_distance": 1}).json()
     assert [h["id"] for h in near["items"]] == [ids["one_bit"]]

@@ -3,6 +3,7 @@ published version's content."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from dam.db import session_scope
 from dam.models import Role
 from dam.workflow.expiry import sweep_rights
 from tests.conftest import Clock, Keys
-from tests.factories import image_bytes, upload
+from tests.factories import image_bytes, same_picture, upload
 from tests.workflow.support import METADATA, drive_to, new_version
 
 pytestmark = pytest.mark.usefixtures("db_backend")
@@ -71,8 +72,11 @@ def test_restricted_roles_get_the_published_version_not_a_newer_draft(
     body = client.get(f"/api/v1/assets/{asset_id}", headers=headers).json()
     assert body["published_version"] == 1
     assert body["current_version"]["number"] == 1
-    assert client.get(f"/api/v1/assets/{asset_id}/content", headers=headers).content == v1
-    assert client.get(f"/api/v1/assets/{asset_id}/content?version=1", headers=headers).content == v1
+    # Restricted roles get a delivered copy of the published file: its pixels, governed metadata.
+    for path in ("content", "content?version=1"):
+        sent = client.get(f"/api/v1/assets/{asset_id}/{path}", headers=headers)
+        assert sent.headers["x-dam-original-sha256"] == hashlib.sha256(v1).hexdigest()
+        assert same_picture(sent.content, v1)
     hidden = client.get(f"/api/v1/assets/{asset_id}/content?version=2", headers=headers)
     assert hidden.status_code == 404
     versions = client.get(f"/api/v1/assets/{asset_id}/versions", headers=headers).json()
@@ -83,7 +87,9 @@ def test_restricted_roles_get_the_published_version_not_a_newer_draft(
     # The uploader sees the draft; once it is approved, everyone gets it.
     assert client.get(f"/api/v1/assets/{asset_id}/content", headers=designer).content == v2
     drive_to(client, asset_id, "approved", designer=designer, reviewer=brand_manager)
-    assert client.get(f"/api/v1/assets/{asset_id}/content", headers=headers).content == v2
+    assert same_picture(
+        client.get(f"/api/v1/assets/{asset_id}/content", headers=headers).content, v2
+    )
 
 
 @pytest.mark.parametrize("role", list(Role))

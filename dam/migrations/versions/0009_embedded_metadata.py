@@ -30,12 +30,13 @@ def upgrade() -> None:
             )
         )
         batch.add_column(sa.Column("embedded", dam.models.types.JSONType, nullable=True))
-    with op.batch_alter_table("assets") as batch:
-        batch.add_column(
-            sa.Column(
-                "extra", dam.models.types.JSONType, nullable=False, server_default=sa.text("'{}'")
-            )
-        )
+    # Not in batch mode: on SQLite that copies the table and drops its triggers (asset_terms).
+    op.add_column(
+        "assets",
+        sa.Column(
+            "extra", dam.models.types.JSONType, nullable=False, server_default=sa.text("'{}'")
+        ),
+    )
     op.create_table(
         "delivery_copies",
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -65,8 +66,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_delivery_copies_source_sha256", table_name="delivery_copies")
     op.drop_table("delivery_copies")
-    with op.batch_alter_table("assets") as batch:
-        batch.drop_column("extra")
+    op.drop_column("assets", "extra")
     with op.batch_alter_table("asset_versions") as batch:
         batch.drop_column("embedded")
         batch.drop_column("extra")

@@ -15,6 +15,28 @@
     true
   );
 
+  // Library tiles of videos play their muted preview clip while hovered or focused.
+  function hoverClip(card, on) {
+    var clip = card.querySelector("video[data-hover-clip]");
+    if (!clip) return;
+    if (on) {
+      if (!clip.src) clip.src = clip.dataset.hoverClip;
+      clip.hidden = false;
+      var playing = clip.play();
+      if (playing && playing.catch) playing.catch(function () { clip.hidden = true; });
+    } else {
+      clip.pause();
+      clip.hidden = true;
+    }
+  }
+  document.querySelectorAll(".asset-card").forEach(function (card) {
+    if (!card.querySelector("video[data-hover-clip]")) return;
+    card.addEventListener("mouseenter", function () { hoverClip(card, true); });
+    card.addEventListener("mouseleave", function () { hoverClip(card, false); });
+    card.addEventListener("focusin", function () { hoverClip(card, true); });
+    card.addEventListener("focusout", function () { hoverClip(card, false); });
+  });
+
   // Move focus to a message after an action so keyboard and screen-reader users hear it.
   var flash = document.querySelector("[data-flash]");
   if (flash) flash.focus();
