@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dam.api import ROUTERS
+from dam.api.middleware import (
+    BodyGuard,
+    RequestContext,
+    SecurityHeaders,
+    allowed_methods,
+    install_log_request_ids,
+    security_headers_for,
+)
+from dam.api.openapi import errors, install_openapi
 from dam.audit.service import request_id_var
 from dam.auth import service as auth_service
 from dam.config import Settings, get_settings
@@ -66,21 +76,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = context
+    app.state.run_worker = start_worker
     app.state.session_principal = None
     install_error_handlers(app)
+    install_openapi(app)
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
-        token = request_id_var.set(rid)
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        response.headers["X-Request-ID"] = rid
-        return response
+    install_middleware(app, settings)
 
     for router in ROUTERS:
         app.include_router(router)
@@ -90,7 +91,7 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get("/readyz", tags=["ops"], responses=errors(503))
     def readyz() -> JSONResponse:
         checks: dict[str, str] = {}
         try:
@@ -113,6 +114,24 @@ def create_app(
     return app
 
 
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost first: forwarded headers (trusted proxies only), request context, security
+    headers, the body guard; see `dam.api.middleware`. `add_middleware` wraps, so the
+    innermost is added first."""
+    install_log_request_ids()
+    app.add_middleware(BodyGuard)
+    app.add_middleware(SecurityHeaders, headers=security_headers_for(settings))
+    app.add_middleware(RequestContext)
+    if settings.trusted_proxy_list:
+        # Only the proxies named in DAM_TRUSTED_PROXIES may say the client used https (so
+        # cookies are Secure) or who the client is; anyone else's X-Forwarded-* is ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+
+
+def _error(request: Request, body: dict[str, Any], status_code: int, **kw: Any) -> JSONResponse:
+    return JSONResponse({**body, "request_id": request_id_var.get()}, status_code=status_code, **kw)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DamError)
     async def dam_error(request: Request, exc: DamError) -> JSONResponse:
@@ -121,7 +140,7 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Content-Range"] = f"bytes */{exc.extra['size']}"
         if exc.status_code == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+        return _error(request, exc.body(), exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -133,27 +152,21 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return JSONResponse(
-            {"error": "invalid_request", "detail": detail, "problems": problems}, status_code=422
+        return _error(
+            request, {"error": "invalid_request", "detail": detail, "problems": problems}, 422
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        body: dict[str, Any] = {
-            "error": codes.get(exc.status_code, "http_error"),
-            "detail": exc.detail,
-        }
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            {
-                "error": "internal_error",
-                "detail": "an unexpected error occurred; it was logged",
-                "request_id": request_id_var.get(),
-            },
-            status_code=500,
-        )
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        detail: Any = exc.detail
+        headers = dict(exc.headers or {})
+        if exc.status_code == 413 and MAX_BODY_SIZE_SCOPE_KEY in request.scope:
+            limit = request.scope[MAX_BODY_SIZE_SCOPE_KEY]
+            detail = f"the request body exceeds the limit of {limit} bytes for this endpoint"
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request.scope)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+        body: dict[str, Any] = {"error": codes.get(exc.status_code, "http_error"), "detail": detail}
+        return _error(request, body, exc.status_code, headers=headers)

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     bootstrap_admin_key: str | None = None
     secret_key: str = DEV_SECRET
     env: str = "dev"
+    # Addresses or networks (comma-separated) of the reverse proxies whose X-Forwarded-Proto
+    # and X-Forwarded-For are believed; nobody's by default.
+    trusted_proxies: str = ""
 
     max_upload_mib: int = Field(default=2048, ge=1)
     # Pillow refuses images above this many pixels (decompression bombs).
@@ -50,6 +53,10 @@ class Settings(BaseSettings):
     # cannot be streamed (interlaced PNG, progressive JPEG, GIF, AVIF).
     max_concurrent_decodes: int = Field(default=2, ge=1)
     metadata_max_bytes: int = 64 * 1024
+    # Every other request body (JSON, forms) is capped while it streams; metric reports may be
+    # whole platform exports (a 100k-row CSV is about 10 MiB; 128 MiB leaves room for wide ones).
+    max_body_kib: int = Field(default=1024, ge=1)
+    max_metrics_mib: int = Field(default=128, ge=64)
 
     # Renditions are drawn in a child process with these limits (see dam.media.sandbox).
     rendition_timeout_seconds: float = Field(default=120.0, gt=0)
@@ -59,12 +66,24 @@ class Settings(BaseSettings):
     video_poster_seconds: float = Field(default=1.0, ge=0)  # poster frame offset
 
     run_worker: bool = True  # in-process worker thread with `dam serve`
+    # A temp file (upload being received, half-written blob) not written to for this long was
+    # left by a process that died; `dam serve` and `dam worker` remove such files at start.
+    stale_temp_minutes: int = Field(default=60, ge=1)
     worker_poll_seconds: float = 1.0
     job_max_attempts: int = 8
+    # A claimed job's lease, renewed by the worker's heartbeat while it is alive: a crashed
+    # worker's jobs are taken up again within a lease, a long job is never run twice.
+    job_lease_seconds: float = Field(default=30, gt=0)
+    job_heartbeat_seconds: float = Field(default=10, gt=0)
     webhook_timeout_seconds: float = 5.0
     webhook_max_attempts: int = 6
+    # Off: webhooks reach public addresses only (see dam.webhooks.egress).
+    webhook_allow_private_networks: bool = False
     rights_warning_days: int = 7
     download_link_ttl_seconds: int = 3600
+    # One delivery per link and client address within this window (ranged and repeated
+    # fetches of one download are one delivery).
+    delivery_window_seconds: int = Field(default=900, ge=0)
     campaign_auto_create: bool = False
 
     @property
@@ -80,6 +99,22 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mib * 1024 * 1024
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_body_kib * 1024
+
+    @property
+    def max_metrics_body_bytes(self) -> int:
+        return self.max_metrics_mib * 1024 * 1024
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     def check_production(self) -> None:
         if self.env != "dev" and self.secret_key == DEV_SECRET:

@@ -3,8 +3,12 @@ and runs them. This is a composition root: the one module that knows every domai
 the domains never know each other (a domain emits an event; the reactions are listed here).
 
 PostgreSQL: `FOR UPDATE SKIP LOCKED`, so any number of `dam worker` processes share the queue.
-SQLite: one process; a conditional UPDATE claims a job. A claim holds a lease (`locked_until`);
-a worker that dies mid-job leaves the lease to expire and another worker takes the job again.
+SQLite: one process; a conditional UPDATE claims a job. A claim holds a short lease
+(`locked_until`, DAM_JOB_LEASE_SECONDS) that a heartbeat renews while the worker is alive, so a
+job that runs for an hour is never taken by a second worker, and a worker that dies mid-job
+stops renewing: its jobs are claimed again within a lease. The claim's attempt number is its
+fencing token: a worker whose lease was lost (a heartbeat that could not reach the database for
+a whole lease) neither renews nor finishes a job that another worker has claimed since.
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from dam.webhooks import jobs as webhook_jobs
 from dam.workflow import expiry
 
 log = logging.getLogger("dam.worker")
-LEASE = timedelta(minutes=5)
 
 # A handler must be idempotent: it may run more than once.
 Handler = Callable[[Context, Session, dict[str, Any]], None]
@@ -70,7 +73,13 @@ def run_scheduled(ctx: Context) -> None:
         task(ctx)
 
 
-def claim(ctx: Context, *, limit: int = 10) -> list[uuid.UUID]:
+def _lease(ctx: Context) -> timedelta:
+    return timedelta(seconds=ctx.settings.job_lease_seconds)
+
+
+def claim_leases(ctx: Context, *, limit: int = 10) -> list[tuple[uuid.UUID, int]]:
+    """Claims due jobs (and jobs whose lease ran out); returns each with its attempt number,
+    the token its lease is renewed and finished with."""
     now = ctx.now()
     claimable = sa.or_(
         sa.and_(col(OutboxJob.status) == JobStatus.pending, col(OutboxJob.run_after) <= now),
@@ -83,28 +92,104 @@ def claim(ctx: Context, *, limit: int = 10) -> list[uuid.UUID]:
         if ctx.settings.is_postgres:
             query = query.with_for_update(skip_locked=True)
         ids = list(session.exec(query))
-        claimed: list[uuid.UUID] = []
+        claimed: list[tuple[uuid.UUID, int]] = []
         for job_id in ids:
             result = session.execute(
                 sa.update(OutboxJob)
                 .where(col(OutboxJob.id) == job_id, claimable)
                 .values(
                     status=JobStatus.running,
-                    locked_until=now + LEASE,
+                    locked_until=now + _lease(ctx),
                     attempts=OutboxJob.attempts + 1,
                 )
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(job_id)
+                attempts = session.exec(
+                    select(OutboxJob.attempts).where(col(OutboxJob.id) == job_id)
+                ).one()
+                claimed.append((job_id, attempts))
         session.commit()
     return claimed
 
 
-def run_job(ctx: Context, job_id: uuid.UUID) -> None:
+def claim(ctx: Context, *, limit: int = 10) -> list[uuid.UUID]:
+    return [job_id for job_id, _ in claim_leases(ctx, limit=limit)]
+
+
+def _owned(job_id: uuid.UUID, attempts: int) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        col(OutboxJob.id) == job_id,
+        col(OutboxJob.status) == JobStatus.running,
+        col(OutboxJob.attempts) == attempts,
+    )
+
+
+class Heartbeat:
+    """Renews the leases of the jobs this worker holds, every DAM_JOB_HEARTBEAT_SECONDS, from
+    its own thread (a handler may block for as long as it likes). Started on first use."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.held: dict[uuid.UUID, int] = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def hold(self, leases: list[tuple[uuid.UUID, int]]) -> None:
+        with self.lock:
+            self.held.update(leases)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="dam-heartbeat", daemon=True)
+            self.thread.start()
+
+    def release(self, job_id: uuid.UUID) -> None:
+        with self.lock:
+            self.held.pop(job_id, None)
+
+    def __enter__(self) -> Heartbeat:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self.stopping.wait(self.ctx.settings.job_heartbeat_seconds):
+            try:
+                self.renew()
+            except Exception:
+                # The next beat tries again; the lease is several beats long.
+                log.exception("could not renew job leases")
+
+    def renew(self) -> None:
+        with self.lock:
+            held = dict(self.held)
+        if not held:
+            return
+        until = self.ctx.now() + _lease(self.ctx)
+        lost: list[uuid.UUID] = []
+        with Session(self.ctx.engine) as session:
+            for job_id, attempts in held.items():
+                result = session.execute(
+                    sa.update(OutboxJob).where(_owned(job_id, attempts)).values(locked_until=until)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    lost.append(job_id)
+            session.commit()
+        for job_id in lost:
+            log.warning("lost the lease of job %s (finished, or claimed by another worker)", job_id)
+            self.release(job_id)
+
+
+def run_job(ctx: Context, job_id: uuid.UUID, attempts: int | None = None) -> None:
+    """Runs a claimed job; `attempts` is the claim's token (read from the row when omitted)."""
     with Session(ctx.engine, expire_on_commit=False) as session:
         job = session.get(OutboxJob, job_id)
         if job is None or job.status != JobStatus.running:
             return
+        if attempts is not None and job.attempts != attempts:
+            return  # claimed again by another worker since
         kind, payload, attempts, max_attempts = (
             job.kind,
             dict(job.payload),
@@ -113,6 +198,7 @@ def run_job(ctx: Context, job_id: uuid.UUID) -> None:
         )
     fn = get_handler(kind)
     error: str | None = None
+    give_up = False
     if fn is None:
         error = f"no handler for job kind {kind!r}"
     else:
@@ -124,48 +210,62 @@ def run_job(ctx: Context, job_id: uuid.UUID) -> None:
             error = str(exc) or "retry requested"
         except GiveUp as exc:
             log.warning("job %s (%s) gave up: %s", job_id, kind, exc)
-            error, attempts = str(exc) or "gave up", max_attempts
+            error, give_up = str(exc) or "gave up", True
         except Exception as exc:
             log.exception("job %s (%s) failed on attempt %d", job_id, kind, attempts)
             error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
-    _finish(ctx, job_id, error=error, attempts=attempts, max_attempts=max_attempts)
+    _finish(ctx, job_id, error=error, attempts=attempts, max_attempts=max_attempts, give_up=give_up)
 
 
 def _finish(
-    ctx: Context, job_id: uuid.UUID, *, error: str | None, attempts: int, max_attempts: int
+    ctx: Context,
+    job_id: uuid.UUID,
+    *,
+    error: str | None,
+    attempts: int,
+    max_attempts: int,
+    give_up: bool = False,
 ) -> None:
+    """Record the outcome; `attempts` is the claim's fencing token (a worker that lost the
+    lease finishes nothing), `give_up` fails the job without further attempts."""
     now = ctx.now()
+    values: dict[str, Any]
+    if error is None:
+        values = {"status": JobStatus.done, "finished_at": now, "last_error": None}
+    elif give_up or attempts >= max_attempts:
+        values = {"status": JobStatus.failed, "finished_at": now, "last_error": error}
+    else:
+        values = {
+            "status": JobStatus.pending,
+            "run_after": now + backoff(attempts),
+            "last_error": error,
+        }
     with Session(ctx.engine) as session:
-        job = session.get(OutboxJob, job_id)
-        if job is None:
-            return
-        if error is None:
-            job.status = JobStatus.done
-            job.finished_at = now
-            job.last_error = None
-        elif attempts >= max_attempts:
-            job.status = JobStatus.failed
-            job.finished_at = now
-            job.last_error = error
-        else:
-            job.status = JobStatus.pending
-            job.run_after = now + backoff(attempts)
-            job.last_error = error
-        job.locked_until = None
-        session.add(job)
+        result = session.execute(
+            sa.update(OutboxJob).where(_owned(job_id, attempts)).values(locked_until=None, **values)
+        )
         session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        log.warning(
+            "job %s was claimed by another worker while it ran; its result is theirs", job_id
+        )
 
 
 def run_pending(ctx: Context, *, max_rounds: int = 100) -> int:
     """Run every job that is due now; returns how many ran. Tests and the CLI use it."""
     ran = 0
-    for _ in range(max_rounds):
-        ids = claim(ctx)
-        if not ids:
-            break
-        for job_id in ids:
-            run_job(ctx, job_id)
-            ran += 1
+    with Heartbeat(ctx) as heartbeat:
+        for _ in range(max_rounds):
+            leases = claim_leases(ctx)
+            if not leases:
+                break
+            heartbeat.hold(leases)
+            for job_id, attempts in leases:
+                try:
+                    run_job(ctx, job_id, attempts)
+                finally:
+                    heartbeat.release(job_id)
+                ran += 1
     return ran
 
 

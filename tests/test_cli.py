@@ -135,3 +135,35 @@ def test_renditions_rebuild_draws_missing_renditions_with_a_summary(env: Path) -
     code, _, err = run("renditions", "rebuild", "--kind", "audio")
     assert code == 2
     assert "unknown kind 'audio'" in err
+
+
+@pytest.mark.parametrize(
+    ("setting", "flag", "expected"),
+    [
+        (None, None, True),
+        ("false", None, False),
+        ("true", None, True),
+        ("false", "--worker", True),
+        ("true", "--no-worker", False),
+    ],
+)
+def test_serve_runs_the_worker_as_the_setting_says_unless_the_flag_is_given(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str | None,
+    flag: str | None,
+    expected: bool,
+) -> None:
+    import uvicorn
+
+    if setting is None:
+        monkeypatch.delenv("DAM_RUN_WORKER", raising=False)
+    else:
+        monkeypatch.setenv("DAM_RUN_WORKER", setting)
+    get_settings.cache_clear()
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda application, **kw: served.append(application))
+    code, _, err = run("serve", *([flag] if flag else []))
+    assert code == 0, err
+    (application,) = served
+    assert application.state.run_worker is expected  # type: ignore[attr-defined]

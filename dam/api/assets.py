@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -12,12 +12,15 @@ from sqlmodel import Session, col, select
 from dam.api import idempotency
 from dam.api.content import blob_response, security_headers
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep, Uploader
+from dam.api.middleware import BodyKind, body_kind
+from dam.api.openapi import UPLOAD_BODY, binary, errors
 from dam.assets import delivery, service
 from dam.assets.access import visible_version
 from dam.assets.previews import missing_rendition
 from dam.assets.previews import state as previews_state
 from dam.assets.schemas import AssetPatch, VersionDetailOut, VersionOut
 from dam.assets.upload import ReceivedUpload, receive_upload
+from dam.bounds import VersionNumber
 from dam.context import Context
 from dam.errors import NotFound
 from dam.media.previews import is_rendition_name, rendition_mime
@@ -114,7 +117,14 @@ async def _respond_to_upload(
         upload.discard()
 
 
-@router.post("/assets", status_code=201, response_model=AssetOut)
+@router.post(
+    "/assets",
+    status_code=201,
+    response_model=AssetOut,
+    openapi_extra=UPLOAD_BODY,
+    responses=errors(409, 415),
+)
+@body_kind(BodyKind.upload)
 async def upload_asset(
     request: Request,
     ctx: ContextDep,
@@ -181,7 +191,7 @@ def get_asset(
     return _with_etag(asset, out)
 
 
-@router.patch("/assets/{asset_id}", response_model=AssetOut)
+@router.patch("/assets/{asset_id}", response_model=AssetOut, responses=errors(409, 412))
 def patch_asset(
     asset: AssetDep,
     patch: AssetPatch,
@@ -197,7 +207,7 @@ def patch_asset(
     return _with_etag(asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack))
 
 
-@router.delete("/assets/{asset_id}", response_model=AssetOut)
+@router.delete("/assets/{asset_id}", response_model=AssetOut, responses=errors(409))
 def archive_asset(
     asset: AssetDep, ctx: ContextDep, session: SessionDep, actor: Uploader
 ) -> JSONResponse:
@@ -206,7 +216,14 @@ def archive_asset(
     return _with_etag(asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack))
 
 
-@router.post("/assets/{asset_id}/versions", status_code=201, response_model=AssetOut)
+@router.post(
+    "/assets/{asset_id}/versions",
+    status_code=201,
+    response_model=AssetOut,
+    openapi_extra=UPLOAD_BODY,
+    responses=errors(409, 412, 415),
+)
+@body_kind(BodyKind.upload)
 async def upload_version(
     request: Request,
     asset: AssetDep,
@@ -258,11 +275,14 @@ def list_versions(
 
 
 @router.post(
-    "/assets/{asset_id}/versions/{number}/restore", status_code=201, response_model=AssetOut
+    "/assets/{asset_id}/versions/{number}/restore",
+    status_code=201,
+    response_model=AssetOut,
+    responses=errors(409, 412),
 )
 def restore_version(
     asset: AssetDep,
-    number: int,
+    number: Annotated[VersionNumber, Path()],
     ctx: ContextDep,
     session: SessionDep,
     actor: Uploader,
@@ -277,14 +297,14 @@ def restore_version(
     )
 
 
-@router.get("/assets/{asset_id}/content")
+@router.get("/assets/{asset_id}/content", responses=binary(206, 307, 416))
 def download(
     request: Request,
     asset: AssetDep,
     ctx: ContextDep,
     session: SessionDep,
     principal: PrincipalDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[VersionNumber | None, Query()] = None,
 ) -> Response:
     """The file's bytes, streamed, with Range support (or a redirect to a presigned S3 URL).
     Uploaders and reviewers get the original; marketers and automation a delivered copy with
@@ -299,14 +319,14 @@ def download(
     )
 
 
-@router.get("/assets/{asset_id}/renditions/{kind}")
+@router.get("/assets/{asset_id}/renditions/{kind}", responses=binary(media="image/webp"))
 def rendition(
     asset: AssetDep,
     kind: str,
     ctx: ContextDep,
     session: SessionDep,
     principal: PrincipalDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[VersionNumber | None, Query()] = None,
 ) -> Response:
     """WebP thumbnail (256 px) or preview (1024 px), PDF page thumbnails (`page-N`, 256 px) or a
     video's muted hover clip (`clip`, MP4), made in the background after upload."""

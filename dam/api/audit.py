@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,6 +8,7 @@ from fastapi import APIRouter, Query
 from dam.api.deps import AssetDep, PrincipalDep, Reviewer, SessionDep
 from dam.audit import queries
 from dam.audit.schemas import AuditPage
+from dam.bounds import SafeDatetime
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
@@ -25,8 +25,8 @@ def audit_events(
         str | None, Query(max_length=320, description="The actor's id, or their exact name.")
     ] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    since: Annotated[datetime | None, Query(description="Inclusive; needs a timezone.")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive; needs a timezone.")] = None,
+    since: Annotated[SafeDatetime | None, Query(description="Inclusive; needs a timezone.")] = None,
+    until: Annotated[SafeDatetime | None, Query(description="Exclusive; needs a timezone.")] = None,
     page: Page = 1,
     page_size: PageSize = 50,
 ) -> AuditPage:

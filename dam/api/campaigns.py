@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -19,8 +18,11 @@ from dam.api.deps import (
     SessionDep,
     Tagger,
 )
+from dam.api.middleware import BodyKind, body_kind
+from dam.api.openapi import METRICS_BODY, binary, errors
 from dam.assets import delivery
 from dam.assets import service as asset_service
+from dam.bounds import JsonTooDeep, SafeDate, SafeDatetime, loads_json
 from dam.campaigns import metrics, reports, service
 from dam.campaigns.schemas import (
     AssetCampaignsIn,
@@ -34,15 +36,13 @@ from dam.campaigns.schemas import (
     PerformanceReport,
     RemovedPage,
 )
-from dam.errors import Invalid, PayloadTooLarge, UnsupportedMediaType
+from dam.errors import Invalid, UnsupportedMediaType
 from dam.media import MediaKind
 from dam.models import Campaign
 from dam.views.assets import asset_for
 from dam.views.schemas import AssetOut
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
-
-MAX_METRICS_BODY = 32 * 1024 * 1024
 
 
 def load_campaign(campaign_id: str, session: SessionDep, principal: PrincipalDep) -> Campaign:
@@ -56,7 +56,7 @@ def campaign_out(campaign: Campaign) -> CampaignOut:
     return CampaignOut.model_validate(campaign, from_attributes=True)
 
 
-@router.post("/campaigns", status_code=201, response_model=CampaignOut)
+@router.post("/campaigns", status_code=201, response_model=CampaignOut, responses=errors(409))
 def create_campaign(
     data: CampaignIn, ctx: ContextDep, session: SessionDep, actor: Manager
 ) -> CampaignOut:
@@ -72,7 +72,7 @@ def list_campaigns(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     channel: str | None = None,
-    active_on: date | None = None,
+    active_on: SafeDate | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> CampaignPage:
     """Campaigns by id; `channel` includes its sub-channels, `active_on` a date the campaign
@@ -97,7 +97,7 @@ def get_campaign(campaign: CampaignDep) -> CampaignOut:
     return campaign_out(campaign)
 
 
-@router.patch("/campaigns/{campaign_id}", response_model=CampaignOut)
+@router.patch("/campaigns/{campaign_id}", response_model=CampaignOut, responses=errors(409))
 def patch_campaign(
     campaign: CampaignDep,
     patch: CampaignPatch,
@@ -110,7 +110,7 @@ def patch_campaign(
     )
 
 
-@router.post("/assets/{asset_id}/campaigns", response_model=AssetOut)
+@router.post("/assets/{asset_id}/campaigns", response_model=AssetOut, responses=errors(409))
 def tag_asset(
     asset: AssetDep, data: AssetCampaignsIn, ctx: ContextDep, session: SessionDep, actor: Tagger
 ) -> AssetOut:
@@ -140,7 +140,7 @@ def campaign_feed(
     principal: PrincipalDep,
     term: Annotated[list[str], Query(description="facet:term, repeatable")] = [],  # noqa: B006
     type: Annotated[MediaKind | None, Query(description="image, vector, video, document")] = None,
-    updated_since: datetime | None = None,
+    updated_since: SafeDatetime | None = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     channel: Annotated[str | None, Query(description="recorded with each delivery")] = None,
@@ -168,7 +168,7 @@ def campaign_removals(
     ctx: ContextDep,
     session: SessionDep,
     principal: PrincipalDep,
-    since: datetime,
+    since: SafeDatetime,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> RemovedPage:
@@ -179,13 +179,17 @@ def campaign_removals(
     )
 
 
-@router.get("/deliveries/{token}")
+@router.get("/deliveries/{token}", responses=binary(206, 307, 403, 416))
 def follow_delivery(token: str, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     """A tracked delivery link from a campaign feed. The signed link is the credential (it is
     handed to ad servers and email renderers); it records the delivery and returns the bytes,
     or redirects to a short-lived presigned URL. Tampered or expired links get 403."""
     version, link = service.follow_delivery_link(
-        session, ctx=ctx, token=token, range_header=request.headers.get("range")
+        session,
+        ctx=ctx,
+        token=token,
+        range_header=request.headers.get("range"),
+        client=request.client.host if request.client else None,
     )
     asset = asset_service.get_asset(session, version.asset_id)
     sent = delivery.served(
@@ -202,28 +206,17 @@ def follow_delivery(token: str, request: Request, ctx: ContextDep, session: Sess
 
 
 async def _read_metric_rows(request: Request) -> list[Any]:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_METRICS_BODY:
-        raise PayloadTooLarge(f"send at most {MAX_METRICS_BODY} bytes of metrics per request")
+    """The body is capped while it streams by `BodyGuard` (DAM_MAX_METRICS_MIB)."""
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=10)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Invalid("send the CSV as the multipart field `file`", code="invalid_csv")
-        raw = await upload.read(MAX_METRICS_BODY + 1)
+        raw = await upload.read()
         content_type = "text/csv"
     else:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_METRICS_BODY:
-                raise PayloadTooLarge(f"send at most {MAX_METRICS_BODY} bytes of metrics")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-    if len(raw) > MAX_METRICS_BODY:
-        raise PayloadTooLarge(f"send at most {MAX_METRICS_BODY} bytes of metrics per request")
+        raw = await request.body()
     if content_type in {"text/csv", "application/csv"}:
         try:
             return metrics.rows_from_csv(raw.decode("utf-8"))
@@ -232,7 +225,9 @@ async def _read_metric_rows(request: Request) -> list[Any]:
     if content_type not in {"application/json", ""}:
         raise UnsupportedMediaType("send application/json, text/csv or a multipart CSV `file`")
     try:
-        body = json.loads(raw)
+        body = loads_json(raw)
+    except JsonTooDeep as exc:
+        raise Invalid(f"the body is {exc}", code="json_too_deep") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Invalid("the body is not valid JSON", code="invalid_json") from exc
     if isinstance(body, dict) and set(body) == {"rows"}:
@@ -242,7 +237,13 @@ async def _read_metric_rows(request: Request) -> list[Any]:
     return body
 
 
-@router.post("/campaigns/{campaign_id}/metrics", response_model=MetricsResult)
+@router.post(
+    "/campaigns/{campaign_id}/metrics",
+    response_model=MetricsResult,
+    openapi_extra=METRICS_BODY,
+    responses=errors(415),
+)
+@body_kind(BodyKind.metrics)
 async def post_metrics(
     request: Request, campaign: CampaignDep, ctx: ContextDep, session: SessionDep, actor: Reporter
 ) -> MetricsResult:
@@ -262,8 +263,8 @@ def campaign_performance(
     ctx: ContextDep,
     session: SessionDep,
     principal: PrincipalDep,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[SafeDate | None, Query(alias="from")] = None,
+    date_to: Annotated[SafeDate | None, Query(alias="to")] = None,
     channel: str | None = None,
     sort: reports.SortKey = "impressions",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
@@ -288,8 +289,8 @@ def creative_insights(
     session: SessionDep,
     principal: Analyst,
     facet: str = "visual_style",
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[SafeDate | None, Query(alias="from")] = None,
+    date_to: Annotated[SafeDate | None, Query(alias="to")] = None,
     channel: str | None = None,
 ) -> InsightsReport:
     """Performance across all campaigns grouped by the terms of a taxonomy facet, with the

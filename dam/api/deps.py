@@ -65,6 +65,18 @@ def get_principal(request: Request, ctx: ContextDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def authenticate_before_body(request: Request, ctx: Context) -> None:
+    """Refuses a stranger before a byte of their request body is read (`BodyGuard`). An API
+    path needs what its routes need (a key, or a session cookie with its CSRF header); a page
+    needs a session (its form carries the CSRF token, checked once the form is read)."""
+    if request.url.path.startswith("/api/"):
+        get_principal(request, ctx)
+        return
+    present: Callable[[Request], bool] | None = getattr(request.app.state, "has_session", None)
+    if present is None or not present(request):
+        raise Unauthorized("sign in to continue", code="sign_in_required")
+
+
 def require(*roles: Role) -> Callable[[Principal], Principal]:
     allowed = frozenset(roles)
 

@@ -7,6 +7,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from dam.api.assets import read_upload
 from dam.api.deps import Admin, ContextDep, PrincipalDep, SessionDep, Uploader
+from dam.api.middleware import BodyKind, body_kind
+from dam.api.openapi import UPLOAD_BODY, errors
 from dam.assets import service as asset_service
 from dam.governance import service
 from dam.governance.schemas import ValidationOut
@@ -26,7 +28,13 @@ def rules(ctx: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
     return ctx.governance.pack.rules_json()
 
 
-@router.post("/governance/validate", response_model=ValidationOut)
+@router.post(
+    "/governance/validate",
+    response_model=ValidationOut,
+    openapi_extra=UPLOAD_BODY,
+    responses=errors(415),
+)
+@body_kind(BodyKind.upload)
 async def validate(
     request: Request, ctx: ContextDep, session: SessionDep, actor: Uploader
 ) -> ValidationOut:
@@ -41,7 +49,7 @@ async def validate(
         upload.discard()
 
 
-@router.post("/governance/reload")
+@router.post("/governance/reload", responses=errors(422))
 def reload(ctx: ContextDep, session: SessionDep, actor: Admin) -> dict[str, Any]:
     """Load the pack from disk again. A broken pack → 422 with every problem; the previous
     pack stays in force."""

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep
+from dam.bounds import PageNumber, SafeDatetime
 from dam.models import AssetStatus, ReviewState
 from dam.search import service
 from dam.search.base import SortOrder
@@ -30,10 +30,10 @@ def search(
     tag: Many = [],  # noqa: B006
     compliance: Many = [],  # noqa: B006
     orientation: Many = [],  # noqa: B006
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: SafeDatetime | None = None,
+    created_before: SafeDatetime | None = None,
     sort: SortOrder | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[PageNumber, Query()] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 25,
     facet_counts: Annotated[
         bool, Query(description="false: hits and total only, e.g. for type-ahead")

@@ -31,6 +31,7 @@ def create_webhook(
             secret=body.secret,
             actor=actor,
             now=ctx.now(),
+            allow_private=ctx.settings.webhook_allow_private_networks,
         )
     )
 

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from dam.api.deps import AssetDep, ContextDep, Reviewer, SessionDep, Uploader
+from dam.api.openapi import errors
 from dam.assets.service import etag
 from dam.views.assets import asset_for
 from dam.views.schemas import AssetOut
@@ -19,7 +20,7 @@ IfMatch = Annotated[str | None, Header(alias="If-Match")]
 # this gets 403 whether or not it can see the asset.
 
 
-@router.post("/assets/{asset_id}/submit", response_model=AssetOut)
+@router.post("/assets/{asset_id}/submit", response_model=AssetOut, responses=errors(409, 412))
 def submit(
     actor: Uploader,
     asset: AssetDep,
@@ -35,7 +36,7 @@ def submit(
     return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
 
-@router.post("/assets/{asset_id}/approve", response_model=AssetOut)
+@router.post("/assets/{asset_id}/approve", response_model=AssetOut, responses=errors(409, 412))
 def approve(
     actor: Reviewer,
     asset: AssetDep,
@@ -51,7 +52,7 @@ def approve(
     return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
 
-@router.post("/assets/{asset_id}/reject", response_model=AssetOut)
+@router.post("/assets/{asset_id}/reject", response_model=AssetOut, responses=errors(409, 412))
 def reject(
     body: RejectIn,
     actor: Reviewer,

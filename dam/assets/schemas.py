@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from dam.bounds import SafeDatetime
 from dam.models import ReviewState
 
 MAX_TAGS = 100
@@ -48,7 +49,7 @@ class AssetMetadataIn(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     terms: dict[str, list[str]] = Field(default_factory=dict)
     campaign_ids: list[str] = Field(default_factory=list, max_length=200)
-    rights_expire_at: datetime | None = None
+    rights_expire_at: SafeDatetime | None = None
     # The pack's governed fields (metadata.yaml): creator, credit, copyright, usage_terms …
     extra: dict[str, ExtraValue] = Field(default_factory=dict, max_length=50)
 
@@ -56,13 +57,6 @@ class AssetMetadataIn(BaseModel):
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
         return clean_tags(value)
-
-    @field_validator("rights_expire_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a timezone, e.g. 2027-01-31T00:00:00Z")
-        return value
 
 
 class AssetPatch(BaseModel):
@@ -74,20 +68,13 @@ class AssetPatch(BaseModel):
     description: str | None = Field(default=None, max_length=20_000)
     tags: list[str] | None = Field(default=None, max_length=MAX_TAGS)
     terms: dict[str, list[str]] | None = None
-    rights_expire_at: datetime | None = None
+    rights_expire_at: SafeDatetime | None = None
     extra: dict[str, ExtraValue] | None = Field(default=None, max_length=50)
 
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else clean_tags(value)
-
-    @field_validator("rights_expire_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a timezone, e.g. 2027-01-31T00:00:00Z")
-        return value
 
 
 class ComplianceOut(BaseModel):

@@ -30,6 +30,7 @@ from dam.assets.metadata import (
 from dam.assets.schemas import AssetMetadataIn, AssetPatch, clean_tags
 from dam.assets.upload import ReceivedUpload
 from dam.audit.service import diff, record
+from dam.bounds import JsonTooDeep, loads_json
 from dam.context import Context
 from dam.db import insert_new
 from dam.errors import Conflict, Invalid, NotFound, PreconditionFailed
@@ -108,7 +109,9 @@ def parse_metadata(raw: str | None) -> AssetMetadataIn:
     if raw is None or not raw.strip():
         return AssetMetadataIn()
     try:
-        data = json.loads(raw)
+        data = loads_json(raw)
+    except JsonTooDeep as exc:
+        raise Invalid(f"metadata is {exc}", code="invalid_metadata") from exc
     except json.JSONDecodeError as exc:
         raise Invalid(
             f"metadata is not valid JSON: {exc.msg} at {exc.pos}", code="invalid_metadata"

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dam.bounds import SafeDatetime
 from dam.models import Role
 
 
@@ -13,7 +14,7 @@ class KeyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     role: Role
-    expires_at: datetime | None = None
+    expires_at: SafeDatetime | None = None
     campaign_ids: list[str] | None = Field(
         default=None, description="Automation keys only: restrict the key to these campaigns."
     )

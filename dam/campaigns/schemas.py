@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dam.bounds import SafeDate
+
 
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -15,8 +17,8 @@ class CampaignIn(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     channel: str | None = Field(default=None, max_length=64)
     objective: str | None = Field(default=None, max_length=300)
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: SafeDate | None = None
+    ends_on: SafeDate | None = None
 
     @model_validator(mode="after")
     def _dates(self) -> CampaignIn:
@@ -33,8 +35,8 @@ class CampaignPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=300)
     channel: str | None = Field(default=None, max_length=64)
     objective: str | None = Field(default=None, max_length=300)
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: SafeDate | None = None
+    ends_on: SafeDate | None = None
 
 
 class CampaignOut(BaseModel):

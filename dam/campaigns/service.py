@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -582,7 +583,12 @@ def _first_byte_requested(range_header: str | None) -> bool:
 
 
 def follow_delivery_link(
-    session: Session, *, ctx: Context, token: str, range_header: str | None = None
+    session: Session,
+    *,
+    ctx: Context,
+    token: str,
+    range_header: str | None = None,
+    client: str | None = None,
 ) -> tuple[AssetVersion, links.DeliveryLink]:
     """Check a delivery link and record the delivery; returns the version whose bytes to send
     and the link (its campaign is written into the delivered copy).
@@ -590,6 +596,10 @@ def follow_delivery_link(
     The link pins a version; it is served only while that version is still the asset's
     published one and the asset is live and still in the campaign, so a link cannot outlive
     the approval it was issued under.
+
+    A delivery is counted once per link and client (its address) within
+    `DAM_DELIVERY_WINDOW_SECONDS`, and only for a fetch from the first byte: a player's or
+    download manager's many ranged requests, retries and re-fetches are one delivery.
     """
     now = ctx.now()
     link = links.verify(token, secret=ctx.settings.secret_key, now=now)
@@ -620,7 +630,14 @@ def follow_delivery_link(
             AssetVersion.asset_id == asset.id, AssetVersion.number == link.version
         )
     ).one()
-    if _first_byte_requested(range_header):
+    client_key = hashlib.sha256(f"{token}\n{client or ''}".encode()).hexdigest()
+    window = timedelta(seconds=ctx.settings.delivery_window_seconds)
+    counted = session.exec(
+        select(DeliveryEvent.id)
+        .where(DeliveryEvent.client_key == client_key, col(DeliveryEvent.at) > now - window)
+        .limit(1)
+    ).first()
+    if _first_byte_requested(range_header) and counted is None:
         session.add(
             DeliveryEvent(
                 asset_id=asset.id,
@@ -628,6 +645,7 @@ def follow_delivery_link(
                 campaign_id=link.campaign_id,
                 consumer_id=link.consumer_id,
                 channel=link.channel,
+                client_key=client_key,
                 at=now,
             )
         )

@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlmodel import select
 
 from dam.assets.campaign_ids import normalize_campaign_id
 from dam.assets.renditions_rebuild import rebuild_renditions
 from dam.auth import service as auth_service
+from dam.bounds import SafeDatetime
 from dam.cli import governance as governance_cli
 from dam.cli import search as search_cli
 from dam.cli import users as users_cli
@@ -25,7 +27,7 @@ from dam.errors import DamError
 from dam.models import AssetVersion, Role
 from dam.principal import SYSTEM
 from dam.storage import get_blob_store
-from dam.storage.check import check_blobs
+from dam.storage.check import check_blobs, check_temp_files, remove_stale_temp_files
 from dam.worker import WorkerThread
 
 app = typer.Typer(help="Digital asset management with metadata governance.", no_args_is_help=True)
@@ -55,10 +57,16 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers_in_process: Annotated[
-        bool, typer.Option("--worker/--no-worker", help="Run the background worker in-process.")
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the background worker in-process [default: DAM_RUN_WORKER, true].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Apply migrations and run the API (with the in-process worker by default)."""
+    """Apply migrations and run the API (with the in-process worker unless DAM_RUN_WORKER=false
+    or --no-worker; the flag overrides the setting only when it is given)."""
     # Lazy: the web stack is heavy, and the other commands (keys, db, storage) never need it.
     import uvicorn
 
@@ -67,9 +75,34 @@ def serve(
     settings = get_settings()
     ctx = build_context(settings)
     prepare(ctx)
+    _clean_temp_files(ctx)
     application = create_app(settings, ctx=ctx, run_worker=workers_in_process)
     typer.echo(f"DAM on http://{host}:{port} (data: {settings.data_dir.resolve()})", err=True)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # Forwarded headers are the app's business (DAM_TRUSTED_PROXIES), not uvicorn's default
+    # of trusting 127.0.0.1; every log line carries the request id (see dam.api.middleware).
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=False,
+        log_config=_log_config(),
+    )
+
+
+def _log_config() -> dict[str, object]:
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    formatters = config["formatters"]
+    formatters["default"]["fmt"] = "%(levelprefix)s [%(request_id)s] %(name)s: %(message)s"
+    formatters["access"]["fmt"] = (
+        '%(levelprefix)s [%(request_id)s] %(client_addr)s - "%(request_line)s" %(status_code)s'
+    )
+    config["loggers"]["dam"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 @app.command()
@@ -77,6 +110,7 @@ def worker() -> None:
     """Run background jobs (renditions, index, webhooks, sweeps) until interrupted."""
     ctx = _ready_context()
     ctx.governance.load()  # refuse a broken pack now, like `dam serve`, not at the first job
+    _clean_temp_files(ctx)
     thread = WorkerThread(ctx)
     stop = False
 
@@ -91,6 +125,15 @@ def worker() -> None:
     while not stop and thread.is_alive():
         time.sleep(0.5)
     thread.stop()
+
+
+def _clean_temp_files(ctx: Context) -> None:
+    stale = remove_stale_temp_files(
+        ctx.settings.data_dir, ctx.store, grace_seconds=ctx.settings.stale_temp_minutes * 60
+    )
+    if stale:
+        size = sum(t.size for t in stale)
+        typer.echo(f"removed {len(stale)} temp files left by a crash ({size} bytes)", err=True)
 
 
 @db_app.command("upgrade")
@@ -116,6 +159,12 @@ def keys_create(
     ctx = _ready_context()
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
+    if expires is not None:
+        try:
+            expires = TypeAdapter(SafeDatetime).validate_python(expires)
+        except ValidationError as exc:
+            typer.echo(f"error: --expires: {exc.errors()[0]['msg']}", err=True)
+            raise typer.Exit(1) from exc
     try:
         with session_scope(ctx.engine) as session:
             _, plaintext = auth_service.create_key(
@@ -200,7 +249,12 @@ def storage_check(
     )
     for line in report.lines():
         typer.echo(line)
-    if not report.ok:
+    temps = check_temp_files(
+        ctx.settings.data_dir, ctx.store, repair=repair, grace_seconds=grace_minutes * 60
+    )
+    for line in temps.lines():
+        typer.echo(line)
+    if not (report.ok and temps.ok):
         raise typer.Exit(1)
 
 

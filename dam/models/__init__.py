@@ -87,6 +87,9 @@ class User(SQLModel, table=True):
     role: Role = Field(sa_type=_enum(Role))
     password_hash: str = Field(max_length=255)
     disabled: bool = Field(default=False)
+    # Part of every session cookie; raising it (sign-out, password change, disable) ends every
+    # session the user has, on every device and replica at once.
+    session_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
     last_login_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
 
@@ -310,7 +313,10 @@ class AssetCampaign(SQLModel, table=True):
 
 class DeliveryEvent(SQLModel, table=True):
     __tablename__ = "delivery_events"
-    __table_args__ = (sa.Index("ix_delivery_events_campaign_asset", "campaign_id", "asset_id"),)
+    __table_args__ = (
+        sa.Index("ix_delivery_events_campaign_asset", "campaign_id", "asset_id"),
+        sa.Index("ix_delivery_events_client_key_at", "client_key", "at"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     asset_id: uuid.UUID = Field(foreign_key="assets.id")
@@ -318,6 +324,8 @@ class DeliveryEvent(SQLModel, table=True):
     campaign_id: str = Field(foreign_key="campaigns.id")
     consumer_id: uuid.UUID | None = None
     channel: str | None = Field(default=None, max_length=64)
+    # Digest of the link and the fetching client: one delivery per pair within a window.
+    client_key: str | None = Field(default=None, max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from dam.storage.base import (
     BLOB_PREFIX,
@@ -189,3 +190,102 @@ def _rendition_sha256(prefix: str) -> str | None:
     if sha256_from_blob_key(f"{BLOB_PREFIX}{parts[1]}/{parts[2]}/{sha}") is None:
         return None
     return sha
+
+
+# --- temp files left by a crash --------------------------------------------------------------
+
+# What the service writes under DAM_DATA_DIR/tmp while it works: upload bodies being received
+# (dam.assets.upload) and originals copied out for renditions (dam.assets.jobs). Nothing else
+# there is touched: resumable-upload partials, for one, live until they expire.
+TEMP_DIR = "tmp"
+TEMP_PATTERNS = ("upload-*.part", "tmp*.src")
+
+
+@dataclass
+class TempFile:
+    path: Path
+    size: int
+    modified: datetime
+    removed: bool = False
+
+
+@dataclass
+class TempReport:
+    repair: bool
+    grace_seconds: int
+    # Not written to for longer than the grace period: left by a process that died.
+    stale: list[TempFile] = field(default_factory=list)
+    # Still being written, most likely by a request or job in progress.
+    recent: list[TempFile] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(t.removed for t in self.stale)
+
+    def lines(self) -> list[str]:
+        out = []
+        for t in self.stale:
+            state = " (removed)" if t.removed else ""
+            written = f"{t.modified:%Y-%m-%d %H:%M}Z"
+            out.append(f"TEMP     {t.path} ({t.size} bytes, last written {written}){state}")
+        out += [
+            f"RECENT   {t.path}: a temp file still being written, left alone" for t in self.recent
+        ]
+        left = sum(1 for t in self.stale if not t.removed)
+        if left:
+            out.append(
+                f"PROBLEMS: {left} temp files left by a crash"
+                + ("" if self.repair else " (run with --repair to remove them)")
+            )
+        return out
+
+
+def temp_files(data_dir: Path, store: BlobStore) -> list[Path]:
+    """Every temp file of the service: under `tmp/`, and the filesystem store's half-written
+    `.tmp-*` files (hidden, so blob listings never show them)."""
+    found: list[Path] = []
+    tmp = data_dir / TEMP_DIR
+    if tmp.is_dir():
+        for pattern in TEMP_PATTERNS:
+            found += [p for p in tmp.glob(pattern) if p.is_file()]
+    store_temp = getattr(store, "temp_files", None)
+    if store_temp is not None:
+        found += list(store_temp())
+    return sorted(set(found))
+
+
+def check_temp_files(
+    data_dir: Path,
+    store: BlobStore,
+    *,
+    repair: bool,
+    grace_seconds: int = DEFAULT_GRACE_SECONDS,
+    now: datetime | None = None,
+) -> TempReport:
+    """Temp files not written to for `grace_seconds` were left by a process that died (an
+    upload or a blob write killed mid-way); `repair` removes them, and only them."""
+    report = TempReport(repair=repair, grace_seconds=grace_seconds)
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=grace_seconds)
+    for path in temp_files(data_dir, store):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue  # finished (renamed or removed) since the listing
+        entry = TempFile(
+            path=path, size=st.st_size, modified=datetime.fromtimestamp(st.st_mtime, tz=UTC)
+        )
+        (report.stale if entry.modified <= cutoff else report.recent).append(entry)
+    if repair:
+        for entry in report.stale:
+            entry.path.unlink(missing_ok=True)
+            entry.removed = True
+    return report
+
+
+def remove_stale_temp_files(
+    data_dir: Path, store: BlobStore, *, grace_seconds: int, now: datetime | None = None
+) -> list[TempFile]:
+    """At start-up: what a crash left behind goes, what another live process is writing
+    stays (the same data directory may be shared by `dam serve` and `dam worker`)."""
+    report = check_temp_files(data_dir, store, repair=True, grace_seconds=grace_seconds, now=now)
+    return report.stale

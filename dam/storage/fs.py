@@ -150,6 +150,17 @@ class FsBlobStore:
     ) -> str | None:
         return None
 
+    def temp_files(self) -> Iterator[Path]:
+        """Half-written blobs and renditions (`.tmp-*`, see `_write_with`): normally renamed
+        into place at once, left behind only by a process killed mid-write."""
+        for prefix in ("blobs", "renditions"):
+            base = self.root / prefix
+            if base.is_dir():
+                for dirpath, _, filenames in os.walk(base):
+                    for filename in filenames:
+                        if filename.startswith(_TEMP_PREFIX):
+                            yield Path(dirpath) / filename
+
     def ping(self) -> None:
         if not self.root.is_dir():
             raise StorageUnavailable(f"blob store root {self.root} is not a directory")

@@ -41,6 +41,9 @@ def install_web(app: FastAPI) -> None:
     """Pages, static files, the cookie-session principal for the JSON API, and HTML errors on
     page paths (the API keeps its JSON errors)."""
     app.state.session_principal = auth.session_principal
+    app.state.has_session = lambda request: (
+        auth.session_user(request.app.state.ctx, request) is not None
+    )
     app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
     app.include_router(router)
 

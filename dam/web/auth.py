@@ -1,8 +1,11 @@
 """Local users for the web UI: argon2 password hashes, a signed session cookie, CSRF tokens.
 
-The session is stateless: the cookie carries the user id, a per-session CSRF token and the
-time it was issued, signed with `Settings.secret_key`. Every request reloads the user, so a
-disabled user or a changed role takes effect at once; sign-out deletes the cookie.
+The cookie carries the user id, the user's session generation, a per-session CSRF token and
+the time it was issued, signed with `Settings.secret_key`. Every request reloads the user, so a
+disabled user or a changed role takes effect at once, and a cookie whose generation is not the
+user's current one is refused: sign-out, a password change and disabling raise the generation,
+which ends every session of that user at once, copies of the cookie included, on every replica
+(the generation lives in the database).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
@@ -51,6 +55,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 class WebSession:
     user_id: uuid.UUID
     csrf: str
+    generation: int
 
 
 def hash_password(password: str) -> str:
@@ -141,6 +146,9 @@ def update_user(
             )
         user.password_hash = hash_password(password)
         changes["password"] = "changed"  # noqa: S105 (a note for the audit, not a secret)
+    if "password" in changes or changes.get("disabled", {}) == {"before": False, "after": True}:
+        # Whoever knew the old password, or the disabled user, is signed out everywhere.
+        user.session_generation += 1
     if changes:
         session.add(user)
         record(
@@ -221,8 +229,11 @@ def _serializer(ctx: Context) -> URLSafeTimedSerializer:
 
 def issue_session(ctx: Context, user: User) -> tuple[str, WebSession]:
     """A new cookie value; a fresh CSRF token every sign-in."""
-    web = WebSession(user_id=user.id, csrf=secrets.token_urlsafe(32))
-    return _serializer(ctx).dumps({"u": str(user.id), "c": web.csrf}), web
+    web = WebSession(
+        user_id=user.id, csrf=secrets.token_urlsafe(32), generation=user.session_generation
+    )
+    payload = {"u": str(user.id), "c": web.csrf, "g": web.generation}
+    return _serializer(ctx).dumps(payload), web
 
 
 def read_session(ctx: Context, cookie: str | None) -> WebSession | None:
@@ -230,9 +241,20 @@ def read_session(ctx: Context, cookie: str | None) -> WebSession | None:
         return None
     try:
         data = _serializer(ctx).loads(cookie, max_age=SESSION_MAX_AGE)
-        return WebSession(user_id=uuid.UUID(data["u"]), csrf=str(data["c"]))
+        return WebSession(
+            user_id=uuid.UUID(data["u"]), csrf=str(data["c"]), generation=int(data["g"])
+        )
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
+
+
+def end_sessions(session: Session, *, user_id: uuid.UUID) -> None:
+    """Sign-out: every session of this user ends, this cookie and any copy of it."""
+    session.execute(
+        sa.update(User)
+        .where(col(User.id) == user_id)
+        .values(session_generation=User.session_generation + 1)
+    )
 
 
 def csrf_matches(web: WebSession, token: str | None) -> bool:
@@ -249,7 +271,7 @@ def session_user(ctx: Context, request: Request) -> tuple[User, WebSession] | No
         return None
     with Session(ctx.engine, expire_on_commit=False) as session:
         user = session.get(User, web.user_id)
-    if user is None or user.disabled:
+    if user is None or user.disabled or user.session_generation != web.generation:
         return None
     request.state.web_user = (user, web)
     return user, web

@@ -46,7 +46,10 @@ MAX_FLASH_DETAILS = 8
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Production cookies are always Secure; elsewhere when the request came over https,
+    directly or through a proxy named in DAM_TRUSTED_PROXIES (see `dam.app`)."""
+    ctx: Context = request.app.state.ctx
+    return ctx.settings.is_production or request.url.scheme == "https"
 
 
 def safe_next(url: str | None) -> str:
@@ -236,7 +239,11 @@ def start_session(request: Request, ctx: Context, user: User, *, next_url: str) 
     return response
 
 
-def end_session() -> Response:
+def end_session(request: Request, session: Session) -> Response:
+    ctx: Context = request.app.state.ctx
+    found = auth.session_user(ctx, request)
+    if found is not None:
+        auth.end_sessions(session, user_id=found[0].id)
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(auth.SESSION_COOKIE, path="/")
     return response

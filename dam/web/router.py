@@ -7,14 +7,15 @@ cookie (see `dam.web.auth.session_principal`).
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from dam.api.deps import Analyst, AssetDep, ContextDep, Reviewer, SessionDep, Tagger, Uploader
+from dam.api.middleware import BodyKind, body_kind
 from dam.assets import service as asset_service
+from dam.bounds import SafeDate, VersionNumber
 from dam.campaigns import reports
 from dam.campaigns import service as campaign_service
 from dam.errors import DamError, Unauthorized
@@ -58,6 +59,7 @@ def sign_in_page(request: Request, next: str = "/library") -> Response:
 
 
 @router.post("/sign-in")
+@body_kind(BodyKind.public)
 def sign_in(
     request: Request,
     ctx: ContextDep,
@@ -81,8 +83,9 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out() -> Response:
-    return pages.end_session()
+def sign_out(request: Request, session: SessionDep) -> Response:
+    """Ends every session of the signed-in user (this browser's and any copy of its cookie)."""
+    return pages.end_session(request, session)
 
 
 # --- library -------------------------------------------------------------------------------
@@ -206,7 +209,11 @@ def reject(
 
 @router.post("/assets/{asset_id}/versions/{number}/restore")
 def restore(
-    number: int, actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionDep
+    number: Annotated[VersionNumber, Path()],
+    actor: Uploader,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
 ) -> Response:
     return pages.act(
         session,
@@ -361,8 +368,8 @@ def campaign_page(
     session: SessionDep,
     principal: Analyst,
     metric: Annotated[str, Query(pattern="^(impressions|clicks|conversions)$")] = "impressions",
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[SafeDate | None, Query(alias="from")] = None,
+    date_to: Annotated[SafeDate | None, Query(alias="to")] = None,
 ) -> Response:
     campaign = campaign_service.get_campaign(session, campaign_id, principal=principal)
     report = reports.campaign_performance(

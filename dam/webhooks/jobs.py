@@ -50,7 +50,11 @@ def deliver(ctx: Context, session: Session, payload: dict[str, Any]) -> None:
     # a slow receiver must not hold up requests.
     session.commit()
     outcome = service.post(
-        url, body=body, headers=headers, timeout=ctx.settings.webhook_timeout_seconds
+        url,
+        body=body,
+        headers=headers,
+        timeout=ctx.settings.webhook_timeout_seconds,
+        allow_private=ctx.settings.webhook_allow_private_networks,
     )
     service.record_attempt(
         session,

@@ -27,6 +27,7 @@ from dam.jobs.outbox import backoff, enqueue
 from dam.models import Asset, OutboxJob, Webhook, WebhookDelivery
 from dam.principal import Principal
 from dam.views.assets import present_asset
+from dam.webhooks import egress
 from dam.webhooks.schemas import DeliveryOut, DeliveryPage
 
 ALL_EVENTS = "*"
@@ -46,8 +47,15 @@ def create_webhook(
     secret: str,
     actor: Principal,
     now: datetime,
+    allow_private: bool = False,
 ) -> Webhook:
     url = _valid_url(url)
+    try:
+        egress.check_url_host(url, allow_private=allow_private)
+    except egress.BlockedDestination as exc:
+        raise Invalid(
+            f"webhooks may not be sent there: {exc}", code="invalid_webhook", field="url"
+        ) from exc
     events = _valid_events(events)
     if len(secret) < MIN_SECRET_LENGTH:
         raise Invalid(
@@ -207,19 +215,36 @@ class Outcome:
         return self.error is None
 
 
-def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
-    """One attempt. Redirects are not followed: a receiver must answer at the URL it gave,
-    and following one could carry a signed body somewhere nobody registered."""
+def post(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    allow_private: bool = False,
+) -> Outcome:
+    """One attempt, to the address checked by `egress.pin` (never resolved twice). Redirects
+    are not followed: a receiver must answer at the URL it gave, and following one could
+    carry a signed body somewhere nobody registered (or somewhere internal)."""
     started = time.monotonic()
     status: int | None = None
     error: str | None = None
     try:
+        target = egress.pin(url, allow_private=allow_private)
         with (
             httpx.Client(timeout=timeout, follow_redirects=False) as client,
             # Streamed and never read: the receiver's body is of no use and could be huge.
-            client.stream("POST", url, content=body, headers=headers) as response,
+            client.stream(
+                "POST",
+                target.url,
+                content=body,
+                headers={**headers, "Host": target.host_header},
+                extensions={"sni_hostname": target.server_name},
+            ) as response,
         ):
             status = response.status_code
+    except egress.BlockedDestination as exc:
+        error = f"refused: {exc}"
     except httpx.TimeoutException:
         error = f"timed out after {timeout:g} s"
     except (httpx.HTTPError, httpx.InvalidURL) as exc:

@@ -327,3 +327,30 @@ def test_removed_lists_what_left_the_feed_since_a_sync(
         "/api/v1/campaigns/SECRET/assets/removed", headers=scoped, params={"since": since}
     )
     assert outside.status_code == 404
+
+
+def test_a_delivery_counts_once_per_link_and_client_within_the_window(
+    client: TestClient,
+    ctx: Context,
+    clock: Clock,
+    designer: dict[str, str],
+    marketer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    """Players and download managers fetch a link as many ranged requests, re-fetch byte 0
+    and retry; that is one delivery per client until DAM_DELIVERY_WINDOW_SECONDS pass."""
+    new_campaign(client, marketer, "FEED26")
+    published_asset(client, ctx, designer, seed=1, campaign_ids=["FEED26"])
+    url = _path(client.get(FEED, headers=automation).json()["items"][0]["download_url"])
+    for headers in ({}, {"Range": "bytes=0-0"}, {"Range": "bytes=0-"}, {"Range": "bytes=1-99"}):
+        assert client.get(url, headers=headers).status_code in (200, 206)
+    assert len(_deliveries(ctx)) == 1
+
+    with TestClient(client.app, client=("198.51.100.20", 5000)) as elsewhere:
+        assert elsewhere.get(url).status_code == 200
+        assert elsewhere.get(url, headers={"Range": "bytes=0-10"}).status_code == 206
+    assert len(_deliveries(ctx)) == 2
+
+    clock.advance(seconds=ctx.settings.delivery_window_seconds + 1)
+    assert client.get(url, headers={"Range": "bytes=0-"}).status_code == 206
+    assert len(_deliveries(ctx)) == 3

@@ -202,7 +202,9 @@ def test_performance_math_per_asset_and_version_with_deliveries(
         if item["id"] == first:
             path = item["download_url"].split("testserver", 1)[1]
             assert client.get(path).status_code == 200
-            assert client.get(path).status_code == 200
+            # One delivery per link and client address: a second client makes the second.
+            with TestClient(client.app, client=("198.51.100.30", 5000)) as elsewhere:
+                assert elsewhere.get(path).status_code == 200
 
     response = client.get(
         "/api/v1/campaigns/PERF26/performance", headers=marketer, params={"sort": "ctr"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -105,3 +107,80 @@ def test_unknown_job_kind_is_recorded_as_error(ctx: Context) -> None:
     row = job(ctx, job_id)
     assert row.status == JobStatus.failed
     assert row.last_error == "no handler for job kind 'no.such.kind'"
+
+
+def test_a_crashed_workers_job_is_claimed_again_within_the_lease(
+    ctx: Context, clock: Clock
+) -> None:
+    """The worker that claimed it died (no heartbeat, no finish): ~30 s, not 5 minutes."""
+    assert ctx.settings.job_lease_seconds <= 30
+    job_id = add_job(ctx, fail_times=0)
+    assert claim(ctx) == [job_id]
+    clock.advance(seconds=ctx.settings.job_lease_seconds - 1)
+    assert claim(ctx) == []
+    clock.advance(seconds=2)
+    assert claim(ctx) == [job_id]
+    run_job(ctx, job_id)
+    assert job(ctx, job_id).status == JobStatus.done
+
+
+SLOW_STARTED = threading.Event()
+SLOW_RELEASE = threading.Event()
+SLOW_RUNS: list[str] = []
+
+
+def slow(ctx: Context, session: Session, payload: dict[str, Any]) -> None:
+    SLOW_RUNS.append(payload["n"])
+    SLOW_STARTED.set()
+    assert SLOW_RELEASE.wait(60), "the test never released the job"
+
+
+def test_a_long_job_keeps_its_lease_and_is_never_run_twice(
+    ctx: Context, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(worker.HANDLERS, "test.slow", slow)
+    ctx.settings = ctx.settings.model_copy(update={"job_heartbeat_seconds": 0.02})
+    SLOW_STARTED.clear()
+    SLOW_RELEASE.clear()
+    SLOW_RUNS.clear()
+    with session_scope(ctx.engine) as session:
+        job_id = enqueue(session, "test.slow", {"n": "long"}, now=ctx.now()).id
+    first = threading.Thread(target=run_pending, args=(ctx,))
+    first.start()
+    try:
+        assert SLOW_STARTED.wait(30)
+        lease = ctx.settings.job_lease_seconds
+        for _ in range(6):  # three leases' worth of time while the handler runs
+            clock.advance(seconds=lease / 2)
+            _wait_for_renewal(ctx, job_id, beyond=clock.now)
+            assert claim(ctx) == [], "a second worker took a job that was still running"
+    finally:
+        SLOW_RELEASE.set()
+        first.join(timeout=30)
+    assert SLOW_RUNS == ["long"]
+    row = job(ctx, job_id)
+    assert (row.status, row.attempts, row.locked_until) == (JobStatus.done, 1, None)
+
+
+def _wait_for_renewal(ctx: Context, job_id: uuid.UUID, *, beyond: Any) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        locked = job(ctx, job_id).locked_until
+        if locked is not None and locked > beyond:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the heartbeat did not renew the lease")
+
+
+def test_a_worker_that_lost_its_lease_does_not_overwrite_the_new_claim(
+    ctx: Context, clock: Clock
+) -> None:
+    job_id = add_job(ctx, fail_times=0)
+    [(_, first_token)] = worker.claim_leases(ctx)
+    clock.advance(seconds=ctx.settings.job_lease_seconds + 1)
+    [(_, second_token)] = worker.claim_leases(ctx)
+    assert second_token == first_token + 1
+    run_job(ctx, job_id, first_token)  # the first worker wakes up late: it must not run it
+    assert job(ctx, job_id).status == JobStatus.running
+    run_job(ctx, job_id, second_token)
+    assert job(ctx, job_id).status == JobStatus.done

@@ -36,6 +36,10 @@ from tests.factories import image_bytes, same_picture
 from tests.web.support import GRAPHIC, PASSWORD, Users
 
 CHROMIUM = Path("/usr/bin/chromium")
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + e.blockedURI));
+"""
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 LONG_TITLE = (
     "Halden Summit Pro insulated expedition parka — winter 2026 hero campaign master "
@@ -108,10 +112,30 @@ def browser() -> Iterator[Any]:
             executable_path=str(CHROMIUM),
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
+        violations: list[str] = []
+        new_context = instance.new_context
+
+        def watched_context(*args: Any, **kwargs: Any) -> Any:
+            # Every page reports what the Content-Security-Policy blocked, as Chromium does
+            # in the console and as the page's own securitypolicyviolation events.
+            context = new_context(*args, **kwargs)
+            context.add_init_script(CSP_REPORTER)
+            context.on(
+                "console",
+                lambda msg: (
+                    violations.append(msg.text)
+                    if "Content Security Policy" in msg.text or msg.text.startswith("CSP violation")
+                    else None
+                ),
+            )
+            return context
+
+        instance.new_context = watched_context
         try:
             yield instance
         finally:
             instance.close()
+        assert violations == [], "the pages broke their Content-Security-Policy"
 
 
 def _settle(live: Live) -> None:

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
+from dam.config import Settings
 from dam.context import Context
 from dam.db import session_scope
 from dam.models import JobStatus, OutboxJob, Role
@@ -27,6 +28,12 @@ from tests.workflow.support import drive_to, new_asset
 pytestmark = pytest.mark.usefixtures("db_backend")
 
 SECRET = "whsec-0123456789abcdef"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The receiver listens on 127.0.0.1, which webhooks may reach only when allowed."""
+    return settings.model_copy(update={"webhook_allow_private_networks": True})
 
 
 @pytest.fixture

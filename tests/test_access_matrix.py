@@ -1,0 +1,456 @@
+"""The access matrix: every route of the app, times every principal, times every kind of object
+(own draft, another designer's draft, published, archived, published in another campaign),
+compared with the rules below.
+
+The routes come from the app itself, so a route added without a rule here fails
+`test_every_route_has_a_rule`, and a rule for a route that is gone fails too. A request is
+*allowed* when its answer is not an access refusal: 401, 403, a redirect to sign-in, or the
+404 that hides an object (`asset_not_found`, `campaign_not_found`). Business refusals (409,
+422, a page's flash message) count as allowed: the caller got past access control.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlmodel import Session
+
+from dam.api.middleware import flat_routes
+from dam.context import Context
+from dam.models import Asset, AssetStatus, Role
+from dam.worker import run_pending
+from tests.campaigns.support import new_campaign, publish
+from tests.conftest import Keys
+from tests.factories import image_bytes, upload
+from tests.web.support import GRAPHIC, Users, csrf_of, sign_in
+
+ALL = frozenset(Role)
+UPLOADERS = frozenset({Role.admin, Role.brand_manager, Role.designer})
+REVIEWERS = frozenset({Role.admin, Role.brand_manager})
+ADMIN = frozenset({Role.admin})
+MANAGERS = frozenset({Role.admin, Role.brand_manager, Role.marketer})
+TAGGERS = frozenset({Role.admin, Role.brand_manager, Role.designer, Role.marketer})
+REPORTERS = frozenset({Role.admin, Role.brand_manager, Role.marketer, Role.automation})
+ANALYSTS = TAGGERS
+HIDING_CODES = {"asset_not_found", "campaign_not_found"}
+NOT_PAGES = ("/api/", "/healthz", "/readyz", "/openapi", "/docs", "/redoc")
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[Role] = ALL
+    public: bool = False  # no key or session needed
+    body: Callable[[Cell], dict[str, Any]] | None = None  # request kwargs
+
+
+# --- request bodies ------------------------------------------------------------------------
+
+_seeds = itertools.count(1)
+
+
+def _distinct_image() -> bytes:
+    n = next(_seeds)
+    return image_bytes(size=(64, 48), color=(n % 256, n // 256 % 256, 90), seed=n % 97 + 1)
+
+
+def _image_form(cell: Cell) -> dict[str, Any]:
+    data = _distinct_image()
+    return {"files": {"file": ("a.jpg", data, "image/jpeg")}, "data": {"metadata": "{}"}}
+
+
+def _upload_form(cell: Cell) -> dict[str, Any]:
+    form = _image_form(cell)
+    form["data"] = {"metadata": json.dumps(GRAPHIC)}
+    return form
+
+
+def _json(value: Any) -> Callable[[Cell], dict[str, Any]]:
+    return lambda cell: {"json": value() if callable(value) else value}
+
+
+def _form(**fields: Any) -> Callable[[Cell], dict[str, Any]]:
+    return lambda cell: {"data": {**{k: v(cell) if callable(v) else v for k, v in fields.items()}}}
+
+
+def _csrf(cell: Cell) -> str:
+    return cell.csrf
+
+
+def _sign_in_form(cell: Cell) -> dict[str, Any]:
+    """Wrong credentials, with the form's own token: the answer is the form again (400)."""
+    token = csrf_of(cell.principal.client.get("/sign-in").text)
+    return {"data": {"email": "x@y.z", "password": "wrong", "csrf_token": token}}
+
+
+def _campaign(cell: Cell) -> str:
+    return cell.campaign
+
+
+RULES: dict[tuple[str, str], Rule] = {
+    # assets
+    ("POST", "/api/v1/assets"): Rule(UPLOADERS, body=_upload_form),
+    ("GET", "/api/v1/assets"): Rule(),
+    ("GET", "/api/v1/assets/{asset_id}"): Rule(),
+    ("PATCH", "/api/v1/assets/{asset_id}"): Rule(UPLOADERS, body=_json({"title": "Renamed"})),
+    ("DELETE", "/api/v1/assets/{asset_id}"): Rule(UPLOADERS),
+    ("POST", "/api/v1/assets/{asset_id}/versions"): Rule(UPLOADERS, body=_image_form),
+    ("GET", "/api/v1/assets/{asset_id}/versions"): Rule(),
+    ("POST", "/api/v1/assets/{asset_id}/versions/{number}/restore"): Rule(UPLOADERS),
+    ("GET", "/api/v1/assets/{asset_id}/content"): Rule(),
+    ("GET", "/api/v1/assets/{asset_id}/renditions/{kind}"): Rule(),
+    ("GET", "/api/v1/assets/{asset_id}/similar"): Rule(),
+    ("GET", "/api/v1/assets/{asset_id}/history"): Rule(),
+    # keys and identity
+    ("GET", "/api/v1/me"): Rule(),
+    ("POST", "/api/v1/keys"): Rule(ADMIN, body=_json({"role": "designer", "name": "m"})),
+    ("GET", "/api/v1/keys"): Rule(ADMIN),
+    ("DELETE", "/api/v1/keys/{key_id}"): Rule(ADMIN),
+    # governance
+    ("GET", "/api/v1/taxonomy"): Rule(),
+    ("GET", "/api/v1/governance/rules"): Rule(),
+    ("POST", "/api/v1/governance/validate"): Rule(UPLOADERS, body=_upload_form),
+    ("POST", "/api/v1/governance/reload"): Rule(ADMIN),
+    # review
+    ("POST", "/api/v1/assets/{asset_id}/submit"): Rule(UPLOADERS),
+    ("POST", "/api/v1/assets/{asset_id}/approve"): Rule(REVIEWERS),
+    ("POST", "/api/v1/assets/{asset_id}/reject"): Rule(REVIEWERS, body=_json({"reason": "no"})),
+    ("GET", "/api/v1/review-queue"): Rule(REVIEWERS),
+    ("GET", "/api/v1/audit"): Rule(REVIEWERS),
+    # webhooks
+    ("POST", "/api/v1/webhooks"): Rule(
+        ADMIN,
+        body=_json(
+            {"url": "https://hooks.example/m", "events": ["*"], "secret": "s" * 16},
+        ),
+    ),
+    ("GET", "/api/v1/webhooks"): Rule(ADMIN),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): Rule(ADMIN),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Rule(ADMIN),
+    # search
+    ("GET", "/api/v1/search"): Rule(),
+    # campaigns
+    ("POST", "/api/v1/campaigns"): Rule(
+        MANAGERS, body=_json(lambda: {"id": f"M-{uuid.uuid4().hex[:8]}", "name": "M"})
+    ),
+    ("GET", "/api/v1/campaigns"): Rule(),
+    ("GET", "/api/v1/campaigns/{campaign_id}"): Rule(),
+    ("PATCH", "/api/v1/campaigns/{campaign_id}"): Rule(MANAGERS, body=_json({"name": "N"})),
+    ("POST", "/api/v1/assets/{asset_id}/campaigns"): Rule(
+        TAGGERS, body=lambda cell: {"json": {"campaign_ids": [cell.campaign]}}
+    ),
+    ("DELETE", "/api/v1/assets/{asset_id}/campaigns/{campaign_id}"): Rule(TAGGERS),
+    ("GET", "/api/v1/campaigns/{campaign_id}/assets"): Rule(),
+    ("GET", "/api/v1/campaigns/{campaign_id}/assets/removed"): Rule(),
+    ("GET", "/api/v1/deliveries/{token}"): Rule(public=True),
+    ("POST", "/api/v1/campaigns/{campaign_id}/metrics"): Rule(REPORTERS, body=_json([])),
+    ("GET", "/api/v1/campaigns/{campaign_id}/performance"): Rule(),
+    ("GET", "/api/v1/reports/creative-insights"): Rule(ANALYSTS),
+    # operations and documentation
+    ("GET", "/healthz"): Rule(public=True),
+    ("GET", "/readyz"): Rule(public=True),
+    ("GET", "/openapi.json"): Rule(public=True),
+    ("GET", "/docs"): Rule(public=True),
+    ("GET", "/docs/oauth2-redirect"): Rule(public=True),
+    ("GET", "/redoc"): Rule(public=True),
+    # pages (signed-in users; forms carry the session's CSRF token)
+    ("GET", "/"): Rule(public=True),  # a redirect for everyone: to sign in, or the library
+    ("GET", "/sign-in"): Rule(public=True),
+    ("POST", "/sign-in"): Rule(public=True, body=_sign_in_form),
+    ("POST", "/sign-out"): Rule(body=_form(csrf_token=_csrf)),
+    ("GET", "/library"): Rule(),
+    ("GET", "/assets/{asset_id}"): Rule(),
+    ("POST", "/assets/{asset_id}/submit"): Rule(UPLOADERS, body=_form(csrf_token=_csrf)),
+    ("POST", "/assets/{asset_id}/approve"): Rule(REVIEWERS, body=_form(csrf_token=_csrf)),
+    ("POST", "/assets/{asset_id}/reject"): Rule(
+        REVIEWERS, body=_form(csrf_token=_csrf, reason="no")
+    ),
+    ("POST", "/assets/{asset_id}/versions/{number}/restore"): Rule(
+        UPLOADERS, body=_form(csrf_token=_csrf)
+    ),
+    ("POST", "/assets/{asset_id}/edit"): Rule(
+        UPLOADERS, body=_form(csrf_token=_csrf, etag='"stale"', title="T")
+    ),
+    ("POST", "/assets/{asset_id}/archive"): Rule(UPLOADERS, body=_form(csrf_token=_csrf)),
+    ("POST", "/assets/{asset_id}/campaigns"): Rule(
+        TAGGERS, body=_form(csrf_token=_csrf, campaign_id=_campaign)
+    ),
+    ("POST", "/assets/{asset_id}/campaigns/{campaign_id}/remove"): Rule(
+        TAGGERS, body=_form(csrf_token=_csrf)
+    ),
+    ("GET", "/upload"): Rule(UPLOADERS),
+    ("GET", "/review"): Rule(REVIEWERS),
+    ("GET", "/campaigns"): Rule(ANALYSTS),
+    ("GET", "/campaigns/{campaign_id}"): Rule(ANALYSTS),
+    ("GET", "/governance"): Rule(),
+}
+
+
+# --- the world the matrix runs in ----------------------------------------------------------
+
+
+@dataclass
+class Principal:
+    name: str
+    role: Role | None  # None: nobody signed in, no key
+    client: TestClient
+    headers: dict[str, str] = field(default_factory=dict)
+    campaigns: tuple[str, ...] | None = None
+    csrf: str = ""
+
+
+@dataclass
+class Target:
+    name: str
+    asset_id: str | None
+    campaign: str
+
+
+@dataclass
+class Cell:
+    principal: Principal
+    target: Target
+
+    @property
+    def csrf(self) -> str:
+        return self.principal.csrf
+
+    @property
+    def campaign(self) -> str:
+        return self.target.campaign
+
+
+def _routes(app: Any) -> set[tuple[str, str]]:
+    found = set()
+    for route in flat_routes(app):
+        if route.path_format.startswith("/static"):
+            continue
+        for method in route.methods or ():
+            if method != "HEAD":
+                found.add((method, route.path_format))
+    return found
+
+
+def test_every_route_has_a_rule(client: TestClient) -> None:
+    routes = _routes(client.app)
+    assert sorted(routes - RULES.keys()) == [], "routes without an access rule"
+    assert sorted(RULES.keys() - routes) == [], "rules for routes that do not exist"
+
+
+@dataclass
+class World:
+    ctx: Context
+    keys: Keys
+    client: TestClient
+    designer: dict[str, str]
+    other_designer: dict[str, str]
+    token: str = ""
+
+    def asset(self, *, by: dict[str, str], campaign: str, state: str) -> str:
+        metadata = {**GRAPHIC, "campaign_ids": [campaign]}
+        response = upload(
+            self.client,
+            by,
+            _distinct_image(),
+            metadata=metadata,
+        )
+        assert response.status_code == 201, response.text
+        asset_id = str(response.json()["id"])
+        if state in ("published", "archived"):
+            publish(self.ctx, asset_id)
+        if state == "archived":
+            with Session(self.ctx.engine) as session:
+                row = session.get(Asset, uuid.UUID(asset_id))
+                assert row is not None
+                row.status = AssetStatus.archived
+                session.add(row)
+                session.commit()
+        return asset_id
+
+    def targets(self) -> list[Target]:
+        return [
+            Target("own draft", self.asset(by=self.designer, campaign="C1", state="draft"), "C1"),
+            Target(
+                "other's draft",
+                self.asset(by=self.other_designer, campaign="C1", state="draft"),
+                "C1",
+            ),
+            Target(
+                "published",
+                self.asset(by=self.other_designer, campaign="C1", state="published"),
+                "C1",
+            ),
+            Target(
+                "archived",
+                self.asset(by=self.other_designer, campaign="C1", state="archived"),
+                "C1",
+            ),
+            Target(
+                "other campaign",
+                self.asset(by=self.other_designer, campaign="C2", state="published"),
+                "C2",
+            ),
+        ]
+
+
+@pytest.fixture
+def db_backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def world(client: TestClient, ctx: Context, keys: Keys) -> World:
+    designer = keys.headers(Role.designer, name="Dana")
+    other = keys.headers(Role.designer, name="Olu")
+    admin = keys.headers(Role.admin)
+    new_campaign(client, admin, "C1")
+    new_campaign(client, admin, "C2")
+    w = World(ctx=ctx, keys=keys, client=client, designer=designer, other_designer=other)
+    published = w.asset(by=other, campaign="C1", state="published")
+    run_pending(ctx)
+    feed = client.get("/api/v1/campaigns/C1/assets", headers=admin).json()["items"]
+    (item,) = [i for i in feed if i["id"] == published]
+    w.token = item["download_url"].rsplit("/", 1)[1]
+    return w
+
+
+@pytest.fixture
+def api_principals(world: World) -> Iterator[list[Principal]]:
+    app = world.client.app
+    with TestClient(app) as anonymous:
+        people = [Principal("anonymous", None, anonymous)]
+        for role in Role:
+            headers = world.designer if role == Role.designer else world.keys.headers(role)
+            people.append(Principal(role.value, role, world.client, headers))
+        people.append(
+            Principal(
+                "automation (C1 only)",
+                Role.automation,
+                world.client,
+                world.keys.headers(Role.automation, campaigns=["C1"]),
+                campaigns=("C1",),
+            )
+        )
+        yield people
+
+
+@pytest.fixture
+def page_principals(world: World) -> Iterator[list[Principal]]:
+    users = Users(world.ctx)
+    app = world.client.app
+    clients = [TestClient(app) for _ in Role]
+    try:
+        people = [Principal("anonymous", None, TestClient(app))]
+        for role, browser in zip(Role, clients, strict=True):
+            email = users.create(role)
+            people.append(Principal(f"{role.value} (signed in)", role, browser))
+            people[-1].csrf = sign_in(browser, email)
+        yield people
+    finally:
+        for browser in clients:
+            browser.close()
+
+
+def _visible(role: Role, target: Target, ctx: Context) -> bool:
+    if target.asset_id is None or role not in (Role.marketer, Role.automation):
+        return True
+    with Session(ctx.engine) as session:
+        asset = session.get(Asset, uuid.UUID(target.asset_id))
+        assert asset is not None
+        return asset.status == AssetStatus.active and asset.published_version is not None
+
+
+def _expected(rule: Rule, principal: Principal, target: Target, path: str, ctx: Context) -> bool:
+    if rule.public:
+        return True
+    if principal.role is None or principal.role not in rule.roles:
+        return False
+    if "{asset_id}" in path and not _visible(principal.role, target, ctx):
+        return False
+    scoped_path = "{campaign_id}" in path and principal.campaigns is not None
+    return not (scoped_path and target.campaign not in principal.campaigns)  # type: ignore[operator]
+
+
+def _allowed(response: Response) -> bool:
+    if response.status_code in (401, 403):
+        return False
+    # Refused pages send the visitor to sign in and back (`?next=`); sign-out's own redirect
+    # to the sign-in page is what it is for.
+    if response.status_code == 303 and response.headers["location"].startswith("/sign-in?"):
+        return False
+    if response.status_code == 404:
+        if "application/json" not in response.headers.get("content-type", ""):
+            return False  # a page's 404 for an object the user may not see
+        return response.json().get("error") not in HIDING_CODES
+    return True
+
+
+def _url(path: str, world: World, target: Target) -> str:
+    values = {
+        "asset_id": target.asset_id or str(uuid.uuid4()),
+        "campaign_id": target.campaign,
+        "number": "1",
+        "kind": "thumb",
+        "key_id": str(uuid.uuid4()),
+        "webhook_id": str(uuid.uuid4()),
+        "token": world.token,
+    }
+    return path.format(**values)
+
+
+def _run(world: World, principals: list[Principal], *, pages: bool) -> tuple[int, list[str]]:
+    mismatches: list[str] = []
+    cells = 0
+    for (method, path), rule in sorted(RULES.items()):
+        if (
+            path.startswith(("/api/", "/healthz", "/readyz", "/openapi", "/docs", "/redoc"))
+            == pages
+        ):
+            continue
+        needs_objects = "{asset_id}" in path or "{campaign_id}" in path
+        targets = world.targets() if needs_objects else [Target("-", None, "C1")]
+        if "{campaign_id}" in path and "{asset_id}" not in path:
+            targets = [t for t in targets if t.name in ("published", "other campaign")]
+        # Sign-out ends the session: the signed-in principals go through it last.
+        ordered = sorted(principals, key=lambda p: p.role is not None)
+        for target, principal in itertools.product(targets, ordered):
+            cell = Cell(principal, target)
+            want = _expected(rule, principal, target, path, world.ctx)
+            kwargs = rule.body(cell) if rule.body else {}
+            response = principal.client.request(
+                method,
+                _url(path, world, target),
+                headers=principal.headers,
+                follow_redirects=False,
+                **kwargs,
+            )
+            cells += 1
+            got = _allowed(response)
+            if response.status_code >= 500 or got != want:
+                mismatches.append(
+                    f"{method} {path} as {principal.name} on {target.name}: expected "
+                    f"{'allowed' if want else 'refused'}, got {response.status_code} "
+                    f"{response.text[:160]!r}"
+                )
+            if path == "/sign-out" and principal.role is not None:
+                principal.csrf = sign_in(principal.client, f"{principal.role.value}@example.com")
+    return cells, mismatches
+
+
+def test_api_access_matrix(world: World, api_principals: list[Principal]) -> None:
+    cells, mismatches = _run(world, api_principals, pages=False)
+    assert mismatches == []
+    assert cells > 700
+
+
+def test_page_access_matrix(world: World, page_principals: list[Principal]) -> None:
+    cells, mismatches = _run(world, page_principals, pages=True)
+    assert mismatches == []
+    assert cells > 300
