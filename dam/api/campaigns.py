@@ -197,7 +197,7 @@ def follow_delivery(token: str, request: Request, ctx: ContextDep, session: Sess
         ctx=ctx,
         asset=asset,
         version=version,
-        audience="delivery_link",
+        audience=delivery.DELIVERY_LINK_AUDIENCE,
         campaign_id=link.campaign_id,
     )
     return blob_response(

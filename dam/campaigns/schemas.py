@@ -67,7 +67,8 @@ class FeedItem(BaseModel):
     id: uuid.UUID
     title: str
     version: int
-    sha256: str
+    sha256: str = Field(description="SHA-256 of the stored original (never changes).")
+    size: int = Field(description="Size of the stored original in bytes.")
     mime_type: str
     kind: str
     width: int | None
@@ -75,6 +76,17 @@ class FeedItem(BaseModel):
     terms: dict[str, list[str]]
     renditions: dict[str, str]
     download_url: str
+    download_sha256: str | None = Field(
+        description="SHA-256 of the bytes `download_url` serves: the delivered copy for this "
+        "campaign, with the governed metadata (and the campaign id) written in and location "
+        "stripped, so it differs from `sha256`. Null while the copy is not made yet (the "
+        "worker makes it when the version is published or tagged with the campaign) or when "
+        "the file cannot be delivered (the link answers 409); never the digest of other bytes."
+    )
+    download_size: int | None = Field(
+        description="Size in bytes of what `download_url` serves; null exactly when "
+        "`download_sha256` is."
+    )
     download_expires_at: datetime
     updated_at: datetime
 

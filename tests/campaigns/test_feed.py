@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,6 +14,7 @@ from sqlmodel import Session, select
 
 from dam.context import Context
 from dam.models import AssetStatus, DeliveryEvent, Role
+from dam.worker import run_pending
 from tests.campaigns.support import (
     new_asset,
     new_campaign,
@@ -21,10 +24,13 @@ from tests.campaigns.support import (
 )
 from tests.conftest import Clock, Keys, count_rows
 from tests.factories import image_bytes, same_picture
+from tests.workflow.support import drive_to
 
 pytestmark = pytest.mark.usefixtures("db_backend")
 
 FEED = "/api/v1/campaigns/FEED26/assets"
+# A real Nikon JPEG tagged as an agency would (credits, licence end, GPS): see its README.
+AGENCY = Path(__file__).parent.parent / "media" / "corpus" / "agency-photo.jpg"
 
 
 def _path(url: str) -> str:
@@ -354,3 +360,80 @@ def test_a_delivery_counts_once_per_link_and_client_within_the_window(
     clock.advance(seconds=ctx.settings.delivery_window_seconds + 1)
     assert client.get(url, headers={"Range": "bytes=0-"}).status_code == 206
     assert len(_deliveries(ctx)) == 3
+
+
+def test_feed_states_the_digest_and_size_of_the_bytes_its_links_serve(
+    client: TestClient,
+    ctx: Context,
+    designer: dict[str, str],
+    brand_manager: dict[str, str],
+    marketer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    """The link serves a delivered copy (governed metadata and the campaign id written in,
+    GPS stripped), not the original: the feed states both, and the copy's digest only once the
+    worker has made the copy that the link will serve."""
+    new_campaign(client, marketer, "FEED26")
+    new_campaign(client, marketer, "OTHER26")
+    original = AGENCY.read_bytes()
+    created = client.post(
+        "/api/v1/assets",
+        headers=designer,
+        files={"file": ("DSC_4711.jpg", original, "image/jpeg")},
+        data={
+            "metadata": json.dumps(
+                {
+                    "terms": {
+                        "asset_type": ["photo"],
+                        "usage_rights": ["licensed"],
+                        "brand": ["halden"],
+                    },
+                    "campaign_ids": ["FEED26"],
+                }
+            )
+        },
+    )
+    assert created.status_code == 201, created.text
+    asset_id = created.json()["id"]
+    drive_to(client, asset_id, "approved", designer=designer, reviewer=brand_manager)
+
+    [before] = client.get(FEED, headers=automation).json()["items"]
+    assert (before["sha256"], before["size"]) == (
+        hashlib.sha256(original).hexdigest(),
+        len(original),
+    )
+    # The approval's event has not reached the worker: no copy yet, and the feed says so.
+    assert (before["download_sha256"], before["download_size"]) == (None, None)
+
+    run_pending(ctx)
+    [item] = client.get(FEED, headers=automation).json()["items"]
+    served = client.get(_path(item["download_url"]))
+    assert served.status_code == 200, served.text
+    assert item["download_sha256"] == hashlib.sha256(served.content).hexdigest()
+    assert item["download_size"] == len(served.content)
+    assert item["download_sha256"] != item["sha256"]  # the copy carries the governed fields
+    assert b"FEED26" in served.content and b"GPSLatitude" not in served.content
+    assert (item["sha256"], item["size"]) == (before["sha256"], before["size"])
+
+    # Tagged with a second campaign: that campaign's links serve a copy naming it.
+    tagged = client.post(
+        f"/api/v1/assets/{asset_id}/campaigns",
+        headers=marketer,
+        json={"campaign_ids": ["OTHER26"]},
+    )
+    assert tagged.status_code == 200, tagged.text
+    run_pending(ctx)
+    [other] = client.get("/api/v1/campaigns/OTHER26/assets", headers=automation).json()["items"]
+    fetched = client.get(_path(other["download_url"])).content
+    assert other["download_sha256"] == hashlib.sha256(fetched).hexdigest()
+    assert other["download_size"] == len(fetched)
+    assert other["download_sha256"] != item["download_sha256"]
+    assert b"OTHER26" in fetched
+
+    # Marketers' and automation's downloads were made ahead too (the shipped pack strips
+    # alike for both, so one copy), and say what they send.
+    assert count_rows(ctx.engine, "delivery_copies") == 3
+    download = client.get(f"/api/v1/assets/{asset_id}/content", headers=automation)
+    assert count_rows(ctx.engine, "delivery_copies") == 3
+    assert download.headers["x-dam-sha256"] == hashlib.sha256(download.content).hexdigest()
+    assert download.headers["x-dam-original-sha256"] == item["sha256"]
