@@ -117,6 +117,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/taxonomy"): Rule(),
     ("GET", "/api/v1/governance/rules"): Rule(),
     ("POST", "/api/v1/governance/validate"): Rule(UPLOADERS, body=_upload_form),
+    ("POST", "/api/v1/governance/prefill"): Rule(UPLOADERS, body=_upload_form),
     ("POST", "/api/v1/governance/reload"): Rule(ADMIN),
     # review
     ("POST", "/api/v1/assets/{asset_id}/submit"): Rule(UPLOADERS),
