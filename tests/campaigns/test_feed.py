@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from dam.context import Context
-from dam.models import AssetStatus, DeliveryEvent, Role
+from dam.models import AssetStatus, DeliveryEvent, JobStatus, OutboxJob, Role
 from dam.worker import run_pending
 from tests.campaigns.support import (
     new_asset,
@@ -437,3 +437,54 @@ def test_feed_states_the_digest_and_size_of_the_bytes_its_links_serve(
     assert count_rows(ctx.engine, "delivery_copies") == 3
     assert download.headers["x-dam-sha256"] == hashlib.sha256(download.content).hexdigest()
     assert download.headers["x-dam-original-sha256"] == item["sha256"]
+
+
+def test_feed_states_no_digest_for_a_file_that_cannot_be_delivered(
+    client: TestClient,
+    ctx: Context,
+    designer: dict[str, str],
+    brand_manager: dict[str, str],
+    marketer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    """A camera JPEG followed by a second image carrying GPS (as phones store them): the
+    writer cannot remove that location, so no copy is made, the feed says null and the link
+    refuses with 409 instead of leaking it."""
+    new_campaign(client, marketer, "FEED26")
+    corpus = AGENCY.parent
+    stacked = (corpus / "r_canon.jpg").read_bytes() + AGENCY.read_bytes()
+    created = client.post(
+        "/api/v1/assets",
+        headers=designer,
+        files={"file": ("stacked.jpg", stacked, "image/jpeg")},
+        data={
+            "metadata": json.dumps(
+                {
+                    "title": "Stacked",
+                    "description": "A primary image with a located second image.",
+                    "terms": {
+                        "asset_type": ["graphic"],
+                        "usage_rights": ["owned"],
+                        "brand": ["halden"],
+                    },
+                    "campaign_ids": ["FEED26"],
+                }
+            )
+        },
+    )
+    assert created.status_code == 201, created.text
+    drive_to(client, created.json()["id"], "approved", designer=designer, reviewer=brand_manager)
+    run_pending(ctx)
+
+    [item] = client.get(FEED, headers=automation).json()["items"]
+    assert (item["download_sha256"], item["download_size"]) == (None, None)
+    assert item["sha256"] == hashlib.sha256(stacked).hexdigest()
+    refused = client.get(_path(item["download_url"]))
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "location_not_removable"
+    assert count_rows(ctx.engine, "delivery_copies") == 0
+    with Session(ctx.engine) as session:
+        [job] = session.exec(select(OutboxJob).where(OutboxJob.kind == "delivery.copies"))
+    # Given up at once with the reason, not retried: the file will not change.
+    assert (job.status, job.attempts) == (JobStatus.failed, 1)
+    assert "location" in (job.last_error or "")
