@@ -22,6 +22,7 @@ import tempfile
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import Session, col, select
@@ -96,7 +97,11 @@ def governed_fields(
         credit=text("credit"),
         copyright=text("copyright"),
         usage_terms=text("usage_terms"),
-        licence_end=live.rights_expire_at.date() if live.rights_expire_at else None,
+        # The last day the rights hold: expiry is the instant they end (a file's licence end
+        # 2027-06-30 is stored as 2027-07-01T00:00Z and must leave as 2027-06-30 again).
+        licence_end=(live.rights_expire_at - timedelta(microseconds=1)).date()
+        if live.rights_expire_at
+        else None,
         campaign_id=campaign_id,
     )
 

@@ -168,6 +168,8 @@ def test_a_marketer_downloads_the_governed_metadata_without_the_location(
     )[0]
     assert tags["XMP-dc:Title"] == "Fjord runner"
     assert tags["XMP-dc:Rights"] == "© 2026 Nordlys Agency AS"
+    # The licence end leaves as the file brought it in (stored as the next midnight's expiry).
+    assert str(tags["XMP-plus:LicenseEndDate"]).startswith("2027:06:30")
     assert asset_id in json.dumps(tags)
     assert not [k for k in tags if "GPS" in k]
     # Place names are gone (the caption may still name the town: it is the caption).

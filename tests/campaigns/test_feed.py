@@ -413,6 +413,8 @@ def test_feed_states_the_digest_and_size_of_the_bytes_its_links_serve(
     assert item["download_size"] == len(served.content)
     assert item["download_sha256"] != item["sha256"]  # the copy carries the governed fields
     assert b"FEED26" in served.content and b"GPSLatitude" not in served.content
+    # The file's licence end (2027-06-30, stored as expiry 2027-07-01T00:00Z) leaves unchanged.
+    assert b"2027-07-01" not in served.content
     assert (item["sha256"], item["size"]) == (before["sha256"], before["size"])
 
     # Tagged with a second campaign: that campaign's links serve a copy naming it.
@@ -430,11 +432,29 @@ def test_feed_states_the_digest_and_size_of_the_bytes_its_links_serve(
     assert other["download_sha256"] != item["download_sha256"]
     assert b"OTHER26" in fetched
 
+    # An earlier rights date applies to the published view at once (it only restricts): the
+    # copy that carried the old licence end is never stated again, the new one once made.
+    edited = client.patch(
+        f"/api/v1/assets/{asset_id}",
+        headers=designer,
+        json={"rights_expire_at": "2027-03-31T00:00:00Z"},
+    )
+    assert edited.status_code == 200, edited.text
+    [stale] = client.get(FEED, headers=automation).json()["items"]
+    assert (stale["download_sha256"], stale["download_size"]) == (None, None)
+    run_pending(ctx)
+    [fresh] = client.get(FEED, headers=automation).json()["items"]
+    refetched = client.get(_path(fresh["download_url"])).content
+    assert fresh["download_sha256"] == hashlib.sha256(refetched).hexdigest()
+    assert fresh["download_sha256"] != item["download_sha256"]
+    # plus:LicenseEndDate: the last day now covered (the rights end at midnight after it).
+    assert b"2027-03-30" in refetched and b"2027-03-31" not in refetched
+
     # Marketers' and automation's downloads were made ahead too (the shipped pack strips
     # alike for both, so one copy), and say what they send.
-    assert count_rows(ctx.engine, "delivery_copies") == 3
+    made = count_rows(ctx.engine, "delivery_copies")
     download = client.get(f"/api/v1/assets/{asset_id}/content", headers=automation)
-    assert count_rows(ctx.engine, "delivery_copies") == 3
+    assert count_rows(ctx.engine, "delivery_copies") == made
     assert download.headers["x-dam-sha256"] == hashlib.sha256(download.content).hexdigest()
     assert download.headers["x-dam-original-sha256"] == item["sha256"]
 
