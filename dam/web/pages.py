@@ -34,6 +34,7 @@ templates.env.filters.update(
     percent=web.percent,
     money=web.money,
     when=web.when,
+    last_day=web.last_day,
 )
 templates.env.globals.update(
     STATE_LABELS={k.value: v for k, v in web.STATE_LABELS.items()},

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -159,10 +159,14 @@ def metadata_patch(
     tags: str,
     rights_end: str,
     terms: Sequence[str],
+    current_rights: datetime | None = None,
 ) -> AssetPatch:
     """The edit form as a PATCH of every field it shows. `terms` are `facet:term` values (an
     empty term is a facet left blank); terms of facets the pack no longer has are kept. A day
-    for the rights end means the rights run to the end of that day (UTC), as on upload."""
+    for the rights end means the rights run to the end of that day (UTC), as on upload; the
+    day the form showed (`last_day` of `current_rights`) keeps the stored instant, so saving
+    an edit of another field never moves the rights (a file's licence end is stored as the
+    next midnight, the form's as 23:59:59)."""
     chosen: dict[str, list[str]] = {}
     for value in terms:
         facet_id, sep, term = value.partition(":")
@@ -177,7 +181,10 @@ def metadata_patch(
             day = date.fromisoformat(rights_end.strip())
         except ValueError as exc:
             raise Invalid("the rights end must be a date like 2027-01-31") from exc
-        rights = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+        if current_rights is not None and day.isoformat() == last_day(current_rights):
+            rights = current_rights
+        else:
+            rights = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
     try:
         return AssetPatch(
             title=title,
@@ -538,6 +545,11 @@ def percent(value: float | None) -> str:
 
 def money(value: Decimal | float | None) -> str:
     return NO_VALUE if value is None else f"{Decimal(value):,.2f}"
+
+
+def last_day(value: datetime | None) -> str:
+    """The last day (UTC) a rights end covers: rights ending at midnight end the day before."""
+    return "" if value is None else (value - timedelta(microseconds=1)).date().isoformat()
 
 
 def when(value: datetime | None) -> str:
