@@ -374,7 +374,10 @@ def reindex(
     backend = get_search(ctx)
     docs = iter_all_documents(ctx.engine, pack=ctx.governance.pack)
     if on_progress is not None:
-        total = session.exec(select(sa.func.count()).select_from(Asset)).one()
+        # Its own short read: on SQLite a transaction on `session` would hold the write lock
+        # that the batches of iter_all_documents wait for.
+        with Session(ctx.engine) as counting:
+            total = counting.exec(select(sa.func.count()).select_from(Asset)).one()
         docs = _reporting(docs, total, on_progress)
     count = backend.rebuild(session, docs)
     since = started - REINDEX_CATCH_UP
