@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.cli.conftest import DAM, ROOT, CliEnv, assert_clean_failure
@@ -80,9 +83,6 @@ def test_pack_defaults_to_the_checkout_from_any_directory(cli_env: CliEnv) -> No
 
 
 def test_data_dir_defaults_to_the_checkout_from_any_directory(cli_env: CliEnv) -> None:
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [
             sys.executable,
