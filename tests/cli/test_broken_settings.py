@@ -203,3 +203,17 @@ def test_unexpected_errors_are_one_line_pointing_at_debug() -> None:
     assert describe(RuntimeError("the flux capacitor\nmelted")) == [
         "unexpected error: RuntimeError: the flux capacitor (run with --debug for the traceback)"
     ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("storage", "init"), ("storage", "check"), ("storage", "check", "--deep")],
+    ids=" ".join,
+)
+def test_storage_commands_do_not_need_the_pack(
+    cli_env: CliEnv, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    cli_env.set(monkeypatch, DAM_TAXONOMY_DIR=str(cli_env.cwd / "no-pack"))
+    result = cli_env.invoke(*command)
+    assert result.code == 0, result.output
+    assert "is usable" in result.stdout
