@@ -55,8 +55,7 @@ def _dam(
         typer.Option(
             "--debug",
             envvar="DAM_DEBUG",
-            help="On an error, print the traceback before the message [env: DAM_DEBUG=1].",
-            show_envvar=False,
+            help="On an error, print the traceback before the message (or DAM_DEBUG=1).",
         ),
     ] = False,
 ) -> None:
