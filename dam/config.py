@@ -13,6 +13,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET = "dev-insecure-secret-change-me"  # noqa: S105
 
 
+def project_dir() -> Path | None:
+    """The source checkout this package runs from (scripts/setup's editable install, or
+    PYTHONPATH), recognised by its pyproject.toml and taxonomy/; None for a plain install."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "taxonomy").is_dir():
+        return root
+    return None
+
+
+def _default_dir(name: str) -> Path:
+    # In a checkout, its own directory, whatever the working directory: `dam` then finds what
+    # `./scripts/serve` (run from the checkout) uses. Elsewhere, the working directory's.
+    root = project_dir()
+    return root / name if root is not None else Path(name)
+
+
+class SettingsInvalid(ValueError):
+    """A combination of settings the service refuses (each value was valid on its own)."""
+
+
 class StorageKind(StrEnum):
     fs = "fs"
     s3 = "s3"
@@ -26,7 +46,8 @@ class SearchKind(StrEnum):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DAM_", extra="ignore")
 
-    data_dir: Path = Path("./storage")
+    # Defaults: see _default_dir; `"data_dir" in model_fields_set` tells whether one was given.
+    data_dir: Path = Field(default_factory=lambda: _default_dir("storage"))
     database_url: str | None = None
     storage: StorageKind = StorageKind.fs
     s3_endpoint_url: str | None = None
@@ -37,7 +58,7 @@ class Settings(BaseSettings):
     s3_presign_downloads: bool = False
     s3_multipart_chunk_mib: int = Field(default=16, ge=5, le=512)
     search: SearchKind = SearchKind.whoosh
-    taxonomy_dir: Path = Path("./taxonomy")
+    taxonomy_dir: Path = Field(default_factory=lambda: _default_dir("taxonomy"))
     bootstrap_admin_key: str | None = None
     secret_key: str = DEV_SECRET
     env: str = "dev"
@@ -87,10 +108,15 @@ class Settings(BaseSettings):
     campaign_auto_create: bool = False
 
     @property
+    def default_database_path(self) -> Path:
+        """The embedded SQLite database, used unless DAM_DATABASE_URL is set."""
+        return (self.data_dir / "dam.sqlite3").resolve()
+
+    @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'dam.sqlite3').resolve()}"
+        return f"sqlite:///{self.default_database_path}"
 
     @property
     def is_postgres(self) -> bool:
@@ -118,7 +144,7 @@ class Settings(BaseSettings):
 
     def check_production(self) -> None:
         if self.env != "dev" and self.secret_key == DEV_SECRET:
-            raise ValueError("DAM_SECRET_KEY must be set outside DAM_ENV=dev")
+            raise SettingsInvalid("DAM_SECRET_KEY must be set outside DAM_ENV=dev")
 
 
 @lru_cache

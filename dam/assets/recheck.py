@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dam.assets.service import campaign_ids_for, current_versions
@@ -35,11 +36,14 @@ def recheck_all(
     pack: GovernancePack,
     now: datetime,
     batch_size: int = 500,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RecheckResult:
     """Evaluate every asset's current version against `pack` and store the new reports.
 
     Terms are judged as stored; a term the new pack no longer knows shows up as a failure of
-    that asset rather than stopping the re-check."""
+    that asset rather than stopping the re-check. ``on_progress(done, total)`` is called after
+    each batch."""
+    total = session.exec(select(sa.func.count()).select_from(Asset)).one() if on_progress else 0
     counts: Counter[str] = Counter()
     newly_failing: list[tuple[uuid.UUID, str, list[str]]] = []
     changed: list[uuid.UUID] = []
@@ -77,6 +81,8 @@ def recheck_all(
             if report.status == ComplianceStatus.failed and before != "fail":
                 newly_failing.append((asset.id, asset.title, [v.rule for v in report.blocking]))
         session.flush()
+        if on_progress is not None:
+            on_progress(offset, max(total, offset))
     return RecheckResult(
         revision=pack.revision,
         counts=counts,

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from dam.audit.service import record
+from dam.config import SettingsInvalid
 from dam.errors import Invalid, NotFound, Unauthorized
 from dam.models import ApiKey, Role
 from dam.principal import Principal
@@ -123,7 +124,9 @@ def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
 def ensure_bootstrap_key(session: Session, *, plaintext: str, now: datetime) -> None:
     """Make `plaintext` a valid admin key (containers pass it in the environment)."""
     if not plaintext.startswith(KEY_PREFIX) or len(plaintext) < 24:
-        raise ValueError("DAM_BOOTSTRAP_ADMIN_KEY must start with 'dam_' and be at least 24 chars")
+        raise SettingsInvalid(
+            "DAM_BOOTSTRAP_ADMIN_KEY must start with 'dam_' and be at least 24 chars"
+        )
     digest = hash_key(plaintext)
     if session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first() is not None:
         return

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 from pydantic import TypeAdapter, ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlmodel import select
 
 from dam.assets.campaign_ids import normalize_campaign_id
@@ -20,17 +19,24 @@ from dam.bounds import SafeDatetime
 from dam.cli import governance as governance_cli
 from dam.cli import search as search_cli
 from dam.cli import users as users_cli
+from dam.cli.contexts import command_context
+from dam.cli.errors import CommandFailed, DamGroup
+from dam.cli.progress import progress
 from dam.config import get_settings
-from dam.context import Context, build_context
-from dam.db import session_scope, upgrade
-from dam.errors import DamError
+from dam.context import Context
+from dam.db import session_scope
 from dam.models import AssetVersion, Role
 from dam.principal import SYSTEM
 from dam.storage import get_blob_store
 from dam.storage.check import check_blobs, check_temp_files, remove_stale_temp_files
 from dam.worker import WorkerThread
 
-app = typer.Typer(help="Digital asset management with metadata governance.", no_args_is_help=True)
+app = typer.Typer(
+    cls=DamGroup,
+    help="Digital asset management with metadata governance.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 storage_app = typer.Typer(help="Blob storage.", no_args_is_help=True)
@@ -42,14 +48,19 @@ app.add_typer(governance_cli.app, name="governance")
 app.add_typer(users_cli.app, name="users")
 
 
-def _context() -> Context:
-    return build_context(get_settings())
-
-
-def _ready_context() -> Context:
-    ctx = _context()
-    upgrade(ctx.engine)
-    return ctx
+@app.callback()
+def _dam(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="DAM_DEBUG",
+            help="On an error, print the traceback before the message (or DAM_DEBUG=1).",
+        ),
+    ] = False,
+) -> None:
+    # Read by DamGroup.invoke (dam.cli.errors) from the context's params.
+    pass
 
 
 @app.command()
@@ -72,8 +83,8 @@ def serve(
 
     from dam.app import create_app, prepare
 
-    settings = get_settings()
-    ctx = build_context(settings)
+    ctx = command_context(creates=True, migrate=False)
+    settings = ctx.settings
     prepare(ctx)
     _clean_temp_files(ctx)
     application = create_app(settings, ctx=ctx, run_worker=workers_in_process)
@@ -108,7 +119,7 @@ def _log_config() -> dict[str, object]:
 @app.command()
 def worker() -> None:
     """Run background jobs (renditions, index, webhooks, sweeps) until interrupted."""
-    ctx = _ready_context()
+    ctx = command_context(creates=True)
     ctx.governance.load()  # refuse a broken pack now, like `dam serve`, not at the first job
     _clean_temp_files(ctx)
     thread = WorkerThread(ctx)
@@ -139,8 +150,7 @@ def _clean_temp_files(ctx: Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    ctx = _context()
-    upgrade(ctx.engine)
+    command_context(creates=True)
     typer.echo("database is up to date", err=True)
 
 
@@ -156,36 +166,31 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create a key and print it alone on stdout (it is not shown again)."""
-    ctx = _ready_context()
+    ctx = command_context()
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
     if expires is not None:
         try:
             expires = TypeAdapter(SafeDatetime).validate_python(expires)
         except ValidationError as exc:
-            typer.echo(f"error: --expires: {exc.errors()[0]['msg']}", err=True)
-            raise typer.Exit(1) from exc
-    try:
-        with session_scope(ctx.engine) as session:
-            _, plaintext = auth_service.create_key(
-                session,
-                role=role,
-                name=name,
-                actor=SYSTEM,
-                now=ctx.now(),
-                expires_at=expires,
-                campaign_scope=[normalize_campaign_id(c) for c in campaign] if campaign else None,
-            )
-    except Exception as exc:
-        typer.echo(f"error: {getattr(exc, 'detail', exc)}", err=True)
-        raise typer.Exit(1) from exc
+            raise CommandFailed(f"--expires: {exc.errors()[0]['msg']}") from None
+    with session_scope(ctx.engine) as session:
+        _, plaintext = auth_service.create_key(
+            session,
+            role=role,
+            name=name,
+            actor=SYSTEM,
+            now=ctx.now(),
+            expires_at=expires,
+            campaign_scope=[normalize_campaign_id(c) for c in campaign] if campaign else None,
+        )
     typer.echo(plaintext)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (never their secrets)."""
-    ctx = _ready_context()
+    ctx = command_context()
     with session_scope(ctx.engine) as session:
         for key in auth_service.list_keys(session):
             state = "revoked" if key.revoked_at else "active"
@@ -199,15 +204,11 @@ def keys_revoke(
     ident: Annotated[str, typer.Argument(help="Key id or its displayed prefix.")],
 ) -> None:
     """Revoke a key at once."""
-    ctx = _ready_context()
-    try:
-        with session_scope(ctx.engine) as session:
-            key = auth_service.find_key(session, ident)
-            auth_service.revoke_key(session, key=key, actor=SYSTEM, now=ctx.now())
-            typer.echo(f"revoked {key.id} ({key.name})", err=True)
-    except DamError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
+    ctx = command_context()
+    with session_scope(ctx.engine) as session:
+        key = auth_service.find_key(session, ident)
+        auth_service.revoke_key(session, key=key, actor=SYSTEM, now=ctx.now())
+        typer.echo(f"revoked {key.id} ({key.name})", err=True)
 
 
 @storage_app.command("init")
@@ -232,7 +233,7 @@ def storage_check(
     ] = 60,
 ) -> None:
     """Verify every version's blob exists (and with --deep, its hash); list and repair orphans."""
-    ctx = _ready_context()
+    ctx = command_context()
     capabilities = ctx.store.capabilities()
     for line in capabilities.lines():
         typer.echo(line)
@@ -244,9 +245,15 @@ def storage_check(
             key: sha
             for key, sha in session.exec(select(AssetVersion.blob_key, AssetVersion.sha256))
         }
-    report = check_blobs(
-        ctx.store, expected, deep=deep, repair=repair, grace_seconds=grace_minutes * 60
-    )
+    with progress("hashing blobs" if deep else "checking blobs") as report_progress:
+        report = check_blobs(
+            ctx.store,
+            expected,
+            deep=deep,
+            repair=repair,
+            grace_seconds=grace_minutes * 60,
+            on_progress=report_progress,
+        )
     for line in report.lines():
         typer.echo(line)
     temps = check_temp_files(
@@ -277,21 +284,11 @@ def renditions_rebuild(
     ] = False,
 ) -> None:
     """Draw renditions again, in the worker's sandbox; exit 1 if any version failed."""
-    ctx = _ready_context()
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=False,
-    ) as progress:
-        task = progress.add_task("renditions", total=None)
+    ctx = command_context()
+    with progress("renditions") as report_progress:
         try:
             report = rebuild_renditions(
-                ctx,
-                kinds=kind or None,
-                missing_only=missing,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                ctx, kinds=kind or None, missing_only=missing, on_progress=report_progress
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--kind") from None

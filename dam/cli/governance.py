@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from dam.assets.recheck import recheck_all
+from dam.cli.contexts import command_context
+from dam.cli.errors import PACK_DIRECTORY, CommandFailed
+from dam.cli.progress import progress
 from dam.config import get_settings
-from dam.context import build_context
-from dam.db import session_scope, upgrade
+from dam.db import session_scope
 from dam.governance.pack import PackInvalid, load_pack
 from dam.search.service import queue_index
 
@@ -32,6 +34,11 @@ def check(
 ) -> None:
     """Validate taxonomy.yaml and brand_rules.yaml; list every problem as file:line: message."""
     target = directory if directory is not None else get_settings().taxonomy_dir
+    if not target.is_dir():
+        raise CommandFailed(
+            f"governance pack directory not found: {target.resolve()}",
+            None if directory is not None else f"set DAM_TAXONOMY_DIR to {PACK_DIRECTORY}",
+        )
     try:
         pack = load_pack(target)
     except PackInvalid as exc:
@@ -55,10 +62,10 @@ def recheck(
 ) -> None:
     """Evaluate every asset's current version against the pack on disk, store the new
     reports, and print how many pass / warn / fail and which assets newly fail."""
-    ctx = build_context(get_settings())  # refuses a broken pack, like the service
-    upgrade(ctx.engine)
-    with session_scope(ctx.engine) as session:
-        result = recheck_all(session, pack=ctx.governance.pack, now=ctx.now())
+    ctx = command_context()
+    pack = ctx.governance.pack  # refuses a broken pack (every problem: `dam governance check`)
+    with progress("re-checking") as report, session_scope(ctx.engine) as session:
+        result = recheck_all(session, pack=pack, now=ctx.now(), on_progress=report)
         # Search filters on compliance: changed assets are re-indexed, in the same transaction.
         queue_index(session, asset_ids=result.changed, now=ctx.now())
     counts = result.counts

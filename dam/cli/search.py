@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from dam.config import get_settings
-from dam.context import build_context
-from dam.db import session_scope, upgrade
+from dam.cli.contexts import command_context
+from dam.cli.progress import progress
+from dam.db import session_scope
 from dam.search import service
 
 app = typer.Typer(help="Search index.", no_args_is_help=True)
@@ -18,11 +18,10 @@ app = typer.Typer(help="Search index.", no_args_is_help=True)
 @app.command("reindex")
 def reindex() -> None:
     """Rebuild the index from the database while searches keep using the current one."""
-    ctx = build_context(get_settings())
-    upgrade(ctx.engine)
+    ctx = command_context()
     started = time.perf_counter()
-    with session_scope(ctx.engine) as session:
-        count = service.reindex(session, ctx=ctx)
+    with progress("indexing") as report, session_scope(ctx.engine) as session:
+        count = service.reindex(session, ctx=ctx, on_progress=report)
     typer.echo(
         f"indexed {count} assets with {ctx.settings.search} in "
         f"{time.perf_counter() - started:.1f} s",
@@ -35,8 +34,7 @@ def check(
     show: Annotated[int, typer.Option(help="List at most this many ids per problem.")] = 20,
 ) -> None:
     """Compare the index with the database: missing, stale and extra documents."""
-    ctx = build_context(get_settings())
-    upgrade(ctx.engine)
+    ctx = command_context()
     with session_scope(ctx.engine) as session:
         report = service.check_index(session, ctx=ctx)
     typer.echo(f"assets: {report.assets}  documents: {report.documents}")

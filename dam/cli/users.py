@@ -10,10 +10,9 @@ from typing import Annotated
 import typer
 from sqlmodel import Session, col, select
 
-from dam.config import get_settings
-from dam.context import Context, build_context
-from dam.db import session_scope, upgrade
-from dam.errors import DamError
+from dam.cli.contexts import command_context
+from dam.context import Context
+from dam.db import session_scope
 from dam.models import Role, User
 from dam.principal import SYSTEM
 from dam.web import auth
@@ -30,15 +29,10 @@ def _read_password(*, from_stdin: bool, prompt: str) -> str:
 
 @contextmanager
 def _users_session() -> Iterator[tuple[Context, Session]]:
-    """A migrated database's session, committed on success; a refusal exits 1 with its reason."""
-    ctx = build_context(get_settings())
-    upgrade(ctx.engine)
-    try:
-        with session_scope(ctx.engine) as session:
-            yield ctx, session
-    except DamError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
+    """A migrated database's session, committed on success (a refusal: see dam.cli.errors)."""
+    ctx = command_context()
+    with session_scope(ctx.engine) as session:
+        yield ctx, session
 
 
 @app.command("create")

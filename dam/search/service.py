@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from dam.search.document import (
     COUNTED_PREFIXES,
     VISIBLE_KEY,
     WORKING_KEY,
+    SearchDocument,
     doc_ids_of,
     facet_key,
     iter_all_documents,
@@ -362,12 +363,23 @@ def queue_index(session: Session, *, asset_ids: Sequence[uuid.UUID], now: dateti
         enqueue(session, JOB_KIND, {"asset_id": str(asset_id)}, now=now)
 
 
-def reindex(session: Session, *, ctx: Context) -> int:
+def reindex(
+    session: Session, *, ctx: Context, on_progress: Callable[[int, int], None] | None = None
+) -> int:
     """Build a complete new index from the database while searches use the old one, then catch
-    up on the assets whose index jobs ran against the old one meanwhile."""
+    up on the assets whose index jobs ran against the old one meanwhile.
+
+    ``on_progress(done, total)`` is called after each document (total: the assets at start)."""
     started = ctx.now()
     backend = get_search(ctx)
-    count = backend.rebuild(session, iter_all_documents(ctx.engine, pack=ctx.governance.pack))
+    docs = iter_all_documents(ctx.engine, pack=ctx.governance.pack)
+    if on_progress is not None:
+        # Its own short read: on SQLite a transaction on `session` would hold the write lock
+        # that the batches of iter_all_documents wait for.
+        with Session(ctx.engine) as counting:
+            total = counting.exec(select(sa.func.count()).select_from(Asset)).one()
+        docs = _reporting(docs, total, on_progress)
+    count = backend.rebuild(session, docs)
     since = started - REINDEX_CATCH_UP
     payloads = session.exec(
         select(OutboxJob.payload).where(
@@ -386,6 +398,14 @@ def reindex(session: Session, *, ctx: Context) -> int:
     if touched:
         index_assets(session, ctx=ctx, asset_ids=sorted(touched))
     return count
+
+
+def _reporting(
+    docs: Iterator[SearchDocument], total: int, on_progress: Callable[[int, int], None]
+) -> Iterator[SearchDocument]:
+    for done, doc in enumerate(docs, start=1):
+        yield doc
+        on_progress(done, max(total, done))
 
 
 def check_index(session: Session, *, ctx: Context) -> CheckReport:

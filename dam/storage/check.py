@@ -8,7 +8,7 @@ repair ever removes. A missing or corrupt blob means lost data: it is reported, 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,11 +99,12 @@ def check_blobs(
     repair: bool,
     grace_seconds: int = DEFAULT_GRACE_SECONDS,
     now: datetime | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> StorageReport:
     """Compare `expected` (blob key → SHA-256 of every version in the database) with the store.
 
     `deep` re-hashes every referenced blob. `repair` deletes orphans older than
-    `grace_seconds` and nothing else.
+    `grace_seconds` and nothing else. ``on_progress(done, total)`` follows the referenced blobs.
     """
     report = StorageReport(deep=deep, repair=repair, grace_seconds=grace_seconds)
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=grace_seconds)
@@ -111,7 +112,9 @@ def check_blobs(
     report.expected = len(expected)
     report.stored = len(stored)
 
-    for key in sorted(expected):
+    for done, key in enumerate(sorted(expected), start=1):
+        if on_progress is not None:
+            on_progress(done - 1, len(expected))
         present = key in stored if key.startswith(BLOB_PREFIX) else store.exists(key)
         if not present:
             report.missing.append(key)
@@ -121,6 +124,8 @@ def check_blobs(
                 report.missing.append(key)
             elif found != expected[key]:
                 report.corrupt[key] = f"content hashes to {found}, expected {expected[key]}"
+    if on_progress is not None:
+        on_progress(len(expected), len(expected))
 
     for key in sorted(stored - expected.keys()):
         if _older_than(store, [key], cutoff, grace_seconds):

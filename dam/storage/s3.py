@@ -113,9 +113,12 @@ class S3BlobStore:
         self.chunk_size = chunk_size
         # One session per store: boto3 sessions are not thread-safe, but clients are.
         session = boto3.session.Session()
-        self.client: S3Client = session.client(
-            "s3", endpoint_url=endpoint_url, region_name=region, config=client_config()
-        )
+        try:
+            self.client: S3Client = session.client(
+                "s3", endpoint_url=endpoint_url, region_name=region, config=client_config()
+            )
+        except ValueError as exc:  # botocore: "Invalid endpoint: …"
+            raise StorageUnavailable(f"invalid S3 endpoint URL {endpoint_url!r}") from exc
         # Presigned URLs embed the host in the signature, so they must be signed for the address
         # the browser will use; signing needs no network access to it.
         self._presign_client: S3Client = (
