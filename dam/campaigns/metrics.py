@@ -26,7 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from dam.audit.service import record
+from dam.bounds import MetricCount, MetricMoney, SafeDate, VersionNumber
 from dam.campaigns.service import resolve_channel
+from dam.campaigns.sums import cents
 from dam.context import Context
 from dam.errors import Invalid
 from dam.models import Asset, AssetCampaign, Campaign, CampaignMetric, CampaignMetricMonth
@@ -56,24 +58,25 @@ CSV_COLUMNS = frozenset(
 
 
 class MetricRowIn(BaseModel):
+    """One daily row; every figure is held to the bounds of `dam.bounds` (one day of one
+    asset on one channel), so no batch can store a value that a sum could overflow on."""
+
     model_config = ConfigDict(extra="forbid")
 
     asset_id: uuid.UUID
-    date: Date
+    date: SafeDate
     channel: str | None = Field(default=None, max_length=64)
-    version: int | None = Field(default=None, ge=1)
-    impressions: int = Field(default=0, ge=0, lt=2**63)
-    clicks: int = Field(default=0, ge=0, lt=2**63)
-    conversions: int = Field(default=0, ge=0, lt=2**63)
-    spend: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal("1e12"))
-    revenue: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal("1e12"))
+    version: VersionNumber | None = None
+    impressions: MetricCount = 0
+    clicks: MetricCount = 0
+    conversions: MetricCount = 0
+    spend: MetricMoney = Decimal(0)
+    revenue: MetricMoney = Decimal(0)
 
     @field_validator("spend", "revenue")
     @classmethod
     def _cents(cls, value: Decimal) -> Decimal:
         # Platforms report fractions of a cent; the column holds cents.
-        if not value.is_finite():
-            raise ValueError("must be a finite number")
         return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -259,15 +262,13 @@ def month_of(dialect: str, column: Any) -> Any:
     return sa.func.date(column, "start of month")
 
 
-def _cents(column: Any) -> Any:
-    return sa.func.sum(sa.cast(sa.func.round(column * 100), sa.BigInteger))
-
-
 def next_month(day: Date) -> Date:
     return Date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> None:
+    # Plain sums are safe here: a rollup row sums at most one row per day of its month, and
+    # every row is within `dam.bounds`' metric limits, so no sum can leave a 64-bit integer.
     raw = CampaignMetric.__table__  # type: ignore[attr-defined]
     rollup = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
     month = month_of(session.get_bind().dialect.name, raw.c.date)
@@ -281,8 +282,8 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
             sa.func.sum(raw.c.impressions),
             sa.func.sum(raw.c.clicks),
             sa.func.sum(raw.c.conversions),
-            _cents(raw.c.spend),
-            _cents(raw.c.revenue),
+            sa.func.sum(cents(raw.c.spend)),
+            sa.func.sum(cents(raw.c.revenue)),
         )
         .where(*where)
         .group_by(raw.c.campaign_id, raw.c.asset_id, month, raw.c.channel)

@@ -27,6 +27,7 @@ from dam.audit import queries as audit_queries
 from dam.audit.schemas import AuditEventOut
 from dam.campaigns import reports
 from dam.campaigns.schemas import AssetPerformance, PerformanceReport
+from dam.campaigns.sums import exact_sum, sum_of
 from dam.context import Context
 from dam.errors import Invalid
 from dam.governance.pack import Facet, GovernancePack, Rule, Term
@@ -440,17 +441,18 @@ def daily_series(
     session: Session, *, campaign: Campaign, metric: str, report: PerformanceReport
 ) -> list[Series]:
     """Per asset and day, one metric summed over channels, for the campaign's chart."""
-    column = getattr(CampaignMetric, metric)
-    rows = session.exec(
-        select(col(CampaignMetric.asset_id), col(CampaignMetric.date), sa.func.sum(column))
-        .where(col(CampaignMetric.campaign_id) == campaign.id)
-        .group_by(col(CampaignMetric.asset_id), col(CampaignMetric.date))
-        .order_by(col(CampaignMetric.date))
+    table = CampaignMetric.__table__  # type: ignore[attr-defined]
+    summed = exact_sum(table.c[metric], "value", session.get_bind().dialect.name)
+    rows = session.execute(
+        sa.select(table.c.asset_id, table.c.date, *summed)
+        .where(table.c.campaign_id == campaign.id)
+        .group_by(table.c.asset_id, table.c.date)
+        .order_by(table.c.date)
     ).all()
     titles = {item.asset_id: item.title for item in report.items}
     by_asset: dict[uuid.UUID, list[tuple[date, int]]] = {}
-    for asset_id, day, value in rows:
-        by_asset.setdefault(asset_id, []).append((day, int(value or 0)))
+    for row in rows:
+        by_asset.setdefault(row.asset_id, []).append((row.date, sum_of(row, "value")))
     return [Series(asset_id=a, title=titles.get(a, str(a)), points=p) for a, p in by_asset.items()]
 
 
