@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,7 +24,7 @@ from dam.api.openapi import METRICS_BODY, binary, errors
 from dam.assets import delivery
 from dam.assets import service as asset_service
 from dam.bounds import JsonTooDeep, SafeDate, SafeDatetime, loads_json
-from dam.campaigns import metrics, reports, service
+from dam.campaigns import metrics, placements, reports, service
 from dam.campaigns.schemas import (
     AssetCampaignsIn,
     CampaignIn,
@@ -34,6 +35,9 @@ from dam.campaigns.schemas import (
     InsightsReport,
     MetricsResult,
     PerformanceReport,
+    PlacementIn,
+    PlacementOut,
+    PlacementPage,
     RemovedPage,
 )
 from dam.errors import Invalid, UnsupportedMediaType
@@ -255,6 +259,42 @@ async def post_metrics(
         metrics.ingest_metrics, session, ctx=ctx, campaign=campaign, raw_rows=rows, actor=actor
     )
     return MetricsResult(campaign_id=campaign.id, rows=count)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/placements",
+    status_code=201,
+    response_model=PlacementOut,
+    responses={**errors(409), 200: {"model": PlacementOut, "description": "The same mapping"}},
+)
+def register_placement(
+    data: PlacementIn,
+    response: Response,
+    campaign: CampaignDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Reporter,
+) -> PlacementOut:
+    """Register where a version runs: (platform, account, external_id) maps to one asset
+    version. 201 when created or re-pointed to another asset or version (from now on; rows
+    already ingested keep theirs), 200 when the same mapping is sent again."""
+    out, changed = placements.register(session, ctx=ctx, campaign=campaign, data=data, actor=actor)
+    if not changed:
+        response.status_code = 200
+    return out
+
+
+@router.get("/campaigns/{campaign_id}/placements", response_model=PlacementPage)
+def list_placements(
+    campaign: CampaignDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    asset_id: uuid.UUID | None = None,
+) -> PlacementPage:
+    """The campaign's placements with what each pointed to over time; `asset_id` filters."""
+    return PlacementPage(
+        items=placements.list_placements(session, campaign=campaign, asset_id=asset_id)
+    )
 
 
 @router.get("/campaigns/{campaign_id}/performance", response_model=PerformanceReport)

@@ -40,7 +40,7 @@ CHUNK = 2_000
 # Bad rows listed in a 422; the count says how many there were in all.
 MAX_REPORTED = 1_000
 CENT = Decimal("0.01")
-KEY = ("campaign_id", "asset_id", "date", "channel")
+KEY = ("campaign_id", "asset_id", "date", "channel", "placement")
 VALUES = ("version", "impressions", "clicks", "conversions", "spend", "revenue", "updated_at")
 CSV_COLUMNS = frozenset(
     {
@@ -219,6 +219,7 @@ def validate_rows(
                 "asset_id": row.asset_id,
                 "date": row.date,
                 "channel": channel,
+                "placement": "",
                 # Figures are attributed to the version that was live when they were reported.
                 "version": row.version if row.version is not None else versions[0],
                 "impressions": row.impressions,

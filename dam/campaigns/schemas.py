@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dam.bounds import SafeDate
+from dam.bounds import SafeDate, VersionNumber
 
 
 class CampaignIn(BaseModel):
@@ -158,3 +158,45 @@ class InsightsReport(BaseModel):
 class MetricsResult(BaseModel):
     campaign_id: str
     rows: int = Field(description="Rows inserted or replaced.")
+
+
+class PlacementIn(BaseModel):
+    """Register where a version runs. `version` defaults to the version published now, pinned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", examples=["google_ads", "meta"])
+    account: str | None = Field(default=None, max_length=128)
+    external_id: str = Field(min_length=1, max_length=256, examples=["612345678901"])
+    external_name: str | None = Field(default=None, max_length=512)
+    asset_id: uuid.UUID
+    version: VersionNumber | None = None
+    channel: str | None = Field(default=None, max_length=64)
+
+
+class PlacementPeriodOut(BaseModel):
+    asset_id: uuid.UUID
+    version: int
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+class PlacementOut(BaseModel):
+    id: uuid.UUID
+    campaign_id: str
+    platform: str
+    account: str | None
+    external_id: str
+    external_name: str | None
+    asset_id: uuid.UUID
+    version: int
+    channel: str | None
+    first_seen: date | None
+    last_seen: date | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[PlacementPeriodOut]
+
+
+class PlacementPage(BaseModel):
+    items: list[PlacementOut]

@@ -193,7 +193,7 @@ def test_migration_removes_rows_stored_past_the_bounds(tmp_path: Path, db_backen
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0011")
     # Rows as an old bulk load could have left them; pysqlite's own engine leaves foreign keys
-    # unchecked, so no campaign or asset rows are needed.
+    # unchecked, so no campaign or asset rows are needed (also while 0012 copies the table).
     loader = sa.create_engine(url)
     with loader.begin() as conn:
         for day, impressions, spend in [
@@ -214,12 +214,11 @@ def test_migration_removes_rows_stored_past_the_bounds(tmp_path: Path, db_backen
             "INSERT INTO campaign_metric_months VALUES ('C', 'a1', '2026-10-01', 'email',"
             f" {HUGE}, 0, 0, 300, 0)"
         )
-    loader.dispose()
-    with engine.begin() as conn:
+    with loader.begin() as conn:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-    with engine.connect() as conn:
+    with loader.connect() as conn:
         kept = conn.exec_driver_sql(
             "SELECT date, impressions FROM campaign_metrics ORDER BY date"
         ).all()
@@ -227,5 +226,6 @@ def test_migration_removes_rows_stored_past_the_bounds(tmp_path: Path, db_backen
             "SELECT month, impressions, spend_cents FROM campaign_metric_months ORDER BY month"
         ).all()
     engine.dispose()
+    loader.dispose()
     assert [tuple(r) for r in kept] == [("2026-10-02", 7), ("2026-11-01", 5)]
     assert [tuple(r) for r in months] == [("2026-10-01", 7, 200), ("2026-11-01", 5, 300)]
