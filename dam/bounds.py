@@ -90,6 +90,18 @@ def _metric_money(value: Decimal) -> Decimal:
 
 # A count in one daily metric row (impressions, clicks, conversions …).
 MetricCount = Annotated[int, AfterValidator(_metric_count)]
+
+
+def _metric_amount(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if not 0 <= value <= MAX_METRIC_COUNT:
+        raise ValueError(f"must be between 0 and {MAX_METRIC_COUNT:_} for one daily row")
+    return value
+
+
+# A count platforms report with fractions (conversions under data-driven attribution).
+MetricAmount = Annotated[Decimal, AfterValidator(_metric_amount)]
 # An amount of money in one daily metric row (spend, revenue), before rounding to cents.
 MetricMoney = Annotated[Decimal, AfterValidator(_metric_money)]
 

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from dam.audit.service import record
-from dam.bounds import MetricCount, MetricMoney, SafeDate, VersionNumber
+from dam.bounds import MetricAmount, MetricCount, MetricMoney, SafeDate, VersionNumber
 from dam.campaigns.service import resolve_channel
 from dam.campaigns.sums import cents
 from dam.context import Context
@@ -69,14 +69,14 @@ class MetricRowIn(BaseModel):
     version: VersionNumber | None = None
     impressions: MetricCount = 0
     clicks: MetricCount = 0
-    conversions: MetricCount = 0
+    conversions: MetricAmount = Decimal(0)
     spend: MetricMoney = Decimal(0)
     revenue: MetricMoney = Decimal(0)
 
-    @field_validator("spend", "revenue")
+    @field_validator("conversions", "spend", "revenue")
     @classmethod
     def _cents(cls, value: Decimal) -> Decimal:
-        # Platforms report fractions of a cent; the column holds cents.
+        # Platforms report fractions of a cent or of a conversion; the columns hold hundredths.
         return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -282,7 +282,7 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
             raw.c.channel,
             sa.func.sum(raw.c.impressions),
             sa.func.sum(raw.c.clicks),
-            sa.func.sum(raw.c.conversions),
+            sa.func.sum(cents(raw.c.conversions)),
             sa.func.sum(cents(raw.c.spend)),
             sa.func.sum(cents(raw.c.revenue)),
         )
@@ -296,7 +296,7 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
         "channel",
         "impressions",
         "clicks",
-        "conversions",
+        "conversion_hundredths",
         "spend_cents",
         "revenue_cents",
     ]

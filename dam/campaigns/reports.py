@@ -44,8 +44,9 @@ from dam.models import (
 CENT = Decimal("0.01")
 # Enough digits for any sum of stored money to be rounded to cents without an error.
 WIDE = DecimalContext(prec=60)
-COUNTS = ("impressions", "clicks", "conversions")
-MONEY = ("spend", "revenue")
+COUNTS = ("impressions", "clicks")
+# Summed in hundredths: money, and conversions (which platforms report with fractions).
+HUNDREDTHS = ("conversions", "spend", "revenue")
 SortKey = Literal[
     "impressions",
     "clicks",
@@ -64,7 +65,7 @@ SortKey = Literal[
 class Sums:
     impressions: int = 0
     clicks: int = 0
-    conversions: int = 0
+    conversions: Decimal = Decimal("0.00")
     spend: Decimal = Decimal("0.00")
     revenue: Decimal = Decimal("0.00")
 
@@ -86,12 +87,12 @@ def totals(sums: Sums) -> dict[str, Any]:
     return {
         "impressions": sums.impressions,
         "clicks": sums.clicks,
-        "conversions": sums.conversions,
+        "conversions": float(sums.conversions),
         "spend": sums.spend.quantize(CENT, context=WIDE),
         "revenue": sums.revenue.quantize(CENT, context=WIDE),
         "ctr": _ratio(sums.clicks, sums.impressions),
         "conversion_rate": _ratio(sums.conversions, sums.clicks),
-        "cost_per_conversion": WIDE.divide(sums.spend, Decimal(sums.conversions)).quantize(
+        "cost_per_conversion": WIDE.divide(sums.spend, sums.conversions).quantize(
             CENT, ROUND_HALF_UP, context=WIDE
         )
         if sums.conversions
@@ -106,7 +107,7 @@ def _sum_columns(dialect: str, source: Any = None, *, in_cents: bool = False) ->
     columns: list[Any] = []
     for name in COUNTS:
         columns += exact_sum(table.c[name], name, dialect)
-    for name in MONEY:
+    for name in HUNDREDTHS:
         money = table.c[f"{name}_cents"] if in_cents else cents(table.c[name])
         columns += exact_sum(money, name, dialect)
     return columns
@@ -116,7 +117,7 @@ def _sums(row: Any) -> Sums:
     return Sums(
         impressions=sum_of(row, "impressions"),
         clicks=sum_of(row, "clicks"),
-        conversions=sum_of(row, "conversions"),
+        conversions=money_of(row, "conversions"),
         spend=money_of(row, "spend"),
         revenue=money_of(row, "revenue"),
     )
@@ -303,7 +304,7 @@ def _insight_rows(
             rollup.c.campaign_id,
             rollup.c.impressions,
             rollup.c.clicks,
-            rollup.c.conversions,
+            rollup.c.conversion_hundredths.label("conversions_cents"),
             rollup.c.spend_cents,
             rollup.c.revenue_cents,
         )
@@ -320,7 +321,7 @@ def _insight_rows(
             raw.c.campaign_id,
             raw.c.impressions,
             raw.c.clicks,
-            raw.c.conversions,
+            cents(raw.c.conversions).label("conversions_cents"),
             cents(raw.c.spend).label("spend_cents"),
             cents(raw.c.revenue).label("revenue_cents"),
         )

@@ -107,7 +107,7 @@ class Totals(BaseModel):
 
     impressions: int = 0
     clicks: int = 0
-    conversions: int = 0
+    conversions: float = 0
     spend: Decimal = Decimal("0.00")
     revenue: Decimal = Decimal("0.00")
     ctr: float | None = None

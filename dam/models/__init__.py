@@ -344,7 +344,8 @@ class CampaignMetric(SQLModel, table=True):
     version: int | None = None
     impressions: int = Field(default=0, sa_type=sa.BigInteger)
     clicks: int = Field(default=0, sa_type=sa.BigInteger)
-    conversions: int = Field(default=0, sa_type=sa.BigInteger)
+    # Platforms attribute fractions of a conversion (data-driven attribution).
+    conversions: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(16, 2))
     spend: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(14, 2))
     revenue: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(14, 2))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
@@ -419,7 +420,8 @@ class PhashBand(SQLModel, table=True):
 
 class CampaignMetricMonth(SQLModel, table=True):
     """`campaign_metrics` summed per month, rebuilt for the touched keys by every upsert.
-    Money is held in cents so sums stay exact and cheap on both databases."""
+    Money is held in cents and conversions in hundredths so sums stay exact and cheap on both
+    databases."""
 
     __tablename__ = "campaign_metric_months"
 
@@ -429,7 +431,7 @@ class CampaignMetricMonth(SQLModel, table=True):
     channel: str = Field(primary_key=True, max_length=64)
     impressions: int = Field(default=0, sa_type=sa.BigInteger)
     clicks: int = Field(default=0, sa_type=sa.BigInteger)
-    conversions: int = Field(default=0, sa_type=sa.BigInteger)
+    conversion_hundredths: int = Field(default=0, sa_type=sa.BigInteger)
     spend_cents: int = Field(default=0, sa_type=sa.BigInteger)
     revenue_cents: int = Field(default=0, sa_type=sa.BigInteger)
 

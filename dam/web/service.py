@@ -27,7 +27,7 @@ from dam.audit import queries as audit_queries
 from dam.audit.schemas import AuditEventOut
 from dam.campaigns import reports
 from dam.campaigns.schemas import AssetPerformance, PerformanceReport
-from dam.campaigns.sums import exact_sum, sum_of
+from dam.campaigns.sums import cents, exact_sum, sum_of
 from dam.context import Context
 from dam.errors import Invalid
 from dam.governance.pack import Facet, GovernancePack, Rule, Term
@@ -442,7 +442,11 @@ def daily_series(
 ) -> list[Series]:
     """Per asset and day, one metric summed over channels, for the campaign's chart."""
     table = CampaignMetric.__table__  # type: ignore[attr-defined]
-    summed = exact_sum(table.c[metric], "value", session.get_bind().dialect.name)
+    column = table.c[metric]
+    fractional = metric == "conversions"  # held in hundredths
+    summed = exact_sum(
+        cents(column) if fractional else column, "value", session.get_bind().dialect.name
+    )
     rows = session.execute(
         sa.select(table.c.asset_id, table.c.date, *summed)
         .where(table.c.campaign_id == campaign.id)
@@ -452,7 +456,10 @@ def daily_series(
     titles = {item.asset_id: item.title for item in report.items}
     by_asset: dict[uuid.UUID, list[tuple[date, int]]] = {}
     for row in rows:
-        by_asset.setdefault(row.asset_id, []).append((row.date, sum_of(row, "value")))
+        value = sum_of(row, "value")
+        by_asset.setdefault(row.asset_id, []).append(
+            (row.date, value // 100 if fractional else value)
+        )
     return [Series(asset_id=a, title=titles.get(a, str(a)), points=p) for a, p in by_asset.items()]
 
 

@@ -1,7 +1,7 @@
 """metric rows held to the documented bounds: rows stored before the bounds with a value past
 them (only an error or an attack can produce one) are removed, and the monthly rollup recounted
 for the campaigns and assets they belonged to; placements (where a version runs on a platform)
-with their history, and metric rows keyed by placement too
+with their history, metric rows keyed by placement too, and fractional conversions (hundredths)
 
 Revision ID: 0012
 Revises: 0011
@@ -90,6 +90,21 @@ def upgrade() -> None:
         batch.create_primary_key(
             "pk_campaign_metrics", ["campaign_id", "asset_id", "date", "channel", "placement"]
         )
+        batch.alter_column(
+            "conversions",
+            type_=sa.Numeric(precision=16, scale=2),
+            existing_type=sa.BigInteger(),
+            existing_nullable=False,
+        )
+    with op.batch_alter_table("campaign_metric_months") as batch:
+        batch.add_column(
+            sa.Column(
+                "conversion_hundredths", sa.BigInteger(), nullable=False, server_default="0"
+            )
+        )
+    op.execute("UPDATE campaign_metric_months SET conversion_hundredths = conversions * 100")
+    with op.batch_alter_table("campaign_metric_months") as batch:
+        batch.drop_column("conversions")
 
 
 def _remove_out_of_range() -> None:
@@ -133,7 +148,7 @@ def downgrade() -> None:
         sa.text(
             "CREATE TEMPORARY TABLE metrics_by_key AS SELECT campaign_id, asset_id, date, channel,"
             " max(version) AS version, sum(impressions) AS impressions, sum(clicks) AS clicks,"
-            " sum(conversions) AS conversions, sum(spend) AS spend, sum(revenue) AS revenue,"
+            " CAST(round(sum(conversions)) AS BIGINT) AS conversions, sum(spend) AS spend, sum(revenue) AS revenue,"
             " max(updated_at) AS updated_at FROM campaign_metrics"
             " GROUP BY campaign_id, asset_id, date, channel"
         )
@@ -145,6 +160,12 @@ def downgrade() -> None:
             "pk_campaign_metrics", ["campaign_id", "asset_id", "date", "channel"]
         )
         batch.drop_column("placement")
+        batch.alter_column(
+            "conversions",
+            type_=sa.BigInteger(),
+            existing_type=sa.Numeric(precision=16, scale=2),
+            existing_nullable=False,
+        )
     conn.execute(
         sa.text(
             "INSERT INTO campaign_metrics (campaign_id, asset_id, date, channel, version,"
@@ -154,6 +175,13 @@ def downgrade() -> None:
         )
     )
     conn.execute(sa.text("DROP TABLE metrics_by_key"))
+    with op.batch_alter_table("campaign_metric_months") as batch:
+        batch.add_column(
+            sa.Column("conversions", sa.BigInteger(), nullable=False, server_default="0")
+        )
+    op.execute("UPDATE campaign_metric_months SET conversions = conversion_hundredths / 100")
+    with op.batch_alter_table("campaign_metric_months") as batch:
+        batch.drop_column("conversion_hundredths")
     op.drop_table("placement_periods")
     op.drop_index("ix_placements_asset_id", table_name="placements")
     op.drop_index("ix_placements_campaign_id", table_name="placements")
