@@ -41,7 +41,9 @@ CHUNK = 2_000
 MAX_REPORTED = 1_000
 CENT = Decimal("0.01")
 KEY = ("campaign_id", "asset_id", "date", "channel", "placement")
-VALUES = ("version", "impressions", "clicks", "conversions", "spend", "revenue", "updated_at")
+EMAIL = ("sends", "deliveries", "opens", "unique_opens", "unsubscribes", "bounces")
+FIGURES = ("impressions", "clicks", "conversions", "spend", "revenue", *EMAIL)
+VALUES = ("version", *FIGURES, "updated_at")
 CSV_COLUMNS = frozenset(
     {
         "asset_id",
@@ -53,6 +55,7 @@ CSV_COLUMNS = frozenset(
         "conversions",
         "spend",
         "revenue",
+        *EMAIL,
     }
 )
 
@@ -72,6 +75,12 @@ class MetricRowIn(BaseModel):
     conversions: MetricAmount = Decimal(0)
     spend: MetricMoney = Decimal(0)
     revenue: MetricMoney = Decimal(0)
+    sends: MetricCount = 0
+    deliveries: MetricCount = 0
+    opens: MetricCount = 0
+    unique_opens: MetricCount = 0
+    unsubscribes: MetricCount = 0
+    bounces: MetricCount = 0
 
     @field_validator("conversions", "spend", "revenue")
     @classmethod
@@ -222,11 +231,7 @@ def validate_rows(
                 "placement": "",
                 # Figures are attributed to the version that was live when they were reported.
                 "version": row.version if row.version is not None else versions[0],
-                "impressions": row.impressions,
-                "clicks": row.clicks,
-                "conversions": row.conversions,
-                "spend": row.spend,
-                "revenue": row.revenue,
+                **{name: getattr(row, name) for name in FIGURES},
                 "updated_at": now,
             }
         )

@@ -200,3 +200,37 @@ class PlacementOut(BaseModel):
 
 class PlacementPage(BaseModel):
     items: list[PlacementOut]
+
+
+class UnmatchedRow(BaseModel):
+    line: int
+    external_id: str | None
+    external_name: str | None
+    reason: str
+
+
+class RejectedRow(BaseModel):
+    line: int
+    problems: list[dict[str, str]]
+
+
+class AttributedVersion(BaseModel):
+    asset_id: uuid.UUID
+    version: int
+    rows: int
+
+
+class ExportResult(BaseModel):
+    """A platform export read through a source mapping: what was (or, with `dry_run`, would
+    be) stored, attributed to which versions, and what could not be."""
+
+    campaign_id: str
+    source: str
+    dry_run: bool
+    rows: int
+    skipped_lines: list[int]
+    unmatched: list[UnmatchedRow]
+    rejected: list[RejectedRow]
+    totals: dict[str, float]
+    currencies: list[str]
+    attributed: list[AttributedVersion]

@@ -348,6 +348,13 @@ class CampaignMetric(SQLModel, table=True):
     conversions: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(16, 2))
     spend: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(14, 2))
     revenue: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(14, 2))
+    # The email family (stored as sent by email platforms).
+    sends: int = Field(default=0, sa_type=sa.BigInteger)
+    deliveries: int = Field(default=0, sa_type=sa.BigInteger)
+    opens: int = Field(default=0, sa_type=sa.BigInteger)
+    unique_opens: int = Field(default=0, sa_type=sa.BigInteger)
+    unsubscribes: int = Field(default=0, sa_type=sa.BigInteger)
+    bounces: int = Field(default=0, sa_type=sa.BigInteger)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 

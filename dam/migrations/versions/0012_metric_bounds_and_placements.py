@@ -18,6 +18,7 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
+EMAIL = ("sends", "deliveries", "opens", "unique_opens", "unsubscribes", "bounces")
 # Copied, not imported: a migration keeps the limits it was written with (dam/bounds.py).
 MAX_COUNT = 10**10
 MAX_MONEY = 10**9
@@ -90,6 +91,10 @@ def upgrade() -> None:
         batch.create_primary_key(
             "pk_campaign_metrics", ["campaign_id", "asset_id", "date", "channel", "placement"]
         )
+        for name in EMAIL:
+            batch.add_column(
+                sa.Column(name, sa.BigInteger(), nullable=False, server_default="0")
+            )
         batch.alter_column(
             "conversions",
             type_=sa.Numeric(precision=16, scale=2),
@@ -160,6 +165,8 @@ def downgrade() -> None:
             "pk_campaign_metrics", ["campaign_id", "asset_id", "date", "channel"]
         )
         batch.drop_column("placement")
+        for name in EMAIL:
+            batch.drop_column(name)
         batch.alter_column(
             "conversions",
             type_=sa.BigInteger(),
