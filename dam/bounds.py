@@ -35,11 +35,18 @@ MAX_JSON_DEPTH = 32
 # One metric row is one day of one asset on one channel (of one campaign). No platform reports
 # more than this for a day: ten billion impressions is several times the daily traffic of the
 # largest ad networks, a billion in any currency more than the largest daily campaign budgets.
-# Beyond these a value is an error or an attack, and a month of such rows still sums far inside
-# a 64-bit integer (31 x 10^10 < 2^63), so the monthly rollup can never overflow.
+# Beyond these a value is an error or an attack. A monthly rollup row sums one row per day and
+# placement of one asset, and an asset can be the target of at most MAX_PLACEMENTS_PER_ASSET
+# placements (plus the rows reported per asset), so a month of rows at the limits still sums far
+# inside a 64-bit integer and the rollup can never overflow.
 MAX_METRIC_COUNT = 10**10
 MAX_METRIC_MONEY = Decimal(10**9)
-assert 31 * MAX_METRIC_COUNT < MAX_INT64 and 31 * MAX_METRIC_MONEY * 100 < MAX_INT64
+MAX_PLACEMENTS_PER_ASSET = 10_000
+_MONTH_ROWS = 31 * (MAX_PLACEMENTS_PER_ASSET + 1)
+if (
+    _MONTH_ROWS * max(MAX_METRIC_COUNT, int(MAX_METRIC_MONEY) * 100) >= MAX_INT64
+):  # pragma: no cover
+    raise RuntimeError("metric bounds too wide for the 64-bit rollup")
 
 VersionNumber = Annotated[int, Field(ge=1, le=MAX_INT32)]
 PageNumber = Annotated[int, Field(ge=1, le=100_000)]

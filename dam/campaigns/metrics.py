@@ -273,8 +273,9 @@ def next_month(day: Date) -> Date:
 
 
 def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> None:
-    # Plain sums are safe here: a rollup row sums at most one row per day of its month, and
-    # every row is within `dam.bounds`' metric limits, so no sum can leave a 64-bit integer.
+    # Plain sums are safe here: a rollup row sums one row per day and placement of one asset,
+    # and rows and placements per asset are bounded (`dam.bounds`), so no sum can leave a
+    # 64-bit integer.
     raw = CampaignMetric.__table__  # type: ignore[attr-defined]
     rollup = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
     month = month_of(session.get_bind().dialect.name, raw.c.date)

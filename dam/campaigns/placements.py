@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from datetime import date as Date
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from dam.audit.service import record
+from dam.bounds import MAX_PLACEMENTS_PER_ASSET
 from dam.campaigns.schemas import PlacementIn, PlacementOut, PlacementPeriodOut
 from dam.campaigns.service import resolve_channel
 from dam.context import Context
@@ -123,6 +125,30 @@ def _target(session: Session, campaign: Campaign, data: PlacementIn) -> tuple[As
     return asset, version
 
 
+def _check_room(session: Session, asset: Asset, placement_id: uuid.UUID | None) -> None:
+    """An asset is the target of at most MAX_PLACEMENTS_PER_ASSET placements over time (which
+    keeps every metric sum bounded)."""
+    if placement_id is not None:
+        already = session.exec(
+            select(sa.func.count()).where(
+                col(PlacementPeriod.asset_id) == asset.id,
+                col(PlacementPeriod.placement_id) == placement_id,
+            )
+        ).one()
+        if already:
+            return
+    targets = session.exec(
+        select(sa.func.count(sa.distinct(col(PlacementPeriod.placement_id)))).where(
+            col(PlacementPeriod.asset_id) == asset.id
+        )
+    ).one()
+    if targets >= MAX_PLACEMENTS_PER_ASSET:
+        raise Invalid(
+            f"asset {asset.id} already has {MAX_PLACEMENTS_PER_ASSET} placements",
+            code="too_many_placements",
+        )
+
+
 def register(
     session: Session,
     *,
@@ -139,6 +165,8 @@ def register(
     account = (data.account or "").strip()
     now = ctx.now()
     existing = find(session, platform=data.platform, account=account, external_id=data.external_id)
+    if existing is None or (existing.asset_id, existing.version) != (asset.id, version):
+        _check_room(session, asset, existing.id if existing is not None else None)
     if existing is None:
         placement = Placement(
             campaign_id=campaign.id,

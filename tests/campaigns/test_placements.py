@@ -162,3 +162,23 @@ def test_bad_placements_are_refused(
         ).status_code
         == 403
     )
+
+
+def test_placements_per_asset_are_bounded(
+    client: TestClient, automation: dict[str, str], creative: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound that keeps a month's metric sum inside 64 bits (dam/bounds.py), lowered here
+    so the test need not register 10,000 placements."""
+    monkeypatch.setattr("dam.campaigns.placements.MAX_PLACEMENTS_PER_ASSET", 2)
+    for n in ("1", "2"):
+        body = {**_body(creative), "external_id": n, "asset_id": creative}
+        assert client.post(PLACEMENTS, headers=automation, json=body).status_code == 201
+    third = client.post(
+        PLACEMENTS,
+        headers=automation,
+        json={**_body(creative), "external_id": "3", "asset_id": creative},
+    )
+    assert third.status_code == 422
+    assert third.json()["error"] == "too_many_placements"
+    again = {**_body(creative), "external_id": "2", "asset_id": creative}
+    assert client.post(PLACEMENTS, headers=automation, json=again).status_code == 200
