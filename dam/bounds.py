@@ -81,13 +81,13 @@ def _safe_date(value: date) -> date:
     return value
 
 
-def _metric_count(value: int) -> int:
+def check_metric_count(value: int) -> int:
     if not 0 <= value <= MAX_METRIC_COUNT:
         raise ValueError(f"must be between 0 and {MAX_METRIC_COUNT:_} for one daily row")
     return value
 
 
-def _metric_money(value: Decimal) -> Decimal:
+def check_metric_money(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("must be a finite number")
     if not 0 <= value <= MAX_METRIC_MONEY:
@@ -96,10 +96,10 @@ def _metric_money(value: Decimal) -> Decimal:
 
 
 # A count in one daily metric row (impressions, clicks, conversions …).
-MetricCount = Annotated[int, AfterValidator(_metric_count)]
+MetricCount = Annotated[int, AfterValidator(check_metric_count)]
 
 
-def _metric_amount(value: Decimal) -> Decimal:
+def check_metric_amount(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("must be a finite number")
     if not 0 <= value <= MAX_METRIC_COUNT:
@@ -108,9 +108,9 @@ def _metric_amount(value: Decimal) -> Decimal:
 
 
 # A count platforms report with fractions (conversions under data-driven attribution).
-MetricAmount = Annotated[Decimal, AfterValidator(_metric_amount)]
+MetricAmount = Annotated[Decimal, AfterValidator(check_metric_amount)]
 # An amount of money in one daily metric row (spend, revenue), before rounding to cents.
-MetricMoney = Annotated[Decimal, AfterValidator(_metric_money)]
+MetricMoney = Annotated[Decimal, AfterValidator(check_metric_money)]
 
 # A timezone-aware instant within the safe years, normalised to UTC; numbers are refused.
 SafeDatetime = Annotated[datetime, BeforeValidator(_no_epoch), AfterValidator(_safe_datetime)]

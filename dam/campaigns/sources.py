@@ -57,6 +57,8 @@ LOCALES: dict[str, tuple[str, str]] = {
     "fr": (" ", ","),
 }
 EMPTY = {"", "--", "-", "\u2014", "n/a", "N/A"}
+# Digits, or digits grouped by commas, with an optional decimal point: en's common forms.
+_PLAIN = re.compile(r"(\d+|\d{1,3}(?:,\d{3})+)(\.\d+)?")
 _SIGNS = re.compile(r"[$€£¥%]|^[A-Z]{3}\s*|\s*[A-Z]{3}$")
 
 
@@ -192,8 +194,14 @@ class CellError(ValueError):
 def parse_number(text: str, *, locale: str | None, kind: str) -> Decimal | None:
     """`kind`: "whole", "fractional" or "money". None for an empty cell."""
     raw = text.strip()
+    if raw.isdigit():  # the common case, and unambiguous in every locale
+        return Decimal(raw)
     if raw in EMPTY:
         return None
+    if locale is not None and LOCALES[locale][1] == ".":
+        plain = _PLAIN.fullmatch(raw)
+        if plain and not (kind == "whole" and plain.group(2)):
+            return Decimal(raw.replace(",", ""))
     value = _SIGNS.sub("", raw).replace("\u00a0", " ").replace("\u202f", " ").strip()
     if not value or not re.fullmatch(r"[0-9][0-9., ]*", value):
         raise CellError(f"{raw!r} is not a number")
@@ -324,10 +332,12 @@ def parse_export(text: str, *, source: SourceMapping, locale: str | None) -> Par
     rows: list[ExportRow] = []
     problems: dict[int, list[dict[str, str]]] = {}
     skipped = list(range(1, start + 1))
+    # Total lines say so in their first cell or in the date column ("Total: Account").
+    marks = sorted({0, *(p for p, _, target, _ in mapped if target == "date")})
     for offset, cells in enumerate(lines[start + 1 :], start=start + 2):
-        if not any(c.strip() for c in cells):
+        if not cells or not any(cells):
             continue
-        if any(c.strip().lower().startswith("total") for c in cells[:4]):
+        if any(p < len(cells) and cells[p].strip()[:5].lower() == "total" for p in marks):
             skipped.append(offset)
             continue
         values: dict[str, Any] = {}
