@@ -246,10 +246,43 @@ def validate_rows(
     return ready
 
 
+def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL: the rows COPYed into a temporary table, then one INSERT … SELECT … ON
+    CONFLICT: several times faster than executemany for a 100k-row export."""
+    columns = [*KEY, *VALUES]
+    names = ", ".join(columns)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in VALUES)
+    session.execute(
+        sa.text(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS metrics_in"
+            " (LIKE campaign_metrics INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+    )
+    session.execute(sa.text("TRUNCATE metrics_in"))
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY metrics_in ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
+    # Constant column names only.
+    session.execute(
+        sa.text(
+            f"INSERT INTO campaign_metrics ({names}) SELECT {names} FROM metrics_in"  # noqa: S608
+            f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
+        )
+    )
+    session.execute(sa.text("TRUNCATE metrics_in"))
+
+
 def upsert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or replace on (campaign, asset, date, channel), in chunks sent as executemany."""
+    """Insert or replace on (campaign, asset, date, channel, placement): on PostgreSQL through
+    COPY, on SQLite in chunks sent as executemany."""
     table = CampaignMetric.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        _copy_upsert(session, rows)
+        refresh_rollup(session, rows)
+        return
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
