@@ -11,7 +11,8 @@ columns the mapping does not name (CTR, Avg. CPC …) are ignored. Rows must be 
 Numbers: `--` and empty cells are empty; currency signs and codes and `%` are dropped; the
 locale decides grouping and decimal separators. A value that could be read two ways is refused
 with its line and column, never guessed: a count with a separator and no declared locale
-(`12.000` impressions), or money with exactly three digits after its only separator (`1.234`).
+(`12.000` impressions), or money or conversions with exactly three digits after their only
+separator (`1.234`); a count with a decimal separator in the declared locale is refused too.
 """
 
 from __future__ import annotations

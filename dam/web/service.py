@@ -545,6 +545,12 @@ def percent(value: float | None) -> str:
     return NO_VALUE if value is None else f"{value * 100:.1f}%"
 
 
+def amount(value: float) -> str:
+    """A figure that may have hundredths (conversions): `12`, `3.83`, `1,234.5`."""
+    text = f"{Decimal(str(value)).quantize(Decimal('0.01')):,.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def money(value: Decimal | float | None) -> str:
     return NO_VALUE if value is None else f"{Decimal(value):,.2f}"
 
