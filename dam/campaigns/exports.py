@@ -132,6 +132,11 @@ def ingest_export(
     column_of = {target: column for column, target in source.columns.items()}
     column_of.update({target: pattern for pattern, target in source.patterns.items()})
     seen: dict[tuple[uuid.UUID, date, str, str], int] = {}
+    # Only the figures the source fills are checked per row; the others are zero.
+    filled = [name for name in FIGURES if name in source.columns.values()] + [
+        name for name in FIGURES if name in source.patterns.values()
+    ]
+    zeros = {name: _figure(name, None) for name in FIGURES if name not in filled}
     now = ctx.now()
     ready: list[dict[str, Any]] = []
     currencies: set[str] = set()
@@ -154,9 +159,9 @@ def ingest_export(
         except Invalid as exc:
             problems.setdefault(line, []).append({"field": "channel", "message": str(exc.detail)})
             continue
-        figures: dict[str, Any] = {}
+        figures: dict[str, Any] = dict(zeros)
         bad: list[dict[str, str]] = []
-        for name in FIGURES:
+        for name in filled:
             try:
                 figures[name] = _figure(name, values.get(name))
             except ValueError as exc:

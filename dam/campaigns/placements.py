@@ -40,6 +40,8 @@ def live_on(periods: Sequence[Period], day: Date) -> Period:
     """The period that covered most of `day` (UTC); a day before the first registration is
     the first period's (a placement is often registered after the ad started running). Ties go
     to the earlier period. `periods` is in order and not empty."""
+    if len(periods) == 1:
+        return periods[0]
     start = datetime.combine(day, time(), tzinfo=UTC)
     end = start + timedelta(days=1)
     best, best_overlap = periods[0], timedelta(0)

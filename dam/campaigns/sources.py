@@ -20,10 +20,11 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from dam.bounds import MAX_YEAR, MIN_YEAR
@@ -333,6 +334,9 @@ def parse_export(text: str, *, source: SourceMapping, locale: str | None) -> Par
     rows: list[ExportRow] = []
     problems: dict[int, list[dict[str, str]]] = {}
     skipped = list(range(1, start + 1))
+    converters = [
+        (p, column, target, _converter(target, locale)) for p, column, target, _ in mapped
+    ]
     # Total lines say so in their first cell or in the date column ("Total: Account").
     marks = sorted({0, *(p for p, _, target, _ in mapped if target == "date")})
     for offset, cells in enumerate(lines[start + 1 :], start=start + 2):
@@ -343,10 +347,10 @@ def parse_export(text: str, *, source: SourceMapping, locale: str | None) -> Par
             continue
         values: dict[str, Any] = {}
         bad: list[dict[str, str]] = []
-        for position, column, target, _currency in mapped:
+        for position, column, target, convert in converters:
             cell = cells[position] if position < len(cells) else ""
             try:
-                values[target] = _cell(target, cell, locale)
+                values[target] = convert(cell)
             except CellError as exc:
                 bad.append({"field": column, "message": str(exc)})
         if "date_end" in values and values.get("date") and values["date_end"] != values["date"]:
@@ -369,13 +373,22 @@ def parse_export(text: str, *, source: SourceMapping, locale: str | None) -> Par
     return ParsedExport(rows=rows, problems=problems, skipped=skipped, currency=header_currency)
 
 
-def _cell(target: str, cell: str, locale: str | None) -> Any:
+def _date_cell(cell: str) -> date:
     text = cell.strip()
+    if text in EMPTY:
+        raise CellError("the date is missing")
+    return parse_date(text)
+
+
+def _text_cell(cell: str) -> str | None:
+    text = cell.strip()
+    return None if text in EMPTY else text
+
+
+def _converter(target: str, locale: str | None) -> Callable[[str], Any]:
     if target in DATE_FIELDS:
-        if text in EMPTY:
-            raise CellError("the date is missing")
-        return parse_date(text)
+        return _date_cell
     if target in ID_FIELDS or target in TEXT_FIELDS:
-        return None if text in EMPTY else text
+        return _text_cell
     kind = "whole" if target in WHOLE else "money" if target in MONEY else "fractional"
-    return parse_number(text, locale=locale, kind=kind)
+    return partial(parse_number, locale=locale, kind=kind)
