@@ -26,6 +26,7 @@ from dam.assets import service as asset_service
 from dam.bounds import JsonTooDeep, SafeDate, SafeDatetime, loads_json
 from dam.campaigns import exports, metrics, placements, reports, service, sources
 from dam.campaigns.schemas import (
+    NO_CONTROL,
     AssetCampaignsIn,
     CampaignIn,
     CampaignOut,
@@ -277,8 +278,8 @@ async def post_metrics(
     actor: Reporter,
     source: Annotated[str | None, Query(max_length=32)] = None,
     locale: Annotated[str | None, Query(max_length=16)] = None,
-    account: Annotated[str | None, Query(max_length=128)] = None,
-    external_id: Annotated[str | None, Query(max_length=256)] = None,
+    account: Annotated[str | None, Query(max_length=128, pattern=NO_CONTROL)] = None,
+    external_id: Annotated[str | None, Query(max_length=256, pattern=NO_CONTROL)] = None,
     dry_run: bool = False,
 ) -> MetricsResult | ExportResult:
     """Daily rows `{asset_id, date, channel, impressions, clicks, conversions, spend, revenue}`

@@ -160,15 +160,21 @@ class MetricsResult(BaseModel):
     rows: int = Field(description="Rows inserted or replaced.")
 
 
+# Platform ids and names are printable text (PostgreSQL cannot even store a NUL).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
 class PlacementIn(BaseModel):
     """Register where a version runs. `version` defaults to the version published now, pinned."""
 
     model_config = ConfigDict(extra="forbid")
 
     platform: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", examples=["google_ads", "meta"])
-    account: str | None = Field(default=None, max_length=128)
-    external_id: str = Field(min_length=1, max_length=256, examples=["612345678901"])
-    external_name: str | None = Field(default=None, max_length=512)
+    account: str | None = Field(default=None, max_length=128, pattern=NO_CONTROL)
+    external_id: str = Field(
+        min_length=1, max_length=256, pattern=NO_CONTROL, examples=["612345678901"]
+    )
+    external_name: str | None = Field(default=None, max_length=512, pattern=NO_CONTROL)
     asset_id: uuid.UUID
     version: VersionNumber | None = None
     channel: str | None = Field(default=None, max_length=64)

@@ -182,3 +182,17 @@ def test_placements_per_asset_are_bounded(
     assert third.json()["error"] == "too_many_placements"
     again = {**_body(creative), "external_id": "2", "asset_id": creative}
     assert client.post(PLACEMENTS, headers=automation, json=again).status_code == 200
+
+
+def test_control_characters_in_ids_are_refused(
+    client: TestClient, automation: dict[str, str], creative: str
+) -> None:
+    body = {**_body(creative), "asset_id": creative, "external_id": "61\x0023"}
+    assert client.post(PLACEMENTS, headers=automation, json=body).status_code == 422
+    export = client.post(
+        "/api/v1/campaigns/ADS26/metrics",
+        headers={**automation, "Content-Type": "text/csv"},
+        params={"source": "braze", "external_id": "b\x00"},
+        content=b"time,sent\n2026-11-20,1\n",
+    )
+    assert export.status_code == 422
