@@ -153,6 +153,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/deliveries/{token}"): Rule(public=True),
     ("POST", "/api/v1/campaigns/{campaign_id}/metrics"): Rule(REPORTERS, body=_json([])),
     ("GET", "/api/v1/campaigns/{campaign_id}/performance"): Rule(),
+    ("POST", "/api/v1/campaigns/{campaign_id}/placements"): Rule(REPORTERS, body=_json({})),
+    ("GET", "/api/v1/campaigns/{campaign_id}/placements"): Rule(),
     ("GET", "/api/v1/reports/creative-insights"): Rule(ANALYSTS),
     # operations and documentation
     ("GET", "/healthz"): Rule(public=True),

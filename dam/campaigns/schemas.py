@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dam.bounds import SafeDate
+from dam.bounds import SafeDate, VersionNumber
 
 
 class CampaignIn(BaseModel):
@@ -119,7 +119,7 @@ class Totals(BaseModel):
 
     impressions: int = 0
     clicks: int = 0
-    conversions: int = 0
+    conversions: float = 0
     spend: Decimal = Decimal("0.00")
     revenue: Decimal = Decimal("0.00")
     ctr: float | None = None
@@ -170,3 +170,85 @@ class InsightsReport(BaseModel):
 class MetricsResult(BaseModel):
     campaign_id: str
     rows: int = Field(description="Rows inserted or replaced.")
+
+
+# Platform ids and names are printable text (PostgreSQL cannot even store a NUL).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
+class PlacementIn(BaseModel):
+    """Register where a version runs. `version` defaults to the version published now, pinned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", examples=["google_ads", "meta"])
+    account: str | None = Field(default=None, max_length=128, pattern=NO_CONTROL)
+    external_id: str = Field(
+        min_length=1, max_length=256, pattern=NO_CONTROL, examples=["612345678901"]
+    )
+    external_name: str | None = Field(default=None, max_length=512, pattern=NO_CONTROL)
+    asset_id: uuid.UUID
+    version: VersionNumber | None = None
+    channel: str | None = Field(default=None, max_length=64)
+
+
+class PlacementPeriodOut(BaseModel):
+    asset_id: uuid.UUID
+    version: int
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+class PlacementOut(BaseModel):
+    id: uuid.UUID
+    campaign_id: str
+    platform: str
+    account: str | None
+    external_id: str
+    external_name: str | None
+    asset_id: uuid.UUID
+    version: int
+    channel: str | None
+    first_seen: date | None
+    last_seen: date | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[PlacementPeriodOut]
+
+
+class PlacementPage(BaseModel):
+    items: list[PlacementOut]
+
+
+class UnmatchedRow(BaseModel):
+    line: int
+    external_id: str | None
+    external_name: str | None
+    reason: str
+
+
+class RejectedRow(BaseModel):
+    line: int
+    problems: list[dict[str, str]]
+
+
+class AttributedVersion(BaseModel):
+    asset_id: uuid.UUID
+    version: int
+    rows: int
+
+
+class ExportResult(BaseModel):
+    """A platform export read through a source mapping: what was (or, with `dry_run`, would
+    be) stored, attributed to which versions, and what could not be."""
+
+    campaign_id: str
+    source: str
+    dry_run: bool
+    rows: int
+    skipped_lines: list[int]
+    unmatched: list[UnmatchedRow]
+    rejected: list[RejectedRow]
+    totals: dict[str, float]
+    currencies: list[str]
+    attributed: list[AttributedVersion]

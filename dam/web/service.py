@@ -27,6 +27,7 @@ from dam.audit import queries as audit_queries
 from dam.audit.schemas import AuditEventOut
 from dam.campaigns import reports
 from dam.campaigns.schemas import AssetPerformance, PerformanceReport
+from dam.campaigns.sums import cents, exact_sum, sum_of
 from dam.context import Context
 from dam.errors import Invalid
 from dam.governance.pack import Facet, GovernancePack, Rule, Term
@@ -447,17 +448,25 @@ def daily_series(
     session: Session, *, campaign: Campaign, metric: str, report: PerformanceReport
 ) -> list[Series]:
     """Per asset and day, one metric summed over channels, for the campaign's chart."""
-    column = getattr(CampaignMetric, metric)
-    rows = session.exec(
-        select(col(CampaignMetric.asset_id), col(CampaignMetric.date), sa.func.sum(column))
-        .where(col(CampaignMetric.campaign_id) == campaign.id)
-        .group_by(col(CampaignMetric.asset_id), col(CampaignMetric.date))
-        .order_by(col(CampaignMetric.date))
+    table = CampaignMetric.__table__  # type: ignore[attr-defined]
+    column = table.c[metric]
+    fractional = metric == "conversions"  # held in hundredths
+    summed = exact_sum(
+        cents(column) if fractional else column, "value", session.get_bind().dialect.name
+    )
+    rows = session.execute(
+        sa.select(table.c.asset_id, table.c.date, *summed)
+        .where(table.c.campaign_id == campaign.id)
+        .group_by(table.c.asset_id, table.c.date)
+        .order_by(table.c.date)
     ).all()
     titles = {item.asset_id: item.title for item in report.items}
     by_asset: dict[uuid.UUID, list[tuple[date, int]]] = {}
-    for asset_id, day, value in rows:
-        by_asset.setdefault(asset_id, []).append((day, int(value or 0)))
+    for row in rows:
+        value = sum_of(row, "value")
+        by_asset.setdefault(row.asset_id, []).append(
+            (row.date, value // 100 if fractional else value)
+        )
     return [Series(asset_id=a, title=titles.get(a, str(a)), points=p) for a, p in by_asset.items()]
 
 
@@ -541,6 +550,12 @@ NO_VALUE = "\u2013"  # an en dash: "no figure", distinct from zero
 
 def percent(value: float | None) -> str:
     return NO_VALUE if value is None else f"{value * 100:.1f}%"
+
+
+def amount(value: float) -> str:
+    """A figure that may have hundredths (conversions): `12`, `3.83`, `1,234.5`."""
+    text = f"{Decimal(str(value)).quantize(Decimal('0.01')):,.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def money(value: Decimal | float | None) -> str:
