@@ -12,6 +12,7 @@ import json
 import re
 from array import array
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from itertools import accumulate
 from typing import Annotated, Any
 
@@ -30,6 +31,22 @@ MAX_YEAR = 9000
 # Deeper than any body the API defines (metadata nests three levels, metric rows two), far
 # shallower than where the JSON parser or validation would exhaust the stack.
 MAX_JSON_DEPTH = 32
+
+# One metric row is one day of one asset on one channel (of one campaign). No platform reports
+# more than this for a day: ten billion impressions is several times the daily traffic of the
+# largest ad networks, a billion in any currency more than the largest daily campaign budgets.
+# Beyond these a value is an error or an attack. A monthly rollup row sums one row per day and
+# placement of one asset, and an asset can be the target of at most MAX_PLACEMENTS_PER_ASSET
+# placements (plus the rows reported per asset), so a month of rows at the limits still sums far
+# inside a 64-bit integer and the rollup can never overflow.
+MAX_METRIC_COUNT = 10**10
+MAX_METRIC_MONEY = Decimal(10**9)
+MAX_PLACEMENTS_PER_ASSET = 10_000
+_MONTH_ROWS = 31 * (MAX_PLACEMENTS_PER_ASSET + 1)
+if (
+    _MONTH_ROWS * max(MAX_METRIC_COUNT, int(MAX_METRIC_MONEY) * 100) >= MAX_INT64
+):  # pragma: no cover
+    raise RuntimeError("metric bounds too wide for the 64-bit rollup")
 
 VersionNumber = Annotated[int, Field(ge=1, le=MAX_INT32)]
 PageNumber = Annotated[int, Field(ge=1, le=100_000)]
@@ -63,6 +80,37 @@ def _safe_date(value: date) -> date:
         raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
     return value
 
+
+def check_metric_count(value: int) -> int:
+    if not 0 <= value <= MAX_METRIC_COUNT:
+        raise ValueError(f"must be between 0 and {MAX_METRIC_COUNT:_} for one daily row")
+    return value
+
+
+def check_metric_money(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if not 0 <= value <= MAX_METRIC_MONEY:
+        raise ValueError(f"must be between 0 and {MAX_METRIC_MONEY:_} for one daily row")
+    return value
+
+
+# A count in one daily metric row (impressions, clicks, conversions …).
+MetricCount = Annotated[int, AfterValidator(check_metric_count)]
+
+
+def check_metric_amount(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if not 0 <= value <= MAX_METRIC_COUNT:
+        raise ValueError(f"must be between 0 and {MAX_METRIC_COUNT:_} for one daily row")
+    return value
+
+
+# A count platforms report with fractions (conversions under data-driven attribution).
+MetricAmount = Annotated[Decimal, AfterValidator(check_metric_amount)]
+# An amount of money in one daily metric row (spend, revenue), before rounding to cents.
+MetricMoney = Annotated[Decimal, AfterValidator(check_metric_money)]
 
 # A timezone-aware instant within the safe years, normalised to UTC; numbers are refused.
 SafeDatetime = Annotated[datetime, BeforeValidator(_no_epoch), AfterValidator(_safe_datetime)]

@@ -44,6 +44,7 @@ Handler = Callable[[Context, Session, dict[str, Any]], None]
 EVENT_REACTIONS: tuple[Handler, ...] = (
     search_jobs.index_event,
     webhook_jobs.fan_out_event,
+    asset_jobs.queue_delivery_copies,
 )
 
 
@@ -55,6 +56,7 @@ def react_to_event(ctx: Context, session: Session, event: dict[str, Any]) -> Non
 HANDLERS: dict[str, Handler] = {
     EVENT_JOB: react_to_event,
     asset_jobs.RENDITIONS_JOB: asset_jobs.make_renditions,
+    asset_jobs.DELIVERY_COPIES_JOB: asset_jobs.make_delivery_copies,
     SEARCH_INDEX_JOB: search_jobs.index_asset,
     search_jobs.REBUILD_JOB: search_jobs.rebuild_index,
     webhook_jobs.DELIVER_JOB: webhook_jobs.deliver,

@@ -117,6 +117,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/taxonomy"): Rule(),
     ("GET", "/api/v1/governance/rules"): Rule(),
     ("POST", "/api/v1/governance/validate"): Rule(UPLOADERS, body=_upload_form),
+    ("POST", "/api/v1/governance/prefill"): Rule(UPLOADERS, body=_upload_form),
     ("POST", "/api/v1/governance/reload"): Rule(ADMIN),
     # review
     ("POST", "/api/v1/assets/{asset_id}/submit"): Rule(UPLOADERS),
@@ -152,6 +153,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/deliveries/{token}"): Rule(public=True),
     ("POST", "/api/v1/campaigns/{campaign_id}/metrics"): Rule(REPORTERS, body=_json([])),
     ("GET", "/api/v1/campaigns/{campaign_id}/performance"): Rule(),
+    ("POST", "/api/v1/campaigns/{campaign_id}/placements"): Rule(REPORTERS, body=_json({})),
+    ("GET", "/api/v1/campaigns/{campaign_id}/placements"): Rule(),
     ("GET", "/api/v1/reports/creative-insights"): Rule(ANALYSTS),
     # operations and documentation
     ("GET", "/healthz"): Rule(public=True),

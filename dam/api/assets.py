@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -351,5 +352,10 @@ def rendition(
             else "private, no-cache",
             "ETag": f'"{row.sha256[:16]}-{kind}"',
             **security_headers(media_type),
+            # Like every response that serves bytes: what was sent, beside the original.
+            "X-DAM-SHA256": hashlib.sha256(data).hexdigest(),
+            "X-DAM-Size": str(len(data)),
+            "X-DAM-Original-SHA256": row.sha256,
+            "X-DAM-Original-Size": str(row.size),
         },
     )

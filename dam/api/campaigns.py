@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -23,17 +24,22 @@ from dam.api.openapi import METRICS_BODY, binary, errors
 from dam.assets import delivery
 from dam.assets import service as asset_service
 from dam.bounds import JsonTooDeep, SafeDate, SafeDatetime, loads_json
-from dam.campaigns import metrics, reports, service
+from dam.campaigns import exports, metrics, placements, reports, service, sources
 from dam.campaigns.schemas import (
+    NO_CONTROL,
     AssetCampaignsIn,
     CampaignIn,
     CampaignOut,
     CampaignPage,
     CampaignPatch,
+    ExportResult,
     FeedPage,
     InsightsReport,
     MetricsResult,
     PerformanceReport,
+    PlacementIn,
+    PlacementOut,
+    PlacementPage,
     RemovedPage,
 )
 from dam.errors import Invalid, UnsupportedMediaType
@@ -197,7 +203,7 @@ def follow_delivery(token: str, request: Request, ctx: ContextDep, session: Sess
         ctx=ctx,
         asset=asset,
         version=version,
-        audience="delivery_link",
+        audience=delivery.DELIVERY_LINK_AUDIENCE,
         campaign_id=link.campaign_id,
     )
     return blob_response(
@@ -237,24 +243,116 @@ async def _read_metric_rows(request: Request) -> list[Any]:
     return body
 
 
+async def _read_export(request: Request) -> str:
+    """A platform export as downloaded: the raw body or a multipart `file`, UTF-8 (a BOM is
+    fine) or UTF-16 with a BOM (the platforms' "CSV for Excel")."""
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=10)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("send the export as the multipart field `file`", code="invalid_export")
+        raw = await upload.read()
+    else:
+        raw = await request.body()
+    try:
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return raw.decode("utf-16")
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid("the export must be UTF-8 or UTF-16 text", code="invalid_export") from exc
+
+
 @router.post(
     "/campaigns/{campaign_id}/metrics",
-    response_model=MetricsResult,
+    response_model=MetricsResult | ExportResult,
     openapi_extra=METRICS_BODY,
     responses=errors(415),
 )
 @body_kind(BodyKind.metrics)
 async def post_metrics(
-    request: Request, campaign: CampaignDep, ctx: ContextDep, session: SessionDep, actor: Reporter
-) -> MetricsResult:
+    request: Request,
+    campaign: CampaignDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Reporter,
+    source: Annotated[str | None, Query(max_length=32)] = None,
+    locale: Annotated[str | None, Query(max_length=16)] = None,
+    account: Annotated[str | None, Query(max_length=128, pattern=NO_CONTROL)] = None,
+    external_id: Annotated[str | None, Query(max_length=256, pattern=NO_CONTROL)] = None,
+    dry_run: bool = False,
+) -> MetricsResult | ExportResult:
     """Daily rows `{asset_id, date, channel, impressions, clicks, conversions, spend, revenue}`
     as JSON or CSV (`text/csv` body or multipart `file`). Upserted on (campaign, asset, date,
-    channel): re-sending a day replaces it. Any bad row → 422 listing them; nothing stored."""
+    channel): re-sending a day replaces it. Any bad row → 422 listing them; nothing stored.
+
+    With `source` (`google_ads`, `meta`, `braze`): the platform's own export as downloaded,
+    matched to placements by the platform's ids and attributed to the version each placement
+    pointed to on the row's date. `locale` declares the export's number format (`en`, `de` …);
+    `account` the platform account when the file has no account column; `external_id` the
+    placement of a file without an id column (Braze). `dry_run=true` stores nothing and answers
+    what would be stored, unmatched rows and the versions figures would go to."""
+    if source is not None:
+        mapping = sources.get_source(source)
+        text = await _read_export(request)
+        return await run_in_threadpool(
+            exports.ingest_export,
+            session,
+            ctx=ctx,
+            campaign=campaign,
+            text=text,
+            source=mapping,
+            locale=locale,
+            account=account,
+            external_id=external_id,
+            dry_run=dry_run,
+            actor=actor,
+        )
+    if dry_run:
+        raise Invalid(
+            "`dry_run` previews a platform export: give `source=`", code="invalid_request"
+        )
     rows = await _read_metric_rows(request)
     count = await run_in_threadpool(
         metrics.ingest_metrics, session, ctx=ctx, campaign=campaign, raw_rows=rows, actor=actor
     )
     return MetricsResult(campaign_id=campaign.id, rows=count)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/placements",
+    status_code=201,
+    response_model=PlacementOut,
+    responses={**errors(409), 200: {"model": PlacementOut, "description": "The same mapping"}},
+)
+def register_placement(
+    data: PlacementIn,
+    response: Response,
+    campaign: CampaignDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Reporter,
+) -> PlacementOut:
+    """Register where a version runs: (platform, account, external_id) maps to one asset
+    version. 201 when created or re-pointed to another asset or version (from now on; rows
+    already ingested keep theirs), 200 when the same mapping is sent again."""
+    out, changed = placements.register(session, ctx=ctx, campaign=campaign, data=data, actor=actor)
+    if not changed:
+        response.status_code = 200
+    return out
+
+
+@router.get("/campaigns/{campaign_id}/placements", response_model=PlacementPage)
+def list_placements(
+    campaign: CampaignDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    asset_id: uuid.UUID | None = None,
+) -> PlacementPage:
+    """The campaign's placements with what each pointed to over time; `asset_id` filters."""
+    return PlacementPage(
+        items=placements.list_placements(session, campaign=campaign, asset_id=asset_id)
+    )
 
 
 @router.get("/campaigns/{campaign_id}/performance", response_model=PerformanceReport)

@@ -11,7 +11,7 @@ from dam.api.middleware import BodyKind, body_kind
 from dam.api.openapi import UPLOAD_BODY, errors
 from dam.assets import service as asset_service
 from dam.governance import service
-from dam.governance.schemas import ValidationOut
+from dam.governance.schemas import PrefillOut, ValidationOut
 
 router = APIRouter(prefix="/api/v1", tags=["governance"])
 
@@ -44,6 +44,27 @@ async def validate(
     try:
         return await run_in_threadpool(
             asset_service.preview_compliance, session, ctx=ctx, upload=upload, principal=actor
+        )
+    finally:
+        upload.discard()
+
+
+@router.post(
+    "/governance/prefill",
+    response_model=PrefillOut,
+    openapi_extra=UPLOAD_BODY,
+    responses=errors(415),
+)
+@body_kind(BodyKind.upload)
+async def prefill(request: Request, ctx: ContextDep, actor: Uploader) -> PrefillOut:
+    """What the file's embedded EXIF/IPTC/XMP metadata pre-fills (title, description, tags,
+    rights date, credits …) and the key each value came from, before any term is chosen:
+    the upload form shows it when a file is picked. `metadata` is optional; explicit values
+    in it win. Judges nothing, stores nothing."""
+    upload = await read_upload(request, ctx)
+    try:
+        return await run_in_threadpool(
+            asset_service.preview_prefill, ctx=ctx, upload=upload, principal=actor
         )
     finally:
         upload.discard()

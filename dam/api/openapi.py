@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
+from dam.bounds import MAX_METRIC_COUNT
+
 ERROR_REF = "#/components/schemas/ErrorOut"
 
 DESCRIPTIONS = {
@@ -99,9 +101,9 @@ _METRIC_ROW: dict[str, Any] = {
         "asset_id": {"type": "string", "format": "uuid"},
         "date": {"type": "string", "format": "date"},
         "channel": {"type": "string"},
-        "impressions": {"type": "integer", "minimum": 0},
-        "clicks": {"type": "integer", "minimum": 0},
-        "conversions": {"type": "integer", "minimum": 0},
+        "impressions": {"type": "integer", "minimum": 0, "maximum": MAX_METRIC_COUNT},
+        "clicks": {"type": "integer", "minimum": 0, "maximum": MAX_METRIC_COUNT},
+        "conversions": {"type": "number", "minimum": 0, "maximum": MAX_METRIC_COUNT},
         "spend": {"type": "string"},
         "revenue": {"type": "string"},
     },

@@ -10,12 +10,19 @@ key of (source bytes, governed metadata, privacy setting), so an approved metada
 never served with stale rights. Formats that cannot be rewritten are delivered unchanged when
 they carry no location, and refused (409 `location_not_removable`) when they do: location never
 leaks (dam/media/METADATA.md has the table per format).
+
+Copies are made on first use, and ahead of it by the worker (`assets.jobs.make_delivery_copies`,
+after a publication, a published-metadata change or a campaign tag), so a campaign feed can
+state the digest of what its links serve (`copy_key`, `copies_by_key`) without making anything.
 """
 
 from __future__ import annotations
 
 import tempfile
+import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import Session, col, select
@@ -30,6 +37,8 @@ from dam.principal import Principal
 DELIVERY_PREFIX = "derived/delivery"
 # Who gets the original as stored: the roles that upload and review it.
 ORIGINAL_AUDIENCES = frozenset({"admin", "brand_manager", "designer"})
+# The audience of campaign delivery links (GET /deliveries/{token}).
+DELIVERY_LINK_AUDIENCE = "delivery_link"
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,15 @@ def governed_metadata(
     asset: Asset, version: AssetVersion, *, campaign_id: str | None = None
 ) -> DeliveryMetadata:
     """The published view's governed fields, as a delivered copy carries them."""
-    live = Metadata.of(asset)
+    return governed_fields(
+        asset_id=asset.id, version=version.number, live=Metadata.of(asset), campaign_id=campaign_id
+    )
+
+
+def governed_fields(
+    *, asset_id: uuid.UUID, version: int, live: Metadata, campaign_id: str | None = None
+) -> DeliveryMetadata:
+    """`governed_metadata` from the published view's values, for callers that read columns."""
     extra = live.extra
 
     def text(name: str) -> str | None:
@@ -72,15 +89,19 @@ def governed_metadata(
 
     creator = extra.get("creator") or ()
     return DeliveryMetadata(
-        asset_id=str(asset.id),
-        version=version.number,
+        asset_id=str(asset_id),
+        version=version,
         title=live.title or None,
         description=live.description or None,
         creator=tuple(creator if isinstance(creator, list) else [str(creator)]),
         credit=text("credit"),
         copyright=text("copyright"),
         usage_terms=text("usage_terms"),
-        licence_end=live.rights_expire_at.date() if live.rights_expire_at else None,
+        # The last day the rights hold: expiry is the instant they end (a file's licence end
+        # 2027-06-30 is stored as 2027-07-01T00:00Z and must leave as 2027-06-30 again).
+        licence_end=(live.rights_expire_at - timedelta(microseconds=1)).date()
+        if live.rights_expire_at
+        else None,
         campaign_id=campaign_id,
     )
 
@@ -108,6 +129,25 @@ def _copy_key(
     strip = ctx.governance.pack.metadata.strips_location(audience)
     metadata = governed_metadata(asset, version, campaign_id=campaign_id)
     return delivery_cache_key(version.sha256, metadata, strip=strip), metadata, strip
+
+
+def copy_key(
+    ctx: Context,
+    *,
+    asset_id: uuid.UUID,
+    version: int,
+    source_sha256: str,
+    live: Metadata,
+    audience: str,
+    campaign_id: str | None = None,
+) -> str:
+    """The cache key `served` looks the copy up by, from column values (the feed reads no
+    rows whole). Same inputs, same function: a feed never states another copy's digest."""
+    strip = ctx.governance.pack.metadata.strips_location(audience)
+    metadata = governed_fields(
+        asset_id=asset_id, version=version, live=live, campaign_id=campaign_id
+    )
+    return delivery_cache_key(source_sha256, metadata, strip=strip)
 
 
 def served(
@@ -179,21 +219,9 @@ def _make_copy(
     return made
 
 
-def known_copies(
-    session: Session,
-    *,
-    ctx: Context,
-    items: list[tuple[Asset, AssetVersion]],
-    audience: str,
-    campaign_id: str | None,
-) -> dict[str, DeliveryCopy]:
-    """The delivered copies already made for these (asset, version) pairs, by asset id: what a
-    feed can state about the bytes its links serve before anyone fetched them."""
-    keys = {
-        _copy_key(ctx, a, v, audience=audience, campaign_id=campaign_id)[0]: str(a.id)
-        for a, v in items
-    }
+def copies_by_key(session: Session, keys: Collection[str]) -> dict[str, DeliveryCopy]:
+    """The delivered copies already made under these cache keys (see `copy_key`)."""
     if not keys:
         return {}
     rows = session.exec(select(DeliveryCopy).where(col(DeliveryCopy.key).in_(list(keys))))
-    return {keys[row.key]: row for row in rows}
+    return {row.key: row for row in rows}

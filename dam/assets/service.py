@@ -37,7 +37,7 @@ from dam.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from dam.events import emit
 from dam.governance.pack import GovernancePack
 from dam.governance.prefill import embedded_for, prefill
-from dam.governance.schemas import ValidationOut
+from dam.governance.schemas import PrefillOut, ValidationOut
 from dam.governance.service import (
     Assessment,
     Fields,
@@ -225,6 +225,35 @@ def preview_compliance(
         duplicate_of=str(duplicate.asset_id) if duplicate else None,
         metadata=_metadata_of(upload_fields.fields, assessment).to_json(),
         prefilled=upload_fields.prefilled,
+        embedded=embedded_for(principal.role.value, pack, inspected.embedded),
+    )
+
+
+def preview_prefill(*, ctx: Context, upload: ReceivedUpload, principal: Principal) -> PrefillOut:
+    """The prefill endpoint: what the file's embedded metadata would fill in, for the upload
+    form to show as soon as a file is picked, before the designer has chosen any term (which
+    validate needs). Explicit values in `metadata` win, as on upload; bad files still raise."""
+    metadata = parse_metadata(upload.fields.get("metadata"))
+    inspected = inspect_upload(ctx, upload)
+    pack = ctx.governance.pack
+    filled = _upload_fields(pack, inspected, _explicit(metadata), [])
+    fields = filled.fields
+    width, height = inspected.media.display_size or (None, None)
+    return PrefillOut(
+        filename=inspected.filename,
+        mime_type=inspected.media.mime_type,
+        kind=str(inspected.media.kind),
+        width=width,
+        height=height,
+        metadata=Metadata(
+            title=fields.title,
+            description=fields.description,
+            tags=tuple(fields.tags),
+            terms={k: list(v) for k, v in fields.terms.items()},
+            rights_expire_at=fields.rights_expire_at,
+            extra=dict(fields.extra),
+        ).to_json(),
+        prefilled=filled.prefilled,
         embedded=embedded_for(principal.role.value, pack, inspected.embedded),
     )
 

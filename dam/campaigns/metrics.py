@@ -26,7 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from dam.audit.service import record
+from dam.bounds import MetricAmount, MetricCount, MetricMoney, SafeDate, VersionNumber
 from dam.campaigns.service import resolve_channel
+from dam.campaigns.sums import cents
 from dam.context import Context
 from dam.errors import Invalid
 from dam.models import Asset, AssetCampaign, Campaign, CampaignMetric, CampaignMetricMonth
@@ -38,8 +40,10 @@ CHUNK = 2_000
 # Bad rows listed in a 422; the count says how many there were in all.
 MAX_REPORTED = 1_000
 CENT = Decimal("0.01")
-KEY = ("campaign_id", "asset_id", "date", "channel")
-VALUES = ("version", "impressions", "clicks", "conversions", "spend", "revenue", "updated_at")
+KEY = ("campaign_id", "asset_id", "date", "channel", "placement")
+EMAIL = ("sends", "deliveries", "opens", "unique_opens", "unsubscribes", "bounces")
+FIGURES = ("impressions", "clicks", "conversions", "spend", "revenue", *EMAIL)
+VALUES = ("version", *FIGURES, "updated_at")
 CSV_COLUMNS = frozenset(
     {
         "asset_id",
@@ -51,29 +55,37 @@ CSV_COLUMNS = frozenset(
         "conversions",
         "spend",
         "revenue",
+        *EMAIL,
     }
 )
 
 
 class MetricRowIn(BaseModel):
+    """One daily row; every figure is held to the bounds of `dam.bounds` (one day of one
+    asset on one channel), so no batch can store a value that a sum could overflow on."""
+
     model_config = ConfigDict(extra="forbid")
 
     asset_id: uuid.UUID
-    date: Date
+    date: SafeDate
     channel: str | None = Field(default=None, max_length=64)
-    version: int | None = Field(default=None, ge=1)
-    impressions: int = Field(default=0, ge=0, lt=2**63)
-    clicks: int = Field(default=0, ge=0, lt=2**63)
-    conversions: int = Field(default=0, ge=0, lt=2**63)
-    spend: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal("1e12"))
-    revenue: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal("1e12"))
+    version: VersionNumber | None = None
+    impressions: MetricCount = 0
+    clicks: MetricCount = 0
+    conversions: MetricAmount = Decimal(0)
+    spend: MetricMoney = Decimal(0)
+    revenue: MetricMoney = Decimal(0)
+    sends: MetricCount = 0
+    deliveries: MetricCount = 0
+    opens: MetricCount = 0
+    unique_opens: MetricCount = 0
+    unsubscribes: MetricCount = 0
+    bounces: MetricCount = 0
 
-    @field_validator("spend", "revenue")
+    @field_validator("conversions", "spend", "revenue")
     @classmethod
     def _cents(cls, value: Decimal) -> Decimal:
-        # Platforms report fractions of a cent; the column holds cents.
-        if not value.is_finite():
-            raise ValueError("must be a finite number")
+        # Platforms report fractions of a cent or of a conversion; the columns hold hundredths.
         return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -216,13 +228,10 @@ def validate_rows(
                 "asset_id": row.asset_id,
                 "date": row.date,
                 "channel": channel,
+                "placement": "",
                 # Figures are attributed to the version that was live when they were reported.
                 "version": row.version if row.version is not None else versions[0],
-                "impressions": row.impressions,
-                "clicks": row.clicks,
-                "conversions": row.conversions,
-                "spend": row.spend,
-                "revenue": row.revenue,
+                **{name: getattr(row, name) for name in FIGURES},
                 "updated_at": now,
             }
         )
@@ -237,10 +246,43 @@ def validate_rows(
     return ready
 
 
+def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL: the rows COPYed into a temporary table, then one INSERT … SELECT … ON
+    CONFLICT: several times faster than executemany for a 100k-row export."""
+    columns = [*KEY, *VALUES]
+    names = ", ".join(columns)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in VALUES)
+    session.execute(
+        sa.text(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS metrics_in"
+            " (LIKE campaign_metrics INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+    )
+    session.execute(sa.text("TRUNCATE metrics_in"))
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f"COPY metrics_in ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
+    # Constant column names only.
+    session.execute(
+        sa.text(
+            f"INSERT INTO campaign_metrics ({names}) SELECT {names} FROM metrics_in"  # noqa: S608
+            f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
+        )
+    )
+    session.execute(sa.text("TRUNCATE metrics_in"))
+
+
 def upsert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or replace on (campaign, asset, date, channel), in chunks sent as executemany."""
+    """Insert or replace on (campaign, asset, date, channel, placement): on PostgreSQL through
+    COPY, on SQLite in chunks sent as executemany."""
     table = CampaignMetric.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        _copy_upsert(session, rows)
+        refresh_rollup(session, rows)
+        return
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table)
     stmt = stmt.on_conflict_do_update(
@@ -259,15 +301,14 @@ def month_of(dialect: str, column: Any) -> Any:
     return sa.func.date(column, "start of month")
 
 
-def _cents(column: Any) -> Any:
-    return sa.func.sum(sa.cast(sa.func.round(column * 100), sa.BigInteger))
-
-
 def next_month(day: Date) -> Date:
     return Date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> None:
+    # Plain sums are safe here: a rollup row sums one row per day and placement of one asset,
+    # and rows and placements per asset are bounded (`dam.bounds`), so no sum can leave a
+    # 64-bit integer.
     raw = CampaignMetric.__table__  # type: ignore[attr-defined]
     rollup = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
     month = month_of(session.get_bind().dialect.name, raw.c.date)
@@ -280,9 +321,9 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
             raw.c.channel,
             sa.func.sum(raw.c.impressions),
             sa.func.sum(raw.c.clicks),
-            sa.func.sum(raw.c.conversions),
-            _cents(raw.c.spend),
-            _cents(raw.c.revenue),
+            sa.func.sum(cents(raw.c.conversions)),
+            sa.func.sum(cents(raw.c.spend)),
+            sa.func.sum(cents(raw.c.revenue)),
         )
         .where(*where)
         .group_by(raw.c.campaign_id, raw.c.asset_id, month, raw.c.channel)
@@ -294,7 +335,7 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
         "channel",
         "impressions",
         "clicks",
-        "conversions",
+        "conversion_hundredths",
         "spend_cents",
         "revenue_cents",
     ]

@@ -1,6 +1,7 @@
 """Performance reports: per campaign, per asset lifetime, and creative insights by facet.
 
-Sums are computed in SQL; ratios are derived from the sums in Python with `Decimal`, so a
+Sums are computed in SQL with `dam.campaigns.sums` (exact and overflow-free on both
+databases, money in cents); ratios are derived from the sums in Python with `Decimal`, so a
 report never averages averages and the figures are exact.
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from decimal import Context as DecimalContext
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -26,6 +28,7 @@ from dam.campaigns.schemas import (
     Totals,
 )
 from dam.campaigns.service import channel_family
+from dam.campaigns.sums import cents, exact_sum, money_of, sum_of
 from dam.errors import Invalid
 from dam.governance.pack import GovernancePack
 from dam.models import (
@@ -39,6 +42,11 @@ from dam.models import (
 )
 
 CENT = Decimal("0.01")
+# Enough digits for any sum of stored money to be rounded to cents without an error.
+WIDE = DecimalContext(prec=60)
+COUNTS = ("impressions", "clicks")
+# Summed in hundredths: money, and conversions (which platforms report with fractions).
+HUNDREDTHS = ("conversions", "spend", "revenue")
 SortKey = Literal[
     "impressions",
     "clicks",
@@ -57,7 +65,7 @@ SortKey = Literal[
 class Sums:
     impressions: int = 0
     clicks: int = 0
-    conversions: int = 0
+    conversions: Decimal = Decimal("0.00")
     spend: Decimal = Decimal("0.00")
     revenue: Decimal = Decimal("0.00")
 
@@ -79,41 +87,44 @@ def totals(sums: Sums) -> dict[str, Any]:
     return {
         "impressions": sums.impressions,
         "clicks": sums.clicks,
-        "conversions": sums.conversions,
-        "spend": sums.spend.quantize(CENT),
-        "revenue": sums.revenue.quantize(CENT),
+        "conversions": float(sums.conversions),
+        "spend": sums.spend.quantize(CENT, context=WIDE),
+        "revenue": sums.revenue.quantize(CENT, context=WIDE),
         "ctr": _ratio(sums.clicks, sums.impressions),
         "conversion_rate": _ratio(sums.conversions, sums.clicks),
-        "cost_per_conversion": (sums.spend / sums.conversions).quantize(CENT, ROUND_HALF_UP)
+        "cost_per_conversion": WIDE.divide(sums.spend, sums.conversions).quantize(
+            CENT, ROUND_HALF_UP, context=WIDE
+        )
         if sums.conversions
         else None,
         "roas": _ratio(sums.revenue, sums.spend),
     }
 
 
-def _sum(column: Any) -> Any:
-    return sa.func.coalesce(sa.func.sum(column), 0)
-
-
-def _sum_columns(source: Any = None) -> list[Any]:
+def _sum_columns(dialect: str, source: Any = None, *, in_cents: bool = False) -> list[Any]:
+    """Exact sums of every figure; `in_cents`: the source's money is already in `*_cents`."""
     table = source if source is not None else CampaignMetric.__table__  # type: ignore[attr-defined]
-    return [
-        _sum(table.c.impressions).label("impressions"),
-        _sum(table.c.clicks).label("clicks"),
-        _sum(table.c.conversions).label("conversions"),
-        _sum(table.c.spend).label("spend"),
-        _sum(table.c.revenue).label("revenue"),
-    ]
+    columns: list[Any] = []
+    for name in COUNTS:
+        columns += exact_sum(table.c[name], name, dialect)
+    for name in HUNDREDTHS:
+        money = table.c[f"{name}_cents"] if in_cents else cents(table.c[name])
+        columns += exact_sum(money, name, dialect)
+    return columns
 
 
 def _sums(row: Any) -> Sums:
     return Sums(
-        impressions=int(row.impressions),
-        clicks=int(row.clicks),
-        conversions=int(row.conversions),
-        spend=Decimal(row.spend),
-        revenue=Decimal(row.revenue),
+        impressions=sum_of(row, "impressions"),
+        clicks=sum_of(row, "clicks"),
+        conversions=money_of(row, "conversions"),
+        spend=money_of(row, "spend"),
+        revenue=money_of(row, "revenue"),
     )
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def _metric_filters(
@@ -152,7 +163,7 @@ def campaign_performance(
     channels = channel_family(pack, channel) if channel else None
     table = CampaignMetric.__table__  # type: ignore[attr-defined]
     metric_rows = session.execute(
-        sa.select(table.c.asset_id, table.c.version, *_sum_columns())
+        sa.select(table.c.asset_id, table.c.version, *_sum_columns(_dialect(session)))
         .where(
             table.c.campaign_id == campaign.id,
             *_metric_filters(date_from=date_from, date_to=date_to, channels=channels),
@@ -245,7 +256,7 @@ def asset_performance(
         sa.select(
             table.c.asset_id,
             sa.func.count(sa.distinct(table.c.campaign_id)).label("campaigns"),
-            *_sum_columns(),
+            *_sum_columns(_dialect(session)),
         )
         .where(table.c.asset_id.in_(list(asset_ids)))
         .group_by(table.c.asset_id)
@@ -293,7 +304,7 @@ def _insight_rows(
             rollup.c.campaign_id,
             rollup.c.impressions,
             rollup.c.clicks,
-            rollup.c.conversions,
+            rollup.c.conversion_hundredths.label("conversions_cents"),
             rollup.c.spend_cents,
             rollup.c.revenue_cents,
         )
@@ -310,9 +321,9 @@ def _insight_rows(
             raw.c.campaign_id,
             raw.c.impressions,
             raw.c.clicks,
-            raw.c.conversions,
-            sa.cast(sa.func.round(raw.c.spend * 100), sa.BigInteger).label("spend_cents"),
-            sa.cast(sa.func.round(raw.c.revenue * 100), sa.BigInteger).label("revenue_cents"),
+            cents(raw.c.conversions).label("conversions_cents"),
+            cents(raw.c.spend).label("spend_cents"),
+            cents(raw.c.revenue).label("revenue_cents"),
         )
         if lo is not None:
             days = days.where(raw.c.date >= lo)
@@ -324,10 +335,6 @@ def _insight_rows(
     if len(parts) == 1:
         return parts[0].subquery("figures")
     return sa.union_all(*parts).subquery("figures")
-
-
-def _from_cents(value: Any) -> Decimal:
-    return (Decimal(int(value)) / 100).quantize(CENT)
 
 
 def creative_insights(
@@ -356,17 +363,13 @@ def creative_insights(
             terms.c.term,
             sa.func.count(sa.distinct(figures.c.asset_id)).label("assets"),
             sa.func.count(sa.distinct(figures.c.campaign_id)).label("campaigns"),
-            _sum(figures.c.impressions).label("impressions"),
-            _sum(figures.c.clicks).label("clicks"),
-            _sum(figures.c.conversions).label("conversions"),
-            _sum(figures.c.spend_cents).label("spend_cents"),
-            _sum(figures.c.revenue_cents).label("revenue_cents"),
+            *_sum_columns(_dialect(session), figures, in_cents=True),
         )
         .select_from(figures.join(terms, terms.c.asset_id == figures.c.asset_id))
         .where(terms.c.facet == facet_id)
         .group_by(terms.c.term)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         # The distinct counts sort ~one row per (asset, campaign, term); at the default 4 MB
         # that sort spills to disk. Scoped to this transaction.
         session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
@@ -381,15 +384,7 @@ def creative_insights(
                 label=label,
                 assets=int(row.assets),
                 campaigns=int(row.campaigns),
-                **totals(
-                    Sums(
-                        impressions=int(row.impressions),
-                        clicks=int(row.clicks),
-                        conversions=int(row.conversions),
-                        spend=_from_cents(row.spend_cents),
-                        revenue=_from_cents(row.revenue_cents),
-                    )
-                ),
+                **totals(_sums(row)),
             )
         )
     items.sort(key=lambda i: (-(i.roas or -1.0), -i.impressions, i.term))

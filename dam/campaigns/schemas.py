@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dam.bounds import SafeDate
+from dam.bounds import SafeDate, VersionNumber
 
 
 class CampaignIn(BaseModel):
@@ -67,7 +67,8 @@ class FeedItem(BaseModel):
     id: uuid.UUID
     title: str
     version: int
-    sha256: str
+    sha256: str = Field(description="SHA-256 of the stored original (never changes).")
+    size: int = Field(description="Size of the stored original in bytes.")
     mime_type: str
     kind: str
     width: int | None
@@ -75,6 +76,17 @@ class FeedItem(BaseModel):
     terms: dict[str, list[str]]
     renditions: dict[str, str]
     download_url: str
+    download_sha256: str | None = Field(
+        description="SHA-256 of the bytes `download_url` serves: the delivered copy for this "
+        "campaign, with the governed metadata (and the campaign id) written in and location "
+        "stripped, so it differs from `sha256`. Null while the copy is not made yet (the "
+        "worker makes it when the version is published or tagged with the campaign) or when "
+        "the file cannot be delivered (the link answers 409); never the digest of other bytes."
+    )
+    download_size: int | None = Field(
+        description="Size in bytes of what `download_url` serves; null exactly when "
+        "`download_sha256` is."
+    )
     download_expires_at: datetime
     updated_at: datetime
 
@@ -107,7 +119,7 @@ class Totals(BaseModel):
 
     impressions: int = 0
     clicks: int = 0
-    conversions: int = 0
+    conversions: float = 0
     spend: Decimal = Decimal("0.00")
     revenue: Decimal = Decimal("0.00")
     ctr: float | None = None
@@ -158,3 +170,85 @@ class InsightsReport(BaseModel):
 class MetricsResult(BaseModel):
     campaign_id: str
     rows: int = Field(description="Rows inserted or replaced.")
+
+
+# Platform ids and names are printable text (PostgreSQL cannot even store a NUL).
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
+class PlacementIn(BaseModel):
+    """Register where a version runs. `version` defaults to the version published now, pinned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", examples=["google_ads", "meta"])
+    account: str | None = Field(default=None, max_length=128, pattern=NO_CONTROL)
+    external_id: str = Field(
+        min_length=1, max_length=256, pattern=NO_CONTROL, examples=["612345678901"]
+    )
+    external_name: str | None = Field(default=None, max_length=512, pattern=NO_CONTROL)
+    asset_id: uuid.UUID
+    version: VersionNumber | None = None
+    channel: str | None = Field(default=None, max_length=64)
+
+
+class PlacementPeriodOut(BaseModel):
+    asset_id: uuid.UUID
+    version: int
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+class PlacementOut(BaseModel):
+    id: uuid.UUID
+    campaign_id: str
+    platform: str
+    account: str | None
+    external_id: str
+    external_name: str | None
+    asset_id: uuid.UUID
+    version: int
+    channel: str | None
+    first_seen: date | None
+    last_seen: date | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[PlacementPeriodOut]
+
+
+class PlacementPage(BaseModel):
+    items: list[PlacementOut]
+
+
+class UnmatchedRow(BaseModel):
+    line: int
+    external_id: str | None
+    external_name: str | None
+    reason: str
+
+
+class RejectedRow(BaseModel):
+    line: int
+    problems: list[dict[str, str]]
+
+
+class AttributedVersion(BaseModel):
+    asset_id: uuid.UUID
+    version: int
+    rows: int
+
+
+class ExportResult(BaseModel):
+    """A platform export read through a source mapping: what was (or, with `dry_run`, would
+    be) stored, attributed to which versions, and what could not be."""
+
+    campaign_id: str
+    source: str
+    dry_run: bool
+    rows: int
+    skipped_lines: list[int]
+    unmatched: list[UnmatchedRow]
+    rejected: list[RejectedRow]
+    totals: dict[str, float]
+    currencies: list[str]
+    attributed: list[AttributedVersion]

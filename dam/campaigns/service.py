@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
+from dam.assets import delivery
 from dam.assets.campaign_ids import normalize_campaign_id, resolve_campaigns
+from dam.assets.metadata import Metadata
 from dam.assets.service import bump_revision, campaign_ids_of
 from dam.audit.service import diff, record
 from dam.campaigns import links
@@ -368,11 +370,17 @@ def campaign_feed(
             col(Asset.updated_at),
             col(AssetVersion.number),
             col(AssetVersion.sha256),
+            col(AssetVersion.size),
             col(AssetVersion.mime_type),
             col(AssetVersion.kind),
             col(AssetVersion.width),
             col(AssetVersion.height),
             col(AssetVersion.renditions),
+            # The published view's governed fields: the delivered copy's cache key.
+            col(Asset.description),
+            col(Asset.tags),
+            col(Asset.rights_expire_at),
+            col(Asset.extra),
         )
         .join(AssetCampaign, col(AssetCampaign.asset_id) == col(Asset.id))
         .join(
@@ -412,56 +420,70 @@ def campaign_feed(
     rows = rows[:limit]
     expires_at = now + timedelta(seconds=ctx.settings.download_link_ttl_seconds)
     base = base_url.rstrip("/")
+    # A link serves the delivered copy made for this campaign (dam.assets.delivery); the
+    # worker makes it when the version is published or tagged. Until then the feed says null.
+    copy_keys = {
+        row.id: delivery.copy_key(
+            ctx,
+            asset_id=row.id,
+            version=row.number,
+            source_sha256=row.sha256,
+            live=Metadata(
+                title=row.title,
+                description=row.description,
+                tags=tuple(row.tags or ()),
+                terms={k: list(v) for k, v in (row.terms or {}).items()},
+                rights_expire_at=row.rights_expire_at,
+                extra=dict(row.extra or {}),
+            ),
+            audience=delivery.DELIVERY_LINK_AUDIENCE,
+            campaign_id=campaign.id,
+        )
+        for row in rows
+    }
+    copies = delivery.copies_by_key(session, set(copy_keys.values()))
     items = []
-    for (
-        asset_id,
-        title,
-        row_terms,
-        updated_at,
-        number,
-        sha256,
-        mime,
-        kind,
-        width,
-        height,
-        rend,
-    ) in rows:
+    for row in rows:
         token = links.sign(
             links.DeliveryLink(
                 campaign_id=campaign.id,
-                asset_id=asset_id,
-                version=number,
+                asset_id=row.id,
+                version=row.number,
                 consumer_id=principal.id,
                 channel=channel,
                 expires_at=expires_at,
             ),
             secret=ctx.settings.secret_key,
         )
+        copy = copies.get(copy_keys[row.id])
         items.append(
             FeedItem(
-                id=asset_id,
-                title=title,
-                version=number,
-                sha256=sha256,
-                mime_type=mime,
-                kind=kind,
-                width=width,
-                height=height,
-                terms={k: list(v) for k, v in (row_terms or {}).items()},
+                id=row.id,
+                title=row.title,
+                version=row.number,
+                sha256=row.sha256,
+                size=row.size,
+                mime_type=row.mime_type,
+                kind=row.kind,
+                width=row.width,
+                height=row.height,
+                terms={k: list(v) for k, v in (row.terms or {}).items()},
                 renditions={
-                    name: f"{base}/api/v1/assets/{asset_id}/renditions/{name}?version={number}"
-                    for name in sorted(rend or {})
+                    name: f"{base}/api/v1/assets/{row.id}/renditions/{name}?version={row.number}"
+                    for name in sorted(row.renditions or {})
                 },
                 download_url=f"{base}/api/v1/deliveries/{token}",
+                download_sha256=copy.sha256 if copy else None,
+                download_size=copy.size if copy else None,
                 download_expires_at=expires_at,
-                updated_at=updated_at,
+                updated_at=row.updated_at,
             )
         )
     last = rows[-1] if rows else None
     return FeedPage(
         campaign_id=campaign.id,
         items=items,
-        next_cursor=encode_cursor(last[3], last[0]) if more and last else None,
+        next_cursor=encode_cursor(last.updated_at, last.id) if more and last else None,
     )
 
 

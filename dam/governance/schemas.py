@@ -25,3 +25,20 @@ class ValidationOut(BaseModel):
     prefilled: dict[str, str] = {}
     # The file's embedded metadata as the caller may see it (location only for those allowed).
     embedded: dict[str, Any] | None = None
+
+
+class PrefillOut(BaseModel):
+    """What a file pre-fills, before any metadata is chosen: nothing judged, nothing stored."""
+
+    filename: str
+    mime_type: str
+    kind: str
+    width: int | None
+    height: int | None
+    # The metadata an upload with the given `metadata` would start from: explicit values, then
+    # the file's embedded values, then a title from the file name. Terms are not checked.
+    metadata: dict[str, Any]
+    # field -> the embedded key its value came from (`Xmp.dc.title`, `Iptc.Application2.Credit`…)
+    prefilled: dict[str, str]
+    # The file's embedded metadata as the caller may see it (location only for those allowed).
+    embedded: dict[str, Any] | None = None

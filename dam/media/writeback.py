@@ -22,7 +22,7 @@ import os
 import shutil
 import struct
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,10 @@ class DeliveryMetadata:
         return [f"urn:dam:asset:{self.asset_id}", f"urn:dam:asset:{self.asset_id}:v{self.version}"]
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow (every value is a str, int, date or tuple of str): `asdict` deep-copies, and
+        # a campaign feed computes this for every item of a page. Part of the cache key: the
+        # same names and values as before, so copies already made keep their keys.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["creator"] = list(self.creator)
         data["licence_end"] = self.licence_end.isoformat() if self.licence_end else None
         return data

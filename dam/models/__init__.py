@@ -330,7 +330,9 @@ class DeliveryEvent(SQLModel, table=True):
 
 
 class CampaignMetric(SQLModel, table=True):
-    """One row per campaign, asset, day and channel; re-sending a day replaces it."""
+    """One row per campaign, asset, day, channel and placement; re-sending a day replaces it.
+    `placement` is the placement's id (hex) for rows from a platform export, '' for rows
+    reported per asset, so two ads running one creative on one day never collide."""
 
     __tablename__ = "campaign_metrics"
 
@@ -338,13 +340,61 @@ class CampaignMetric(SQLModel, table=True):
     asset_id: uuid.UUID = Field(foreign_key="assets.id", primary_key=True, index=True)
     date: Date = Field(primary_key=True)
     channel: str = Field(primary_key=True, max_length=64)
+    placement: str = Field(default="", primary_key=True, max_length=32)
     version: int | None = None
     impressions: int = Field(default=0, sa_type=sa.BigInteger)
     clicks: int = Field(default=0, sa_type=sa.BigInteger)
-    conversions: int = Field(default=0, sa_type=sa.BigInteger)
+    # Platforms attribute fractions of a conversion (data-driven attribution).
+    conversions: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(16, 2))
     spend: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(14, 2))
     revenue: Decimal = Field(default=Decimal(0), sa_type=sa.Numeric(14, 2))
+    # The email family (stored as sent by email platforms).
+    sends: int = Field(default=0, sa_type=sa.BigInteger)
+    deliveries: int = Field(default=0, sa_type=sa.BigInteger)
+    opens: int = Field(default=0, sa_type=sa.BigInteger)
+    unique_opens: int = Field(default=0, sa_type=sa.BigInteger)
+    unsubscribes: int = Field(default=0, sa_type=sa.BigInteger)
+    bounces: int = Field(default=0, sa_type=sa.BigInteger)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class Placement(SQLModel, table=True):
+    """Where a version runs: one ad, creative or email image on a platform. (platform, account,
+    external_id) maps to exactly one asset version at a time; `PlacementPeriod` keeps what it
+    pointed to before."""
+
+    __tablename__ = "placements"
+    __table_args__ = (sa.UniqueConstraint("platform", "account", "external_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    campaign_id: str = Field(foreign_key="campaigns.id", index=True, max_length=64)
+    platform: str = Field(max_length=32)
+    # '' when the platform has no accounts or none was given (a NULL would not be unique).
+    account: str = Field(default="", max_length=128)
+    external_id: str = Field(max_length=256)
+    external_name: str | None = Field(default=None, max_length=512)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", index=True)
+    version: int
+    channel: str | None = Field(default=None, max_length=64)
+    first_seen: Date | None = None
+    last_seen: Date | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class PlacementPeriod(SQLModel, table=True):
+    """What a placement pointed to from `valid_from` until `valid_to` (open: still does)."""
+
+    __tablename__ = "placement_periods"
+
+    placement_id: uuid.UUID = Field(
+        foreign_key="placements.id", primary_key=True, ondelete="CASCADE"
+    )
+    valid_from: datetime = Field(sa_column=dt_column(primary_key=True))
+    valid_to: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    asset_id: uuid.UUID = Field(foreign_key="assets.id")
+    version: int
+    set_by: uuid.UUID | None = None
 
 
 class AssetTerm(SQLModel, table=True):
@@ -377,7 +427,8 @@ class PhashBand(SQLModel, table=True):
 
 class CampaignMetricMonth(SQLModel, table=True):
     """`campaign_metrics` summed per month, rebuilt for the touched keys by every upsert.
-    Money is held in cents so sums stay exact and cheap on both databases."""
+    Money is held in cents and conversions in hundredths so sums stay exact and cheap on both
+    databases."""
 
     __tablename__ = "campaign_metric_months"
 
@@ -387,7 +438,7 @@ class CampaignMetricMonth(SQLModel, table=True):
     channel: str = Field(primary_key=True, max_length=64)
     impressions: int = Field(default=0, sa_type=sa.BigInteger)
     clicks: int = Field(default=0, sa_type=sa.BigInteger)
-    conversions: int = Field(default=0, sa_type=sa.BigInteger)
+    conversion_hundredths: int = Field(default=0, sa_type=sa.BigInteger)
     spend_cents: int = Field(default=0, sa_type=sa.BigInteger)
     revenue_cents: int = Field(default=0, sa_type=sa.BigInteger)
 
@@ -410,6 +461,8 @@ __all__ = [
     "JobStatus",
     "OutboxJob",
     "PhashBand",
+    "Placement",
+    "PlacementPeriod",
     "ReviewState",
     "Role",
     "User",

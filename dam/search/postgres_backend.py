@@ -63,8 +63,10 @@ UPSERT_BATCH = 1000
 # Every document carries this key: its posting is the set of all documents.
 ALL_KEY = "all:1"
 CAMPAIGN_PREFIX = "campaign:"
-# Keys with a bitmap: the counted ones, plus what a browse filters on without reading rows.
-POSTING_PREFIXES = (*COUNTED_PREFIXES, "visible:", "all:")
+# Keys with a bitmap: the counted ones, plus what a browse filters on without reading rows:
+# the view a principal searches (`visible:1` published, `view:working` working) is one filter
+# of every search, so without its bitmap every browse would read rows (migration 0013).
+POSTING_PREFIXES = (*COUNTED_PREFIXES, "visible:", "view:", "all:")
 # No key has id 0 (serial ids start at 1): a filter on an unknown key matches nothing.
 NO_KEY = 0
 SEGMENT_BITS = 32768  # bits per posting row (migration 0005)

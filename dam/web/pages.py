@@ -33,7 +33,9 @@ templates.env.filters.update(
     wait=web.human_wait,
     percent=web.percent,
     money=web.money,
+    amount=web.amount,
     when=web.when,
+    last_day=web.last_day,
 )
 templates.env.globals.update(
     STATE_LABELS={k.value: v for k, v in web.STATE_LABELS.items()},

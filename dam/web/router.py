@@ -252,6 +252,7 @@ def edit_metadata(
             tags=tags,
             rights_end=rights_end,
             terms=terms,
+            current_rights=current.rights_expire_at,
         )
         asset_service.update_metadata(
             session, ctx=ctx, asset=asset, patch=patch, actor=actor, if_match=etag

@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ from dam.audit import queries as audit_queries
 from dam.audit.schemas import AuditEventOut
 from dam.campaigns import reports
 from dam.campaigns.schemas import AssetPerformance, PerformanceReport
+from dam.campaigns.sums import cents, exact_sum, sum_of
 from dam.context import Context
 from dam.errors import Invalid
 from dam.governance.pack import Facet, GovernancePack, Rule, Term
@@ -159,10 +160,14 @@ def metadata_patch(
     tags: str,
     rights_end: str,
     terms: Sequence[str],
+    current_rights: datetime | None = None,
 ) -> AssetPatch:
     """The edit form as a PATCH of every field it shows. `terms` are `facet:term` values (an
     empty term is a facet left blank); terms of facets the pack no longer has are kept. A day
-    for the rights end means the rights run to the end of that day (UTC), as on upload."""
+    for the rights end means the rights run to the end of that day (UTC), as on upload; the
+    day the form showed (`last_day` of `current_rights`) keeps the stored instant, so saving
+    an edit of another field never moves the rights (a file's licence end is stored as the
+    next midnight, the form's as 23:59:59)."""
     chosen: dict[str, list[str]] = {}
     for value in terms:
         facet_id, sep, term = value.partition(":")
@@ -177,7 +182,10 @@ def metadata_patch(
             day = date.fromisoformat(rights_end.strip())
         except ValueError as exc:
             raise Invalid("the rights end must be a date like 2027-01-31") from exc
-        rights = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+        if current_rights is not None and day.isoformat() == last_day(current_rights):
+            rights = current_rights
+        else:
+            rights = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
     try:
         return AssetPatch(
             title=title,
@@ -440,17 +448,25 @@ def daily_series(
     session: Session, *, campaign: Campaign, metric: str, report: PerformanceReport
 ) -> list[Series]:
     """Per asset and day, one metric summed over channels, for the campaign's chart."""
-    column = getattr(CampaignMetric, metric)
-    rows = session.exec(
-        select(col(CampaignMetric.asset_id), col(CampaignMetric.date), sa.func.sum(column))
-        .where(col(CampaignMetric.campaign_id) == campaign.id)
-        .group_by(col(CampaignMetric.asset_id), col(CampaignMetric.date))
-        .order_by(col(CampaignMetric.date))
+    table = CampaignMetric.__table__  # type: ignore[attr-defined]
+    column = table.c[metric]
+    fractional = metric == "conversions"  # held in hundredths
+    summed = exact_sum(
+        cents(column) if fractional else column, "value", session.get_bind().dialect.name
+    )
+    rows = session.execute(
+        sa.select(table.c.asset_id, table.c.date, *summed)
+        .where(table.c.campaign_id == campaign.id)
+        .group_by(table.c.asset_id, table.c.date)
+        .order_by(table.c.date)
     ).all()
     titles = {item.asset_id: item.title for item in report.items}
     by_asset: dict[uuid.UUID, list[tuple[date, int]]] = {}
-    for asset_id, day, value in rows:
-        by_asset.setdefault(asset_id, []).append((day, int(value or 0)))
+    for row in rows:
+        value = sum_of(row, "value")
+        by_asset.setdefault(row.asset_id, []).append(
+            (row.date, value // 100 if fractional else value)
+        )
     return [Series(asset_id=a, title=titles.get(a, str(a)), points=p) for a, p in by_asset.items()]
 
 
@@ -536,8 +552,19 @@ def percent(value: float | None) -> str:
     return NO_VALUE if value is None else f"{value * 100:.1f}%"
 
 
+def amount(value: float) -> str:
+    """A figure that may have hundredths (conversions): `12`, `3.83`, `1,234.5`."""
+    text = f"{Decimal(str(value)).quantize(Decimal('0.01')):,.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def money(value: Decimal | float | None) -> str:
     return NO_VALUE if value is None else f"{Decimal(value):,.2f}"
+
+
+def last_day(value: datetime | None) -> str:
+    """The last day (UTC) a rights end covers: rights ending at midnight end the day before."""
+    return "" if value is None else (value - timedelta(microseconds=1)).date().isoformat()
 
 
 def when(value: datetime | None) -> str:

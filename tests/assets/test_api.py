@@ -184,7 +184,9 @@ def test_list_assets_paginates(client: TestClient, designer: dict[str, str]) -> 
 def test_renditions_are_made_by_the_worker(
     client: TestClient, designer: dict[str, str], ctx: Context
 ) -> None:
-    asset_id = upload(client, designer, image_bytes(size=(2000, 1000))).json()["id"]
+    data = image_bytes(size=(2000, 1000))
+    original_sha256 = hashlib.sha256(data).hexdigest()
+    asset_id = upload(client, designer, data).json()["id"]
     pending = client.get(f"/api/v1/assets/{asset_id}/renditions/thumb", headers=designer)
     assert pending.status_code == 404
     assert pending.json()["error"] == "rendition_pending"
@@ -196,6 +198,9 @@ def test_renditions_are_made_by_the_worker(
         image = Image.open(io.BytesIO(response.content))
         assert image.format == "WEBP"
         assert image.size == (long_side, long_side // 2)
+        assert response.headers["x-dam-sha256"] == hashlib.sha256(response.content).hexdigest()
+        assert response.headers["x-dam-size"] == str(len(response.content))
+        assert response.headers["x-dam-original-sha256"] == original_sha256
     assert (
         client.get(f"/api/v1/assets/{asset_id}/renditions/huge", headers=designer).status_code
         == 404

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from dam.context import Context
 from dam.worker import run_pending
+from tests.conftest import count_rows
 from tests.workflow.support import drive_to
 
 pytestmark = pytest.mark.usefixtures("db_backend")
@@ -73,6 +74,36 @@ def test_validate_shows_the_prefilled_values_before_anything_is_stored(
     assert body["embedded"]["embedded"]["creator"] == ["Ingrid Solberg"]
     # Orientation 6: the 1350x1080 pixels are a 1080x1350 portrait.
     assert (body["width"], body["height"]) == (1080, 1350)
+
+
+def test_prefill_shows_what_the_file_fills_before_any_term_is_chosen(
+    client: TestClient, designer: dict[str, str], marketer: dict[str, str], ctx: Context
+) -> None:
+    """The upload form asks this as soon as a file is picked; validate would refuse the
+    missing required terms (422) and show nothing."""
+    files = {"file": ("DSC_4711.jpg", AGENCY.read_bytes(), "image/jpeg")}
+    refused = client.post("/api/v1/governance/validate", headers=designer, files=files)
+    assert refused.status_code == 422
+    response = client.post(
+        "/api/v1/governance/prefill",
+        headers=designer,
+        files=files,
+        data={"metadata": json.dumps({"extra": {"credit": "Nordlys Agency"}})},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["metadata"]["title"] == "Trail runner above the fjord"
+    assert body["metadata"]["rights_expire_at"] == "2027-07-01T00:00:00+00:00"
+    assert body["metadata"]["extra"]["credit"] == "Nordlys Agency"  # explicit wins
+    assert body["metadata"]["terms"] == {"visual_style": ["lifestyle"]}
+    assert body["prefilled"]["copyright"] == "Xmp.dc.rights"
+    assert "credit" not in body["prefilled"]
+    assert (body["width"], body["height"]) == (1080, 1350)
+    assert body["embedded"]["embedded"]["gps"] is not None
+    assert (
+        client.post("/api/v1/governance/prefill", headers=marketer, files=files).status_code == 403
+    )
+    assert count_rows(ctx.engine, "assets") == 0
 
 
 def test_orientation_and_location_in_the_version_json(
@@ -137,6 +168,8 @@ def test_a_marketer_downloads_the_governed_metadata_without_the_location(
     )[0]
     assert tags["XMP-dc:Title"] == "Fjord runner"
     assert tags["XMP-dc:Rights"] == "© 2026 Nordlys Agency AS"
+    # The licence end leaves as the file brought it in (stored as the next midnight's expiry).
+    assert str(tags["XMP-plus:LicenseEndDate"]).startswith("2027:06:30")
     assert asset_id in json.dumps(tags)
     assert not [k for k in tags if "GPS" in k]
     # Place names are gone (the caption may still name the town: it is the caption).

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,7 +13,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from dam.context import Context
-from dam.models import AssetStatus, DeliveryEvent, Role
+from dam.models import AssetStatus, DeliveryEvent, JobStatus, OutboxJob, Role
+from dam.worker import run_pending
 from tests.campaigns.support import (
     new_asset,
     new_campaign,
@@ -21,10 +24,13 @@ from tests.campaigns.support import (
 )
 from tests.conftest import Clock, Keys, count_rows
 from tests.factories import image_bytes, same_picture
+from tests.workflow.support import drive_to
 
 pytestmark = pytest.mark.usefixtures("db_backend")
 
 FEED = "/api/v1/campaigns/FEED26/assets"
+# A real Nikon JPEG tagged as an agency would (credits, licence end, GPS): see its README.
+AGENCY = Path(__file__).parent.parent / "media" / "corpus" / "agency-photo.jpg"
 
 
 def _path(url: str) -> str:
@@ -354,3 +360,151 @@ def test_a_delivery_counts_once_per_link_and_client_within_the_window(
     clock.advance(seconds=ctx.settings.delivery_window_seconds + 1)
     assert client.get(url, headers={"Range": "bytes=0-"}).status_code == 206
     assert len(_deliveries(ctx)) == 3
+
+
+def test_feed_states_the_digest_and_size_of_the_bytes_its_links_serve(
+    client: TestClient,
+    ctx: Context,
+    designer: dict[str, str],
+    brand_manager: dict[str, str],
+    marketer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    """The link serves a delivered copy (governed metadata and the campaign id written in,
+    GPS stripped), not the original: the feed states both, and the copy's digest only once the
+    worker has made the copy that the link will serve."""
+    new_campaign(client, marketer, "FEED26")
+    new_campaign(client, marketer, "OTHER26")
+    original = AGENCY.read_bytes()
+    created = client.post(
+        "/api/v1/assets",
+        headers=designer,
+        files={"file": ("DSC_4711.jpg", original, "image/jpeg")},
+        data={
+            "metadata": json.dumps(
+                {
+                    "terms": {
+                        "asset_type": ["photo"],
+                        "usage_rights": ["licensed"],
+                        "brand": ["halden"],
+                    },
+                    "campaign_ids": ["FEED26"],
+                }
+            )
+        },
+    )
+    assert created.status_code == 201, created.text
+    asset_id = created.json()["id"]
+    drive_to(client, asset_id, "approved", designer=designer, reviewer=brand_manager)
+
+    [before] = client.get(FEED, headers=automation).json()["items"]
+    assert (before["sha256"], before["size"]) == (
+        hashlib.sha256(original).hexdigest(),
+        len(original),
+    )
+    # The approval's event has not reached the worker: no copy yet, and the feed says so.
+    assert (before["download_sha256"], before["download_size"]) == (None, None)
+
+    run_pending(ctx)
+    [item] = client.get(FEED, headers=automation).json()["items"]
+    served = client.get(_path(item["download_url"]))
+    assert served.status_code == 200, served.text
+    assert item["download_sha256"] == hashlib.sha256(served.content).hexdigest()
+    assert item["download_size"] == len(served.content)
+    assert item["download_sha256"] != item["sha256"]  # the copy carries the governed fields
+    assert b"FEED26" in served.content and b"GPSLatitude" not in served.content
+    # The file's licence end (2027-06-30, stored as expiry 2027-07-01T00:00Z) leaves unchanged.
+    assert b"2027-07-01" not in served.content
+    assert (item["sha256"], item["size"]) == (before["sha256"], before["size"])
+
+    # Tagged with a second campaign: that campaign's links serve a copy naming it.
+    tagged = client.post(
+        f"/api/v1/assets/{asset_id}/campaigns",
+        headers=marketer,
+        json={"campaign_ids": ["OTHER26"]},
+    )
+    assert tagged.status_code == 200, tagged.text
+    run_pending(ctx)
+    [other] = client.get("/api/v1/campaigns/OTHER26/assets", headers=automation).json()["items"]
+    fetched = client.get(_path(other["download_url"])).content
+    assert other["download_sha256"] == hashlib.sha256(fetched).hexdigest()
+    assert other["download_size"] == len(fetched)
+    assert other["download_sha256"] != item["download_sha256"]
+    assert b"OTHER26" in fetched
+
+    # An earlier rights date applies to the published view at once (it only restricts): the
+    # copy that carried the old licence end is never stated again, the new one once made.
+    edited = client.patch(
+        f"/api/v1/assets/{asset_id}",
+        headers=designer,
+        json={"rights_expire_at": "2027-03-31T00:00:00Z"},
+    )
+    assert edited.status_code == 200, edited.text
+    [stale] = client.get(FEED, headers=automation).json()["items"]
+    assert (stale["download_sha256"], stale["download_size"]) == (None, None)
+    run_pending(ctx)
+    [fresh] = client.get(FEED, headers=automation).json()["items"]
+    refetched = client.get(_path(fresh["download_url"])).content
+    assert fresh["download_sha256"] == hashlib.sha256(refetched).hexdigest()
+    assert fresh["download_sha256"] != item["download_sha256"]
+    # plus:LicenseEndDate: the last day now covered (the rights end at midnight after it).
+    assert b"2027-03-30" in refetched and b"2027-03-31" not in refetched
+
+    # Marketers' and automation's downloads were made ahead too (the shipped pack strips
+    # alike for both, so one copy), and say what they send.
+    made = count_rows(ctx.engine, "delivery_copies")
+    download = client.get(f"/api/v1/assets/{asset_id}/content", headers=automation)
+    assert count_rows(ctx.engine, "delivery_copies") == made
+    assert download.headers["x-dam-sha256"] == hashlib.sha256(download.content).hexdigest()
+    assert download.headers["x-dam-original-sha256"] == item["sha256"]
+
+
+def test_feed_states_no_digest_for_a_file_that_cannot_be_delivered(
+    client: TestClient,
+    ctx: Context,
+    designer: dict[str, str],
+    brand_manager: dict[str, str],
+    marketer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    """A camera JPEG followed by a second image carrying GPS (as phones store them): the
+    writer cannot remove that location, so no copy is made, the feed says null and the link
+    refuses with 409 instead of leaking it."""
+    new_campaign(client, marketer, "FEED26")
+    corpus = AGENCY.parent
+    stacked = (corpus / "r_canon.jpg").read_bytes() + AGENCY.read_bytes()
+    created = client.post(
+        "/api/v1/assets",
+        headers=designer,
+        files={"file": ("stacked.jpg", stacked, "image/jpeg")},
+        data={
+            "metadata": json.dumps(
+                {
+                    "title": "Stacked",
+                    "description": "A primary image with a located second image.",
+                    "terms": {
+                        "asset_type": ["graphic"],
+                        "usage_rights": ["owned"],
+                        "brand": ["halden"],
+                    },
+                    "campaign_ids": ["FEED26"],
+                }
+            )
+        },
+    )
+    assert created.status_code == 201, created.text
+    drive_to(client, created.json()["id"], "approved", designer=designer, reviewer=brand_manager)
+    run_pending(ctx)
+
+    [item] = client.get(FEED, headers=automation).json()["items"]
+    assert (item["download_sha256"], item["download_size"]) == (None, None)
+    assert item["sha256"] == hashlib.sha256(stacked).hexdigest()
+    refused = client.get(_path(item["download_url"]))
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "location_not_removable"
+    assert count_rows(ctx.engine, "delivery_copies") == 0
+    with Session(ctx.engine) as session:
+        [job] = session.exec(select(OutboxJob).where(OutboxJob.kind == "delivery.copies"))
+    # Given up at once with the reason, not retried: the file will not change.
+    assert (job.status, job.attempts) == (JobStatus.failed, 1)
+    assert "location" in (job.last_error or "")

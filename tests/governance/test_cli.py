@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from dam.cli import app as dam_app
 from dam.cli.governance import app
 from dam.config import get_settings
 from tests.governance.factories import MINI_TAXONOMY, SHIPPED_PACK, write_pack
@@ -64,9 +65,10 @@ def test_check_defaults_to_the_configured_taxonomy_dir(
 ) -> None:
     monkeypatch.setenv("DAM_TAXONOMY_DIR", str(tmp_path / "missing"))
 
-    result = runner.invoke(app, ["check"])
+    # Through the `dam` command, which turns the error into its message.
+    result = runner.invoke(dam_app, ["governance", "check"])
 
     assert result.exit_code == 1
     assert result.output.splitlines()[0] == (
-        f"{tmp_path / 'missing'}: governance pack directory not found"
+        f"error: governance pack directory not found: {tmp_path / 'missing'}"
     )

@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from dam.context import Context
-from dam.db import session_scope
+from dam.db import alembic_config, session_scope
 from dam.jobs.registry import RetryLater
 from dam.search import postgres_backend
 from dam.search.base import SearchRequest, SortOrder
-from dam.search.document import COUNTED_PREFIXES, SearchDocument
+from dam.search.document import COUNTED_PREFIXES, VISIBLE_KEY, WORKING_KEY, SearchDocument
 from dam.search.postgres_backend import PostgresBackend
 from dam.search.query import parse_query
 
@@ -44,6 +45,8 @@ def _doc(
     }
     if rng.random() < 0.5:
         keys.add("visible:1")
+    if rng.random() < 0.7:
+        keys.add("view:working")
     words = rng.sample(WORDS, 2)
     doc_id = asset_id or uuid.uuid4()
     return SearchDocument(
@@ -162,6 +165,8 @@ def _brute(
         ([], None),
         ([("f:region:emea",)], None),
         ([("visible:1",), ("f:region:de", "f:region:us")], None),
+        ([("view:working",)], None),
+        ([("view:working",), ("type:video",)], None),
         ([("campaign:C1",)], None),
         ([("tag:t1",)], None),  # no bitmap for tags: read through the rows
         ([("f:region:nowhere",)], None),
@@ -227,3 +232,57 @@ def test_a_busy_writer_gives_the_job_back(ctx: Context, monkeypatch: pytest.Monk
         release.set()
         holder.join()
     _write(ctx, [_doc(random.Random(8), 1)])  # free again
+
+
+def _posted_keys(ctx: Context) -> set[str]:
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT DISTINCT k.key FROM search_postings p "
+                "JOIN search_keys k ON k.id = p.key_id WHERE bit_count(p.bits) > 0"
+            )
+        )
+        return {str(k) for (k,) in rows}
+
+
+def _migrate(ctx: Context, revision: str, *, down: bool = False) -> None:
+    with ctx.engine.begin() as conn:
+        cfg = alembic_config(str(ctx.engine.url.render_as_string(hide_password=False)))
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+def test_both_views_have_bitmaps_so_every_browse_stays_on_the_bitmap_path(ctx: Context) -> None:
+    """Every search filters on its principal's view; an uploader's browse read every row while
+    only the published view's key had a bitmap."""
+    rng = random.Random(9)
+    docs = [_doc(rng, n) for n in range(30)]
+    _write(ctx, docs)
+    assert {VISIBLE_KEY, WORKING_KEY} <= _posted_keys(ctx)
+    assert all(k.startswith(postgres_backend.POSTING_PREFIXES) for k in (VISIBLE_KEY, WORKING_KEY))
+
+
+def test_migration_0013_gives_existing_documents_the_working_view_bitmap(ctx: Context) -> None:
+    rng = random.Random(10)
+    docs = [_doc(rng, n) for n in range(40)]
+    _write(ctx, docs)
+    _migrate(ctx, "0012", down=True)  # the index as 0012 left it: no bitmap for the key
+    assert WORKING_KEY not in _posted_keys(ctx)
+    _migrate(ctx, "0013")
+    assert WORKING_KEY in _posted_keys(ctx)
+    converted = _postings(ctx)
+    with ctx.engine.begin() as conn:
+        conn.execute(sa.text("SELECT search_rebuild_postings()"))
+    assert _postings(ctx) == converted
+    _, expected = _brute(docs, [(WORKING_KEY,)], None)
+    request = SearchRequest(
+        query=parse_query(None),
+        filters=((WORKING_KEY,),),
+        sort=SortOrder.newest,
+        limit=10,
+        count_prefixes=COUNTED_PREFIXES,
+    )
+    with session_scope(ctx.engine) as session:
+        result = PostgresBackend().search(session, request)
+    assert result.counts == dict(expected)
+    assert result.total == sum(1 for d in docs if WORKING_KEY in d.keys)

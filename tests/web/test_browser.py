@@ -511,3 +511,74 @@ def test_previews_of_every_kind_fill_in_when_the_worker_is_done(
     )
     _shot(page, "23-library-previews")
     page.context.close()
+
+
+AGENCY = ROOT / "tests" / "media" / "corpus" / "agency-photo.jpg"
+
+
+def test_the_upload_form_shows_what_the_file_prefills_and_takes_overrides(
+    browser: Any, live: Live, tmp_path: Path
+) -> None:
+    """A real agency JPEG (a Nikon file tagged with exiftool: title, caption, creator, credit,
+    copyright, usage terms, licence end, keywords, GPS): picking it shows each value with the
+    key it came from, before anything is checked; what the designer changes wins, what they
+    leave is stored as the file says and reported as taken from it."""
+    from playwright.sync_api import expect
+
+    designer = Users(live.ctx).create(Role.designer, name="Dana Designer")
+    photo = tmp_path / "DSC_4711.jpg"
+    shutil.copy(AGENCY, photo)
+    page = _sign_in(browser, live, designer)
+    page.goto("/upload")
+    page.locator("#files").set_input_files([str(photo)])
+    row = page.locator(".file-row")
+    panel = row.locator(".file-embedded")
+    expect(panel).to_be_visible()
+    expect(row.locator(".file-title")).to_have_value("Trail runner above the fjord")
+    expect(row.locator(".file-title-source")).to_have_text("Title from XMP dc:title")
+    expect(panel.get_by_label("Description")).to_have_value(
+        "A trail runner crosses the ridge above Ålesund at sunrise."
+    )
+    expect(panel.get_by_label("Credit line")).to_have_value("Nordlys Agency / Ingrid Solberg")
+    expect(panel.get_by_label("Copyright notice")).to_have_value("© 2026 Nordlys Agency AS")
+    expect(panel.get_by_label("Creator")).to_have_value("Ingrid Solberg")
+    # plus:LicenseEndDate 2027-06-30: the last day the licence covers.
+    expect(panel.get_by_label("Usage rights end")).to_have_value("2027-06-30")
+    keywords = panel.get_by_label("Keywords (tags)").input_value()
+    assert "fjord" in keywords.split(", ")
+    sources = panel.locator(".source").all_text_contents()
+    assert "from XMP dc:description" in sources
+    assert "from XMP photoshop:Credit" in sources
+    assert "from XMP plus:LicenseEndDate" in sources
+    expect(panel.locator(".embedded-terms")).to_contain_text("Visual style: lifestyle")
+    expect(panel.locator(".embedded-location")).to_contain_text("GPS coordinates")
+    _shot(page, "30-upload-prefilled")
+
+    # The designer corrects the credit line and leaves the rest as the file says.
+    panel.get_by_label("Credit line").fill("Nordlys Agency")
+    expect(panel.locator(".source").nth(3)).to_have_text("changed by you")
+    page.locator('fieldset[data-facet="asset_type"]').get_by_label("Photo", exact=True).check()
+    licensed = page.locator('fieldset[data-facet="usage_rights"]').get_by_label("Licensed")
+    licensed.check()
+    page.locator('fieldset[data-facet="brand"]').get_by_label("Halden", exact=True).check()
+    page.get_by_label("Submit for review after uploading").uncheck()
+    page.get_by_role("button", name="Check compliance").click()
+    expect(row.locator(".file-status")).to_have_text(re.compile("On brand|Warnings"))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(row.locator(".file-status")).to_have_text("Uploaded")
+    expect(row.locator(".file-prefilled")).to_contain_text("description")
+    _shot(page, "31-upload-prefilled-done")
+
+    asset_id = row.get_by_role("link").get_attribute("href").rsplit("/", 1)[-1]
+    with live.api() as api:
+        asset = api.get(f"/api/v1/assets/{asset_id}").json()
+    assert asset["title"] == "Trail runner above the fjord"
+    assert asset["description"] == "A trail runner crosses the ridge above Ålesund at sunrise."
+    assert asset["extra"]["credit"] == "Nordlys Agency"  # the designer's value won
+    assert asset["extra"]["copyright"] == "© 2026 Nordlys Agency AS"
+    assert asset["rights_expire_at"] == "2027-07-01T00:00:00Z"
+    assert "fjord" in asset["tags"]
+    prefilled = asset["current_version"]["embedded"]["prefilled"]
+    assert {"title", "description", "copyright", "rights_expire_at", "tags"} <= set(prefilled)
+    assert "credit" not in prefilled
+    page.context.close()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from dam.models import Asset, AssetStatus, Role
-from tests.conftest import Keys
+from tests.conftest import ROOT, Keys
 from tests.factories import image_bytes, upload
 from tests.web.support import GRAPHIC, Users, new_asset, sign_in
 
@@ -239,3 +241,47 @@ def test_asset_page_shows_assets_that_look_similar(
     assert f'href="/assets/{far}"' not in page
     alone = client.get(f"/assets/{far}").text
     assert "Looks similar" not in alone
+
+
+def test_saving_the_form_keeps_a_licence_end_read_from_the_file(
+    client: TestClient, users: Users, admin: dict[str, str]
+) -> None:
+    """The agency photo's plus:LicenseEndDate 2027-06-30 is stored as expiry at the next
+    midnight. The form shows 2027-06-30; saving an edit of the title alone leaves the rights as
+    they were (it used to show 2027-07-01 and store 2027-07-01T23:59:59: a day more, waiting for
+    review)."""
+    photo = ROOT / "tests" / "media" / "corpus" / "agency-photo.jpg"
+    created = client.post(
+        "/api/v1/assets",
+        headers=admin,
+        files={"file": ("DSC_4711.jpg", photo.read_bytes(), "image/jpeg")},
+        data={"metadata": json.dumps({"terms": GRAPHIC["terms"]})},
+    )
+    assert created.status_code == 201, created.text
+    asset_id = created.json()["id"]
+    stored = _asset(asset_id, users).rights_expire_at
+    assert stored == datetime(2027, 7, 1, tzinfo=UTC)
+    csrf = sign_in(client, users.create(Role.designer))
+    etag = _edit_form(client, asset_id)
+    page = client.get(f"/assets/{asset_id}").text
+    assert 'name="rights_end" type="date" value="2027-06-30"' in page
+    form = {
+        "title": "Fjord runner",
+        "description": created.json()["description"],
+        "tags": ", ".join(created.json()["tags"]),
+        "rights_end": "2027-06-30",
+        "terms": [f"{facet}:{term}" for facet, terms in GRAPHIC["terms"].items() for term in terms],
+    }
+    saved = client.post(f"/assets/{asset_id}/edit", data={**form, "csrf_token": csrf, "etag": etag})
+    assert "Metadata saved." in saved.text
+    asset = _asset(asset_id, users)
+    assert asset.title == "Fjord runner"
+    assert asset.rights_expire_at == stored
+
+    # A different day is the end of that day, as on upload.
+    etag = _edit_form(client, asset_id)
+    client.post(
+        f"/assets/{asset_id}/edit",
+        data={**form, "rights_end": "2027-05-31", "csrf_token": csrf, "etag": etag},
+    )
+    assert _asset(asset_id, users).rights_expire_at == datetime(2027, 5, 31, 23, 59, 59, tzinfo=UTC)

@@ -1,4 +1,5 @@
-// Upload page: choose or drop files, check each against the brand rules through
+// Upload page: choose or drop files, see what each file's embedded metadata pre-fills
+// (/api/v1/governance/prefill) and change it, check each against the brand rules through
 // /api/v1/governance/validate (nothing stored), then upload with per-file progress.
 // Requests carry the session cookie and the page's CSRF token header.
 (function () {
@@ -48,6 +49,155 @@
     entry.el.querySelector(".file-result").textContent = message || "";
   }
 
+  // The per-file fields a file's embedded metadata can fill, in the order shown. `extra`
+  // fields go in metadata.extra; the others are asset fields.
+  var EMBEDDED_FIELDS = [
+    { name: "description", label: "Description", multiline: true },
+    { name: "tags", label: "Keywords (tags)", hint: "Separate with commas." },
+    { name: "creator", label: "Creator", extra: true },
+    { name: "credit", label: "Credit line", extra: true },
+    { name: "copyright", label: "Copyright notice", extra: true },
+    { name: "usage_terms", label: "Usage terms", extra: true, multiline: true },
+    { name: "model_release", label: "Model release", extra: true },
+    { name: "rights_expire_at", label: "Usage rights end", date: true },
+  ];
+
+  // "Xmp.dc.title" -> "XMP dc:title"; "Iptc.Application2.Credit" -> "IPTC Credit".
+  function sourceLabel(source) {
+    return source.split(", ").map(function (key) {
+      var parts = key.split(".");
+      var block = { Xmp: "XMP", Iptc: "IPTC", Exif: "EXIF" }[parts[0]];
+      if (!block) return key;
+      if (block === "XMP" && parts.length >= 3) return "XMP " + parts[1] + ":" + parts.slice(2).join(".");
+      return block + " " + parts[parts.length - 1];
+    }).join(", ");
+  }
+
+  // The stored rights date is the instant the rights end; the form shows the last valid day.
+  function lastDay(iso) {
+    var at = Date.parse(iso);
+    return isNaN(at) ? "" : new Date(at - 1000).toISOString().slice(0, 10);
+  }
+
+  function valueText(name, value) {
+    if (value === null || value === undefined) return "";
+    if (name === "rights_expire_at") return lastDay(value);
+    if (Array.isArray(value)) return value.join(", ");
+    return String(value);
+  }
+
+  function embeddedField(entry, spec, value, source) {
+    counter += 1;
+    var id = "file-" + spec.name + "-" + counter;
+    var box = document.createElement("div");
+    box.className = "embedded-field" + (spec.multiline ? " wide" : "");
+    var label = document.createElement("label");
+    label.setAttribute("for", id);
+    label.textContent = spec.label;
+    var input = document.createElement(spec.multiline ? "textarea" : "input");
+    if (spec.multiline) input.rows = 2;
+    else input.type = spec.date ? "date" : "text";
+    input.id = id;
+    input.className = "embedded-input";
+    input.dataset.field = spec.name;
+    input.value = valueText(spec.name, value);
+    var note = document.createElement("span");
+    note.className = "source";
+    note.id = id + "-source";
+    note.textContent = "from " + sourceLabel(source);
+    input.setAttribute("aria-describedby", note.id);
+    var field = { spec: spec, input: input, initial: input.value, fileValue: value };
+    input.addEventListener("input", function () {
+      var value = input.value.trim();
+      if (value === field.initial) note.textContent = "from " + sourceLabel(source);
+      else if (value) note.textContent = "changed by you";
+      else if (spec.extra) note.textContent = "empty: the file’s value will be stored";
+      else note.textContent = "empty: the shared field applies, else the file’s value";
+    });
+    box.appendChild(label);
+    box.appendChild(input);
+    box.appendChild(note);
+    entry.embedded[spec.name] = field;
+    return box;
+  }
+
+  function showPrefill(entry, body) {
+    var panel = entry.el.querySelector(".file-embedded");
+    var grid = panel.querySelector(".embedded-grid");
+    var prefilled = body.prefilled || {};
+    var meta = body.metadata || {};
+    var extra = meta.extra || {};
+    grid.innerHTML = "";
+    entry.embedded = {};
+    var shown = 0;
+    if (prefilled.title) {
+      var title = entry.el.querySelector(".file-title");
+      var hint = document.createElement("span");
+      hint.className = "hint file-title-source";
+      hint.id = title.id + "-source";
+      hint.textContent = "Title from " + sourceLabel(prefilled.title);
+      title.setAttribute("aria-describedby", hint.id);
+      title.closest(".field").after(hint);
+      // A title the designer typed while the file was read stays theirs.
+      if (!entry.titleEdited) {
+        title.value = meta.title || title.value;
+        entry.titleFromFile = title.value;
+      }
+      shown += 1;
+    }
+    EMBEDDED_FIELDS.forEach(function (spec) {
+      var source = prefilled[spec.name];
+      if (!source) return;
+      var value = spec.extra ? extra[spec.name] : meta[spec.name];
+      grid.appendChild(embeddedField(entry, spec, value, source));
+      shown += 1;
+    });
+    var terms = Object.keys(prefilled).filter(function (k) { return k.indexOf("terms.") === 0; });
+    var termsNote = panel.querySelector(".embedded-terms");
+    if (terms.length) {
+      termsNote.textContent = "Keywords that name taxonomy terms, used where you choose none: " +
+        terms.map(function (k) {
+          var facet = k.slice(6);
+          var legend = form.querySelector('fieldset[data-facet="' + facet + '"] legend');
+          var name = legend ? legend.firstChild.textContent.trim() : facet;
+          return name + ": " + ((meta.terms || {})[facet] || []).join(", ");
+        }).join("; ") + ".";
+      termsNote.hidden = false;
+      shown += 1;
+    }
+    var read = (body.embedded && body.embedded.embedded) || {};
+    var places = read.location && Object.keys(read.location).length;
+    var location = panel.querySelector(".embedded-location");
+    if (read.gps || places) {
+      location.textContent = "The file carries " +
+        (read.gps ? "GPS coordinates" : "place names") +
+        ": copies for marketers, automation and delivery links leave location out.";
+      location.hidden = false;
+      shown += 1;
+    }
+    var problems = (body.embedded && body.embedded.problems) || [];
+    if (problems.length) {
+      var unread = panel.querySelector(".embedded-problems");
+      unread.textContent = "Some embedded metadata could not be read: " +
+        problems.map(function (p) { return p.message || p.detail || String(p); }).join("; ");
+      unread.hidden = false;
+      shown += 1;
+    }
+    panel.hidden = shown === 0;
+  }
+
+  function readEmbedded(entry) {
+    var reading = entry.el.querySelector(".file-reading");
+    reading.hidden = false;
+    var data = new FormData();
+    data.append("file", entry.file, entry.file.name);
+    return window.DAM.postForm("/api/v1/governance/prefill", data).then(function (res) {
+      reading.hidden = true;
+      // A file the server refuses says why when it is checked; nothing to show here.
+      if (res.status === 200 && res.body) showPrefill(entry, res.body);
+    });
+  }
+
   function addFiles(files) {
     Array.prototype.forEach.call(files, function (file) {
       counter += 1;
@@ -59,7 +209,11 @@
       title.id = id;
       title.value = titleFromName(file.name);
       node.querySelector("label").setAttribute("for", id);
-      var entry = { file: file, el: node, status: "pending", assetId: null };
+      var entry = {
+        file: file, el: node, status: "pending", assetId: null,
+        embedded: {}, titleEdited: false, titleFromFile: null,
+      };
+      title.addEventListener("input", function () { entry.titleEdited = true; });
       node.querySelector(".remove").addEventListener("click", function () {
         entries = entries.filter(function (e) { return e !== entry; });
         node.remove();
@@ -69,12 +223,23 @@
       list.appendChild(node);
       entries.push(entry);
       setStatus(entry, "pending");
+      entry.reading = readEmbedded(entry);
     });
     noFiles.hidden = entries.length > 0;
   }
 
   function splitList(text) {
     return text.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+  }
+
+  // What the designer changed in a file's "From the file" fields: null when the field is as
+  // the file says (the server fills it from the file again, and records that it did), "" when
+  // they cleared it (the shared field applies), else their value.
+  function changed(entry, name) {
+    var field = entry.embedded[name];
+    if (!field) return undefined;
+    var value = field.input.value.trim();
+    return value === field.initial ? null : value;
   }
 
   function metadataFor(entry) {
@@ -84,15 +249,41 @@
       fs.querySelectorAll("input:checked").forEach(function (i) { if (i.value) values.push(i.value); });
       if (values.length) terms[fs.dataset.facet] = values;
     });
-    var meta = {
-      title: entry.el.querySelector(".file-title").value.trim(),
-      description: document.getElementById("description").value.trim(),
-      tags: splitList(document.getElementById("tags").value),
-      terms: terms,
-      campaign_ids: splitList(document.getElementById("campaigns").value),
-    };
-    var rights = document.getElementById("rights").value;
+    var meta = { terms: terms, campaign_ids: splitList(document.getElementById("campaigns").value) };
+    var title = entry.el.querySelector(".file-title").value.trim();
+    // An untouched title from the file is left to the file, so the upload says where it came from.
+    if (!(entry.titleFromFile !== null && title === entry.titleFromFile)) meta.title = title;
+
+    // A field the file fills keeps the file's (or the designer's per-file) value; the shared
+    // field applies to files without one, or where the designer cleared it.
+    var description = changed(entry, "description");
+    var shared = document.getElementById("description").value.trim();
+    if (description) meta.description = description;
+    else if (description !== null && shared) meta.description = shared;
+
+    var sharedTags = splitList(document.getElementById("tags").value);
+    var tags = changed(entry, "tags");
+    if (tags === undefined) { if (sharedTags.length) meta.tags = sharedTags; }
+    else {
+      var own = splitList(tags === null ? entry.embedded.tags.initial : tags);
+      // Shared tags would stop the server from adding the file's keywords: send both.
+      if (tags !== null || sharedTags.length) {
+        meta.tags = sharedTags.concat(own.filter(function (t) { return sharedTags.indexOf(t) === -1; }));
+      }
+    }
+
+    var rights = changed(entry, "rights_expire_at");
+    var sharedRights = document.getElementById("rights").value;
     if (rights) meta.rights_expire_at = rights + "T23:59:59Z";
+    else if (rights !== null && sharedRights) meta.rights_expire_at = sharedRights + "T23:59:59Z";
+
+    var extra = {};
+    EMBEDDED_FIELDS.forEach(function (spec) {
+      if (!spec.extra) return;
+      var value = changed(entry, spec.name);
+      if (value) extra[spec.name] = value;
+    });
+    if (Object.keys(extra).length) meta.extra = extra;
     return meta;
   }
 
@@ -117,7 +308,10 @@
 
   function check(entry) {
     setStatus(entry, "checking");
-    return send("/api/v1/governance/validate", entry).then(function (res) {
+    // What the file pre-fills must be on screen (and in metadataFor) before it is judged.
+    return entry.reading.then(function () {
+      return send("/api/v1/governance/validate", entry);
+    }).then(function (res) {
       if (res.status === 200 && res.body) {
         var report = res.body.compliance;
         setStatus(entry, report.status);
@@ -166,6 +360,16 @@
         link.href = "/assets/" + res.body.id;
         link.textContent = "Open “" + res.body.title + "”";
         result.appendChild(link);
+        var version = res.body.current_version || {};
+        var taken = Object.keys((version.embedded && version.embedded.prefilled) || {});
+        if (taken.length) {
+          var from = document.createElement("span");
+          from.className = "muted file-prefilled";
+          from.textContent = " · from the file: " + taken.map(function (k) {
+            return k.replace(/^terms\./, "").replace(/_/g, " ");
+          }).join(", ");
+          result.appendChild(from);
+        }
         if (document.getElementById("submit-after").checked) return submitForReview(entry, result);
       } else {
         setStatus(entry, "error");

@@ -1,0 +1,249 @@
+"""Ingesting a platform export: rows matched to placements by the platform's own ids, each
+attributed to the version its placement pointed to on the row's date (UTC), not to whatever is
+published at ingest, so re-sending an old day never moves figures between versions.
+
+All-or-nothing: any unmatched or invalid row refuses the whole file with 422 listing them by
+line. `dry_run` stores nothing and answers what would be stored and where it would go.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from dam.audit.service import record
+from dam.bounds import check_metric_amount, check_metric_count, check_metric_money
+from dam.campaigns.metrics import CENT, FIGURES, MAX_REPORTED, MAX_ROWS, upsert_rows
+from dam.campaigns.placements import live_on, periods_of
+from dam.campaigns.schemas import AttributedVersion, ExportResult, RejectedRow, UnmatchedRow
+from dam.campaigns.service import resolve_channel
+from dam.campaigns.sources import FRACTIONAL, WHOLE, SourceMapping, check_locale, parse_export
+from dam.context import Context
+from dam.errors import Invalid
+from dam.models import Campaign, Placement
+from dam.principal import Principal
+
+
+def _figure(name: str, value: Decimal | None) -> Any:
+    """The checks of `MetricRowIn` (the bounds of `dam.bounds`, hundredths), without building
+    a model per row: an export can hold 100k rows."""
+    if value is None:
+        return 0 if name in WHOLE else Decimal("0.00")
+    if name in WHOLE:
+        if value != value.to_integral_value():
+            raise ValueError("must be a whole number")
+        return check_metric_count(int(value))
+    checked = check_metric_amount(value) if name in FRACTIONAL else check_metric_money(value)
+    return checked.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _placements(
+    session: Session, platform: str, external_ids: set[str]
+) -> dict[str, list[Placement]]:
+    found: dict[str, list[Placement]] = {}
+    ordered = sorted(external_ids)
+    for start in range(0, len(ordered), 500):
+        for placement in session.exec(
+            select(Placement).where(
+                col(Placement.platform) == platform,
+                col(Placement.external_id).in_(ordered[start : start + 500]),
+            )
+        ):
+            found.setdefault(placement.external_id, []).append(placement)
+    return found
+
+
+def _match(
+    candidates: list[Placement], account: str, campaign: Campaign
+) -> tuple[Placement | None, str]:
+    if not candidates:
+        return None, "no placement is registered for this id (POST …/placements)"
+    exact = [p for p in candidates if p.account == account] if account else []
+    unnamed = [p for p in candidates if p.account == ""]
+    chosen = exact or unnamed or (candidates if not account else [])
+    if len(chosen) != 1:
+        if not chosen:
+            return None, f"no placement is registered for this id in account {account}"
+        return None, "the id is registered for several accounts; send `account=`"
+    if chosen[0].campaign_id != campaign.id:
+        return None, "the placement is registered in another campaign"
+    return chosen[0], ""
+
+
+def ingest_export(
+    session: Session,
+    *,
+    ctx: Context,
+    campaign: Campaign,
+    text: str,
+    source: SourceMapping,
+    locale: str | None,
+    account: str | None,
+    external_id: str | None,
+    dry_run: bool,
+    actor: Principal,
+) -> ExportResult:
+    parsed = parse_export(text, source=source, locale=check_locale(locale))
+    if len(parsed.rows) > MAX_ROWS:
+        raise Invalid(
+            f"an export holds at most {MAX_ROWS} rows; this one has {len(parsed.rows)}",
+            code="too_many_rows",
+        )
+    needs_id = "external_id" not in source.columns.values()
+    if needs_id and not external_id:
+        raise Invalid(
+            f"a {source.title} carries no placement id: send `external_id=` (the id the "
+            "placement was registered with)",
+            code="invalid_export",
+        )
+    for row in parsed.rows:
+        if needs_id:
+            row.values["external_id"] = external_id
+    problems: dict[int, list[dict[str, str]]] = {k: list(v) for k, v in parsed.problems.items()}
+    ids = {str(r.values.get("external_id")) for r in parsed.rows if r.values.get("external_id")}
+    by_id = _placements(session, source.platform, ids)
+    matched: list[tuple[int, Placement, dict[str, Any]]] = []
+    unmatched: list[UnmatchedRow] = []
+    for row in parsed.rows:
+        ext = row.values.get("external_id")
+        name = row.values.get("external_name")
+        if not ext:
+            unmatched.append(
+                UnmatchedRow(line=row.line, external_id=None, external_name=name, reason="no id")
+            )
+            continue
+        row_account = str(row.values.get("account") or account or "").strip()
+        placement, reason = _match(by_id.get(str(ext), []), row_account, campaign)
+        if placement is None:
+            unmatched.append(
+                UnmatchedRow(line=row.line, external_id=str(ext), external_name=name, reason=reason)
+            )
+            continue
+        matched.append((row.line, placement, row.values))
+
+    periods = periods_of(session, {p.id for _, p, _ in matched})
+    pack = ctx.governance.pack
+    channels: dict[str, str] = {}
+    column_of = {target: column for column, target in source.columns.items()}
+    column_of.update({target: pattern for pattern, target in source.patterns.items()})
+    seen: dict[tuple[uuid.UUID, date, str, str], int] = {}
+    # Only the figures the source fills are checked per row; the others are zero.
+    filled = [name for name in FIGURES if name in source.columns.values()] + [
+        name for name in FIGURES if name in source.patterns.values()
+    ]
+    zeros = {name: _figure(name, None) for name in FIGURES if name not in filled}
+    now = ctx.now()
+    ready: list[dict[str, Any]] = []
+    currencies: set[str] = set()
+    for line, placement, values in matched:
+        day: date = values["date"]
+        period = live_on(periods[placement.id], day)
+        kind = str(values.get("campaign_type") or "").strip().lower()
+        channel_text = source.campaign_types.get(kind) if kind else None
+        channel_text = (
+            channel_text or placement.channel or source.channel or campaign.channel or None
+        )
+        if channel_text is None:
+            problems.setdefault(line, []).append(
+                {"field": "channel", "message": "no channel: the campaign has none"}
+            )
+            continue
+        try:
+            channel = channels.get(channel_text) or resolve_channel(pack, channel_text)
+            channels[channel_text] = channel
+        except Invalid as exc:
+            problems.setdefault(line, []).append({"field": "channel", "message": str(exc.detail)})
+            continue
+        figures: dict[str, Any] = dict(zeros)
+        bad: list[dict[str, str]] = []
+        for name in filled:
+            try:
+                figures[name] = _figure(name, values.get(name))
+            except ValueError as exc:
+                bad.append({"field": column_of.get(name, name), "message": str(exc)})
+        if bad:
+            problems.setdefault(line, []).extend(bad)
+            continue
+        key = (period.asset_id, day, channel, placement.id.hex)
+        if key in seen:
+            problems.setdefault(line, []).append(
+                {"field": "", "message": f"same placement and day as line {seen[key]}"}
+            )
+            continue
+        seen[key] = line
+        if values.get("currency"):
+            currencies.add(str(values["currency"]).upper())
+        ready.append(
+            {
+                "campaign_id": campaign.id,
+                "asset_id": period.asset_id,
+                "date": day,
+                "channel": channel,
+                "placement": placement.id.hex,
+                "version": period.version,
+                **figures,
+                "updated_at": now,
+                "_placement": placement,
+            }
+        )
+    rejected = [RejectedRow(line=n, problems=problems[n]) for n in sorted(problems)]
+    if not dry_run and (rejected or unmatched):
+        raise Invalid(
+            f"{len(rejected)} rows are not valid and {len(unmatched)} match no placement; "
+            "nothing was stored (`dry_run=true` previews a file)",
+            code="invalid_export",
+            rows=[r.model_dump() for r in rejected[:MAX_REPORTED]],
+            unmatched=[u.model_dump() for u in unmatched[:MAX_REPORTED]],
+        )
+    totals: dict[str, Decimal] = {name: Decimal(0) for name in FIGURES}
+    versions: Counter[tuple[uuid.UUID, int]] = Counter()
+    for item in ready:
+        for name in FIGURES:
+            totals[name] += Decimal(item[name])
+        versions[(item["asset_id"], item["version"])] += 1
+    if not dry_run and ready:
+        spans: dict[uuid.UUID, tuple[Placement, date, date]] = {}
+        for item in ready:
+            placement = item["_placement"]
+            _, lo, hi = spans.get(placement.id, (placement, item["date"], item["date"]))
+            spans[placement.id] = (placement, min(lo, item["date"]), max(hi, item["date"]))
+        for placement, lo, hi in spans.values():
+            placement.first_seen = min(lo, placement.first_seen or lo)
+            placement.last_seen = max(hi, placement.last_seen or hi)
+            session.add(placement)
+        upsert_rows(
+            session, [{k: v for k, v in item.items() if k != "_placement"} for item in ready]
+        )
+        record(
+            session,
+            actor=actor,
+            action="campaign.metrics_ingested",
+            target=campaign.id,
+            changes={
+                "rows": len(ready),
+                "source": source.name,
+                "from": min(i["date"] for i in ready).isoformat(),
+                "to": max(i["date"] for i in ready).isoformat(),
+            },
+            now=now,
+        )
+    return ExportResult(
+        campaign_id=campaign.id,
+        source=source.name,
+        dry_run=dry_run,
+        rows=len(ready),
+        skipped_lines=parsed.skipped,
+        unmatched=unmatched,
+        rejected=rejected,
+        totals={name: float(value) for name, value in totals.items()},
+        currencies=sorted(currencies),
+        attributed=[
+            AttributedVersion(asset_id=a, version=v, rows=n)
+            for (a, v), n in sorted(versions.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))
+        ],
+    )

@@ -1,0 +1,394 @@
+"""Platform exports as they are downloaded, read through source mappings.
+
+A mapping is data (`SOURCES` below, documented in README.md): which of the platform's columns
+hold which field, which identify the placement (the platform's ad or campaign id), the date
+column(s), the number locale the platform writes (None: the user's locale, so it must be
+declared with `?locale=` whenever a value would otherwise be ambiguous), the default channel
+and how the platform's campaign types map to channels (platform names are not taxonomy
+synonyms). Lines before the header (report titles, date ranges) and total lines are skipped;
+columns the mapping does not name (CTR, Avg. CPC …) are ignored. Rows must be daily.
+
+Numbers: `--` and empty cells are empty; currency signs and codes and `%` are dropped; the
+locale decides grouping and decimal separators. A value that could be read two ways is refused
+with its line and column, never guessed: a count with a separator and no declared locale
+(`12.000` impressions), or money or conversions with exactly three digits after their only
+separator (`1.234`); a count with a decimal separator in the declared locale is refused too.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from typing import Any
+
+from dam.bounds import MAX_YEAR, MIN_YEAR
+from dam.errors import Invalid
+
+# Fields a mapping can fill. Figures are validated by the metric row's bounds afterwards.
+ID_FIELDS = ("external_id", "external_name", "account")
+DATE_FIELDS = ("date", "date_end")
+WHOLE = (
+    "impressions",
+    "clicks",
+    "sends",
+    "deliveries",
+    "opens",
+    "unique_opens",
+    "unsubscribes",
+    "bounces",
+)
+FRACTIONAL = ("conversions",)
+MONEY = ("spend", "revenue")
+TEXT_FIELDS = ("currency", "campaign_type")
+
+# Locale → (grouping separators, decimal separator).
+LOCALES: dict[str, tuple[str, str]] = {
+    "en": (",", "."),
+    "de": (".", ","),
+    "es": (".", ","),
+    "it": (".", ","),
+    "nl": (".", ","),
+    "pt": (".", ","),
+    "da": (".", ","),
+    "fr": (" ", ","),
+}
+EMPTY = {"", "--", "-", "\u2014", "n/a", "N/A"}
+# Digits, or digits grouped by commas, with an optional decimal point: en's common forms.
+_PLAIN = re.compile(r"(\d+|\d{1,3}(?:,\d{3})+)(\.\d+)?")
+_SIGNS = re.compile(r"[$€£¥%]|^[A-Z]{3}\s*|\s*[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    name: str
+    platform: str  # the placements' `platform`
+    title: str
+    # Platform column (exact, case-insensitive) → field; a pattern column for names carrying
+    # a currency code, e.g. "Amount spent (USD)".
+    columns: Mapping[str, str]
+    patterns: Mapping[str, str] = field(default_factory=dict)
+    locale: str | None = None
+    channel: str | None = None
+    campaign_types: Mapping[str, str | None] = field(default_factory=dict)
+    daily_hint: str = ""
+
+    def field_of(self, header: str) -> tuple[str, str | None] | None:
+        """(field, currency from the header) for a platform column, or None."""
+        key = header.strip().lower()
+        for name, target in self.columns.items():
+            if name.lower() == key:
+                return target, None
+        for pattern, target in self.patterns.items():
+            match = re.fullmatch(pattern, header.strip(), flags=re.IGNORECASE)
+            if match:
+                return target, (match.groupdict().get("currency") or None)
+        return None
+
+
+SOURCES: dict[str, SourceMapping] = {
+    # Google Ads → Reports → Predefined reports → Basic → Ad, segmented by Day, downloaded as CSV.
+    "google_ads": SourceMapping(
+        name="google_ads",
+        platform="google_ads",
+        title="Google Ads ad report",
+        columns={
+            "Day": "date",
+            "Ad ID": "external_id",
+            "Ad name": "external_name",
+            "Customer ID": "account",
+            "Currency code": "currency",
+            "Campaign type": "campaign_type",
+            "Impr.": "impressions",
+            "Impressions": "impressions",
+            "Clicks": "clicks",
+            "Cost": "spend",
+            "Conversions": "conversions",
+            "Conv. value": "revenue",
+        },
+        campaign_types={
+            "search": "paid-search",
+            "shopping": "paid-search",
+            "display": "display",
+            "video": "video",
+            "demand gen": "social",
+            "performance max": None,
+        },
+        daily_hint="add the segment Time > Day (the `Day` column) before downloading",
+    ),
+    # Meta Ads Manager → Reports → Export table data (.csv), breakdown Time > Day, level Ad.
+    "meta": SourceMapping(
+        name="meta",
+        platform="meta",
+        title="Meta Ads Manager ads export",
+        columns={
+            "Reporting starts": "date",
+            "Reporting ends": "date_end",
+            "Ad ID": "external_id",
+            "Ad name": "external_name",
+            "Account ID": "account",
+            "Currency": "currency",
+            "Impressions": "impressions",
+            "Link clicks": "clicks",
+            "Purchases": "conversions",
+            "Purchases conversion value": "revenue",
+        },
+        patterns={r"Amount spent \((?P<currency>[A-Z]{3})\)": "spend"},
+        channel="social",
+        daily_hint="choose Breakdown > By time > Day before exporting",
+    ),
+    # Braze campaign analytics → Export data series (CSV of /campaigns/data_series): one
+    # Braze campaign per file, so the placement's external id is given as `external_id=`.
+    "braze": SourceMapping(
+        name="braze",
+        platform="braze",
+        title="Braze campaign data series",
+        columns={
+            "time": "date",
+            "sent": "sends",
+            "delivered": "deliveries",
+            "opens": "opens",
+            "unique_opens": "unique_opens",
+            "clicks": "clicks",
+            "unsubscribes": "unsubscribes",
+            "bounces": "bounces",
+            "conversions": "conversions",
+            "revenue": "revenue",
+        },
+        locale="en",
+        channel="email",
+        daily_hint="export the data series with `length` in days (one row per day)",
+    ),
+}
+
+
+def get_source(name: str) -> SourceMapping:
+    source = SOURCES.get(name)
+    if source is None:
+        raise Invalid(
+            f"unknown source {name!r} (built-in: {', '.join(sorted(SOURCES))})",
+            code="unknown_source",
+        )
+    return source
+
+
+def check_locale(locale: str | None) -> str | None:
+    if locale is None:
+        return None
+    short = locale.strip().lower().replace("_", "-").split("-")[0]
+    if short not in LOCALES:
+        raise Invalid(
+            f"unknown locale {locale!r} (known: {', '.join(sorted(LOCALES))})",
+            code="unknown_locale",
+        )
+    return short
+
+
+class CellError(ValueError):
+    pass
+
+
+def parse_number(text: str, *, locale: str | None, kind: str) -> Decimal | None:
+    """`kind`: "whole", "fractional" or "money". None for an empty cell."""
+    raw = text.strip()
+    if raw.isdigit():  # the common case, and unambiguous in every locale
+        return Decimal(raw)
+    if raw in EMPTY:
+        return None
+    if locale is not None and LOCALES[locale][1] == ".":
+        plain = _PLAIN.fullmatch(raw)
+        if plain and not (kind == "whole" and plain.group(2)):
+            return Decimal(raw.replace(",", ""))
+    value = _SIGNS.sub("", raw).replace("\u00a0", " ").replace("\u202f", " ").strip()
+    if not value or not re.fullmatch(r"[0-9][0-9., ]*", value):
+        raise CellError(f"{raw!r} is not a number")
+    if locale is None:
+        number = _undeclared(value, raw, kind)
+    else:
+        number = _declared(value, raw, kind, locale)
+    try:
+        return Decimal(number)
+    except InvalidOperation as exc:  # pragma: no cover - the patterns above admit digits only
+        raise CellError(f"{raw!r} is not a number") from exc
+
+
+def _undeclared(value: str, raw: str, kind: str) -> str:
+    dots, commas = value.count("."), value.count(",")
+    if " " in value:
+        raise CellError(f"{raw!r} is grouped with spaces; declare the export's locale")
+    if dots and commas:
+        # Both separators: the last one is the decimal separator, the other groups.
+        decimal_sep = "." if value.rfind(".") > value.rfind(",") else ","
+        group = "," if decimal_sep == "." else "."
+        return _split(value, raw, kind, group, decimal_sep)
+    if not dots and not commas:
+        return value
+    sep = "." if dots else ","
+    parts = value.split(sep)
+    if kind == "whole" or len(parts) > 2 or len(parts[1]) == 3:
+        raise CellError(
+            f"{raw!r} is ambiguous: {sep!r} could group thousands or mark decimals; declare the "
+            "export's number locale (e.g. locale=en or locale=de)"
+        )
+    return value.replace(sep, ".")
+
+
+def _declared(value: str, raw: str, kind: str, locale: str) -> str:
+    group, decimal_sep = LOCALES[locale]
+    return _split(value, raw, kind, group, decimal_sep, declared=locale)
+
+
+def _split(
+    value: str, raw: str, kind: str, group: str, decimal_sep: str, declared: str | None = None
+) -> str:
+    whole, sep, fraction = value.partition(decimal_sep)
+    other = {".", ",", " "} - {group, decimal_sep}
+    if any(ch in value for ch in other) or decimal_sep in fraction or group in fraction:
+        raise CellError(f"{raw!r} is not a number in locale {declared or 'of this export'}")
+    if group in whole and not re.fullmatch(rf"\d{{1,3}}({re.escape(group)}\d{{3}})+", whole):
+        raise CellError(f"{raw!r} has misplaced thousands separators")
+    if sep and kind == "whole":
+        hint = f" in locale {declared}" if declared else ""
+        raise CellError(
+            f"{raw!r} is not a whole number{hint}; if the export groups thousands with "
+            f"{decimal_sep!r}, declare its locale"
+        )
+    if sep and kind == "money" and group not in whole and len(fraction) == 3 and not declared:
+        raise CellError(f"{raw!r} is ambiguous; declare the export's number locale")
+    return whole.replace(group, "") + (f".{fraction}" if sep else "")
+
+
+# Besides ISO 8601: Google Ads' "Nov 20, 2026" when a report is downloaded with US dates.
+_DATE_FORMATS = ("%b %d, %Y", "%B %d, %Y")
+
+
+def parse_date(text: str) -> date:
+    raw = text.strip()
+    day: date | None = None
+    try:
+        day = date.fromisoformat(raw[:10])
+    except ValueError:
+        for fmt in _DATE_FORMATS:
+            try:
+                day = datetime.strptime(raw, fmt).date()
+                break
+            except ValueError:
+                continue
+    if day is None:
+        raise CellError(f"{raw!r} is not a date (give ISO 8601, e.g. 2026-11-20)")
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise CellError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return day
+
+
+@dataclass
+class ExportRow:
+    line: int
+    values: dict[str, Any]
+
+
+@dataclass
+class ParsedExport:
+    rows: list[ExportRow]
+    problems: dict[int, list[dict[str, str]]]
+    skipped: list[int]
+    currency: str | None
+
+
+def _header_index(lines: list[list[str]], source: SourceMapping) -> int:
+    needed = {"date", "external_id"} if source.name != "braze" else {"date"}
+    best: tuple[int, set[str]] = (-1, set())
+    for index, cells in enumerate(lines[:50]):
+        fields = {f[0] for f in (source.field_of(c) for c in cells) if f is not None}
+        if needed <= fields:
+            return index
+        if len(fields) > len(best[1]):
+            best = (index, fields)
+    missing = sorted(name for name, target in source.columns.items() if target in needed - best[1])
+    detail = f"no header line with the {source.title}'s columns {', '.join(missing)}"
+    if "date" in needed - best[1]:
+        detail += f"; rows must be daily: {source.daily_hint}"
+    raise Invalid(detail, code="invalid_export")
+
+
+def parse_export(text: str, *, source: SourceMapping, locale: str | None) -> ParsedExport:
+    """Rows by file line number (1-based), with every problem named by line and column."""
+    locale = locale or source.locale
+    try:
+        lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    except csv.Error as exc:
+        raise Invalid(f"the export is malformed CSV: {exc}", code="invalid_export") from exc
+    start = _header_index(lines, source)
+    header = lines[start]
+    mapped: list[tuple[int, str, str, str | None]] = []  # position, column, field, currency
+    for position, name in enumerate(header):
+        found = source.field_of(name)
+        if found is not None:
+            mapped.append((position, name.strip(), found[0], found[1]))
+    header_currency = next((c for *_, c in mapped if c), None)
+    rows: list[ExportRow] = []
+    problems: dict[int, list[dict[str, str]]] = {}
+    skipped = list(range(1, start + 1))
+    converters = [
+        (p, column, target, _converter(target, locale)) for p, column, target, _ in mapped
+    ]
+    # Total lines say so in their first cell or in the date column ("Total: Account").
+    marks = sorted({0, *(p for p, _, target, _ in mapped if target == "date")})
+    for offset, cells in enumerate(lines[start + 1 :], start=start + 2):
+        if not cells or not any(cells):
+            continue
+        if any(p < len(cells) and cells[p].strip()[:5].lower() == "total" for p in marks):
+            skipped.append(offset)
+            continue
+        values: dict[str, Any] = {}
+        bad: list[dict[str, str]] = []
+        for position, column, target, convert in converters:
+            cell = cells[position] if position < len(cells) else ""
+            try:
+                values[target] = convert(cell)
+            except CellError as exc:
+                bad.append({"field": column, "message": str(exc)})
+        if "date_end" in values and values.get("date") and values["date_end"] != values["date"]:
+            bad.append(
+                {
+                    "field": "date",
+                    "message": f"the row spans {values['date']} to {values['date_end']}; "
+                    f"rows must be daily: {source.daily_hint}",
+                }
+            )
+        if bad:
+            problems[offset] = bad
+        else:
+            values.pop("date_end", None)
+            if header_currency and not values.get("currency"):
+                values["currency"] = header_currency
+            rows.append(ExportRow(line=offset, values=values))
+    if not rows and not problems:
+        raise Invalid("the export has no data rows", code="invalid_export")
+    return ParsedExport(rows=rows, problems=problems, skipped=skipped, currency=header_currency)
+
+
+def _date_cell(cell: str) -> date:
+    text = cell.strip()
+    if text in EMPTY:
+        raise CellError("the date is missing")
+    return parse_date(text)
+
+
+def _text_cell(cell: str) -> str | None:
+    text = cell.strip()
+    return None if text in EMPTY else text
+
+
+def _converter(target: str, locale: str | None) -> Callable[[str], Any]:
+    if target in DATE_FIELDS:
+        return _date_cell
+    if target in ID_FIELDS or target in TEXT_FIELDS:
+        return _text_cell
+    kind = "whole" if target in WHOLE else "money" if target in MONEY else "fractional"
+    return partial(parse_number, locale=locale, kind=kind)
