@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from dam.app import create_app
 from dam.config import Settings
@@ -33,6 +29,7 @@ from dam.search import service as search_service
 from dam.worker import run_pending
 from tests.conftest import ROOT, Keys
 from tests.factories import image_bytes, same_picture
+from tests.support.live import serve
 from tests.web.support import GRAPHIC, PASSWORD, Users
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,12 +61,6 @@ class Live:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def live(tmp_path: Path, sqlite_template: Path) -> Iterator[Live]:
     """The real app under uvicorn on 127.0.0.1; jobs run when the test calls `run_pending`."""
@@ -85,21 +76,10 @@ def live(tmp_path: Path, sqlite_template: Path) -> Iterator[Live]:
     ctx = build_context(settings, engine=create_db_engine(f"sqlite:///{db}"))
     ctx.store.init()
     app = create_app(ctx=ctx, run_worker=False)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield Live(url=f"http://127.0.0.1:{port}", ctx=ctx, admin_key=Keys(ctx).create(Role.admin))
+        with serve(app) as (host, port):
+            yield Live(url=f"http://{host}:{port}", ctx=ctx, admin_key=Keys(ctx).create(Role.admin))
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         ctx.engine.dispose()
 
 
