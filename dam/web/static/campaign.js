@@ -231,7 +231,12 @@
       (rejected ? "; " + rejected + " are refused" : "") + ".";
     showTotals(body);
     fill(preview.querySelector("[data-attributed]"), (body.attributed || []).map(function (a) {
-      return row([assetLink(a.asset_id), String(a.version), String(a.rows)]);
+      var tr = row([String(a.version), String(a.rows)]);
+      var th = el("th", null, "wrap");
+      th.scope = "row";
+      th.appendChild(assetLink(a.asset_id));
+      tr.insertBefore(th, tr.firstChild);
+      return tr;
     }));
     preview.querySelector("[data-attributed-block]").hidden = !(body.attributed || []).length;
     showUnmatched(body.unmatched);
