@@ -689,4 +689,5 @@ def test_a_marketer_uploads_a_google_ads_export_previews_registers_and_stores_it
     expect(placed).to_have_count(2)
     expect(placed.filter(has_text="6001")).to_contain_text("2026-11-20")
     expect(placed.filter(has_text="6001")).to_contain_text("2026-11-21")
+    _shot(page, "43-asset-placements")
     page.context.close()
