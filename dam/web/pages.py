@@ -16,7 +16,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlmodel import Session
 from starlette.datastructures import QueryParams
 
-from dam.campaigns.schemas import InsightsReport
+from dam.campaigns.schemas import InsightsReport, PerformanceReport
 from dam.context import Context
 from dam.errors import DamError, Forbidden
 from dam.governance.pack import GovernancePack
@@ -40,6 +40,7 @@ templates.env.filters.update(
 templates.env.globals.update(
     STATE_LABELS={k.value: v for k, v in web.STATE_LABELS.items()},
     COMPLIANCE_LABELS=web.COMPLIANCE_LABELS,
+    PLATFORM_LABELS=web.PLATFORM_LABELS,
 )
 
 FLASH_COOKIE = "dam_flash"
@@ -377,4 +378,19 @@ def campaigns_context(
         "insights": insights,
         "bars": bars,
         "facet_choices": facet_choices,
+    }
+
+
+def export_context(principal: Principal, *, report: PerformanceReport) -> dict[str, Any]:
+    """What the campaign page's export upload and placement form need: the built-in sources
+    and locales, and the campaign's assets (id → title) the placement form can point at."""
+    titles: dict[str, str] = {}
+    for item in report.items:
+        titles.setdefault(str(item.asset_id), item.title or str(item.asset_id))
+    return {
+        "can_report": principal.may(web.METRIC_REPORTERS),
+        "export_sources": web.export_sources(),
+        "export_locales": web.export_locales(),
+        "campaign_assets": sorted(titles.items(), key=lambda kv: kv[1].lower()),
+        "titles_json": json.dumps(titles),
     }

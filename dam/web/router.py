@@ -140,7 +140,12 @@ def asset_page(
     similar = search_service.similar_assets(
         session, principal=principal, asset=asset, max_distance=SIMILAR_DISTANCE, limit=6
     )
-    extra: dict[str, Any] = {"v": view, "tag_choices": choices, "similar": similar.items}
+    extra: dict[str, Any] = {
+        "v": view,
+        "tag_choices": choices,
+        "similar": similar.items,
+        "placements": web.asset_placements(session, asset=asset),
+    }
     if view.can_edit:
         extra["etag"] = asset_service.etag(asset)
         extra["edit_facets"] = web.edit_facets(ctx.governance.pack, view.meta.terms)
@@ -390,6 +395,8 @@ def campaign_page(
             "report": report,
             "chart": web.line_chart(series),
             "metric": metric,
+            "placements": web.campaign_placements(session, campaign=campaign),
+            **pages.export_context(principal, report=report),
         },
     )
 

@@ -25,8 +25,9 @@ from dam.assets.metadata import Metadata
 from dam.assets.schemas import AssetPatch
 from dam.audit import queries as audit_queries
 from dam.audit.schemas import AuditEventOut
-from dam.campaigns import reports
-from dam.campaigns.schemas import AssetPerformance, PerformanceReport
+from dam.campaigns import placements, reports, sources
+from dam.campaigns.metrics import FIGURES
+from dam.campaigns.schemas import AssetPerformance, PerformanceReport, PlacementOut
 from dam.campaigns.sums import cents, exact_sum, sum_of
 from dam.context import Context
 from dam.errors import Invalid
@@ -37,6 +38,8 @@ from dam.models import (
     AssetVersion,
     Campaign,
     CampaignMetric,
+    Placement,
+    PlacementPeriod,
     ReviewState,
     Role,
 )
@@ -51,6 +54,8 @@ STATE_LABELS = {
 }
 COMPLIANCE_LABELS = {"pass": "On brand", "warn": "Warnings", "fail": "Blocked"}
 CAMPAIGN_TAGGERS = frozenset({Role.admin, Role.brand_manager, Role.designer, Role.marketer})
+# Who may ingest metrics and register placements: the roles of `dam.api.deps.Reporter`.
+METRIC_REPORTERS = frozenset({Role.admin, Role.brand_manager, Role.marketer, Role.automation})
 
 
 def may_upload(principal: Principal) -> bool:
@@ -523,6 +528,97 @@ def bars(rows: Sequence[tuple[str, float | None, str]]) -> list[Bar]:
         Bar(label=label, value=v or 0, width_pct=round(100 * (v or 0) / top, 1), note=note)
         for label, v, note in rows
     ]
+
+
+# --- placements and platform exports ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlacementRow:
+    placement: PlacementOut
+    # Titles of the assets it points or pointed to, by id (the template links them).
+    titles: dict[uuid.UUID, str]
+    # On the asset page: whether it points at this asset now (else it did before a re-point).
+    current: bool = True
+
+
+def _titles(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = session.exec(select(Asset.id, Asset.title).where(col(Asset.id).in_(wanted))).all()
+    return {asset_id: title for asset_id, title in rows}
+
+
+def campaign_placements(session: Session, *, campaign: Campaign) -> list[PlacementRow]:
+    found = placements.list_placements(session, campaign=campaign)
+    titles = _titles(session, (h.asset_id for p in found for h in p.history))
+    return [PlacementRow(placement=p, titles=titles) for p in found]
+
+
+def asset_placements(session: Session, *, asset: Asset) -> list[PlacementRow]:
+    """Every placement that points at the asset, or did before it was re-pointed, in any
+    campaign: current ones first."""
+    ids = session.exec(
+        select(PlacementPeriod.placement_id)
+        .where(col(PlacementPeriod.asset_id) == asset.id)
+        .distinct()
+    ).all()
+    if not ids:
+        return []
+    rows = session.exec(
+        select(Placement)
+        .where(col(Placement.id).in_(list(ids)))
+        .order_by(col(Placement.campaign_id), col(Placement.platform), col(Placement.external_id))
+    ).all()
+    out = [placements.placement_out(session, p) for p in rows]
+    titles = _titles(session, (h.asset_id for p in out for h in p.history))
+    return sorted(
+        (PlacementRow(placement=p, titles=titles, current=p.asset_id == asset.id) for p in out),
+        key=lambda r: not r.current,
+    )
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    name: str
+    title: str
+    platform: str
+    # The figures its mapping fills, in report order (what the preview shows totals of).
+    figures: list[str]
+    # No placement id column (one campaign per file): the upload names the placement.
+    needs_external_id: bool
+    locale: str | None
+    daily_hint: str
+
+
+def export_sources() -> list[ExportSource]:
+    out = []
+    for source in sources.SOURCES.values():
+        fields = set(source.columns.values()) | set(source.patterns.values())
+        out.append(
+            ExportSource(
+                name=source.name,
+                title=source.title,
+                platform=source.platform,
+                figures=[name for name in FIGURES if name in fields],
+                needs_external_id="external_id" not in fields,
+                locale=source.locale,
+                daily_hint=source.daily_hint,
+            )
+        )
+    return out
+
+
+def export_locales() -> list[tuple[str, str]]:
+    """(code, how it writes one thousand two hundred thirty-four and 56 hundredths)."""
+    return [
+        (code, f"1{group.replace(' ', chr(0xA0))}234{decimal}56")
+        for code, (group, decimal) in sorted(sources.LOCALES.items())
+    ]
+
+
+PLATFORM_LABELS = {"google_ads": "Google Ads", "meta": "Meta", "braze": "Braze"}
 
 
 # --- formatting used by templates ----------------------------------------------------------

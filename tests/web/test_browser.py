@@ -562,3 +562,132 @@ def test_the_upload_form_shows_what_the_file_prefills_and_takes_overrides(
     assert {"title", "description", "copyright", "rights_expire_at", "tags"} <= set(prefilled)
     assert "credit" not in prefilled
     page.context.close()
+
+
+def test_a_marketer_uploads_a_google_ads_export_previews_registers_and_stores_it(
+    browser: Any, live: Live, tmp_path: Path
+) -> None:
+    """Issue 16's UI: the campaign page previews a Google Ads ad report (the fixture of
+    tests/campaigns/test_sources.py, built from the published layout), first refused for its
+    undeclared number format, then with two ad ids that match no placement; the marketer
+    registers them from the preview, previews again and stores the figures, which the
+    campaign page then shows per asset; the asset page lists its placements."""
+    from playwright.sync_api import expect
+
+    from tests.campaigns.test_sources import GOOGLE
+
+    marketer = Users(live.ctx).create(Role.marketer, name="Mia Marketing")
+    ids: dict[str, str] = {}
+    with live.api() as api:
+        created = api.post(
+            "/api/v1/campaigns", json={"id": "ADS26", "name": "Spring ads", "channel": "instagram"}
+        )
+        assert created.status_code == 201, created.text
+        for key, title, seed in (("hero", "Hero tent", 21), ("banner", "Banner tent", 22)):
+            response = api.post(
+                "/api/v1/assets",
+                files={"file": (f"{key}.jpg", image_bytes(size=(64, 48), seed=seed), "image/jpeg")},
+                data={
+                    "metadata": json.dumps({**GRAPHIC, "title": title, "campaign_ids": ["ADS26"]})
+                },
+            )
+            assert response.status_code == 201, response.text
+            ids[key] = response.json()["id"]
+            for action in ("submit", "approve"):
+                assert api.post(f"/api/v1/assets/{ids[key]}/{action}").status_code == 200
+        registered = api.post(
+            "/api/v1/campaigns/ADS26/placements",
+            json={"platform": "google_ads", "external_id": "6001", "asset_id": ids["hero"]},
+        )
+        assert registered.status_code == 201, registered.text
+    export = tmp_path / "Ad report.csv"
+    export.write_text(GOOGLE, encoding="utf-8")
+
+    page = _sign_in(browser, live, marketer)
+    page.goto("/campaigns/ADS26")
+    card = page.locator("#export")
+    expect(card.get_by_label("Source")).to_have_value("google_ads")
+    expect(card.locator("[data-daily-hint]")).to_contain_text("segment Time > Day")
+    card.get_by_label("Export file").set_input_files(str(export))
+    # The wrong source: a Google Ads file read as a Braze data series is refused, named.
+    card.get_by_label("Source").select_option("braze")
+    expect(card.get_by_label("Placement id")).to_be_visible()
+    card.get_by_role("button", name="Preview").click()
+    status = card.locator("[data-status]")
+    expect(status).to_have_class(re.compile("error"))
+    expect(status).to_contain_text("no header line with the Braze campaign data series's")
+    preview = page.locator("#export-preview")
+    expect(preview).to_be_hidden()
+    card.get_by_label("Source").select_option("google_ads")
+    expect(card.get_by_label("Placement id")).to_be_hidden()
+    card.get_by_role("button", name="Preview").click()
+    # Without a declared number format, "12,010" impressions are refused, not guessed.
+    refused = preview.locator("[data-rejected] tbody tr")
+    expect(refused).to_have_count(2)
+    expect(refused.first).to_contain_text("Impr.")
+    expect(refused.first).to_contain_text("declare the export's number locale")
+    expect(preview.locator("[data-commit]")).to_be_disabled()
+
+    card.get_by_label("Number format").select_option("en")
+    expect(preview.locator("[data-commit-note]")).to_contain_text("preview again")
+    card.get_by_role("button", name="Preview").click()
+    expect(preview.locator("[data-rejected-block]")).to_be_hidden()
+    unmatched = preview.locator("[data-unmatched] tbody tr")
+    expect(unmatched).to_have_count(2)
+    expect(unmatched.first).to_contain_text("6002")
+    expect(unmatched.first).to_contain_text("no placement is registered")
+    expect(preview.locator("[data-summary]")).to_contain_text("2 rows match a placement")
+    expect(preview.locator("[data-commit]")).to_be_disabled()
+    _shot(page, "40-export-unmatched")
+
+    # Register the two ids from the preview: the form is filled with the platform and the id.
+    unmatched.first.get_by_role("button", name="Register 6002 as a placement").click()
+    form = page.locator("#placement-form")
+    expect(form.get_by_label("External id")).to_have_value("6002")
+    expect(form.get_by_label("Platform")).to_have_value("google_ads")
+    form.get_by_label("Asset").select_option(label="Hero tent")
+    form.get_by_label("Version").fill("9")
+    form.get_by_role("button", name="Save placement").click()
+    expect(form.locator("[data-status]")).to_contain_text("has no version 9")
+    form.get_by_label("Version").fill("")
+    form.get_by_role("button", name="Save placement").click()
+    done = page.locator("[data-export-done]")
+    expect(done).to_contain_text("6002 points to “Hero tent” version 1")
+    expect(page.locator('#placements tr[data-placement="6002"]')).to_contain_text("Hero tent")
+    page.locator("#placement-details summary").click()
+    form.get_by_label("Platform").fill("google_ads")
+    form.get_by_label("External id").fill("6003")
+    form.get_by_label("Asset").select_option(label="Banner tent")
+    form.get_by_role("button", name="Save placement").click()
+    expect(page.locator('#placements tr[data-placement="6003"]')).to_contain_text("Banner tent")
+
+    card.get_by_label("Number format").select_option("en")
+    card.get_by_label("Export file").set_input_files(str(export))
+    card.get_by_role("button", name="Preview").click()
+    expect(preview.locator("[data-summary]")).to_contain_text("4 rows match a placement")
+    totals = preview.locator("[data-totals]")
+    expect(totals.locator("div", has_text="Impressions")).to_contain_text("14,310")
+    expect(totals.locator("div", has_text="Conversions")).to_contain_text("4.16")
+    expect(totals.locator("div", has_text="Revenue")).to_contain_text("1,244.50 USD")
+    versions = preview.locator("[data-attributed] tbody tr")
+    expect(versions).to_have_count(2)
+    expect(versions.filter(has_text="Hero tent")).to_contain_text("3")
+    expect(versions.filter(has_text="Banner tent")).to_contain_text("1")
+    expect(preview.locator("[data-skipped]")).to_contain_text("lines 1, 2, 8, 9")
+    _shot(page, "41-export-preview")
+    preview.get_by_role("button", name="Store 4 rows").click()
+    expect(page.locator("[data-export-done]")).to_contain_text("Stored 4 rows from Ad report.csv")
+    kpis = page.locator("dl.kpis")
+    expect(kpis.locator("div", has_text="Impressions")).to_contain_text("14,310")
+    table = page.locator("section[aria-labelledby=perf-h] table.numbers")
+    expect(table.locator("tr", has_text="Hero tent")).to_contain_text("13,810")
+    expect(table.locator("tr", has_text="Banner tent")).to_contain_text("500")
+    _shot(page, "42-export-stored")
+
+    page.goto(f"/assets/{ids['hero']}")
+    placed = page.locator("section[aria-labelledby=place-h] tbody tr")
+    expect(placed).to_have_count(2)
+    expect(placed.filter(has_text="6001")).to_contain_text("2026-11-20")
+    expect(placed.filter(has_text="6001")).to_contain_text("2026-11-21")
+    _shot(page, "43-asset-placements")
+    page.context.close()

@@ -30,6 +30,24 @@
     });
   }
 
+  // POST a JSON body; resolves {status, body} like postForm.
+  function postJson(url, payload) {
+    return fetch(url, {
+      method: "POST",
+      headers: { "X-CSRF-Token": csrf, Accept: "application/json", "Content-Type": "application/json" },
+      credentials: "same-origin",
+      body: JSON.stringify(payload),
+    }).then(
+      function (res) {
+        return res.json().then(
+          function (body) { return { status: res.status, body: body }; },
+          function () { return { status: res.status, body: null }; }
+        );
+      },
+      function () { return { status: 0, body: null }; }
+    );
+  }
+
   // A refusal's brand-rule violations and term problems as one list, or else its message.
   function problemsOf(body) {
     if (!body) return { list: [], message: "The server could not be reached. Try again." };
@@ -68,6 +86,7 @@
 
   window.DAM = {
     postForm: postForm,
+    postJson: postJson,
     problemsOf: problemsOf,
     showProblems: showProblems,
     submitForReview: submitForReview,
