@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -40,6 +40,7 @@ from dam.campaigns.schemas import (
     PlacementIn,
     PlacementOut,
     PlacementPage,
+    RejectedIndex,
     RemovedPage,
 )
 from dam.errors import Invalid, UnsupportedMediaType
@@ -281,6 +282,7 @@ async def post_metrics(
     account: Annotated[str | None, Query(max_length=128, pattern=NO_CONTROL)] = None,
     external_id: Annotated[str | None, Query(max_length=256, pattern=NO_CONTROL)] = None,
     dry_run: bool = False,
+    on_error: Annotated[Literal["fail", "skip"], Query()] = "fail",
 ) -> MetricsResult | ExportResult:
     """Daily rows `{asset_id, date, channel, impressions, clicks, conversions, spend, revenue}`
     as JSON or CSV (`text/csv` body or multipart `file`). Upserted on (campaign, asset, date,
@@ -291,7 +293,10 @@ async def post_metrics(
     pointed to on the row's date. `locale` declares the export's number format (`en`, `de` …);
     `account` the platform account when the file has no account column; `external_id` the
     placement of a file without an id column (Braze). `dry_run=true` stores nothing and answers
-    what would be stored, unmatched rows and the versions figures would go to."""
+    what would be stored, unmatched rows and the versions figures would go to.
+
+    `on_error=skip` stores the good rows instead of refusing the batch, and answers the others
+    in `rejected` (and `unmatched`) and as a CSV report in `rejects_csv`."""
     if source is not None:
         mapping = sources.get_source(source)
         text = await _read_export(request)
@@ -307,16 +312,28 @@ async def post_metrics(
             external_id=external_id,
             dry_run=dry_run,
             actor=actor,
+            skip_errors=on_error == "skip",
         )
     if dry_run:
         raise Invalid(
             "`dry_run` previews a platform export: give `source=`", code="invalid_request"
         )
     rows = await _read_metric_rows(request)
-    count = await run_in_threadpool(
-        metrics.ingest_metrics, session, ctx=ctx, campaign=campaign, raw_rows=rows, actor=actor
+    count, bad = await run_in_threadpool(
+        metrics.ingest_metrics,
+        session,
+        ctx=ctx,
+        campaign=campaign,
+        raw_rows=rows,
+        actor=actor,
+        skip_errors=on_error == "skip",
     )
-    return MetricsResult(campaign_id=campaign.id, rows=count)
+    return MetricsResult(
+        campaign_id=campaign.id,
+        rows=count,
+        rejected=[RejectedIndex(index=i, problems=bad[i]) for i in sorted(bad)],
+        rejects_csv=metrics.rejects_csv(bad) if bad else None,
+    )
 
 
 @router.post(

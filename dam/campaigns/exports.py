@@ -2,12 +2,16 @@
 attributed to the version its placement pointed to on the row's date (UTC), not to whatever is
 published at ingest, so re-sending an old day never moves figures between versions.
 
-All-or-nothing: any unmatched or invalid row refuses the whole file with 422 listing them by
-line. `dry_run` stores nothing and answers what would be stored and where it would go.
+All-or-nothing by default: any unmatched or invalid row refuses the whole file with 422 listing
+them by line. With `on_error="skip"` the good rows are stored and the others come back in the
+answer, as lists and as a CSV report (`rejects_csv`). `dry_run` stores nothing and answers what
+would be stored and where it would go.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections import Counter
 from datetime import date
@@ -75,6 +79,23 @@ def _match(
     return chosen[0], ""
 
 
+def rejects_csv(rejected: list[RejectedRow], unmatched: list[UnmatchedRow]) -> str:
+    """The rows that were not stored, one line per problem, in file order:
+    `line,external_id,column,reason` (a row unmatched to a placement has an empty column)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["line", "external_id", "column", "reason"])
+    lines: list[tuple[int, int, list[str]]] = []
+    for row in rejected:
+        for order, problem in enumerate(row.problems):
+            lines.append((row.line, order, ["", problem.get("field", ""), problem["message"]]))
+    for item in unmatched:
+        lines.append((item.line, -1, [item.external_id or "", "", item.reason]))
+    for line, _, cells in sorted(lines, key=lambda entry: (entry[0], entry[1])):
+        writer.writerow([line, *cells])
+    return out.getvalue()
+
+
 def ingest_export(
     session: Session,
     *,
@@ -87,6 +108,7 @@ def ingest_export(
     external_id: str | None,
     dry_run: bool,
     actor: Principal,
+    skip_errors: bool = False,
 ) -> ExportResult:
     parsed = parse_export(text, source=source, locale=check_locale(locale))
     if len(parsed.rows) > MAX_ROWS:
@@ -192,7 +214,7 @@ def ingest_export(
             }
         )
     rejected = [RejectedRow(line=n, problems=problems[n]) for n in sorted(problems)]
-    if not dry_run and (rejected or unmatched):
+    if not dry_run and not skip_errors and (rejected or unmatched):
         raise Invalid(
             f"{len(rejected)} rows are not valid and {len(unmatched)} match no placement; "
             "nothing was stored (`dry_run=true` previews a file)",
@@ -240,6 +262,7 @@ def ingest_export(
         skipped_lines=parsed.skipped,
         unmatched=unmatched,
         rejected=rejected,
+        rejects_csv=rejects_csv(rejected, unmatched) if rejected or unmatched else None,
         totals={name: float(value) for name, value in totals.items()},
         currencies=sorted(currencies),
         attributed=[

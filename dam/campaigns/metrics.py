@@ -156,6 +156,23 @@ def validate_rows(
 ) -> list[dict[str, Any]]:
     """Every row checked; returns the rows ready to write or raises one 422 naming each bad
     row by its 0-based index."""
+    ready, bad = check_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows)
+    if bad:
+        listed = [{"index": i, "problems": bad[i]} for i in sorted(bad)[:MAX_REPORTED]]
+        raise Invalid(
+            f"{len(bad)} of {len(raw_rows)} rows are not valid; nothing was stored",
+            code="invalid_metric_rows",
+            bad_row_count=len(bad),
+            rows=listed,
+        )
+    return ready
+
+
+def check_rows(
+    session: Session, *, ctx: Context, campaign: Campaign, raw_rows: Sequence[Any]
+) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, str]]]]:
+    """The rows ready to write, and the problems of the others by 0-based index. A batch that
+    is not a list, is empty or is too long is refused whole."""
     if not isinstance(raw_rows, list):
         raise Invalid('send a JSON list of rows or {"rows": [...]}', code="invalid_metric_rows")
     if not raw_rows:
@@ -224,6 +241,7 @@ def validate_rows(
         seen[key] = index
         ready.append(
             {
+                "_index": index,
                 "campaign_id": campaign.id,
                 "asset_id": row.asset_id,
                 "date": row.date,
@@ -235,15 +253,19 @@ def validate_rows(
                 "updated_at": now,
             }
         )
-    if bad:
-        listed = [{"index": i, "problems": bad[i]} for i in sorted(bad)[:MAX_REPORTED]]
-        raise Invalid(
-            f"{len(bad)} of {len(raw_rows)} rows are not valid; nothing was stored",
-            code="invalid_metric_rows",
-            bad_row_count=len(bad),
-            rows=listed,
-        )
-    return ready
+    # A row is good only if every check passed (a duplicate key is a problem of the later row).
+    return [r for r in ready if r["_index"] not in bad], bad
+
+
+def rejects_csv(bad: dict[int, list[dict[str, str]]]) -> str:
+    """`index,column,reason`, one line per problem, in batch order."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", "column", "reason"])
+    for index in sorted(bad):
+        for problem in bad[index]:
+            writer.writerow([index, problem["field"], problem["message"]])
+    return out.getvalue()
 
 
 def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -380,9 +402,23 @@ def rebuild_rollup(session: Session) -> None:
 
 
 def ingest_metrics(
-    session: Session, *, ctx: Context, campaign: Campaign, raw_rows: Sequence[Any], actor: Principal
-) -> int:
-    rows = validate_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows)
+    session: Session,
+    *,
+    ctx: Context,
+    campaign: Campaign,
+    raw_rows: Sequence[Any],
+    actor: Principal,
+    skip_errors: bool = False,
+) -> tuple[int, dict[int, list[dict[str, str]]]]:
+    """Rows stored, and (with `skip_errors`) the problems of the rows left out; without it
+    any bad row refuses the batch."""
+    if skip_errors:
+        checked, bad = check_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows)
+    else:
+        checked, bad = validate_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows), {}
+    rows = [{k: v for k, v in row.items() if k != "_index"} for row in checked]
+    if not rows:
+        return 0, bad
     upsert_rows(session, rows)
     dates = [row["date"] for row in rows]
     record(
@@ -398,4 +434,4 @@ def ingest_metrics(
         },
         now=ctx.now(),
     )
-    return len(rows)
+    return len(rows), bad

@@ -167,9 +167,22 @@ class InsightsReport(BaseModel):
     items: list[InsightRow]
 
 
+class RejectedIndex(BaseModel):
+    index: int = Field(description="0-based position of the row in the batch.")
+    problems: list[dict[str, str]]
+
+
 class MetricsResult(BaseModel):
     campaign_id: str
     rows: int = Field(description="Rows inserted or replaced.")
+    rejected: list[RejectedIndex] = Field(
+        default_factory=list, description="With `on_error=skip`: the rows not stored."
+    )
+    rejects_csv: str | None = Field(
+        default=None,
+        description="With `on_error=skip`: the rejected rows as CSV (`index,column,reason`);"
+        " null when every row was good.",
+    )
 
 
 # Platform ids and names are printable text (PostgreSQL cannot even store a NUL).
@@ -249,6 +262,11 @@ class ExportResult(BaseModel):
     skipped_lines: list[int]
     unmatched: list[UnmatchedRow]
     rejected: list[RejectedRow]
+    rejects_csv: str | None = Field(
+        default=None,
+        description="The unmatched and rejected rows as CSV (`line,external_id,column,reason`),"
+        " to save as a report; null when every row was good.",
+    )
     totals: dict[str, float]
     currencies: list[str]
     attributed: list[AttributedVersion]
