@@ -1,5 +1,6 @@
 """Ingesting a platform export: rows matched to placements by the platform's own ids, each
-attributed to the version its placement pointed to on the row's date (UTC), not to whatever is
+attributed to the version its placement pointed to on the row's date (a day in the campaign's
+timezone, `dam.campaigns.attribution`), not to whatever is
 published at ingest, so re-sending an old day never moves figures between versions.
 
 All-or-nothing by default: any unmatched or invalid row refuses the whole file with 422 listing
@@ -22,8 +23,9 @@ from sqlmodel import Session, col, select
 
 from dam.audit.service import record
 from dam.bounds import check_metric_amount, check_metric_count, check_metric_money
+from dam.campaigns.attribution import live_on, zone
 from dam.campaigns.metrics import CENT, FIGURES, MAX_REPORTED, MAX_ROWS, upsert_rows
-from dam.campaigns.placements import live_on, periods_of
+from dam.campaigns.placements import periods_of
 from dam.campaigns.schemas import AttributedVersion, ExportResult, RejectedRow, UnmatchedRow
 from dam.campaigns.service import resolve_channel
 from dam.campaigns.sources import FRACTIONAL, WHOLE, SourceMapping, check_locale, parse_export
@@ -149,6 +151,7 @@ def ingest_export(
         matched.append((row.line, placement, row.values))
 
     periods = periods_of(session, {p.id for _, p, _ in matched})
+    tz = zone(campaign.timezone)
     pack = ctx.governance.pack
     channels: dict[str, str] = {}
     column_of = {target: column for column, target in source.columns.items()}
@@ -164,7 +167,7 @@ def ingest_export(
     currencies: set[str] = set()
     for line, placement, values in matched:
         day: date = values["date"]
-        period = live_on(periods[placement.id], day)
+        period = live_on(periods[placement.id], day, tz)
         kind = str(values.get("campaign_type") or "").strip().lower()
         channel_text = source.campaign_types.get(kind) if kind else None
         channel_text = (

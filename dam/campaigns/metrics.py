@@ -1,6 +1,7 @@
 """Performance metrics ingestion: a batch of daily rows per campaign, asset and channel.
 
-All rows are validated before anything is written, so a batch is applied whole or not at all.
+All rows are validated before anything is written, so a batch is applied whole or not at all
+(or, with `on_error=skip`, its good rows are, and the others are answered).
 Writing is an `INSERT … ON CONFLICT DO UPDATE` on the natural key, which makes re-sending a
 day replace it (platforms restate yesterday's figures) and a retried request harmless.
 
@@ -17,6 +18,7 @@ import io
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date as Date
+from datetime import tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -27,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from dam.audit.service import record
 from dam.bounds import MetricAmount, MetricCount, MetricMoney, SafeDate, VersionNumber
+from dam.campaigns.attribution import Period, live_on, publication_periods, zone
 from dam.campaigns.service import resolve_channel
 from dam.campaigns.sums import cents
 from dam.context import Context
@@ -168,6 +171,15 @@ def validate_rows(
     return ready
 
 
+def _published_on(
+    history: dict[uuid.UUID, list[Period]], asset_id: uuid.UUID, day: Date, tz: tzinfo
+) -> int | None:
+    """The version published for the larger part of the day (see `dam.campaigns.attribution`);
+    None for an asset never approved."""
+    periods = history.get(asset_id)
+    return live_on(periods, day, tz).version if periods else None
+
+
 def check_rows(
     session: Session, *, ctx: Context, campaign: Campaign, raw_rows: Sequence[Any]
 ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, str]]]]:
@@ -207,6 +219,10 @@ def check_rows(
     members = _campaign_assets(
         session, campaign.id, {row.asset_id for row in parsed if row is not None}
     )
+    history = publication_periods(
+        session, {row.asset_id for row in parsed if row is not None and row.version is None}
+    )
+    tz = zone(campaign.timezone)
     channels: dict[str, str] = {}
     seen: dict[tuple[uuid.UUID, Date, str], int] = {}
     now = ctx.now()
@@ -247,8 +263,9 @@ def check_rows(
                 "date": row.date,
                 "channel": channel,
                 "placement": "",
-                # Figures are attributed to the version that was live when they were reported.
-                "version": row.version if row.version is not None else versions[0],
+                "version": row.version
+                if row.version is not None
+                else _published_on(history, row.asset_id, row.date, tz),
                 **{name: getattr(row, name) for name in FIGURES},
                 "updated_at": now,
             }

@@ -19,6 +19,12 @@ class CampaignIn(BaseModel):
     objective: str | None = Field(default=None, max_length=300)
     starts_on: SafeDate | None = None
     ends_on: SafeDate | None = None
+    timezone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="IANA name; metric rows' reporting dates are days in this zone.",
+        examples=["Europe/Berlin"],
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> CampaignIn:
@@ -37,6 +43,7 @@ class CampaignPatch(BaseModel):
     objective: str | None = Field(default=None, max_length=300)
     starts_on: SafeDate | None = None
     ends_on: SafeDate | None = None
+    timezone: str | None = Field(default=None, max_length=64)
 
 
 class CampaignOut(BaseModel):
@@ -46,6 +53,7 @@ class CampaignOut(BaseModel):
     objective: str | None
     starts_on: date | None
     ends_on: date | None
+    timezone: str
     created_at: datetime
     updated_at: datetime
 
