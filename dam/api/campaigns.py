@@ -283,6 +283,7 @@ async def post_metrics(
     external_id: Annotated[str | None, Query(max_length=256, pattern=NO_CONTROL)] = None,
     dry_run: bool = False,
     on_error: Annotated[Literal["fail", "skip"], Query()] = "fail",
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
 ) -> MetricsResult | ExportResult:
     """Daily rows `{asset_id, date, channel, impressions, clicks, conversions, spend, revenue}`
     as JSON or CSV (`text/csv` body or multipart `file`). Upserted on (campaign, asset, date,
@@ -294,6 +295,9 @@ async def post_metrics(
     `account` the platform account when the file has no account column; `external_id` the
     placement of a file without an id column (Braze). `dry_run=true` stores nothing and answers
     what would be stored, unmatched rows and the versions figures would go to.
+
+    `currency` (ISO 4217) is the currency of an export that has no currency column; rows sent per
+    asset carry a `currency` field. Money is stored in its currency and never converted.
 
     `on_error=skip` stores the good rows instead of refusing the batch, and answers the others
     in `rejected` (and `unmatched`) and as a CSV report in `rejects_csv`."""
@@ -313,6 +317,13 @@ async def post_metrics(
             dry_run=dry_run,
             actor=actor,
             skip_errors=on_error == "skip",
+            default_currency=currency,
+        )
+    if currency is not None:
+        raise Invalid(
+            "`currency` is for a platform export without a currency column: give `source=`;"
+            " rows sent per asset carry their own `currency`",
+            code="invalid_request",
         )
     if dry_run:
         raise Invalid(

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from dam.audit.service import record
 from dam.bounds import check_metric_amount, check_metric_count, check_metric_money
 from dam.campaigns.attribution import live_on, zone
-from dam.campaigns.metrics import CENT, FIGURES, MAX_REPORTED, MAX_ROWS, upsert_rows
+from dam.campaigns.metrics import CENT, CURRENCY, FIGURES, MAX_REPORTED, MAX_ROWS, upsert_rows
 from dam.campaigns.placements import periods_of
 from dam.campaigns.schemas import AttributedVersion, ExportResult, RejectedRow, UnmatchedRow
 from dam.campaigns.service import resolve_channel
@@ -111,6 +111,7 @@ def ingest_export(
     dry_run: bool,
     actor: Principal,
     skip_errors: bool = False,
+    default_currency: str | None = None,
 ) -> ExportResult:
     parsed = parse_export(text, source=source, locale=check_locale(locale))
     if len(parsed.rows) > MAX_ROWS:
@@ -191,6 +192,14 @@ def ingest_export(
                 figures[name] = _figure(name, values.get(name))
             except ValueError as exc:
                 bad.append({"field": column_of.get(name, name), "message": str(exc)})
+        currency = str(values.get("currency") or default_currency or "").strip().upper()
+        if currency and not CURRENCY.fullmatch(currency):
+            bad.append(
+                {
+                    "field": column_of.get("currency", "currency"),
+                    "message": f"{currency!r} is not an ISO 4217 currency code (e.g. USD, EUR)",
+                }
+            )
         if bad:
             problems.setdefault(line, []).extend(bad)
             continue
@@ -201,8 +210,8 @@ def ingest_export(
             )
             continue
         seen[key] = line
-        if values.get("currency"):
-            currencies.add(str(values["currency"]).upper())
+        if currency:
+            currencies.add(currency)
         ready.append(
             {
                 "campaign_id": campaign.id,
@@ -212,6 +221,7 @@ def ingest_export(
                 "placement": placement.id.hex,
                 "version": period.version,
                 **figures,
+                "currency": currency,
                 "updated_at": now,
                 "_placement": placement,
             }

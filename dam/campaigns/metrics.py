@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date as Date
@@ -46,7 +47,8 @@ CENT = Decimal("0.01")
 KEY = ("campaign_id", "asset_id", "date", "channel", "placement")
 EMAIL = ("sends", "deliveries", "opens", "unique_opens", "unsubscribes", "bounces")
 FIGURES = ("impressions", "clicks", "conversions", "spend", "revenue", *EMAIL)
-VALUES = ("version", *FIGURES, "updated_at")
+VALUES = ("version", *FIGURES, "currency", "updated_at")
+CURRENCY = re.compile(r"[A-Z]{3}")
 CSV_COLUMNS = frozenset(
     {
         "asset_id",
@@ -58,6 +60,7 @@ CSV_COLUMNS = frozenset(
         "conversions",
         "spend",
         "revenue",
+        "currency",
         *EMAIL,
     }
 )
@@ -84,6 +87,8 @@ class MetricRowIn(BaseModel):
     unique_opens: MetricCount = 0
     unsubscribes: MetricCount = 0
     bounces: MetricCount = 0
+    # ISO 4217 code of spend and revenue; stored as given, never converted.
+    currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
 
     @field_validator("conversions", "spend", "revenue")
     @classmethod
@@ -267,6 +272,7 @@ def check_rows(
                 if row.version is not None
                 else _published_on(history, row.asset_id, row.date, tz),
                 **{name: getattr(row, name) for name in FIGURES},
+                "currency": (row.currency or "").upper(),
                 "updated_at": now,
             }
         )

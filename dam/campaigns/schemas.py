@@ -143,11 +143,27 @@ class AssetPerformance(Totals):
     deliveries: int = 0
 
 
+class CurrencyTotals(BaseModel):
+    """Money of the rows reported in one currency (null: rows that gave none); never converted."""
+
+    currency: str | None
+    conversions: float = 0
+    spend: Decimal = Decimal("0.00")
+    revenue: Decimal = Decimal("0.00")
+    cost_per_conversion: Decimal | None = None
+    roas: float | None = None
+
+
 class PerformanceRow(Totals):
     asset_id: uuid.UUID
     title: str
     version: int | None
     deliveries: int = 0
+    by_currency: list[CurrencyTotals] = Field(
+        default_factory=list,
+        description="Spend and revenue per currency; `spend`/`revenue` above add every currency"
+        " up as stored and are meaningful only when there is one.",
+    )
 
 
 class PerformanceReport(BaseModel):
@@ -156,6 +172,10 @@ class PerformanceReport(BaseModel):
     date_to: date | None
     channel: str | None
     totals: Totals
+    currencies: list[str | None] = Field(
+        default_factory=list, description="Currencies the rows were reported in (null: none)."
+    )
+    by_currency: list[CurrencyTotals] = Field(default_factory=list)
     deliveries: int
     items: list[PerformanceRow]
 
