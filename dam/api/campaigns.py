@@ -284,17 +284,20 @@ async def post_metrics(
     dry_run: bool = False,
     on_error: Annotated[Literal["fail", "skip"], Query()] = "fail",
     currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    date: Annotated[SafeDate | None, Query()] = None,
 ) -> MetricsResult | ExportResult:
     """Daily rows `{asset_id, date, channel, impressions, clicks, conversions, spend, revenue}`
     as JSON or CSV (`text/csv` body or multipart `file`). Upserted on (campaign, asset, date,
     channel): re-sending a day replaces it. Any bad row → 422 listing them; nothing stored.
 
-    With `source` (`google_ads`, `meta`, `braze`): the platform's own export as downloaded,
-    matched to placements by the platform's ids and attributed to the version each placement
-    pointed to on the row's date. `locale` declares the export's number format (`en`, `de` …);
-    `account` the platform account when the file has no account column; `external_id` the
-    placement of a file without an id column (Braze). `dry_run=true` stores nothing and answers
-    what would be stored, unmatched rows and the versions figures would go to.
+    With `source` (`google_ads`, `meta`, `cm360`, `braze`, `iterable`): the platform's own
+    export as downloaded, matched to placements by the platform's ids and attributed to the
+    version each placement pointed to on the row's date. `locale` declares the export's
+    number format (`en`, `de` …); `account` the platform account when the file has no account
+    column; `external_id` the placement of a file without an id column (Braze); `date` the day
+    of a one-day export without a date column (Iterable's campaign metrics). `dry_run=true`
+    stores nothing and answers what would be stored, unmatched rows and the versions figures
+    would go to.
 
     `currency` (ISO 4217) is the currency of an export that has no currency column; rows sent per
     asset carry a `currency` field. Money is stored in its currency and never converted.
@@ -318,6 +321,11 @@ async def post_metrics(
             actor=actor,
             skip_errors=on_error == "skip",
             default_currency=currency,
+            export_day=date,
+        )
+    if date is not None:
+        raise Invalid(
+            "`date` is for a one-day platform export: give `source=`", code="invalid_request"
         )
     if currency is not None:
         raise Invalid(

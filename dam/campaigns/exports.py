@@ -112,8 +112,9 @@ def ingest_export(
     actor: Principal,
     skip_errors: bool = False,
     default_currency: str | None = None,
+    export_day: date | None = None,
 ) -> ExportResult:
-    parsed = parse_export(text, source=source, locale=check_locale(locale))
+    parsed = parse_export(text, source=source, locale=check_locale(locale), day=export_day)
     if len(parsed.rows) > MAX_ROWS:
         raise Invalid(
             f"an export holds at most {MAX_ROWS} rows; this one has {len(parsed.rows)}",
