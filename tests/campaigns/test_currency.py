@@ -88,6 +88,12 @@ def test_currency_is_stored_per_row_and_the_report_groups_money_by_it(
     assert wrong.json()["rows"][0]["problems"][0]["field"] == "currency"
     misplaced = client.post(METRICS, headers=automation, json=rows, params={"currency": "USD"})
     assert misplaced.status_code == 422
+    plain_csv = client.post(
+        METRICS,
+        headers={**automation, "Content-Type": "text/csv"},
+        content=f"asset_id,date,spend,currency\n{hero},2026-11-22,3.00,gbp\n".encode(),
+    )
+    assert plain_csv.status_code == 200, plain_csv.text  # the same row again, from CSV
 
     with Session(ctx.engine) as session:
         stored_rows = session.exec(select(CampaignMetric)).all()
