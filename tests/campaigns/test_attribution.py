@@ -139,7 +139,7 @@ def test_the_campaign_timezone_decides_the_reporting_day(
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["timezone"] == "America/New_York"
-    for bad in ("Mars/Olympus", "../etc/passwd", "", None):
+    for bad in ("Mars/Olympus", "../etc/passwd", "/etc/localtime", "localtime", "", None):
         refused = client.patch(
             "/api/v1/campaigns/TZUTC26", headers=marketer, json={"timezone": bad}
         )
