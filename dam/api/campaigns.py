@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -40,6 +40,7 @@ from dam.campaigns.schemas import (
     PlacementIn,
     PlacementOut,
     PlacementPage,
+    RejectedIndex,
     RemovedPage,
 )
 from dam.errors import Invalid, UnsupportedMediaType
@@ -281,17 +282,28 @@ async def post_metrics(
     account: Annotated[str | None, Query(max_length=128, pattern=NO_CONTROL)] = None,
     external_id: Annotated[str | None, Query(max_length=256, pattern=NO_CONTROL)] = None,
     dry_run: bool = False,
+    on_error: Annotated[Literal["fail", "skip"], Query()] = "fail",
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    date: Annotated[SafeDate | None, Query()] = None,
 ) -> MetricsResult | ExportResult:
     """Daily rows `{asset_id, date, channel, impressions, clicks, conversions, spend, revenue}`
     as JSON or CSV (`text/csv` body or multipart `file`). Upserted on (campaign, asset, date,
     channel): re-sending a day replaces it. Any bad row → 422 listing them; nothing stored.
 
-    With `source` (`google_ads`, `meta`, `braze`): the platform's own export as downloaded,
-    matched to placements by the platform's ids and attributed to the version each placement
-    pointed to on the row's date. `locale` declares the export's number format (`en`, `de` …);
-    `account` the platform account when the file has no account column; `external_id` the
-    placement of a file without an id column (Braze). `dry_run=true` stores nothing and answers
-    what would be stored, unmatched rows and the versions figures would go to."""
+    With `source` (`google_ads`, `meta`, `cm360`, `braze`, `iterable`): the platform's own
+    export as downloaded, matched to placements by the platform's ids and attributed to the
+    version each placement pointed to on the row's date. `locale` declares the export's
+    number format (`en`, `de` …); `account` the platform account when the file has no account
+    column; `external_id` the placement of a file without an id column (Braze); `date` the day
+    of a one-day export without a date column (Iterable's campaign metrics). `dry_run=true`
+    stores nothing and answers what would be stored, unmatched rows and the versions figures
+    would go to.
+
+    `currency` (ISO 4217) is the currency of an export that has no currency column; rows sent per
+    asset carry a `currency` field. Money is stored in its currency and never converted.
+
+    `on_error=skip` stores the good rows instead of refusing the batch, and answers the others
+    in `rejected` (and `unmatched`) and as a CSV report in `rejects_csv`."""
     if source is not None:
         mapping = sources.get_source(source)
         text = await _read_export(request)
@@ -307,16 +319,40 @@ async def post_metrics(
             external_id=external_id,
             dry_run=dry_run,
             actor=actor,
+            skip_errors=on_error == "skip",
+            default_currency=currency,
+            export_day=date,
+        )
+    if date is not None:
+        raise Invalid(
+            "`date` is for a one-day platform export: give `source=`", code="invalid_request"
+        )
+    if currency is not None:
+        raise Invalid(
+            "`currency` is for a platform export without a currency column: give `source=`;"
+            " rows sent per asset carry their own `currency`",
+            code="invalid_request",
         )
     if dry_run:
         raise Invalid(
             "`dry_run` previews a platform export: give `source=`", code="invalid_request"
         )
     rows = await _read_metric_rows(request)
-    count = await run_in_threadpool(
-        metrics.ingest_metrics, session, ctx=ctx, campaign=campaign, raw_rows=rows, actor=actor
+    count, bad = await run_in_threadpool(
+        metrics.ingest_metrics,
+        session,
+        ctx=ctx,
+        campaign=campaign,
+        raw_rows=rows,
+        actor=actor,
+        skip_errors=on_error == "skip",
     )
-    return MetricsResult(campaign_id=campaign.id, rows=count)
+    return MetricsResult(
+        campaign_id=campaign.id,
+        rows=count,
+        rejected=[RejectedIndex(index=i, problems=bad[i]) for i in sorted(bad)],
+        rejects_csv=metrics.rejects_csv(bad) if bad else None,
+    )
 
 
 @router.post(

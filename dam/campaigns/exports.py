@@ -1,13 +1,18 @@
 """Ingesting a platform export: rows matched to placements by the platform's own ids, each
-attributed to the version its placement pointed to on the row's date (UTC), not to whatever is
+attributed to the version its placement pointed to on the row's date (a day in the campaign's
+timezone, `dam.campaigns.attribution`), not to whatever is
 published at ingest, so re-sending an old day never moves figures between versions.
 
-All-or-nothing: any unmatched or invalid row refuses the whole file with 422 listing them by
-line. `dry_run` stores nothing and answers what would be stored and where it would go.
+All-or-nothing by default: any unmatched or invalid row refuses the whole file with 422 listing
+them by line. With `on_error="skip"` the good rows are stored and the others come back in the
+answer, as lists and as a CSV report (`rejects_csv`). `dry_run` stores nothing and answers what
+would be stored and where it would go.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections import Counter
 from datetime import date
@@ -18,8 +23,9 @@ from sqlmodel import Session, col, select
 
 from dam.audit.service import record
 from dam.bounds import check_metric_amount, check_metric_count, check_metric_money
-from dam.campaigns.metrics import CENT, FIGURES, MAX_REPORTED, MAX_ROWS, upsert_rows
-from dam.campaigns.placements import live_on, periods_of
+from dam.campaigns.attribution import live_on, zone
+from dam.campaigns.metrics import CENT, CURRENCY, FIGURES, MAX_REPORTED, MAX_ROWS, upsert_rows
+from dam.campaigns.placements import periods_of
 from dam.campaigns.schemas import AttributedVersion, ExportResult, RejectedRow, UnmatchedRow
 from dam.campaigns.service import resolve_channel
 from dam.campaigns.sources import FRACTIONAL, WHOLE, SourceMapping, check_locale, parse_export
@@ -75,6 +81,23 @@ def _match(
     return chosen[0], ""
 
 
+def rejects_csv(rejected: list[RejectedRow], unmatched: list[UnmatchedRow]) -> str:
+    """The rows that were not stored, one line per problem, in file order:
+    `line,external_id,column,reason` (a row unmatched to a placement has an empty column)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["line", "external_id", "column", "reason"])
+    lines: list[tuple[int, int, list[str]]] = []
+    for row in rejected:
+        for order, problem in enumerate(row.problems):
+            lines.append((row.line, order, ["", problem.get("field", ""), problem["message"]]))
+    for item in unmatched:
+        lines.append((item.line, -1, [item.external_id or "", "", item.reason]))
+    for line, _, cells in sorted(lines, key=lambda entry: (entry[0], entry[1])):
+        writer.writerow([line, *cells])
+    return out.getvalue()
+
+
 def ingest_export(
     session: Session,
     *,
@@ -87,8 +110,11 @@ def ingest_export(
     external_id: str | None,
     dry_run: bool,
     actor: Principal,
+    skip_errors: bool = False,
+    default_currency: str | None = None,
+    export_day: date | None = None,
 ) -> ExportResult:
-    parsed = parse_export(text, source=source, locale=check_locale(locale))
+    parsed = parse_export(text, source=source, locale=check_locale(locale), day=export_day)
     if len(parsed.rows) > MAX_ROWS:
         raise Invalid(
             f"an export holds at most {MAX_ROWS} rows; this one has {len(parsed.rows)}",
@@ -127,6 +153,7 @@ def ingest_export(
         matched.append((row.line, placement, row.values))
 
     periods = periods_of(session, {p.id for _, p, _ in matched})
+    tz = zone(campaign.timezone)
     pack = ctx.governance.pack
     channels: dict[str, str] = {}
     column_of = {target: column for column, target in source.columns.items()}
@@ -142,7 +169,7 @@ def ingest_export(
     currencies: set[str] = set()
     for line, placement, values in matched:
         day: date = values["date"]
-        period = live_on(periods[placement.id], day)
+        period = live_on(periods[placement.id], day, tz)
         kind = str(values.get("campaign_type") or "").strip().lower()
         channel_text = source.campaign_types.get(kind) if kind else None
         channel_text = (
@@ -166,6 +193,14 @@ def ingest_export(
                 figures[name] = _figure(name, values.get(name))
             except ValueError as exc:
                 bad.append({"field": column_of.get(name, name), "message": str(exc)})
+        currency = str(values.get("currency") or default_currency or "").strip().upper()
+        if currency and not CURRENCY.fullmatch(currency):
+            bad.append(
+                {
+                    "field": column_of.get("currency", "currency"),
+                    "message": f"{currency!r} is not an ISO 4217 currency code (e.g. USD, EUR)",
+                }
+            )
         if bad:
             problems.setdefault(line, []).extend(bad)
             continue
@@ -176,8 +211,8 @@ def ingest_export(
             )
             continue
         seen[key] = line
-        if values.get("currency"):
-            currencies.add(str(values["currency"]).upper())
+        if currency:
+            currencies.add(currency)
         ready.append(
             {
                 "campaign_id": campaign.id,
@@ -187,12 +222,13 @@ def ingest_export(
                 "placement": placement.id.hex,
                 "version": period.version,
                 **figures,
+                "currency": currency,
                 "updated_at": now,
                 "_placement": placement,
             }
         )
     rejected = [RejectedRow(line=n, problems=problems[n]) for n in sorted(problems)]
-    if not dry_run and (rejected or unmatched):
+    if not dry_run and not skip_errors and (rejected or unmatched):
         raise Invalid(
             f"{len(rejected)} rows are not valid and {len(unmatched)} match no placement; "
             "nothing was stored (`dry_run=true` previews a file)",
@@ -240,6 +276,7 @@ def ingest_export(
         skipped_lines=parsed.skipped,
         unmatched=unmatched,
         rejected=rejected,
+        rejects_csv=rejects_csv(rejected, unmatched) if rejected or unmatched else None,
         totals={name: float(value) for name, value in totals.items()},
         currencies=sorted(currencies),
         attributed=[

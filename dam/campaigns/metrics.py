@@ -1,6 +1,7 @@
 """Performance metrics ingestion: a batch of daily rows per campaign, asset and channel.
 
-All rows are validated before anything is written, so a batch is applied whole or not at all.
+All rows are validated before anything is written, so a batch is applied whole or not at all
+(or, with `on_error=skip`, its good rows are, and the others are answered).
 Writing is an `INSERT … ON CONFLICT DO UPDATE` on the natural key, which makes re-sending a
 day replace it (platforms restate yesterday's figures) and a retried request harmless.
 
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date as Date
+from datetime import tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -27,6 +30,7 @@ from sqlmodel import Session, col, select
 
 from dam.audit.service import record
 from dam.bounds import MetricAmount, MetricCount, MetricMoney, SafeDate, VersionNumber
+from dam.campaigns.attribution import Period, live_on, publication_periods, zone
 from dam.campaigns.service import resolve_channel
 from dam.campaigns.sums import cents
 from dam.context import Context
@@ -43,7 +47,8 @@ CENT = Decimal("0.01")
 KEY = ("campaign_id", "asset_id", "date", "channel", "placement")
 EMAIL = ("sends", "deliveries", "opens", "unique_opens", "unsubscribes", "bounces")
 FIGURES = ("impressions", "clicks", "conversions", "spend", "revenue", *EMAIL)
-VALUES = ("version", *FIGURES, "updated_at")
+VALUES = ("version", *FIGURES, "currency", "updated_at")
+CURRENCY = re.compile(r"[A-Z]{3}")
 CSV_COLUMNS = frozenset(
     {
         "asset_id",
@@ -55,6 +60,7 @@ CSV_COLUMNS = frozenset(
         "conversions",
         "spend",
         "revenue",
+        "currency",
         *EMAIL,
     }
 )
@@ -81,6 +87,8 @@ class MetricRowIn(BaseModel):
     unique_opens: MetricCount = 0
     unsubscribes: MetricCount = 0
     bounces: MetricCount = 0
+    # ISO 4217 code of spend and revenue; stored as given, never converted.
+    currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
 
     @field_validator("conversions", "spend", "revenue")
     @classmethod
@@ -156,6 +164,32 @@ def validate_rows(
 ) -> list[dict[str, Any]]:
     """Every row checked; returns the rows ready to write or raises one 422 naming each bad
     row by its 0-based index."""
+    ready, bad = check_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows)
+    if bad:
+        listed = [{"index": i, "problems": bad[i]} for i in sorted(bad)[:MAX_REPORTED]]
+        raise Invalid(
+            f"{len(bad)} of {len(raw_rows)} rows are not valid; nothing was stored",
+            code="invalid_metric_rows",
+            bad_row_count=len(bad),
+            rows=listed,
+        )
+    return ready
+
+
+def _published_on(
+    history: dict[uuid.UUID, list[Period]], asset_id: uuid.UUID, day: Date, tz: tzinfo
+) -> int | None:
+    """The version published for the larger part of the day (see `dam.campaigns.attribution`);
+    None for an asset never approved."""
+    periods = history.get(asset_id)
+    return live_on(periods, day, tz).version if periods else None
+
+
+def check_rows(
+    session: Session, *, ctx: Context, campaign: Campaign, raw_rows: Sequence[Any]
+) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, str]]]]:
+    """The rows ready to write, and the problems of the others by 0-based index. A batch that
+    is not a list, is empty or is too long is refused whole."""
     if not isinstance(raw_rows, list):
         raise Invalid('send a JSON list of rows or {"rows": [...]}', code="invalid_metric_rows")
     if not raw_rows:
@@ -190,6 +224,10 @@ def validate_rows(
     members = _campaign_assets(
         session, campaign.id, {row.asset_id for row in parsed if row is not None}
     )
+    history = publication_periods(
+        session, {row.asset_id for row in parsed if row is not None and row.version is None}
+    )
+    tz = zone(campaign.timezone)
     channels: dict[str, str] = {}
     seen: dict[tuple[uuid.UUID, Date, str], int] = {}
     now = ctx.now()
@@ -224,26 +262,33 @@ def validate_rows(
         seen[key] = index
         ready.append(
             {
+                "_index": index,
                 "campaign_id": campaign.id,
                 "asset_id": row.asset_id,
                 "date": row.date,
                 "channel": channel,
                 "placement": "",
-                # Figures are attributed to the version that was live when they were reported.
-                "version": row.version if row.version is not None else versions[0],
+                "version": row.version
+                if row.version is not None
+                else _published_on(history, row.asset_id, row.date, tz),
                 **{name: getattr(row, name) for name in FIGURES},
+                "currency": (row.currency or "").upper(),
                 "updated_at": now,
             }
         )
-    if bad:
-        listed = [{"index": i, "problems": bad[i]} for i in sorted(bad)[:MAX_REPORTED]]
-        raise Invalid(
-            f"{len(bad)} of {len(raw_rows)} rows are not valid; nothing was stored",
-            code="invalid_metric_rows",
-            bad_row_count=len(bad),
-            rows=listed,
-        )
-    return ready
+    # A row is good only if every check passed (a duplicate key is a problem of the later row).
+    return [r for r in ready if r["_index"] not in bad], bad
+
+
+def rejects_csv(bad: dict[int, list[dict[str, str]]]) -> str:
+    """`index,column,reason`, one line per problem, in batch order."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", "column", "reason"])
+    for index in sorted(bad):
+        for problem in bad[index]:
+            writer.writerow([index, problem["field"], problem["message"]])
+    return out.getvalue()
 
 
 def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -380,9 +425,23 @@ def rebuild_rollup(session: Session) -> None:
 
 
 def ingest_metrics(
-    session: Session, *, ctx: Context, campaign: Campaign, raw_rows: Sequence[Any], actor: Principal
-) -> int:
-    rows = validate_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows)
+    session: Session,
+    *,
+    ctx: Context,
+    campaign: Campaign,
+    raw_rows: Sequence[Any],
+    actor: Principal,
+    skip_errors: bool = False,
+) -> tuple[int, dict[int, list[dict[str, str]]]]:
+    """Rows stored, and (with `skip_errors`) the problems of the rows left out; without it
+    any bad row refuses the batch."""
+    if skip_errors:
+        checked, bad = check_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows)
+    else:
+        checked, bad = validate_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows), {}
+    rows = [{k: v for k, v in row.items() if k != "_index"} for row in checked]
+    if not rows:
+        return 0, bad
     upsert_rows(session, rows)
     dates = [row["date"] for row in rows]
     record(
@@ -398,4 +457,4 @@ def ingest_metrics(
         },
         now=ctx.now(),
     )
-    return len(rows)
+    return len(rows), bad

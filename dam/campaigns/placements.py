@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from datetime import date as Date
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -20,37 +18,13 @@ from sqlmodel import Session, col, select
 
 from dam.audit.service import record
 from dam.bounds import MAX_PLACEMENTS_PER_ASSET
+from dam.campaigns.attribution import Period
 from dam.campaigns.schemas import PlacementIn, PlacementOut, PlacementPeriodOut
 from dam.campaigns.service import resolve_channel
 from dam.context import Context
 from dam.errors import Conflict, Invalid
 from dam.models import Asset, AssetCampaign, Campaign, Placement, PlacementPeriod
 from dam.principal import Principal
-
-
-@dataclass(frozen=True)
-class Period:
-    valid_from: datetime
-    valid_to: datetime | None
-    asset_id: uuid.UUID
-    version: int
-
-
-def live_on(periods: Sequence[Period], day: Date) -> Period:
-    """The period that covered most of `day` (UTC); a day before the first registration is
-    the first period's (a placement is often registered after the ad started running). Ties go
-    to the earlier period. `periods` is in order and not empty."""
-    if len(periods) == 1:
-        return periods[0]
-    start = datetime.combine(day, time(), tzinfo=UTC)
-    end = start + timedelta(days=1)
-    best, best_overlap = periods[0], timedelta(0)
-    for period in periods:
-        lo = max(start, period.valid_from)
-        hi = min(end, period.valid_to) if period.valid_to is not None else end
-        if hi - lo > best_overlap:
-            best, best_overlap = period, hi - lo
-    return best
 
 
 def periods_of(

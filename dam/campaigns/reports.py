@@ -1,5 +1,8 @@
 """Performance reports: per campaign, per asset lifetime, and creative insights by facet.
 
+Money is never converted (there are no exchange rates offline): the campaign report splits
+spend and revenue by the currency each row was reported in (`by_currency`).
+
 Sums are computed in SQL with `dam.campaigns.sums` (exact and overflow-free on both
 databases, money in cents); ratios are derived from the sums in Python with `Decimal`, so a
 report never averages averages and the figures are exact.
@@ -21,6 +24,7 @@ from sqlmodel import Session, col, select
 from dam.campaigns.metrics import next_month
 from dam.campaigns.schemas import (
     AssetPerformance,
+    CurrencyTotals,
     InsightRow,
     InsightsReport,
     PerformanceReport,
@@ -146,6 +150,22 @@ def _check_range(date_from: date | None, date_to: date | None) -> None:
         raise Invalid("`to` must not be before `from`", code="invalid_filter")
 
 
+def _by_currency(parts: dict[str, Sums]) -> list[CurrencyTotals]:
+    """In code order, rows without a currency last."""
+    out = []
+    for code in sorted(parts, key=lambda c: (c == "", c)):
+        figures = totals(parts[code])
+        out.append(
+            CurrencyTotals(
+                currency=code or None,
+                **{k: figures[k] for k in ("conversions", "spend", "revenue")},
+                cost_per_conversion=figures["cost_per_conversion"],
+                roas=figures["roas"],
+            )
+        )
+    return out
+
+
 def campaign_performance(
     session: Session,
     *,
@@ -162,14 +182,6 @@ def campaign_performance(
     _check_range(date_from, date_to)
     channels = channel_family(pack, channel) if channel else None
     table = CampaignMetric.__table__  # type: ignore[attr-defined]
-    metric_rows = session.execute(
-        sa.select(table.c.asset_id, table.c.version, *_sum_columns(_dialect(session)))
-        .where(
-            table.c.campaign_id == campaign.id,
-            *_metric_filters(date_from=date_from, date_to=date_to, channels=channels),
-        )
-        .group_by(table.c.asset_id, table.c.version)
-    ).all()
     delivered = select(
         col(DeliveryEvent.asset_id), col(DeliveryEvent.version), sa.func.count().label("n")
     ).where(col(DeliveryEvent.campaign_id) == campaign.id)
@@ -192,8 +204,26 @@ def campaign_performance(
     ).all()
 
     keyed: dict[tuple[uuid.UUID, int | None], tuple[Sums, int]] = {}
-    for row in metric_rows:
-        keyed[(row.asset_id, row.version)] = (_sums(row), 0)
+    money: dict[tuple[uuid.UUID, int | None], dict[str, Sums]] = {}
+    for row in session.execute(
+        sa.select(
+            table.c.asset_id,
+            table.c.version,
+            table.c.currency,
+            *_sum_columns(_dialect(session)),
+        )
+        .where(
+            table.c.campaign_id == campaign.id,
+            *_metric_filters(date_from=date_from, date_to=date_to, channels=channels),
+        )
+        .group_by(table.c.asset_id, table.c.version, table.c.currency)
+    ):
+        money.setdefault((row.asset_id, row.version), {})[row.currency] = _sums(row)
+    for key, parts in money.items():
+        sums = Sums()
+        for part in parts.values():
+            sums.add(part)
+        keyed[key] = (sums, 0)
     for delivered_id, delivered_version, n in delivery_rows:
         key = (delivered_id, int(delivered_version))
         keyed[key] = (keyed.get(key, (Sums(), 0))[0], int(n))
@@ -210,17 +240,22 @@ def campaign_performance(
     )
 
     overall = Sums()
+    overall_money: dict[str, Sums] = {}
     deliveries = 0
     items: list[PerformanceRow] = []
     for (asset_id, version), (sums, n) in keyed.items():
         overall.add(sums)
         deliveries += n
+        per_currency = money.get((asset_id, version), {})
+        for code, part in per_currency.items():
+            overall_money.setdefault(code, Sums()).add(part)
         items.append(
             PerformanceRow(
                 asset_id=asset_id,
                 title=titles.get(asset_id, ""),
                 version=version,
                 deliveries=n,
+                by_currency=_by_currency(per_currency),
                 **totals(sums),
             )
         )
@@ -239,6 +274,8 @@ def campaign_performance(
         date_to=date_to,
         channel=channel,
         totals=Totals(**totals(overall)),
+        currencies=[c.currency for c in _by_currency(overall_money)],
+        by_currency=_by_currency(overall_money),
         deliveries=deliveries,
         items=items,
     )

@@ -19,6 +19,12 @@ class CampaignIn(BaseModel):
     objective: str | None = Field(default=None, max_length=300)
     starts_on: SafeDate | None = None
     ends_on: SafeDate | None = None
+    timezone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="IANA name; metric rows' reporting dates are days in this zone.",
+        examples=["Europe/Berlin"],
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> CampaignIn:
@@ -37,6 +43,7 @@ class CampaignPatch(BaseModel):
     objective: str | None = Field(default=None, max_length=300)
     starts_on: SafeDate | None = None
     ends_on: SafeDate | None = None
+    timezone: str | None = Field(default=None, max_length=64)
 
 
 class CampaignOut(BaseModel):
@@ -46,6 +53,7 @@ class CampaignOut(BaseModel):
     objective: str | None
     starts_on: date | None
     ends_on: date | None
+    timezone: str
     created_at: datetime
     updated_at: datetime
 
@@ -135,11 +143,27 @@ class AssetPerformance(Totals):
     deliveries: int = 0
 
 
+class CurrencyTotals(BaseModel):
+    """Money of the rows reported in one currency (null: rows that gave none); never converted."""
+
+    currency: str | None
+    conversions: float = 0
+    spend: Decimal = Decimal("0.00")
+    revenue: Decimal = Decimal("0.00")
+    cost_per_conversion: Decimal | None = None
+    roas: float | None = None
+
+
 class PerformanceRow(Totals):
     asset_id: uuid.UUID
     title: str
     version: int | None
     deliveries: int = 0
+    by_currency: list[CurrencyTotals] = Field(
+        default_factory=list,
+        description="Spend and revenue per currency; `spend`/`revenue` above add every currency"
+        " up as stored and are meaningful only when there is one.",
+    )
 
 
 class PerformanceReport(BaseModel):
@@ -148,6 +172,10 @@ class PerformanceReport(BaseModel):
     date_to: date | None
     channel: str | None
     totals: Totals
+    currencies: list[str | None] = Field(
+        default_factory=list, description="Currencies the rows were reported in (null: none)."
+    )
+    by_currency: list[CurrencyTotals] = Field(default_factory=list)
     deliveries: int
     items: list[PerformanceRow]
 
@@ -167,9 +195,22 @@ class InsightsReport(BaseModel):
     items: list[InsightRow]
 
 
+class RejectedIndex(BaseModel):
+    index: int = Field(description="0-based position of the row in the batch.")
+    problems: list[dict[str, str]]
+
+
 class MetricsResult(BaseModel):
     campaign_id: str
     rows: int = Field(description="Rows inserted or replaced.")
+    rejected: list[RejectedIndex] = Field(
+        default_factory=list, description="With `on_error=skip`: the rows not stored."
+    )
+    rejects_csv: str | None = Field(
+        default=None,
+        description="With `on_error=skip`: the rejected rows as CSV (`index,column,reason`);"
+        " null when every row was good.",
+    )
 
 
 # Platform ids and names are printable text (PostgreSQL cannot even store a NUL).
@@ -249,6 +290,11 @@ class ExportResult(BaseModel):
     skipped_lines: list[int]
     unmatched: list[UnmatchedRow]
     rejected: list[RejectedRow]
+    rejects_csv: str | None = Field(
+        default=None,
+        description="The unmatched and rejected rows as CSV (`line,external_id,column,reason`),"
+        " to save as a report; null when every row was good.",
+    )
     totals: dict[str, float]
     currencies: list[str]
     attributed: list[AttributedVersion]

@@ -21,6 +21,7 @@ from dam.assets.metadata import Metadata
 from dam.assets.service import bump_revision, campaign_ids_of
 from dam.audit.service import diff, record
 from dam.campaigns import links
+from dam.campaigns.attribution import zone
 from dam.campaigns.schemas import (
     CampaignIn,
     CampaignPatch,
@@ -101,7 +102,16 @@ def _campaign_json(campaign: Campaign) -> dict[str, Any]:
         "objective": campaign.objective,
         "starts_on": campaign.starts_on.isoformat() if campaign.starts_on else None,
         "ends_on": campaign.ends_on.isoformat() if campaign.ends_on else None,
+        "timezone": campaign.timezone,
     }
+
+
+def _timezone(name: str) -> str:
+    """A validated IANA name. Changing it changes how rows sent afterwards are attributed;
+    rows already stored keep their version."""
+    name = name.strip()
+    zone(name)
+    return name
 
 
 def create_campaign(
@@ -116,6 +126,7 @@ def create_campaign(
         "objective": (data.objective or "").strip() or None,
         "starts_on": data.starts_on,
         "ends_on": data.ends_on,
+        "timezone": _timezone(data.timezone),
         "created_at": now,
         "updated_at": now,
     }
@@ -139,14 +150,17 @@ def update_campaign(
     session: Session, *, ctx: Context, campaign: Campaign, patch: CampaignPatch, actor: Principal
 ) -> Campaign:
     fields = patch.model_dump(exclude_unset=True)
-    if "name" in fields and fields["name"] is None:
-        raise Invalid("name cannot be cleared", code="invalid_campaign")
+    for required in ("name", "timezone"):
+        if required in fields and fields[required] is None:
+            raise Invalid(f"{required} cannot be cleared", code="invalid_campaign")
     before = _campaign_json(campaign)
     for name, value in fields.items():
         if name == "channel" and value is not None:
             value = resolve_channel(ctx.governance.pack, value)
         if name in {"name", "objective"} and value is not None:
             value = value.strip() or None
+        if name == "timezone":
+            value = _timezone(value)
         setattr(campaign, name, value)
     if campaign.starts_on and campaign.ends_on and campaign.ends_on < campaign.starts_on:
         raise Invalid("ends_on must not be before starts_on", code="invalid_campaign")

@@ -164,6 +164,52 @@ SOURCES: dict[str, SourceMapping] = {
         channel="email",
         daily_hint="export the data series with `length` in days (one row per day)",
     ),
+    # Campaign Manager 360 → Reporting → Standard report, dimension Date and Creative (or Ad),
+    # downloaded as CSV: report metadata lines, a `Report Fields` line, the header, the rows and
+    # a `Grand Total:` line. CM360 writes numbers unformatted (`12010`, `124.5`).
+    "cm360": SourceMapping(
+        name="cm360",
+        platform="cm360",
+        title="Campaign Manager 360 standard report",
+        columns={
+            "Date": "date",
+            "Creative ID": "external_id",
+            "Creative": "external_name",
+            "Advertiser ID": "account",
+            "Impressions": "impressions",
+            "Clicks": "clicks",
+            "Media Cost": "spend",
+            "Total Conversions": "conversions",
+            "Total Revenue": "revenue",
+        },
+        locale="en",
+        channel="display",
+        daily_hint="add the dimension Date to the standard report (one row per day)",
+    ),
+    # Iterable → GET /api/campaigns/metrics (CSV), one campaign per row (`id`) over the range
+    # asked for: ask for one day (startDateTime and endDateTime a day apart) and give `date=`.
+    "iterable": SourceMapping(
+        name="iterable",
+        platform="iterable",
+        title="Iterable campaign metrics",
+        columns={
+            "Date": "date",
+            "id": "external_id",
+            "Total Email Sends": "sends",
+            "Total Emails Delivered": "deliveries",
+            "Total Emails Opened": "opens",
+            "Unique Emails Opened": "unique_opens",
+            "Total Emails Clicked": "clicks",
+            "Total Unsubscribes": "unsubscribes",
+            "Total Emails Bounced": "bounces",
+            "Total Purchases": "conversions",
+            "Revenue": "revenue",
+        },
+        locale="en",
+        channel="email",
+        daily_hint="export one day at a time (startDateTime and endDateTime one day apart) and "
+        "send it with `date=` (the day it covers)",
+    ),
 }
 
 
@@ -263,6 +309,9 @@ def _split(
     return whole.replace(group, "") + (f".{fraction}" if sep else "")
 
 
+# "Total: Account" (Google Ads), "Grand Total:" (Campaign Manager 360).
+_TOTAL = re.compile(r"(grand\s+)?total\b", re.IGNORECASE)
+
 # Besides ISO 8601: Google Ads' "Nov 20, 2026" when a report is downloaded with US dates.
 _DATE_FORMATS = ("%b %d, %Y", "%B %d, %Y")
 
@@ -300,8 +349,10 @@ class ParsedExport:
     currency: str | None
 
 
-def _header_index(lines: list[list[str]], source: SourceMapping) -> int:
-    needed = {"date", "external_id"} if source.name != "braze" else {"date"}
+def _header_index(lines: list[list[str]], source: SourceMapping, *, dated: bool) -> int:
+    needed = {"date", "external_id"} & set(source.columns.values())
+    if dated:
+        needed.discard("date")
     best: tuple[int, set[str]] = (-1, set())
     for index, cells in enumerate(lines[:50]):
         fields = {f[0] for f in (source.field_of(c) for c in cells) if f is not None}
@@ -316,14 +367,17 @@ def _header_index(lines: list[list[str]], source: SourceMapping) -> int:
     raise Invalid(detail, code="invalid_export")
 
 
-def parse_export(text: str, *, source: SourceMapping, locale: str | None) -> ParsedExport:
-    """Rows by file line number (1-based), with every problem named by line and column."""
+def parse_export(
+    text: str, *, source: SourceMapping, locale: str | None, day: date | None = None
+) -> ParsedExport:
+    """Rows by file line number (1-based), with every problem named by line and column. `day`:
+    the date of every row of a one-day export without a date column (Iterable's metrics)."""
     locale = locale or source.locale
     try:
         lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     except csv.Error as exc:
         raise Invalid(f"the export is malformed CSV: {exc}", code="invalid_export") from exc
-    start = _header_index(lines, source)
+    start = _header_index(lines, source, dated=day is not None)
     header = lines[start]
     mapped: list[tuple[int, str, str, str | None]] = []  # position, column, field, currency
     for position, name in enumerate(header):
@@ -331,6 +385,14 @@ def parse_export(text: str, *, source: SourceMapping, locale: str | None) -> Par
         if found is not None:
             mapped.append((position, name.strip(), found[0], found[1]))
     header_currency = next((c for *_, c in mapped if c), None)
+    if any(target == "date" for _, _, target, _ in mapped):
+        if day is not None:
+            raise Invalid(
+                "the export has its own date column; `date=` is for a one-day export without one",
+                code="invalid_export",
+            )
+    elif day is None:  # pragma: no cover - _header_index refused it already
+        raise Invalid("the export has no date column", code="invalid_export")
     rows: list[ExportRow] = []
     problems: dict[int, list[dict[str, str]]] = {}
     skipped = list(range(1, start + 1))
@@ -342,7 +404,7 @@ def parse_export(text: str, *, source: SourceMapping, locale: str | None) -> Par
     for offset, cells in enumerate(lines[start + 1 :], start=start + 2):
         if not cells or not any(cells):
             continue
-        if any(p < len(cells) and cells[p].strip()[:5].lower() == "total" for p in marks):
+        if any(p < len(cells) and _TOTAL.match(cells[p].strip()) for p in marks):
             skipped.append(offset)
             continue
         values: dict[str, Any] = {}
@@ -365,6 +427,8 @@ def parse_export(text: str, *, source: SourceMapping, locale: str | None) -> Par
             problems[offset] = bad
         else:
             values.pop("date_end", None)
+            if day is not None:
+                values["date"] = day
             if header_currency and not values.get("currency"):
                 values["currency"] = header_currency
             rows.append(ExportRow(line=offset, values=values))

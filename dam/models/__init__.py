@@ -298,6 +298,8 @@ class Campaign(SQLModel, table=True):
     objective: str | None = Field(default=None, max_length=300)
     starts_on: Date | None = None
     ends_on: Date | None = None
+    # IANA name: metric rows' reporting dates are days in this zone.
+    timezone: str = Field(default="UTC", max_length=64, sa_column_kwargs={"server_default": "UTC"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
@@ -355,6 +357,8 @@ class CampaignMetric(SQLModel, table=True):
     unique_opens: int = Field(default=0, sa_type=sa.BigInteger)
     unsubscribes: int = Field(default=0, sa_type=sa.BigInteger)
     bounces: int = Field(default=0, sa_type=sa.BigInteger)
+    # ISO 4217 code of spend and revenue as the source gave it; '' when it gave none.
+    currency: str = Field(default="", max_length=3, sa_column_kwargs={"server_default": ""})
     updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 

@@ -264,7 +264,7 @@ def main() -> None:
             start = time.perf_counter()
             with session_scope(engine) as session:
                 campaign = service.get_campaign(session, big, principal=SYSTEM)
-                n = metrics.ingest_metrics(
+                n, _ = metrics.ingest_metrics(
                     session, ctx=ctx, campaign=campaign, raw_rows=batch, actor=SYSTEM
                 )
             rates.append(n / (time.perf_counter() - start))

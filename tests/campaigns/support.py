@@ -55,6 +55,7 @@ def publish(ctx: Context, asset_id: str, version: int = 1) -> None:
             )
         ).one()
         row.review_state = ReviewState.approved
+        row.reviewed_at = ctx.now()
         asset = session.get(Asset, uuid.UUID(asset_id))
         assert asset is not None
         asset.published_version = version

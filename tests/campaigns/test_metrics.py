@@ -55,7 +55,12 @@ def test_upsert_replaces_a_resent_day(
     ]
     response = client.post(METRICS, headers=automation, json=batch)
     assert response.status_code == 200, response.text
-    assert response.json() == {"campaign_id": "PERF26", "rows": 2}
+    assert response.json() == {
+        "campaign_id": "PERF26",
+        "rows": 2,
+        "rejected": [],
+        "rejects_csv": None,
+    }
     restated = client.post(
         METRICS, headers=automation, json={"rows": [_row(first, impressions=1200, clicks=60)]}
     )
