@@ -21,10 +21,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from dam.audit.service import record
 from dam.bounds import check_metric_amount, check_metric_count, check_metric_money
 from dam.campaigns.attribution import live_on, zone
-from dam.campaigns.metrics import CENT, CURRENCY, FIGURES, MAX_REPORTED, MAX_ROWS, upsert_rows
+from dam.campaigns.metrics import CENT, CURRENCY, FIGURES, MAX_REPORTED, MAX_ROWS, store_rows
 from dam.campaigns.placements import periods_of
 from dam.campaigns.schemas import AttributedVersion, ExportResult, RejectedRow, UnmatchedRow
 from dam.campaigns.service import resolve_channel
@@ -252,21 +251,13 @@ def ingest_export(
             placement.first_seen = min(lo, placement.first_seen or lo)
             placement.last_seen = max(hi, placement.last_seen or hi)
             session.add(placement)
-        upsert_rows(
-            session, [{k: v for k, v in item.items() if k != "_placement"} for item in ready]
-        )
-        record(
+        store_rows(
             session,
+            campaign=campaign,
             actor=actor,
-            action="campaign.metrics_ingested",
-            target=campaign.id,
-            changes={
-                "rows": len(ready),
-                "source": source.name,
-                "from": min(i["date"] for i in ready).isoformat(),
-                "to": max(i["date"] for i in ready).isoformat(),
-            },
+            rows=[{k: v for k, v in item.items() if k != "_placement"} for item in ready],
             now=now,
+            details={"source": source.name},
         )
     return ExportResult(
         campaign_id=campaign.id,

@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date as Date
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -442,6 +442,28 @@ def ingest_metrics(
     rows = [{k: v for k, v in row.items() if k != "_index"} for row in checked]
     if not rows:
         return 0, bad
+    store_rows(
+        session,
+        campaign=campaign,
+        actor=actor,
+        rows=rows,
+        now=ctx.now(),
+        details={"channels": sorted({row["channel"] for row in rows})},
+    )
+    return len(rows), bad
+
+
+def store_rows(
+    session: Session,
+    *,
+    campaign: Campaign,
+    actor: Principal,
+    rows: Sequence[dict[str, Any]],
+    now: datetime,
+    details: dict[str, Any],
+) -> None:
+    """Upserts validated rows (not empty) and audits the ingest: how many, which days, and the
+    caller's `details` (channels for rows sent per asset, the source for a platform export)."""
     upsert_rows(session, rows)
     dates = [row["date"] for row in rows]
     record(
@@ -451,10 +473,9 @@ def ingest_metrics(
         target=campaign.id,
         changes={
             "rows": len(rows),
+            **details,
             "from": min(dates).isoformat(),
             "to": max(dates).isoformat(),
-            "channels": sorted({row["channel"] for row in rows}),
         },
-        now=ctx.now(),
+        now=now,
     )
-    return len(rows), bad
