@@ -94,3 +94,15 @@ def published_asset(
     asset_id = new_asset(client, designer, seed=seed, campaign_ids=campaign_ids, **terms)
     publish(ctx, asset_id)
     return asset_id
+
+
+def post_csv(
+    client: TestClient, url: str, headers: dict[str, str], text: str, **params: Any
+) -> Any:
+    """POSTs a CSV body (a metrics report or a platform export) with query parameters."""
+    return client.post(
+        url,
+        headers={**headers, "Content-Type": "text/csv"},
+        params=params,
+        content=text.encode("utf-8"),
+    )

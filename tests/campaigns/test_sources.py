@@ -30,7 +30,7 @@ from sqlmodel import Session, select
 from dam.campaigns.sources import CellError, parse_number
 from dam.context import Context
 from dam.models import CampaignMetric
-from tests.campaigns.support import new_campaign, new_version, publish, published_asset
+from tests.campaigns.support import new_campaign, new_version, post_csv, publish, published_asset
 from tests.conftest import Clock, count_rows
 
 pytestmark = pytest.mark.usefixtures("db_backend")
@@ -54,15 +54,6 @@ GOOGLE = (
     'Total: Account,,,,,USD,"14,310",360,2.52%,0.36,130.50,4.16,"1,244.50",\n'
     'Total: Search,,,,,USD,"13,810",355,2.57%,0.36,129.50,3.83,"1,244.50",\n'
 )
-
-
-def _csv(client: TestClient, headers: dict[str, str], text: str, **params: Any) -> Any:
-    return client.post(
-        METRICS,
-        headers={**headers, "Content-Type": "text/csv"},
-        params=params,
-        content=text.encode("utf-8"),
-    )
 
 
 @pytest.fixture
@@ -113,7 +104,9 @@ def test_google_ads_report_end_to_end_with_attribution_by_date(
     ads: tuple[str, str],
 ) -> None:
     hero, banner = ads
-    preview = _csv(client, automation, GOOGLE, source="google_ads", locale="en", dry_run="true")
+    preview = post_csv(
+        client, METRICS, automation, GOOGLE, source="google_ads", locale="en", dry_run="true"
+    )
     assert preview.status_code == 200, preview.text
     body = preview.json()
     assert (body["dry_run"], body["rows"], body["unmatched"], body["rejected"]) == (True, 4, [], [])
@@ -129,13 +122,13 @@ def test_google_ads_report_end_to_end_with_attribution_by_date(
 
     # Google Ads writes numbers in the account's language: without a declared locale the
     # grouped "12,010" impressions are refused, not guessed.
-    undeclared = _csv(client, automation, GOOGLE, source="google_ads")
+    undeclared = post_csv(client, METRICS, automation, GOOGLE, source="google_ads")
     assert undeclared.status_code == 422
     assert [(r["line"], r["problems"][0]["field"]) for r in undeclared.json()["rows"]] == [
         (4, "Impr."),
         (7, "Impr."),
     ]
-    stored = _csv(client, automation, GOOGLE, source="google_ads", locale="en")
+    stored = post_csv(client, METRICS, automation, GOOGLE, source="google_ads", locale="en")
     assert stored.status_code == 200, stored.text
     # Two ads running one creative on one day are two rows; campaign types map to channels.
     assert _stored(ctx) == sorted(
@@ -161,8 +154,14 @@ def test_google_ads_report_end_to_end_with_attribution_by_date(
         GOOGLE_HEADER
         + "2026-11-27,Spring Search,Tents,6001,Hero A,USD,700,7,,,7.00,1.25,9.00,Search\n"
     )
-    assert _csv(client, automation, later, source="google_ads", locale="en").status_code == 200
-    assert _csv(client, automation, GOOGLE, source="google_ads", locale="en").status_code == 200
+    assert (
+        post_csv(client, METRICS, automation, later, source="google_ads", locale="en").status_code
+        == 200
+    )
+    assert (
+        post_csv(client, METRICS, automation, GOOGLE, source="google_ads", locale="en").status_code
+        == 200
+    )
     after = _by_version(client, marketer)
     assert after[(hero, 1)]["impressions"] == 13810
     assert after[(hero, 2)]["impressions"] == 700
@@ -184,17 +183,19 @@ def test_german_numbers_are_refused_or_read_by_the_declared_locale(
     german = (
         GOOGLE_HEADER + '2026-11-20,S,T,6001,Hero A,EUR,12.000,2.000,,,"1.234",3,250.000,Search\n'
     )
-    refused = _csv(client, automation, german, source="google_ads")
+    refused = post_csv(client, METRICS, automation, german, source="google_ads")
     assert refused.status_code == 422, refused.text
     (row,) = refused.json()["rows"]
     assert row["line"] == 2
     assert {p["field"] for p in row["problems"]} == {"Impr.", "Clicks", "Cost", "Conv. value"}
     assert count_rows(ctx.engine, "campaign_metrics") == 0
     # Declared as English it is still refused: a count cannot have a decimal point.
-    english = _csv(client, automation, german, source="google_ads", locale="en")
+    english = post_csv(client, METRICS, automation, german, source="google_ads", locale="en")
     assert english.status_code == 422
     assert "Impr." in {p["field"] for p in english.json()["rows"][0]["problems"]}
-    read = _csv(client, automation, german, source="google_ads", locale="de-DE", dry_run="true")
+    read = post_csv(
+        client, METRICS, automation, german, source="google_ads", locale="de-DE", dry_run="true"
+    )
     assert read.status_code == 200, read.text
     totals = read.json()["totals"]
     assert (totals["impressions"], totals["clicks"], totals["conversions"]) == (12000, 2000, 3)
@@ -208,19 +209,21 @@ def test_unmatched_ids_refuse_the_file_and_are_listed_in_a_dry_run(
         "2026-11-20,S,T,6001,Hero A,USD,10,1,,,1.00,0,0,Search\n"
         "2026-11-20,S,T,9999,Unknown ad,USD,10,1,,,1.00,0,0,Search\n"
     )
-    refused = _csv(client, automation, text, source="google_ads")
+    refused = post_csv(client, METRICS, automation, text, source="google_ads")
     assert refused.status_code == 422
     assert [(u["line"], u["external_id"]) for u in refused.json()["unmatched"]] == [(3, "9999")]
     assert count_rows(ctx.engine, "campaign_metrics") == 0
-    preview = _csv(client, automation, text, source="google_ads", dry_run="true").json()
+    preview = post_csv(
+        client, METRICS, automation, text, source="google_ads", dry_run="true"
+    ).json()
     assert preview["rows"] == 1
     assert preview["unmatched"][0]["external_name"] == "Unknown ad"
     assert "no placement" in preview["unmatched"][0]["reason"]
     weekly = "Week,Ad ID,Impr.\n2026-11-16,6001,10\n"
-    no_day = _csv(client, automation, weekly, source="google_ads")
+    no_day = post_csv(client, METRICS, automation, weekly, source="google_ads")
     assert no_day.status_code == 422
     assert "daily" in no_day.json()["detail"]
-    unknown = _csv(client, automation, text, source="tiktok")
+    unknown = post_csv(client, METRICS, automation, text, source="tiktok")
     assert unknown.status_code == 422
     assert unknown.json()["error"] == "unknown_source"
 
@@ -240,7 +243,7 @@ def test_meta_export_with_bom_and_a_multi_day_row(
         "2026-11-20,2026-11-20,Spring,Broad,Hero A,120210000000001,active,"
         '"4,200",3900,61,38.12,2,119.90,2,actions:offsite_conversion.fb_pixel_purchase\n'
     )
-    stored = _csv(client, automation, good, source="meta", locale="en")
+    stored = post_csv(client, METRICS, automation, good, source="meta", locale="en")
     assert stored.status_code == 200, stored.text
     assert stored.json()["currencies"] == ["USD"]
     assert _stored(ctx) == [(hero, "2026-11-20", "social", 1, 4200, "2.00")]
@@ -248,7 +251,7 @@ def test_meta_export_with_bom_and_a_multi_day_row(
         "2026-11-01,2026-11-30,Spring,Broad,Hero A,120210000000001,active,"
         "90000,50000,900,700.00,20,2000.00,20,x\n"
     )
-    refused = _csv(client, automation, spanning, source="meta", locale="en")
+    refused = post_csv(client, METRICS, automation, spanning, source="meta", locale="en")
     assert refused.status_code == 422
     (row,) = refused.json()["rows"]
     assert row["line"] == 2
@@ -276,10 +279,12 @@ def test_braze_data_series_stores_the_email_family(
         "2026-11-20,10000,9800,4100,3000,420,380,12,200,31,1540.25\n"
         "2026-11-21,0,0,600,450,40,35,1,0,2,99.00\n"
     )
-    missing = _csv(client, automation, series, source="braze")
+    missing = post_csv(client, METRICS, automation, series, source="braze")
     assert missing.status_code == 422
     assert "external_id" in missing.json()["detail"]
-    stored = _csv(client, automation, series, source="braze", external_id="braze-campaign-1")
+    stored = post_csv(
+        client, METRICS, automation, series, source="braze", external_id="braze-campaign-1"
+    )
     assert stored.status_code == 200, stored.text
     with Session(ctx.engine) as session:
         rows = session.exec(select(CampaignMetric).order_by(CampaignMetric.date)).all()

@@ -18,15 +18,13 @@ were not checked against a live download:
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from dam.context import Context
 from dam.models import CampaignMetric
-from tests.campaigns.support import new_campaign, published_asset
+from tests.campaigns.support import new_campaign, post_csv, published_asset
 from tests.conftest import count_rows
 
 pytestmark = pytest.mark.usefixtures("db_backend")
@@ -62,15 +60,6 @@ ITERABLE = (
 )
 
 
-def _send(client: TestClient, headers: dict[str, str], text: str, **params: str) -> Any:
-    return client.post(
-        METRICS,
-        headers={**headers, "Content-Type": "text/csv"},
-        params=params,
-        content=text.encode(),
-    )
-
-
 @pytest.fixture
 def creatives(
     client: TestClient,
@@ -99,12 +88,12 @@ def test_cm360_standard_report_end_to_end(
     hero, banner = creatives
     _register(client, automation, "cm360", "88001", hero)
     _register(client, automation, "cm360", "88002", banner)
-    preview = _send(client, automation, CM360, source="cm360", dry_run="true").json()
+    preview = post_csv(client, METRICS, automation, CM360, source="cm360", dry_run="true").json()
     assert preview["skipped_lines"] == [1, 2, 3, 4, 5, 6, 7, 12]  # metadata and Grand Total
     assert (preview["rows"], preview["unmatched"], preview["rejected"]) == (3, [], [])
     assert preview["totals"]["impressions"] == 13810
     assert preview["totals"]["spend"] == pytest.approx(137.75)
-    stored = _send(client, automation, CM360, source="cm360")
+    stored = post_csv(client, METRICS, automation, CM360, source="cm360")
     assert stored.status_code == 200, stored.text
     with Session(ctx.engine) as session:
         rows = session.exec(select(CampaignMetric)).all()
@@ -119,7 +108,7 @@ def test_cm360_standard_report_end_to_end(
         ]
     )
     weekly = CM360.replace("Date,Advertiser", "Week,Advertiser")
-    refused = _send(client, automation, weekly, source="cm360")
+    refused = post_csv(client, METRICS, automation, weekly, source="cm360")
     assert refused.status_code == 422
     assert "add the dimension Date" in refused.json()["detail"]
 
@@ -134,12 +123,12 @@ def test_iterable_one_day_export_with_date(
     hero, banner = creatives
     _register(client, automation, "iterable", "4101", hero)
     _register(client, automation, "iterable", "4102", banner)
-    undated = _send(client, automation, ITERABLE, source="iterable")
+    undated = post_csv(client, METRICS, automation, ITERABLE, source="iterable")
     assert undated.status_code == 422
     assert "date=" in undated.json()["detail"]
     assert count_rows(ctx.engine, "campaign_metrics") == 0
-    stored = _send(
-        client, automation, ITERABLE, source="iterable", date="2026-11-20", currency="USD"
+    stored = post_csv(
+        client, METRICS, automation, ITERABLE, source="iterable", date="2026-11-20", currency="USD"
     )
     assert stored.status_code == 200, stored.text
     with Session(ctx.engine) as session:
@@ -182,7 +171,7 @@ def test_iterable_one_day_export_with_date(
         ]
     )
     # A file with its own date column takes no `date=`; rows per asset take none either.
-    dated = _send(client, automation, CM360, source="cm360", date="2026-11-20")
+    dated = post_csv(client, METRICS, automation, CM360, source="cm360", date="2026-11-20")
     assert dated.status_code == 422
     plain = client.post(METRICS, headers=automation, json=[], params={"date": "2026-11-20"})
     assert plain.status_code == 422
