@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -298,3 +298,9 @@ class ExportResult(BaseModel):
     totals: dict[str, float]
     currencies: list[str]
     attributed: list[AttributedVersion]
+
+
+class MetricSourcePage(BaseModel):
+    items: list[dict[str, Any]] = Field(
+        description="One source mapping each, as `dam.governance.metric_sources` reads it."
+    )

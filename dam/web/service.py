@@ -592,9 +592,10 @@ class ExportSource:
     daily_hint: str
 
 
-def export_sources() -> list[ExportSource]:
+def export_sources(pack: GovernancePack) -> list[ExportSource]:
+    """The built-in sources and the pack's own (`sources/*.yaml`), by title."""
     out = []
-    for source in sources.SOURCES.values():
+    for source in sorted(pack.metric_sources.values(), key=lambda s: s.title.lower()):
         fields = set(source.columns.values()) | set(source.patterns.values())
         out.append(
             ExportSource(
