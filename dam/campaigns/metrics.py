@@ -364,25 +364,29 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
             raw.c.asset_id,
             month,
             raw.c.channel,
+            raw.c.currency,
             sa.func.sum(raw.c.impressions),
             sa.func.sum(raw.c.clicks),
             sa.func.sum(cents(raw.c.conversions)),
             sa.func.sum(cents(raw.c.spend)),
             sa.func.sum(cents(raw.c.revenue)),
+            *(sa.func.sum(raw.c[name]) for name in EMAIL),
         )
         .where(*where)
-        .group_by(raw.c.campaign_id, raw.c.asset_id, month, raw.c.channel)
+        .group_by(raw.c.campaign_id, raw.c.asset_id, month, raw.c.channel, raw.c.currency)
     )
     names = [
         "campaign_id",
         "asset_id",
         "month",
         "channel",
+        "currency",
         "impressions",
         "clicks",
         "conversion_hundredths",
         "spend_cents",
         "revenue_cents",
+        *EMAIL,
     ]
     session.execute(sa.insert(rollup).from_select(names, summed))
 

@@ -269,7 +269,9 @@ def asset_view(session: Session, *, ctx: Context, principal: Principal, asset: A
         versions=versions,
         terms=term_labels(ctx.governance.pack, meta.terms),
         campaigns=sorted(campaigns, key=lambda c: c.id),
-        performance=reports.asset_performance(session, [asset.id])[asset.id],
+        performance=reports.asset_performance(session, [asset.id], pack=ctx.governance.pack)[
+            asset.id
+        ],
         history=history.items,
         history_total=history.total,
         can_edit=may_upload(principal) and asset.status != AssetStatus.archived,
