@@ -24,7 +24,7 @@ from dam.api.openapi import METRICS_BODY, binary, errors
 from dam.assets import delivery
 from dam.assets import service as asset_service
 from dam.bounds import JsonTooDeep, SafeDate, SafeDatetime, loads_json
-from dam.campaigns import exports, metrics, placements, reports, service, sources
+from dam.campaigns import deliveries, exports, metrics, placements, reports, service, sources
 from dam.campaigns.schemas import (
     NO_CONTROL,
     AssetCampaignsIn,
@@ -187,17 +187,36 @@ def campaign_removals(
     )
 
 
-@router.get("/deliveries/{token}", responses=binary(206, 307, 403, 416))
-def follow_delivery(token: str, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+@router.get("/deliveries/{token}", responses={**binary(206, 307, 403, 416), **errors(409)})
+def follow_delivery(
+    token: str,
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    placement: Annotated[
+        str | None,
+        Query(
+            max_length=256,
+            pattern=NO_CONTROL,
+            description="The placement the fetch is for: its id, or the platform's external id",
+        ),
+    ] = None,
+) -> Response:
     """A tracked delivery link from a campaign feed. The signed link is the credential (it is
     handed to ad servers and email renderers); it records the delivery and returns the bytes,
-    or redirects to a short-lived presigned URL. Tampered or expired links get 403."""
-    version, link = service.follow_delivery_link(
+    or redirects to a short-lived presigned URL. Tampered or expired links get 403.
+
+    `placement` (the placement's id or external id, e.g. `?placement=6001`) records which ad
+    the fetch was for; a placement showing another version of the asset is re-pointed to the
+    fetched version from now on. 404 `unknown_placement` for a placement not in the link's
+    campaign, 409 `placement_mismatch` for one showing another asset."""
+    version, link = deliveries.follow(
         session,
         ctx=ctx,
         token=token,
         range_header=request.headers.get("range"),
         client=request.client.host if request.client else None,
+        placement=placement,
     )
     asset = asset_service.get_asset(session, version.asset_id)
     sent = delivery.served(
