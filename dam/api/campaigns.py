@@ -24,7 +24,16 @@ from dam.api.openapi import METRICS_BODY, binary, errors
 from dam.assets import delivery
 from dam.assets import service as asset_service
 from dam.bounds import JsonTooDeep, SafeDate, SafeDatetime, loads_json
-from dam.campaigns import deliveries, exports, metrics, placements, reports, service, sources
+from dam.campaigns import (
+    deliveries,
+    exports,
+    metrics,
+    placements,
+    reports,
+    service,
+    sources,
+    timezones,
+)
 from dam.campaigns.schemas import (
     NO_CONTROL,
     AssetCampaignsIn,
@@ -113,8 +122,10 @@ def patch_campaign(
     session: SessionDep,
     actor: Manager,
 ) -> CampaignOut:
+    """Only the fields sent change. A new `timezone` re-attributes the stored rows whose
+    version was worked out (from placements or the publication history) under it."""
     return campaign_out(
-        service.update_campaign(session, ctx=ctx, campaign=campaign, patch=patch, actor=actor)
+        timezones.update_campaign(session, ctx=ctx, campaign=campaign, patch=patch, actor=actor)
     )
 
 

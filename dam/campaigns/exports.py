@@ -222,6 +222,7 @@ def ingest_export(
                 "version": period.version,
                 **figures,
                 "currency": currency,
+                "attributed": True,
                 "updated_at": now,
                 "_placement": placement,
             }

@@ -47,7 +47,7 @@ CENT = Decimal("0.01")
 KEY = ("campaign_id", "asset_id", "date", "channel", "placement")
 EMAIL = ("sends", "deliveries", "opens", "unique_opens", "unsubscribes", "bounces")
 FIGURES = ("impressions", "clicks", "conversions", "spend", "revenue", *EMAIL)
-VALUES = ("version", *FIGURES, "currency", "updated_at")
+VALUES = ("version", *FIGURES, "currency", "attributed", "updated_at")
 CURRENCY = re.compile(r"[A-Z]{3}")
 CSV_COLUMNS = frozenset(
     {
@@ -273,6 +273,7 @@ def check_rows(
                 else _published_on(history, row.asset_id, row.date, tz),
                 **{name: getattr(row, name) for name in FIGURES},
                 "currency": (row.currency or "").upper(),
+                "attributed": row.version is None,
                 "updated_at": now,
             }
         )

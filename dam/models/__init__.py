@@ -361,6 +361,9 @@ class CampaignMetric(SQLModel, table=True):
     bounces: int = Field(default=0, sa_type=sa.BigInteger)
     # ISO 4217 code of spend and revenue as the source gave it; '' when it gave none.
     currency: str = Field(default="", max_length=3, sa_column_kwargs={"server_default": ""})
+    # The version was worked out here (placement or publication history), not sent: a change
+    # of the campaign's timezone re-attributes the row.
+    attributed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 

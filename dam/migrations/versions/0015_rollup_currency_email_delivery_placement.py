@@ -4,6 +4,10 @@
 deliveries, opens, unique opens, unsubscribes, bounces), so creative insights group money by
 currency and show email rates; it is rebuilt from `campaign_metrics`. `delivery_events` gains
 `placement_id`: the placement a delivery link was fetched for (`?placement=`).
+`campaign_metrics.attributed`: the row's version was worked out by the service (from a
+placement or the publication history) rather than sent, so a change of the campaign's
+timezone re-attributes it; rows from platform exports are, rows sent per asset before this
+revision are kept as they are.
 
 Revision ID: 0015
 Revises: 0014
@@ -73,9 +77,16 @@ def upgrade() -> None:
     _fill(with_currency=True)
     with op.batch_alter_table("delivery_events") as batch:
         batch.add_column(sa.Column("placement_id", sa.Uuid(), nullable=True))
+    op.add_column(
+        "campaign_metrics",
+        sa.Column("attributed", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.execute("UPDATE campaign_metrics SET attributed = (placement <> '')")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaign_metrics") as batch:
+        batch.drop_column("attributed")
     with op.batch_alter_table("delivery_events") as batch:
         batch.drop_column("placement_id")
     op.drop_index("ix_campaign_metric_months_asset_id", table_name="campaign_metric_months")
