@@ -298,6 +298,13 @@ def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     columns = [*KEY, *VALUES]
     names = ", ".join(columns)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in VALUES)
+    # A re-sent row that changes nothing is not rewritten (its `updated_at` stays when its
+    # figures last changed): most of a re-sent export is yesterday's rows as they were.
+    changed = " OR ".join(
+        f"campaign_metrics.{name} IS DISTINCT FROM EXCLUDED.{name}"
+        for name in VALUES
+        if name != "updated_at"
+    )
     session.execute(
         sa.text(
             "CREATE TEMPORARY TABLE IF NOT EXISTS metrics_in"
@@ -314,7 +321,7 @@ def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     session.execute(
         sa.text(
             f"INSERT INTO campaign_metrics ({names}) SELECT {names} FROM metrics_in"  # noqa: S608
-            f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
+            f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates} WHERE {changed}"
         )
     )
     session.execute(sa.text("TRUNCATE metrics_in"))
@@ -334,6 +341,13 @@ def upsert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[name] for name in KEY],
         set_={name: stmt.excluded[name] for name in VALUES},
+        where=sa.or_(
+            *(
+                table.c[name].is_distinct_from(stmt.excluded[name])
+                for name in VALUES
+                if name != "updated_at"
+            )
+        ),
     )
     for chunk in _chunks(rows, CHUNK):
         session.execute(stmt, list(chunk))
