@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -143,14 +144,15 @@ def ingest_export(
     matched: list[tuple[int, Placement, dict[str, Any]]] = []
     unmatched: list[UnmatchedRow] = []
     for row in parsed.rows:
-        ext = row.values.get("external_id")
-        name = row.values.get("external_name")
+        values = row.values
+        ext = values.get("external_id")
+        name = values.get("external_name")
         if not ext:
             unmatched.append(
                 UnmatchedRow(line=row.line, external_id=None, external_name=name, reason="no id")
             )
             continue
-        row_account = str(row.values.get("account") or account or "").strip()
+        row_account = str(values.get("account") or account or "").strip()
         pair = (str(ext), row_account)
         found = matches.get(pair)
         if found is None:
@@ -163,7 +165,7 @@ def ingest_export(
             continue
         matched.append((row.line, placement, row.values))
 
-    periods = periods_of(session, {p.id for _, p, _ in matched})
+    periods = periods_of(session, {p.id for p, _ in matches.values() if p is not None})
     tz = zone(campaign.timezone)
     pack = ctx.governance.pack
     column_of = {target: column for column, target in source.columns.items()}
@@ -183,12 +185,15 @@ def ingest_export(
     totals: dict[str, Decimal | int] = {name: 0 for name in FIGURES}
     per_period: Counter[int] = Counter()
     period_of: dict[int, Period] = {}
-    template: dict[str, Any] = {
-        "campaign_id": campaign.id,
-        **zeros,
-        "attributed": True,
-        "updated_at": now,
-    }
+    # The parsed row becomes the stored row: the figures the header lacks are zero, the
+    # placement's own columns go.
+    absent = {name: zeros[name] for name in FIGURES if name not in parsed.fields}
+    extras = [
+        name
+        for name in ("external_id", "external_name", "account", "campaign_type")
+        if name in parsed.fields
+    ]
+    campaign_id = campaign.id
     hexes: dict[int, str] = {}
     for line, placement, values in matched:
         pid_hex = hexes.get(id(placement))
@@ -230,19 +235,18 @@ def ingest_export(
         seen[key] = line
         if currency:
             currencies.add(currency)
-        item = template.copy()
-        item["asset_id"] = period.asset_id
-        item["date"] = day
-        item["channel"] = channel
-        item["placement"] = pid_hex
-        item["version"] = period.version
-        item["currency"] = currency
-        for name in filled:
-            value = values.get(name)
-            if value is not None:
-                item[name] = value
-                totals[name] += value
-        ready.append(item)
+        for name in extras:
+            del values[name]
+        values.update(absent)
+        values["campaign_id"] = campaign_id
+        values["asset_id"] = period.asset_id
+        values["channel"] = channel
+        values["placement"] = pid_hex
+        values["version"] = period.version
+        values["currency"] = currency
+        values["attributed"] = True
+        values["updated_at"] = now
+        ready.append(values)
         per_period[id(period)] += 1
         period_of[id(period)] = period
         span = spans.get(pid_hex)
@@ -252,6 +256,8 @@ def ingest_export(
             span[1] = day
         elif day > span[2]:
             span[2] = day
+    for name in filled:
+        totals[name] = sum(map(itemgetter(name), ready))
     versions: Counter[tuple[uuid.UUID, int]] = Counter()
     for ident, n in per_period.items():
         versions[(period_of[ident].asset_id, period_of[ident].version)] += n

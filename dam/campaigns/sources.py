@@ -214,6 +214,8 @@ class ParsedExport:
     problems: dict[int, list[dict[str, str]]]
     skipped: list[int]
     currency: str | None
+    # The fields the header's columns fill (every row's values has each of them).
+    fields: frozenset[str] = frozenset()
 
 
 def _header_index(lines: list[list[str]], source: SourceMapping, *, dated: bool) -> int:
@@ -279,13 +281,18 @@ def parse_export(
     totals = _totals_pattern(source.totals)
     # Total lines say so in their first cell or in the date column ("Total: Account"); the
     # pattern runs only on a cell starting like one of the prefixes (a 100k-row export).
-    firsts = {prefix.strip()[:1].lower() for prefix in source.totals}
+    firsts = {prefix.strip()[:1] for prefix in source.totals}
+    firsts |= {c.lower() for c in firsts} | {c.upper() for c in firsts} | {" ", "\t"}
     marks = sorted({0, *(p for p, _, target, _ in mapped if target == "date")})
     body: list[tuple[int, list[str]]] = []
     for offset, cells in enumerate(lines[start + 1 :], start=start + 2):
         if not cells or not any(cells):
             continue
-        if totals is not None and _is_total(cells, marks, totals, firsts):
+        if (
+            totals is not None
+            and (cells[0][:1] in firsts or len(marks) > 1)
+            and _is_total(cells, marks, totals, firsts)
+        ):
             skipped.append(offset)
             continue
         body.append((offset, cells))
@@ -294,8 +301,12 @@ def parse_export(
     # name each problem.
     bad: dict[int, list[dict[str, str]]] = {}
     columns: list[list[Any]] = []
+    width = max((p for p, *_ in converters), default=0) + 1
+    grid: list[tuple[str, ...]] = list(
+        zip(*(c if len(c) >= width else c + [""] * (width - len(c)) for _, c in body), strict=False)
+    )
     for position, column, _, convert in converters:
-        cells_of = [cells[position] if position < len(cells) else "" for _, cells in body]
+        cells_of = grid[position] if grid else ()
         try:
             columns.append(list(map(convert, cells_of)))
         except CellError:
@@ -308,6 +319,8 @@ def parse_export(
                     bad.setdefault(index, []).append({"field": column, "message": str(exc)})
             columns.append(converted)
     targets = [target for _, _, target, _ in converters]
+    if not grid:
+        columns = [[] for _ in converters]
     spans_days = "date_end" in targets
     for index, converted_row in enumerate(zip(*columns, strict=True)):
         offset = body[index][0]
@@ -333,7 +346,13 @@ def parse_export(
         rows.append(ExportRow(line=offset, values=values))
     if not rows and not problems:
         raise Invalid("the export has no data rows", code="invalid_export")
-    return ParsedExport(rows=rows, problems=problems, skipped=skipped, currency=header_currency)
+    return ParsedExport(
+        rows=rows,
+        problems=problems,
+        skipped=skipped,
+        currency=header_currency,
+        fields=frozenset(targets) - {"date_end"},
+    )
 
 
 def _is_total(
@@ -341,8 +360,8 @@ def _is_total(
 ) -> bool:
     for position in marks:
         if position < len(cells):
-            cell = cells[position].lstrip()
-            if cell[:1].lower() in firsts and totals.match(cell.rstrip()):
+            cell = cells[position]
+            if cell[:1] in firsts and totals.match(cell.strip()):
                 return True
     return False
 
