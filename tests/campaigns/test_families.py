@@ -5,13 +5,17 @@ by currency like the campaign report (never converted), on SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from dam.context import Context
+from dam.models import Role
 from tests.campaigns.support import new_campaign, post_csv, published_asset
+from tests.web.support import Users, sign_in
 
 pytestmark = pytest.mark.usefixtures("db_backend")
 
@@ -147,3 +151,22 @@ def test_creative_insights_group_money_by_currency(
     assert _money(item) == MONEY
     assert _email(item) == EXPECTED_EMAIL
     assert item["ctr"] == pytest.approx(200 / 10000)
+
+
+@pytest.fixture
+def users(ctx: Context) -> Users:
+    return Users(ctx)
+
+
+def test_campaign_page_shows_email_rates_and_money_by_currency(
+    client: TestClient, users: Users, hero: str
+) -> None:
+    sign_in(client, users.create(Role.marketer))
+    page = client.get("/campaigns/FAM26")
+    assert page.status_code == 200
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
+    assert "Emails sent 1,000" in text
+    assert "Open rate 31.6%" in text  # 300 unique opens of 950 delivered
+    assert "Bounce rate 5.0%" in text
+    assert "Money was reported in EUR, USD" in text
+    assert "USD spend" in text and "ROAS 4.00" in text
