@@ -520,19 +520,25 @@ def creative_insights(
         .group_by(terms.c.term, rows.c.currency, "family")
     ):
         parts.setdefault(str(row.term), {})[(row.family, row.currency)] = _sums(row)
-    evidence = {
-        str(row.term): (int(row.assets), int(row.campaigns))
-        for row in session.execute(
-            sa.select(
-                terms.c.term,
-                sa.func.count(sa.distinct(rows.c.asset_id)).label("assets"),
-                sa.func.count(sa.distinct(rows.c.campaign_id)).label("campaigns"),
-            )
-            .select_from(joined)
-            .where(terms.c.facet == facet_id)
-            .group_by(terms.c.term)
-        )
-    }
+    # The evidence behind each term, without count(DISTINCT) (a sort of the whole join): the
+    # assets with the term that have figures (a semi-join; a term lists an asset once), and
+    # the distinct (term, campaign) pairs counted.
+    with_figures = (
+        sa.select(terms.c.term, sa.func.count().label("n"))
+        .where(terms.c.facet == facet_id, terms.c.asset_id.in_(sa.select(rows.c.asset_id)))
+        .group_by(terms.c.term)
+    )
+    pairs = (
+        sa.select(terms.c.term, rows.c.campaign_id)
+        .distinct()
+        .select_from(joined)
+        .where(terms.c.facet == facet_id)
+        .subquery("pairs")
+    )
+    in_campaigns = sa.select(pairs.c.term, sa.func.count().label("n")).group_by(pairs.c.term)
+    assets_of = {str(term): int(n) for term, n in session.execute(with_figures)}
+    campaigns_of = {str(term): int(n) for term, n in session.execute(in_campaigns)}
+    evidence = {term: (assets_of.get(term, 0), campaigns_of.get(term, 0)) for term in parts}
     facet_def = pack.facet(facet_id)
     items = []
     for term_id, line in parts.items():
