@@ -155,6 +155,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/campaigns/{campaign_id}/performance"): Rule(),
     ("POST", "/api/v1/campaigns/{campaign_id}/placements"): Rule(REPORTERS, body=_json({})),
     ("GET", "/api/v1/campaigns/{campaign_id}/placements"): Rule(),
+    ("GET", "/api/v1/metric-sources"): Rule(),
     ("GET", "/api/v1/reports/creative-insights"): Rule(ANALYSTS),
     # operations and documentation
     ("GET", "/healthz"): Rule(public=True),

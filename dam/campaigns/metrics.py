@@ -47,7 +47,7 @@ CENT = Decimal("0.01")
 KEY = ("campaign_id", "asset_id", "date", "channel", "placement")
 EMAIL = ("sends", "deliveries", "opens", "unique_opens", "unsubscribes", "bounces")
 FIGURES = ("impressions", "clicks", "conversions", "spend", "revenue", *EMAIL)
-VALUES = ("version", *FIGURES, "currency", "updated_at")
+VALUES = ("version", *FIGURES, "currency", "attributed", "updated_at")
 CURRENCY = re.compile(r"[A-Z]{3}")
 CSV_COLUMNS = frozenset(
     {
@@ -273,6 +273,7 @@ def check_rows(
                 else _published_on(history, row.asset_id, row.date, tz),
                 **{name: getattr(row, name) for name in FIGURES},
                 "currency": (row.currency or "").upper(),
+                "attributed": row.version is None,
                 "updated_at": now,
             }
         )
@@ -297,6 +298,13 @@ def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     columns = [*KEY, *VALUES]
     names = ", ".join(columns)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in VALUES)
+    # A re-sent row that changes nothing is not rewritten (its `updated_at` stays when its
+    # figures last changed): most of a re-sent export is yesterday's rows as they were.
+    changed = " OR ".join(
+        f"campaign_metrics.{name} IS DISTINCT FROM EXCLUDED.{name}"
+        for name in VALUES
+        if name != "updated_at"
+    )
     session.execute(
         sa.text(
             "CREATE TEMPORARY TABLE IF NOT EXISTS metrics_in"
@@ -313,7 +321,7 @@ def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     session.execute(
         sa.text(
             f"INSERT INTO campaign_metrics ({names}) SELECT {names} FROM metrics_in"  # noqa: S608
-            f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
+            f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates} WHERE {changed}"
         )
     )
     session.execute(sa.text("TRUNCATE metrics_in"))
@@ -333,6 +341,13 @@ def upsert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[name] for name in KEY],
         set_={name: stmt.excluded[name] for name in VALUES},
+        where=sa.or_(
+            *(
+                table.c[name].is_distinct_from(stmt.excluded[name])
+                for name in VALUES
+                if name != "updated_at"
+            )
+        ),
     )
     for chunk in _chunks(rows, CHUNK):
         session.execute(stmt, list(chunk))
@@ -364,25 +379,29 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
             raw.c.asset_id,
             month,
             raw.c.channel,
+            raw.c.currency,
             sa.func.sum(raw.c.impressions),
             sa.func.sum(raw.c.clicks),
             sa.func.sum(cents(raw.c.conversions)),
             sa.func.sum(cents(raw.c.spend)),
             sa.func.sum(cents(raw.c.revenue)),
+            *(sa.func.sum(raw.c[name]) for name in EMAIL),
         )
         .where(*where)
-        .group_by(raw.c.campaign_id, raw.c.asset_id, month, raw.c.channel)
+        .group_by(raw.c.campaign_id, raw.c.asset_id, month, raw.c.channel, raw.c.currency)
     )
     names = [
         "campaign_id",
         "asset_id",
         "month",
         "channel",
+        "currency",
         "impressions",
         "clicks",
         "conversion_hundredths",
         "spend_cents",
         "revenue_cents",
+        *EMAIL,
     ]
     session.execute(sa.insert(rollup).from_select(names, summed))
 

@@ -625,9 +625,11 @@ def follow_delivery_link(
     token: str,
     range_header: str | None = None,
     client: str | None = None,
+    placement_id: uuid.UUID | None = None,
 ) -> tuple[AssetVersion, links.DeliveryLink]:
     """Check a delivery link and record the delivery; returns the version whose bytes to send
-    and the link (its campaign is written into the delivered copy).
+    and the link (its campaign is written into the delivered copy). `placement_id`: the
+    placement the fetch was for (checked by `dam.campaigns.deliveries`), recorded with it.
 
     The link pins a version; it is served only while that version is still the asset's
     published one and the asset is live and still in the campaign, so a link cannot outlive
@@ -666,7 +668,9 @@ def follow_delivery_link(
             AssetVersion.asset_id == asset.id, AssetVersion.number == link.version
         )
     ).one()
-    client_key = hashlib.sha256(f"{token}\n{client or ''}".encode()).hexdigest()
+    # One link fetched for two placements is two deliveries.
+    scope = f"{token}\n{client or ''}" + (f"\n{placement_id.hex}" if placement_id else "")
+    client_key = hashlib.sha256(scope.encode()).hexdigest()
     window = timedelta(seconds=ctx.settings.delivery_window_seconds)
     counted = session.exec(
         select(DeliveryEvent.id)
@@ -681,6 +685,7 @@ def follow_delivery_link(
                 campaign_id=link.campaign_id,
                 consumer_id=link.consumer_id,
                 channel=link.channel,
+                placement_id=placement_id,
                 client_key=client_key,
                 at=now,
             )

@@ -24,6 +24,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from dam.governance.checks import CHECKS, Finding, Subject
 from dam.governance.metadata import CORE_FIELDS, DEFAULT_POLICY, MetadataPolicy, parse_metadata
+from dam.governance.metric_sources import SOURCES_DIR, SourceMapping, parse_sources
 from dam.governance.yamlsource import (
     _NULL_TAG,
     PackError,
@@ -129,6 +130,11 @@ class Facet:
         """The id of the term whose id, label or synonym is `text` (case-insensitive)."""
         return self._lookup.get(_fold(text))
 
+    @property
+    def lookup(self) -> Mapping[str, str]:
+        """Folded id, label or synonym → term id (what `resolve` reads)."""
+        return self._lookup
+
     def suggest(self, text: str, *, n: int = 3) -> list[str]:
         """Closest usable term ids: deprecated terms are offered as their replacement."""
         out: list[str] = []
@@ -212,6 +218,8 @@ class GovernancePack:
     review_exempt_fields: frozenset[str] = frozenset()
     # metadata.yaml: embedded metadata -> asset fields, location visibility and stripping.
     metadata: MetadataPolicy = DEFAULT_POLICY
+    # sources/*.yaml and the built-ins: how platform exports read as metric rows.
+    metric_sources: Mapping[str, SourceMapping] = field(default_factory=dict)
 
     def facet(self, facet_id: str) -> Facet:
         return self._facets[facet_id]
@@ -880,9 +888,18 @@ def load_pack(directory: Path) -> GovernancePack:
     rules_root = rules_src.compose()
     rule_drafts = [] if rules_root is None else _parse_rules(rules_src, rules_root, known, governed)
 
+    # Source mappings name channels: checked against the taxonomy when it could be read.
+    channel_facet = (known or {}).get("channel")
+    metric_sources, sources_data = parse_sources(
+        directory / SOURCES_DIR,
+        errors,
+        None if known is None else (channel_facet.lookup if channel_facet else None),
+    )
+
     if errors:
         order = {taxonomy_src.name: 0, rules_src.name: 1, metadata_src.name: 2}
-        errors.sort(key=lambda e: (order.get(e.file, 2), e.line or 0))
+        # The source mappings (sources/*.yaml) after the other files, file by file.
+        errors.sort(key=lambda e: (order.get(e.file, 3), e.file, e.line or 0))
         unique = list(dict.fromkeys(errors))
         raise PackInvalid(unique)
     assert revision is not None
@@ -899,6 +916,7 @@ def load_pack(directory: Path) -> GovernancePack:
         hashlib.sha256(taxonomy_src.data).digest()
         + hashlib.sha256(rules_src.data).digest()
         + (hashlib.sha256(metadata_src.data).digest() if metadata_src.data else b"")
+        + (hashlib.sha256(sources_data).digest() if sources_data else b"")
     ).hexdigest()
     return GovernancePack(
         revision=revision,
@@ -911,4 +929,5 @@ def load_pack(directory: Path) -> GovernancePack:
         _facet_lookup=MappingProxyType(facet_lookup),
         review_exempt_fields=exempt_fields,
         metadata=policy,
+        metric_sources=metric_sources,
     )

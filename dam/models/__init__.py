@@ -326,6 +326,8 @@ class DeliveryEvent(SQLModel, table=True):
     campaign_id: str = Field(foreign_key="campaigns.id")
     consumer_id: uuid.UUID | None = None
     channel: str | None = Field(default=None, max_length=64)
+    # The placement the link was fetched for (`?placement=`): evidence of what ran where.
+    placement_id: uuid.UUID | None = None
     # Digest of the link and the fetching client: one delivery per pair within a window.
     client_key: str | None = Field(default=None, max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
@@ -359,6 +361,9 @@ class CampaignMetric(SQLModel, table=True):
     bounces: int = Field(default=0, sa_type=sa.BigInteger)
     # ISO 4217 code of spend and revenue as the source gave it; '' when it gave none.
     currency: str = Field(default="", max_length=3, sa_column_kwargs={"server_default": ""})
+    # The version was worked out here (placement or publication history), not sent: a change
+    # of the campaign's timezone re-attributes the row.
+    attributed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 
@@ -440,11 +445,27 @@ class CampaignMetricMonth(SQLModel, table=True):
     asset_id: uuid.UUID = Field(primary_key=True, index=True)
     month: Date = Field(primary_key=True)
     channel: str = Field(primary_key=True, max_length=64)
+    # Money is summed per currency (never converted): '' for rows that gave none.
+    currency: str = Field(
+        default="", primary_key=True, max_length=3, sa_column_kwargs={"server_default": ""}
+    )
     impressions: int = Field(default=0, sa_type=sa.BigInteger)
     clicks: int = Field(default=0, sa_type=sa.BigInteger)
     conversion_hundredths: int = Field(default=0, sa_type=sa.BigInteger)
     spend_cents: int = Field(default=0, sa_type=sa.BigInteger)
     revenue_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    sends: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
+    deliveries: int = Field(
+        default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"}
+    )
+    opens: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
+    unique_opens: int = Field(
+        default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"}
+    )
+    unsubscribes: int = Field(
+        default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"}
+    )
+    bounces: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
 
 
 __all__ = [

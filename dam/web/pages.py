@@ -381,7 +381,9 @@ def campaigns_context(
     }
 
 
-def export_context(principal: Principal, *, report: PerformanceReport) -> dict[str, Any]:
+def export_context(
+    principal: Principal, *, report: PerformanceReport, pack: GovernancePack
+) -> dict[str, Any]:
     """What the campaign page's export upload and placement form need: the built-in sources
     and locales, and the campaign's assets (id → title) the placement form can point at."""
     titles: dict[str, str] = {}
@@ -389,7 +391,7 @@ def export_context(principal: Principal, *, report: PerformanceReport) -> dict[s
         titles.setdefault(str(item.asset_id), item.title or str(item.asset_id))
     return {
         "can_report": principal.may(web.METRIC_REPORTERS),
-        "export_sources": web.export_sources(),
+        "export_sources": web.export_sources(pack),
         "export_locales": web.export_locales(),
         "campaign_assets": sorted(titles.items(), key=lambda kv: kv[1].lower()),
         "titles_json": json.dumps(titles),

@@ -396,7 +396,7 @@ def campaign_page(
             "chart": web.line_chart(series),
             "metric": metric,
             "placements": web.campaign_placements(session, campaign=campaign),
-            **pages.export_context(principal, report=report),
+            **pages.export_context(principal, report=report, pack=ctx.governance.pack),
         },
     )
 

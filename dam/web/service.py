@@ -269,7 +269,9 @@ def asset_view(session: Session, *, ctx: Context, principal: Principal, asset: A
         versions=versions,
         terms=term_labels(ctx.governance.pack, meta.terms),
         campaigns=sorted(campaigns, key=lambda c: c.id),
-        performance=reports.asset_performance(session, [asset.id])[asset.id],
+        performance=reports.asset_performance(session, [asset.id], pack=ctx.governance.pack)[
+            asset.id
+        ],
         history=history.items,
         history_total=history.total,
         can_edit=may_upload(principal) and asset.status != AssetStatus.archived,
@@ -592,9 +594,10 @@ class ExportSource:
     daily_hint: str
 
 
-def export_sources() -> list[ExportSource]:
+def export_sources(pack: GovernancePack) -> list[ExportSource]:
+    """The built-in sources and the pack's own (`sources/*.yaml`), by title."""
     out = []
-    for source in sources.SOURCES.values():
+    for source in sorted(pack.metric_sources.values(), key=lambda s: s.title.lower()):
         fields = set(source.columns.values()) | set(source.patterns.values())
         out.append(
             ExportSource(
