@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 
 from dam.api import idempotency
-from dam.api.content import blob_response, security_headers
+from dam.api.content import blob_response, derivative_response, security_headers
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.api.middleware import BodyKind, body_kind
 from dam.api.openapi import UPLOAD_BODY, binary, errors
@@ -390,23 +390,6 @@ def _preset_of(ctx: Context, preset_id: str) -> Preset:
     return preset
 
 
-def _derivative_response(
-    made: derivatives.Made,
-    ctx: Context,
-    *,
-    if_none_match: str | None,
-    cache_control: str,
-    vary_accept: bool,
-) -> Response:
-    headers = {**made.headers(), "Cache-Control": cache_control}
-    if vary_accept:
-        headers["Vary"] = "Accept"
-    etag = f'"{made.sha256}"'
-    if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
-        return Response(status_code=304, headers={"ETag": etag, **headers})
-    return blob_response(ctx, made, range_header=None, allow_redirect=False, extra_headers=headers)
-
-
 def _format_override(ctx: Context, fmt: str | None) -> str | None:
     if fmt is not None and fmt not in ctx.governance.pack.adhoc.formats:
         allowed = ", ".join(sorted(ctx.governance.pack.adhoc.formats))
@@ -468,7 +451,7 @@ def get_derivative(
         accept=accept,
         fmt=_format_override(ctx, fmt),
     )
-    return _derivative_response(
+    return derivative_response(
         made,
         ctx,
         if_none_match=if_none_match,
@@ -501,7 +484,7 @@ def transform(
     made = derivatives.derivative(
         session, ctx=ctx, asset=asset, version=row, preset=preset, accept=accept
     )
-    return _derivative_response(
+    return derivative_response(
         made,
         ctx,
         if_none_match=if_none_match,
@@ -565,7 +548,7 @@ def follow_derivative_link(
     )
     remaining = int((signed.expires_at - ctx.now()).total_seconds())
     fixed = signed.key is not None and signed.key == made.key
-    return _derivative_response(
+    return derivative_response(
         made,
         ctx,
         if_none_match=if_none_match,

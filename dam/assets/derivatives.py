@@ -46,7 +46,6 @@ from dam.context import Context
 from dam.db import insert_new
 from dam.errors import Conflict, DamError, Forbidden, Invalid, NotFound
 from dam.governance.derivatives import (
-    HARD_MAX_SIDE,
     AdhocLimits,
     Colour,
     Fit,
@@ -65,6 +64,7 @@ from dam.media.derivatives import (
     RENDERER_VERSION,
     Rendered,
     RenderSpec,
+    planned_size,
     render_derivative,
 )
 from dam.media.writeback import (
@@ -93,12 +93,19 @@ __all__ = [
     "DerivativeLink",
     "DerivativeNoncompliant",
     "Made",
+    "Planned",
+    "Source",
     "adhoc_preset",
     "cache_key",
     "derivative",
+    "focal_out",
     "focal_point",
+    "follow_link",
+    "issue_link",
+    "listing",
     "make_derivatives",
     "negotiate",
+    "planned",
     "presets_for",
     "queue_derivatives",
     "render_presets",
@@ -416,11 +423,22 @@ def _plan(
     preset: Preset,
     fmt: str,
 ) -> _Job:
-    focus = _focus_of(focal_point(session, version), preset.id)
     metadata = _metadata_for(asset, version) if preset.metadata is PresetMetadata.write else None
+    return _job(ctx, version.sha256, preset, fmt, focal_point(session, version), metadata)
+
+
+def _job(
+    ctx: Context,
+    source_sha256: str,
+    preset: Preset,
+    fmt: str,
+    focal: FocalPoint | None,
+    metadata: DeliveryMetadata | None,
+) -> _Job:
+    focus = _focus_of(focal, preset.id)
     strip = ctx.governance.pack.metadata.strips_location(AUDIENCE)
     key = cache_key(
-        source_sha256=version.sha256,
+        source_sha256=source_sha256,
         preset=preset,
         fmt=fmt,
         focus=focus,
@@ -428,6 +446,78 @@ def _plan(
         strip=strip,
     )
     return _Job(key=key, preset=preset, fmt=fmt, focus=focus, metadata=metadata, strip=strip)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A published version as a listing reads it, by columns (no rows loaded whole)."""
+
+    asset_id: uuid.UUID
+    version: int
+    version_id: uuid.UUID
+    sha256: str
+    width: int | None
+    height: int | None
+    alpha: bool
+    live: Metadata  # the published view's metadata
+
+
+@dataclass(frozen=True)
+class Planned:
+    preset: Preset
+    key: str
+    format: str  # what a client without Accept gets
+    width: int | None  # the size it renders to (known before rendering)
+    height: int | None
+    made: Derivative | None  # None until rendered
+
+
+def planned(
+    ctx: Context, session: Session, sources: Sequence[Source], *, channels: Sequence[str] = ()
+) -> dict[uuid.UUID, list[Planned]]:
+    """Per asset, the presets that serve it (by its terms and `channels`) with their cache keys
+    and, when already rendered, the stored derivative: three queries for a whole page."""
+    pack = ctx.governance.pack
+    if not pack.presets or not sources:
+        return {}
+    focal = {
+        row.version_id: row
+        for row in session.exec(
+            select(FocalPoint).where(
+                col(FocalPoint.version_id).in_([s.version_id for s in sources])
+            )
+        )
+    }
+    out: dict[uuid.UUID, list[tuple[Preset, _Job, tuple[int, int] | None]]] = {}
+    for source in sources:
+        governed = delivery.governed_fields(
+            asset_id=source.asset_id, version=source.version, live=source.live
+        )
+        for preset in presets_for(pack, source.live.terms, channels):
+            fmt = negotiate(preset.format, None, alpha=source.alpha)
+            metadata = governed if preset.metadata is PresetMetadata.write else None
+            job = _job(ctx, source.sha256, preset, fmt, focal.get(source.version_id), metadata)
+            size = (
+                None
+                if source.width is None or source.height is None
+                else planned_size(_spec(preset, fmt, job.focus), (source.width, source.height))
+            )
+            out.setdefault(source.asset_id, []).append((preset, job, size))
+    made = stored(session, {job.key for items in out.values() for _p, job, _s in items})
+    return {
+        asset_id: [
+            Planned(
+                preset=preset,
+                key=job.key,
+                format=job.fmt,
+                width=size[0] if size else None,
+                height=size[1] if size else None,
+                made=made.get(job.key),
+            )
+            for preset, job, size in items
+        ]
+        for asset_id, items in out.items()
+    }
 
 
 # --- rendering, once ----------------------------------------------------------------------------
@@ -922,38 +1012,44 @@ def campaign_channels(session: Session, asset_id: uuid.UUID) -> list[str]:
     return sorted(str(c) for c in rows if c)
 
 
+def source_of(asset: Asset, version: AssetVersion) -> Source:
+    live = Metadata.of(asset) if version.number == asset.published_version else Metadata.of(version)
+    return Source(
+        asset_id=asset.id,
+        version=version.number,
+        version_id=version.id,
+        sha256=version.sha256,
+        width=version.width,
+        height=version.height,
+        alpha=bool((version.media or {}).get("has_alpha")),
+        live=live,
+    )
+
+
 def listing(
     session: Session, *, ctx: Context, asset: Asset, version: AssetVersion, base: str
 ) -> list[DerivativeOut]:
-    pack = ctx.governance.pack
     if version.kind != "image":
         return []
-    chosen = presets_for(pack, _terms_for(asset, version), campaign_channels(session, asset.id))
-    planned = [
-        (preset, *planned_key(ctx, session, asset=asset, version=version, preset=preset))
-        for preset in chosen
-    ]
-    rows = stored(session, {key for _p, key, _f in planned})
+    channels = campaign_channels(session, asset.id)
+    items = planned(ctx, session, [source_of(asset, version)], channels=channels).get(asset.id, [])
     out = []
-    for preset, key, fmt in planned:
-        width, height = preset.box
-        row = rows.get(key)
+    for item in items:
+        row = item.made
         out.append(
             DerivativeOut(
-                preset=preset.id,
-                label=preset.label,
-                fit=str(preset.fit),
-                format=str(preset.format),
-                width=None if width >= HARD_MAX_SIDE else width,
-                height=None if height >= HARD_MAX_SIDE else height,
-                url=f"{base}/api/v1/assets/{asset.id}/derivatives/{preset.id}"
+                preset=item.preset.id,
+                label=item.preset.label,
+                fit=str(item.preset.fit),
+                format=str(item.preset.format),
+                width=item.width,
+                height=item.height,
+                url=f"{base}/api/v1/assets/{asset.id}/derivatives/{item.preset.id}"
                 f"?version={version.number}",
-                key=key,
-                rendered_format=fmt,
+                key=item.key,
+                rendered_format=item.format,
                 size=row.size if row else None,
                 sha256=row.sha256 if row else None,
-                rendered_width=row.width if row else None,
-                rendered_height=row.height if row else None,
                 compliance=str((row.compliance or {}).get("status")) if row else None,
             )
         )

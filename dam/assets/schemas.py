@@ -183,7 +183,7 @@ class DerivativeOut(BaseModel):
     label: str
     fit: str
     format: str  # the preset's format (auto: negotiated per request)
-    width: int | None  # the box; for fit=inside the largest size
+    width: int | None  # the size it renders to (None: the version has no pixel size)
     height: int | None
     url: str
     # The cache key and, once rendered, the bytes served to a client without Accept.
@@ -191,8 +191,6 @@ class DerivativeOut(BaseModel):
     rendered_format: str
     size: int | None = None
     sha256: str | None = None
-    rendered_width: int | None = None
-    rendered_height: int | None = None
     compliance: str | None = None
 
 

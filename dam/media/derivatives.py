@@ -36,6 +36,7 @@ __all__ = [
     "ByteBudgetUnreachable",
     "RenderSpec",
     "Rendered",
+    "planned_size",
     "render_derivative",
     "saliency_focus",
 ]
@@ -124,6 +125,20 @@ def _output_size(fit: str, box: tuple[int, int], crop: tuple[float, float]) -> t
     if fit == "inside":
         scale = min(scale, 1.0)  # never upscaled
     return max(1, round(crop_w * scale)), max(1, round(crop_h * scale))
+
+
+def planned_size(spec: RenderSpec, upright: tuple[int, int]) -> tuple[int, int]:
+    """The size a source of ``upright`` pixels renders to, without decoding it."""
+    uw, uh = upright
+    within = (0.0, 0.0, float(uw), float(uh))
+    if spec.crop is not None:
+        x0, y0, x1, y1 = spec.crop
+        within = (x0 * uw, y0 * uh, x1 * uw, y1 * uh)
+    aspect = spec.box[0] / spec.box[1] if spec.fit == "cover" else spec.aspect
+    centre = ((within[0] + within[2]) / 2, (within[1] + within[3]) / 2)
+    rect = _crop_rect((uw, uh), aspect, centre, within)
+    size = _output_size(spec.fit, spec.box, (rect[2] - rect[0], rect[3] - rect[1]))
+    return spec.box if spec.fit == "contain" else size
 
 
 def saliency_focus(img: Image.Image) -> tuple[float, float]:

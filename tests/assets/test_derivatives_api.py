@@ -110,7 +110,9 @@ def test_listing_names_the_presets_of_the_assets_channels(
     client.get(f"/api/v1/assets/{asset_id}/derivatives/ig-square", headers=marketer)
     listed = client.get(f"/api/v1/assets/{asset_id}/derivatives", headers=marketer).json()
     square = next(d for d in listed["derivatives"] if d["preset"] == "ig-square")
-    assert (square["rendered_width"], square["rendered_height"]) == (1080, 1080)
+    assert (square["width"], square["height"]) == (1080, 1080)
+    email = next(d for d in listed["derivatives"] if d["preset"] == "email-600")
+    assert (email["width"], email["height"]) == (1200, 800)  # inside 1200 wide, from 2400x1600
     assert square["size"] is not None and square["sha256"] is not None
 
 
