@@ -836,11 +836,17 @@ def make_derivatives(ctx: Context, session: Session, payload: dict[str, Any]) ->
     render_presets(ctx, session, payload)
 
 
-def render_presets(ctx: Context, session: Session, payload: dict[str, Any]) -> list[Made]:
+def render_presets(
+    ctx: Context,
+    session: Session,
+    payload: dict[str, Any],
+    *,
+    on_refused: Callable[[Preset, DamError], None] | None = None,
+) -> list[Made]:
     """Make the published version's derivatives for every preset that serves the asset (by
     its terms and its campaigns' channels). Idempotent: cached keys are not rendered again. A
-    preset its output cannot satisfy, or a byte budget it cannot reach, is skipped: its
-    request answers with the reason."""
+    preset its output cannot satisfy, or a byte budget it cannot reach, is skipped (and
+    passed to `on_refused`): its request answers with the reason."""
     asset = session.get(Asset, uuid.UUID(str(payload["asset_id"])))
     if asset is None or asset.status != AssetStatus.active or asset.published_version is None:
         return []
@@ -857,8 +863,10 @@ def render_presets(ctx: Context, session: Session, payload: dict[str, Any]) -> l
     for preset in presets_for(pack, asset.terms or {}, channels):
         try:
             made.append(derivative(session, ctx=ctx, asset=asset, version=version, preset=preset))
-        except (DerivativeNoncompliant, Conflict, Invalid):
-            continue  # refused for this preset (budget, rules, file): its request says why
+        except (DerivativeNoncompliant, Conflict, Invalid) as exc:
+            # Refused for this preset (budget, rules, file): its request says why.
+            if on_refused is not None:
+                on_refused(preset, exc)
     return made
 
 
