@@ -345,3 +345,72 @@ def test_derivative_carries_the_published_metadata_and_no_location(
     with Session(ctx.engine) as session:
         row = session.exec(select(Derivative)).one()
         assert row.compliance["status"] in ("pass", "warn")
+
+
+def _pack_with_extra_presets(tmp: Any, extra: str) -> Any:
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "taxonomy"
+    target = tmp / "pack"
+    shutil.copytree(root, target)
+    with (target / "derivatives.yaml").open("a", encoding="utf-8") as out:
+        out.write(extra)
+    return target
+
+
+def test_output_is_judged_by_the_rules_of_the_channel_it_serves(
+    client: TestClient,
+    ctx: Context,
+    designer: dict[str, str],
+    marketer: dict[str, str],
+    tmp_path: Any,
+) -> None:
+    from dam.governance.holder import GovernanceHolder
+
+    ctx.governance = GovernanceHolder(
+        _pack_with_extra_presets(
+            tmp_path,
+            """
+  - id: iab-billboard-png
+    when: {channel: [display]}
+    width: 970
+    height: 250
+    fit: cover
+    format: png
+  - id: ig-preview
+    when: {channel: [instagram]}
+    width: 600
+    fit: inside
+""",
+        )
+    )
+    # A detailed photo as a banner for the website: its display derivative is judged as a display
+    # banner (PNG over the 150 KB IAB budget: blocked), its Instagram preview by the Instagram
+    # rules (under 1080 px wide: a warning).
+    noisy = Image.effect_noise((2400, 1600), 90).convert("RGB")
+    buffer = io.BytesIO()
+    noisy.save(buffer, "JPEG", quality=85)
+    banner = _asset(
+        client, designer, data=buffer.getvalue(), asset_type=["banner"], channel=["website"]
+    )
+    publish(ctx, banner)
+    refused = client.get(f"/api/v1/assets/{banner}/derivatives/iab-billboard-png", headers=marketer)
+    assert refused.status_code == 409, refused.text
+    body = refused.json()
+    assert body["error"] == "derivative_noncompliant"
+    blocking = [v["rule"] for v in body["violations"] if v["severity"] == "block"]
+    assert blocking == ["display-banner-weight"]
+    assert count_rows(ctx.engine, "derivatives") == 0  # nothing stored
+    # The shipped IAB preset has a byte budget: the same asset passes.
+    ok = client.get(f"/api/v1/assets/{banner}/derivatives/iab-billboard", headers=marketer)
+    assert ok.status_code == 200, ok.text
+    assert len(ok.content) <= 150_000
+    warned = client.get(f"/api/v1/assets/{banner}/derivatives/ig-preview", headers=marketer)
+    assert warned.status_code == 200
+    assert warned.headers["X-DAM-Compliance"] == "warn"
+    with Session(ctx.engine) as session:
+        row = session.exec(select(Derivative).where(Derivative.preset == "ig-preview")).one()
+    # 600x400 is 3:2, not an Instagram ratio, and under 1080 px wide.
+    rules = [v["rule"] for v in row.compliance["violations"]]
+    assert rules == ["instagram-aspect", "instagram-min-width"]
