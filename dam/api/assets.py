@@ -377,6 +377,8 @@ Accept = Annotated[str | None, Header(alias="Accept")]
 FormatName = Annotated[str | None, Query(alias="format", pattern="^(jpeg|png|webp|avif|auto)$")]
 Side = Annotated[int | None, Query(ge=1, le=100_000)]
 LinkTtl = Annotated[int | None, Query(ge=60, le=30 * 86400)]
+# Served as an attachment (saved under its name) instead of inline.
+AsDownload = Annotated[bool, Query(alias="download")]
 
 
 def _preset_of(ctx: Context, preset_id: str) -> Preset:
@@ -434,6 +436,7 @@ def get_derivative(
     fmt: FormatName = None,
     accept: Accept = None,
     if_none_match: IfNoneMatch = None,
+    as_download: AsDownload = False,
 ) -> Response:
     """The version's image rendered to a preset of the pack: cropped around its focal point,
     sized, encoded, with the governed metadata the preset writes. Rendered on first request,
@@ -457,6 +460,7 @@ def get_derivative(
         if_none_match=if_none_match,
         cache_control="private, no-cache",
         vary_accept=(fmt or preset.format) == "auto",
+        attachment=as_download,
     )
 
 
@@ -473,6 +477,7 @@ def transform(
     version: Annotated[VersionNumber | None, Query()] = None,
     accept: Accept = None,
     if_none_match: IfNoneMatch = None,
+    as_download: AsDownload = False,
 ) -> Response:
     """An ad-hoc transform (`w`, `h`, `fit` cover|contain|inside, `format`) within the limits
     of the pack's `adhoc` section (422 `transform_out_of_limits` beyond them), cached like a
@@ -490,6 +495,7 @@ def transform(
         if_none_match=if_none_match,
         cache_control="private, no-cache",
         vary_accept=preset.format == "auto",
+        attachment=as_download,
     )
 
 

@@ -117,10 +117,13 @@ def derivative_response(
     if_none_match: str | None,
     cache_control: str,
     vary_accept: bool,
+    attachment: bool = False,
 ) -> Response:
     """A derivative's bytes (never redirected: the URL may be the cacheable one) or 304 when
-    `If-None-Match` names its ETag."""
+    `If-None-Match` names its ETag; `attachment` makes browsers save it under its name."""
     headers = {**made.headers(), "Cache-Control": cache_control}
+    if attachment:
+        headers["Content-Disposition"] = content_disposition(made.filename, inline=False)
     if vary_accept:
         headers["Vary"] = "Accept"
     etag = f'"{made.sha256}"'
