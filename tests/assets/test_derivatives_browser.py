@@ -85,7 +85,7 @@ def test_designer_sets_the_focal_point_and_marketer_downloads_derivatives(
     page.goto(f"/assets/{asset_id}")
     expect(page.locator("[data-focal-status]")).not_to_contain_text("click the preview")
     with page.expect_download() as info:
-        page.locator('[data-derivative="ig-square"]').get_by_role("link", name="Download").click()
+        page.get_by_role("link", name="Download Instagram feed square 1:1").click()
     saved = tmp_path / "square.jpg"
     info.value.save_as(saved)
     with Image.open(saved) as img:
@@ -96,7 +96,7 @@ def test_designer_sets_the_focal_point_and_marketer_downloads_derivatives(
     form.get_by_label("Width").fill("640")
     form.get_by_label("Format").select_option("png")
     with page.expect_download() as info:
-        form.get_by_role("button", name="Download").click()
+        form.get_by_role("button", name="Download this size").click()
     saved = tmp_path / "adhoc.png"
     info.value.save_as(saved)
     with Image.open(saved) as img:
