@@ -47,6 +47,7 @@ from dam.models import (
     DeliveryEvent,
     ReviewState,
 )
+from dam.models.types import JSONType
 from dam.principal import Principal
 
 CHANNEL_FACET = "channel"
@@ -397,7 +398,10 @@ def campaign_feed(
             col(Asset.rights_expire_at),
             col(Asset.extra),
             col(AssetVersion.id).label("version_id"),
-            col(AssetVersion.media),
+            # Only whether it has transparency (what `format: auto` falls back to), not the blob.
+            sa.type_coerce(col(AssetVersion.media), JSONType)["has_alpha"]
+            .as_boolean()
+            .label("has_alpha"),
         )
         .join(AssetCampaign, col(AssetCampaign.asset_id) == col(Asset.id))
         .join(
@@ -475,7 +479,7 @@ def campaign_feed(
                 sha256=row.sha256,
                 width=row.width,
                 height=row.height,
-                alpha=bool((row.media or {}).get("has_alpha")),
+                alpha=bool(row.has_alpha),
                 live=live[row.id],
             )
             for row in rows

@@ -127,3 +127,43 @@ def test_a_tampered_preset_in_a_delivery_link_is_refused(
     for bad in (f"{payload}.{other}", f"{payload[:-1]}A.{signature}"):
         refused = client.get(f"/api/v1/deliveries/{bad}")
         assert refused.status_code == 403, bad
+
+
+def test_auto_presets_of_a_transparent_image_fall_back_to_png(
+    client: TestClient,
+    ctx: Context,
+    admin: dict[str, str],
+    designer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    new_campaign(client, admin, "WEB-HERO", channel="website")
+    img = Image.new("RGBA", (2400, 1600), (0, 0, 0, 0))
+    img.paste((200, 40, 40, 255), (600, 400, 1800, 1200))
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    meta = {
+        **metadata(asset_type=["illustration"]),
+        "campaign_ids": ["WEB-HERO"],
+    }
+    response = upload(
+        client,
+        designer,
+        buffer.getvalue(),
+        filename="hero.png",
+        content_type="image/png",
+        metadata=meta,
+    )
+    assert response.status_code == 201, response.text
+    asset_id = str(response.json()["id"])
+    publish(ctx, asset_id)
+    (item,) = client.get("/api/v1/campaigns/WEB-HERO/assets", headers=automation).json()["items"]
+    formats = {d["preset"]: d["format"] for d in item["derivatives"]}
+    assert formats == {"web-hero": "PNG", "web-content": "PNG"}
+    fetched = client.get(
+        next(d for d in item["derivatives"] if d["preset"] == "web-hero")["url"].split(
+            "testserver", 1
+        )[1]
+    )
+    assert fetched.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(fetched.content)) as out:
+        assert out.mode == "RGBA" and out.getpixel((0, 0))[3] == 0
