@@ -258,7 +258,9 @@ def _encode(img: Image.Image, fmt: str, quality: int, icc: bytes | None) -> byte
     if fmt == "JPEG":
         options.update(quality=quality, optimize=True, progressive=True)
     elif fmt == "WEBP":
-        options.update(quality=quality, method=4)
+        # method 2: about twice as fast as libwebp's default 4 on photos, at about the same size
+        # (what the uncached budget needs; renditions, made in the background, keep 4).
+        options.update(quality=quality, method=2)
     elif fmt == "AVIF":
         options.update(quality=quality, speed=8)
     elif fmt == "PNG":
