@@ -414,3 +414,73 @@ def test_output_is_judged_by_the_rules_of_the_channel_it_serves(
     # 600x400 is 3:2, not an Instagram ratio, and under 1080 px wide.
     rules = [v["rule"] for v in row.compliance["violations"]]
     assert rules == ["instagram-aspect", "instagram-min-width"]
+
+
+def test_a_real_agency_photo_leaves_as_a_derivative_with_its_credits_and_no_location(
+    client: TestClient,
+    ctx: Context,
+    designer: dict[str, str],
+    brand_manager: dict[str, str],
+    marketer: dict[str, str],
+    tmp_path: Any,
+) -> None:
+    """tests/media/corpus/agency-photo.jpg: a real Nikon file tagged by exiftool with GPS,
+    Ålesund as its city, the photographer and the agency's copyright (see its README)."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from tests.workflow.support import drive_to
+
+    if shutil.which("exiftool") is None:
+        pytest.skip("exiftool (Debian libimage-exiftool-perl) not installed")
+    agency = Path(__file__).parent.parent / "media" / "corpus" / "agency-photo.jpg"
+    terms = {
+        "asset_type": ["photo"],
+        "usage_rights": ["licensed"],
+        "brand": ["halden"],
+        "channel": ["email", "instagram"],
+    }
+    created = client.post(
+        "/api/v1/assets",
+        headers=designer,
+        files={"file": ("DSC_4711.jpg", agency.read_bytes(), "image/jpeg")},
+        data={"metadata": json.dumps({"terms": terms, "title": "Fjord runner"})},
+    )
+    assert created.status_code == 201, created.text
+    asset_id = created.json()["id"]
+    drive_to(client, asset_id, "approved", designer=designer, reviewer=brand_manager)
+
+    # Stored 1350x1080 with EXIF orientation 6: upright it is 1080x1350, never upscaled.
+    for preset, fmt, size in (
+        ("email-600", "JPEG", (1080, 1350)),
+        ("ig-story-9x16", "JPEG", (1080, 1920)),
+    ):
+        response = client.get(f"/api/v1/assets/{asset_id}/derivatives/{preset}", headers=marketer)
+        assert response.status_code == 200, response.text
+        path = tmp_path / f"{preset}.jpg"
+        path.write_bytes(response.content)
+        tags = json.loads(
+            subprocess.run(
+                ["exiftool", "-j", "-G1", "-n", str(path)],
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout
+        )[0]
+        assert (tags["File:FileType"], tags["File:ImageWidth"], tags["File:ImageHeight"]) == (
+            fmt,
+            *size,
+        )
+        assert tags["XMP-dc:Title"] == "Fjord runner"
+        assert tags["XMP-dc:Creator"] == "Ingrid Solberg"
+        assert tags["XMP-dc:Rights"] == "© 2026 Nordlys Agency AS"
+        assert tags["XMP-dc:Identifier"] == f"urn:dam:asset:{asset_id}:v1"
+        assert not [k for k in tags if "GPS" in k]
+        places = {k: v for k, v in tags.items() if "Ålesund" in str(v)}
+        captions = {"XMP-dc:Description", "IPTC:Caption-Abstract", "IFD0:ImageDescription"}
+        assert set(places) <= captions, places
+        # Nothing else of the camera file rides along (no maker notes, no camera model).
+        assert not [k for k in tags if k.startswith(("MakerNotes", "Nikon"))]
+        assert "IFD0:Model" not in tags
