@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from dam.assets import derivatives as asset_derivatives
 from dam.assets import jobs as asset_jobs
 from dam.context import Context
 from dam.events import EVENT_JOB
@@ -45,6 +46,7 @@ EVENT_REACTIONS: tuple[Handler, ...] = (
     search_jobs.index_event,
     webhook_jobs.fan_out_event,
     asset_jobs.queue_delivery_copies,
+    asset_derivatives.queue_derivatives,
 )
 
 
@@ -57,6 +59,7 @@ HANDLERS: dict[str, Handler] = {
     EVENT_JOB: react_to_event,
     asset_jobs.RENDITIONS_JOB: asset_jobs.make_renditions,
     asset_jobs.DELIVERY_COPIES_JOB: asset_jobs.make_delivery_copies,
+    asset_derivatives.DERIVATIVES_JOB: asset_derivatives.make_derivatives,
     SEARCH_INDEX_JOB: search_jobs.index_asset,
     search_jobs.REBUILD_JOB: search_jobs.rebuild_index,
     webhook_jobs.DELIVER_JOB: webhook_jobs.deliver,

@@ -108,6 +108,17 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/assets/{asset_id}/renditions/{kind}"): Rule(),
     ("GET", "/api/v1/assets/{asset_id}/similar"): Rule(),
     ("GET", "/api/v1/assets/{asset_id}/history"): Rule(),
+    # derivatives
+    ("GET", "/api/v1/assets/{asset_id}/derivatives"): Rule(),
+    ("GET", "/api/v1/assets/{asset_id}/derivatives/{preset_id}"): Rule(),
+    ("POST", "/api/v1/assets/{asset_id}/derivatives/{preset_id}/links"): Rule(),
+    ("GET", "/api/v1/assets/{asset_id}/transform"): Rule(),
+    ("GET", "/api/v1/derivatives/{link}"): Rule(public=True),
+    ("GET", "/api/v1/assets/{asset_id}/versions/{number}/focal-point"): Rule(),
+    ("PUT", "/api/v1/assets/{asset_id}/versions/{number}/focal-point"): Rule(
+        UPLOADERS, body=_json({"x": 0.5, "y": 0.5})
+    ),
+    ("DELETE", "/api/v1/assets/{asset_id}/versions/{number}/focal-point"): Rule(UPLOADERS),
     # keys and identity
     ("GET", "/api/v1/me"): Rule(),
     ("POST", "/api/v1/keys"): Rule(ADMIN, body=_json({"role": "designer", "name": "m"})),
@@ -256,6 +267,7 @@ class World:
     designer: dict[str, str]
     other_designer: dict[str, str]
     token: str = ""
+    link: str = ""  # a signed derivative link
 
     def asset(self, *, by: dict[str, str], campaign: str, state: str) -> str:
         metadata = {**GRAPHIC, "campaign_ids": [campaign]}
@@ -322,6 +334,8 @@ def world(client: TestClient, ctx: Context, keys: Keys) -> World:
     feed = client.get("/api/v1/campaigns/C1/assets", headers=admin).json()["items"]
     (item,) = [i for i in feed if i["id"] == published]
     w.token = item["download_url"].rsplit("/", 1)[1]
+    made = client.post(f"/api/v1/assets/{published}/derivatives/email-600/links", headers=admin)
+    w.link = made.json()["url"].rsplit("/", 1)[1]
     return w
 
 
@@ -405,6 +419,8 @@ def _url(path: str, world: World, target: Target) -> str:
         "key_id": str(uuid.uuid4()),
         "webhook_id": str(uuid.uuid4()),
         "token": world.token,
+        "preset_id": "email-600",
+        "link": world.link,
     }
     return path.format(**values)
 

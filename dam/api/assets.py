@@ -11,19 +11,28 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 
 from dam.api import idempotency
-from dam.api.content import blob_response, security_headers
+from dam.api.content import blob_response, derivative_response, security_headers
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.api.middleware import BodyKind, body_kind
 from dam.api.openapi import UPLOAD_BODY, binary, errors
-from dam.assets import delivery, service
+from dam.assets import delivery, derivatives, service
 from dam.assets.access import visible_version
 from dam.assets.previews import missing_rendition
 from dam.assets.previews import state as previews_state
-from dam.assets.schemas import AssetPatch, VersionDetailOut, VersionOut
+from dam.assets.schemas import (
+    AssetPatch,
+    DerivativeLinkOut,
+    DerivativeListOut,
+    FocalPointIn,
+    FocalPointOut,
+    VersionDetailOut,
+    VersionOut,
+)
 from dam.assets.upload import ReceivedUpload, receive_upload
 from dam.bounds import VersionNumber
 from dam.context import Context
-from dam.errors import NotFound
+from dam.errors import Invalid, NotFound
+from dam.governance.derivatives import Preset
 from dam.media.previews import is_rendition_name, rendition_mime
 from dam.models import Asset, AssetStatus
 from dam.principal import Principal
@@ -359,3 +368,255 @@ def rendition(
             "X-DAM-Original-Size": str(row.size),
         },
     )
+
+
+# --- derivatives (dam.assets.derivatives) -------------------------------------------------------
+
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
+Accept = Annotated[str | None, Header(alias="Accept")]
+FormatName = Annotated[str | None, Query(alias="format", pattern="^(jpeg|png|webp|avif|auto)$")]
+Side = Annotated[int | None, Query(ge=1, le=100_000)]
+LinkTtl = Annotated[int | None, Query(ge=60, le=30 * 86400)]
+# Served as an attachment (saved under its name) instead of inline.
+AsDownload = Annotated[bool, Query(alias="download")]
+
+
+def _preset_of(ctx: Context, preset_id: str) -> Preset:
+    preset = ctx.governance.pack.preset(preset_id)
+    if preset is None:
+        known = ", ".join(p.id for p in ctx.governance.pack.presets) or "none"
+        raise NotFound(
+            f"no derivative preset {preset_id!r} in the pack (presets: {known})",
+            code="preset_not_found",
+        )
+    return preset
+
+
+def _format_override(ctx: Context, fmt: str | None) -> str | None:
+    if fmt is not None and fmt not in ctx.governance.pack.adhoc.formats:
+        allowed = ", ".join(sorted(ctx.governance.pack.adhoc.formats))
+        raise Invalid(
+            f"format {fmt!r} is not one the pack allows (allowed: {allowed})",
+            code="transform_out_of_limits",
+        )
+    return fmt
+
+
+@router.get("/assets/{asset_id}/derivatives", response_model=DerivativeListOut)
+def list_derivatives(
+    request: Request,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    version: Annotated[VersionNumber | None, Query()] = None,
+) -> DerivativeListOut:
+    """The presets that serve this asset (by its channel terms and its campaigns' channels),
+    each with its URL and, once rendered, the size and digest of what a client without
+    `Accept` gets. Marketers and automation see the published version only."""
+    row = service.get_version(session, asset, visible_version(principal, asset, version))
+    base = str(request.base_url).rstrip("/")
+    return DerivativeListOut(
+        asset_id=asset.id,
+        version=row.number,
+        derivatives=derivatives.listing(session, ctx=ctx, asset=asset, version=row, base=base),
+    )
+
+
+@router.get(
+    "/assets/{asset_id}/derivatives/{preset_id}", responses=binary(304, 409, media="image/*")
+)
+def get_derivative(
+    asset: AssetDep,
+    preset_id: Annotated[str, Path(max_length=64)],
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    version: Annotated[VersionNumber | None, Query()] = None,
+    fmt: FormatName = None,
+    accept: Accept = None,
+    if_none_match: IfNoneMatch = None,
+    as_download: AsDownload = False,
+) -> Response:
+    """The version's image rendered to a preset of the pack: cropped around its focal point,
+    sized, encoded, with the governed metadata the preset writes. Rendered on first request,
+    then cached; `format=auto` presets (or `?format=auto`) pick AVIF/WebP/JPEG from `Accept`.
+    Marketers and automation get the published version only. 409 `derivative_noncompliant`
+    when the output would break its channel's blocking rules."""
+    preset = _preset_of(ctx, preset_id)
+    row = service.get_version(session, asset, visible_version(principal, asset, version))
+    made = derivatives.derivative(
+        session,
+        ctx=ctx,
+        asset=asset,
+        version=row,
+        preset=preset,
+        accept=accept,
+        fmt=_format_override(ctx, fmt),
+    )
+    return derivative_response(
+        made,
+        ctx,
+        if_none_match=if_none_match,
+        cache_control="private, no-cache",
+        vary_accept=(fmt or preset.format) == "auto",
+        attachment=as_download,
+    )
+
+
+@router.get("/assets/{asset_id}/transform", responses=binary(304, 409, media="image/*"))
+def transform(
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    w: Side = None,
+    h: Side = None,
+    fit: Annotated[str | None, Query(max_length=16)] = None,
+    fmt: FormatName = None,
+    version: Annotated[VersionNumber | None, Query()] = None,
+    accept: Accept = None,
+    if_none_match: IfNoneMatch = None,
+    as_download: AsDownload = False,
+) -> Response:
+    """An ad-hoc transform (`w`, `h`, `fit` cover|contain|inside, `format`) within the limits
+    of the pack's `adhoc` section (422 `transform_out_of_limits` beyond them), cached like a
+    preset."""
+    preset = derivatives.adhoc_preset(
+        ctx.governance.pack.adhoc, width=w, height=h, fit=fit, fmt=fmt
+    )
+    row = service.get_version(session, asset, visible_version(principal, asset, version))
+    made = derivatives.derivative(
+        session, ctx=ctx, asset=asset, version=row, preset=preset, accept=accept
+    )
+    return derivative_response(
+        made,
+        ctx,
+        if_none_match=if_none_match,
+        cache_control="private, no-cache",
+        vary_accept=preset.format == "auto",
+        attachment=as_download,
+    )
+
+
+@router.post(
+    "/assets/{asset_id}/derivatives/{preset_id}/links",
+    status_code=201,
+    response_model=DerivativeLinkOut,
+    responses=errors(409),
+)
+def link_derivative(
+    request: Request,
+    asset: AssetDep,
+    preset_id: Annotated[str, Path(max_length=64)],
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    fmt: FormatName = None,
+    ttl_seconds: LinkTtl = None,
+) -> DerivativeLinkOut:
+    """A signed URL of the published version's derivative, for automation and delivery links
+    (the URL is the credential; it stops working when the version is no longer published).
+    It names the derivative's current bytes, so it is served `immutable`."""
+    preset = _preset_of(ctx, preset_id)
+    link = derivatives.issue_link(
+        session,
+        ctx=ctx,
+        asset=asset,
+        preset=preset,
+        principal=principal,
+        fmt=_format_override(ctx, fmt),
+        ttl_seconds=ttl_seconds,
+    )
+    token = derivatives.sign_link(link, secret=ctx.settings.secret_key)
+    return DerivativeLinkOut(
+        url=f"{str(request.base_url).rstrip('/')}/api/v1/derivatives/{token}",
+        preset=preset.id,
+        version=link.version,
+        expires_at=link.expires_at,
+    )
+
+
+@router.get("/derivatives/{link}", responses=binary(304, 403, media="image/*"))
+def follow_derivative_link(
+    link: Annotated[str, Path(max_length=2000)],
+    ctx: ContextDep,
+    session: SessionDep,
+    accept: Accept = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """A signed derivative URL: no key needed (tampered or expired links get 403). While the
+    bytes are still the ones the link was signed for, it is cacheable `public, immutable`
+    until it expires; after an approved metadata change it serves the current bytes uncached."""
+    asset, version, preset, signed = derivatives.follow_link(session, ctx=ctx, token=link)
+    made = derivatives.derivative(
+        session, ctx=ctx, asset=asset, version=version, preset=preset, accept=accept, fmt=signed.fmt
+    )
+    remaining = int((signed.expires_at - ctx.now()).total_seconds())
+    fixed = signed.key is not None and signed.key == made.key
+    return derivative_response(
+        made,
+        ctx,
+        if_none_match=if_none_match,
+        cache_control=f"public, max-age={max(0, remaining)}, immutable"
+        if fixed
+        else "private, no-cache",
+        vary_accept=not fixed and (signed.fmt or preset.format) == "auto",
+    )
+
+
+@router.get("/assets/{asset_id}/versions/{number}/focal-point", response_model=FocalPointOut)
+def get_focal_point(
+    asset: AssetDep,
+    number: Annotated[VersionNumber, Path()],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> FocalPointOut:
+    """The version's focal point and crop boxes; `source: auto` when none is set (derivatives
+    then centre on the image's visual weight)."""
+    row = service.get_version(session, asset, visible_version(principal, asset, number))
+    return derivatives.focal_out(session, row)
+
+
+@router.put(
+    "/assets/{asset_id}/versions/{number}/focal-point",
+    response_model=FocalPointOut,
+    responses=errors(409),
+)
+def put_focal_point(
+    asset: AssetDep,
+    number: Annotated[VersionNumber, Path()],
+    body: FocalPointIn,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Uploader,
+) -> FocalPointOut:
+    """Set the focal point (and optional crop boxes per preset) derivatives crop around.
+    Audited; derivatives of the new point get new cache keys and are queued again."""
+    row = service.get_version(session, asset, number)
+    derivatives.set_focal_point(
+        session,
+        ctx=ctx,
+        asset=asset,
+        version=row,
+        x=body.x,
+        y=body.y,
+        crops=body.crops,
+        actor=actor,
+    )
+    return derivatives.focal_out(session, row)
+
+
+@router.delete("/assets/{asset_id}/versions/{number}/focal-point", response_model=FocalPointOut)
+def delete_focal_point(
+    asset: AssetDep,
+    number: Annotated[VersionNumber, Path()],
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Uploader,
+) -> FocalPointOut:
+    """Back to the content-aware default."""
+    row = service.get_version(session, asset, number)
+    derivatives.clear_focal_point(session, ctx=ctx, asset=asset, version=row, actor=actor)
+    session.flush()
+    return derivatives.focal_out(session, row)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from dam.api.content import blob_response
+from dam.api.content import blob_response, derivative_response
 from dam.api.deps import (
     Analyst,
     AssetDep,
@@ -21,7 +21,7 @@ from dam.api.deps import (
 )
 from dam.api.middleware import BodyKind, body_kind
 from dam.api.openapi import METRICS_BODY, binary, errors
-from dam.assets import delivery
+from dam.assets import delivery, derivatives
 from dam.assets import service as asset_service
 from dam.bounds import JsonTooDeep, SafeDate, SafeDatetime, loads_json
 from dam.campaigns import (
@@ -53,7 +53,7 @@ from dam.campaigns.schemas import (
     RejectedIndex,
     RemovedPage,
 )
-from dam.errors import Invalid, UnsupportedMediaType
+from dam.errors import Invalid, NotFound, UnsupportedMediaType
 from dam.media import MediaKind
 from dam.models import Campaign
 from dam.views.assets import asset_for
@@ -230,6 +230,28 @@ def follow_delivery(
         placement=placement,
     )
     asset = asset_service.get_asset(session, version.asset_id)
+    if link.preset is not None:
+        preset = ctx.governance.pack.preset(link.preset)
+        if preset is None:
+            raise NotFound(
+                f"the pack no longer has preset {link.preset!r}; fetch the feed again",
+                code="preset_not_found",
+            )
+        made = derivatives.derivative(
+            session,
+            ctx=ctx,
+            asset=asset,
+            version=version,
+            preset=preset,
+            accept=request.headers.get("accept"),
+        )
+        return derivative_response(
+            made,
+            ctx,
+            if_none_match=None,  # every fetch is a delivery to count, never a 304
+            cache_control="private, max-age=0, must-revalidate",
+            vary_accept=preset.format == "auto",
+        )
     sent = delivery.served(
         session,
         ctx=ctx,

@@ -21,6 +21,7 @@ ERROR_REF = "#/components/schemas/ErrorOut"
 
 DESCRIPTIONS = {
     206: "Partial content (a `Range` request)",
+    304: "Not modified: `If-None-Match` names the current ETag",
     307: "Redirect to a short-lived presigned URL (DAM_S3_PRESIGN_DOWNLOADS)",
     400: "Malformed request: unparseable body or form, or parameters that do not fit together",
     401: "No key or session, or one that is not valid",

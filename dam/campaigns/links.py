@@ -33,6 +33,7 @@ class DeliveryLink:
     consumer_id: uuid.UUID | None
     channel: str | None
     expires_at: datetime
+    preset: str | None = None  # a derivative preset; None: the delivered copy of the original
 
 
 def _b64(data: bytes) -> str:
@@ -56,6 +57,8 @@ def sign(link: DeliveryLink, *, secret: str) -> str:
         "ch": link.channel,
         "e": int(link.expires_at.timestamp()),
     }
+    if link.preset is not None:
+        body["p"] = link.preset  # only when set: links without one stay as they were
     payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
     return f"{payload}.{_b64(_mac(secret, payload))}"
 
@@ -75,6 +78,7 @@ def verify(token: str, *, secret: str, now: datetime) -> DeliveryLink:
             consumer_id=uuid.UUID(hex=body["k"]) if body["k"] else None,
             channel=body["ch"],
             expires_at=datetime.fromtimestamp(int(body["e"]), tz=UTC),
+            preset=str(body["p"]) if body.get("p") is not None else None,
         )
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError) as exc:
         raise Forbidden("this delivery link is not valid", code="invalid_link") from exc

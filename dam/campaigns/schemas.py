@@ -71,6 +71,19 @@ class AssetCampaignsIn(BaseModel):
     campaign_ids: list[str] = Field(min_length=1, max_length=200)
 
 
+class FeedDerivative(BaseModel):
+    """A preset that serves the item (by its channel terms and the campaign's channel)."""
+
+    preset: str
+    label: str
+    format: str = Field(description="The format a fetcher without `Accept` gets.")
+    width: int | None
+    height: int | None
+    url: str = Field(description="Signed delivery link of this preset's derivative.")
+    sha256: str | None = Field(description="Digest of the rendered bytes; null until rendered.")
+    size: int | None = Field(description="Size of the rendered bytes; null until rendered.")
+
+
 class FeedItem(BaseModel):
     id: uuid.UUID
     title: str
@@ -97,6 +110,7 @@ class FeedItem(BaseModel):
     )
     download_expires_at: datetime
     updated_at: datetime
+    derivatives: list[FeedDerivative] = Field(default_factory=list)
 
 
 class FeedPage(BaseModel):

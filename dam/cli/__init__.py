@@ -16,6 +16,7 @@ from dam.assets.campaign_ids import normalize_campaign_id
 from dam.assets.renditions_rebuild import rebuild_renditions
 from dam.auth import service as auth_service
 from dam.bounds import SafeDatetime
+from dam.cli import derivatives as derivatives_cli
 from dam.cli import governance as governance_cli
 from dam.cli import search as search_cli
 from dam.cli import users as users_cli
@@ -45,6 +46,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(storage_app, name="storage")
 app.add_typer(search_cli.app, name="search")
 app.add_typer(governance_cli.app, name="governance")
+app.add_typer(derivatives_cli.app, name="derivatives")
 app.add_typer(users_cli.app, name="users")
 
 

@@ -197,6 +197,45 @@ class DeliveryCopy(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 
+class FocalPoint(SQLModel, table=True):
+    """Where a version's subject is (normalised 0..1 on the upright image), and optional crop
+    boxes per derivative preset; derivatives crop around it. Absent: a content-aware default."""
+
+    __tablename__ = "focal_points"
+
+    version_id: uuid.UUID = Field(foreign_key="asset_versions.id", primary_key=True)
+    x: float
+    y: float
+    # preset id -> [x0, y0, x1, y1], normalised
+    crops: dict[str, list[float]] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    set_by: uuid.UUID | None = None
+    set_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class Derivative(SQLModel, table=True):
+    """A rendered channel derivative, stored as a blob under `key`: the digest of its source
+    bytes, preset definition, output format, focal point and the metadata it carries."""
+
+    __tablename__ = "derivatives"
+
+    key: str = Field(primary_key=True, max_length=64)
+    blob_key: str = Field(max_length=200)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", index=True)
+    version: int
+    preset: str = Field(max_length=64)
+    source_sha256: str = Field(max_length=64, index=True)
+    sha256: str = Field(max_length=64)
+    size: int = Field(sa_type=sa.BigInteger)
+    format: str = Field(max_length=8)
+    mime_type: str = Field(max_length=100)
+    width: int
+    height: int
+    # The governed-output check of the channel rules: {"status", "violations"} (warnings only:
+    # a derivative with a blocking violation is never stored).
+    compliance: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
 class BlobOwner(SQLModel, table=True):
     """Which asset a file's bytes belong to: one per SHA-256, taken with an atomic insert, so
     two simultaneous uploads of the same bytes cannot both make an asset (the second gets 409
@@ -328,6 +367,8 @@ class DeliveryEvent(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=64)
     # The placement the link was fetched for (`?placement=`): evidence of what ran where.
     placement_id: uuid.UUID | None = None
+    # The derivative preset fetched (None: the delivered copy of the original).
+    preset: str | None = Field(default=None, max_length=64)
     # Digest of the link and the fetching client: one delivery per pair within a window.
     client_key: str | None = Field(default=None, max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
@@ -482,6 +523,8 @@ __all__ = [
     "CampaignMetricMonth",
     "DeliveryCopy",
     "DeliveryEvent",
+    "Derivative",
+    "FocalPoint",
     "IdempotencyRecord",
     "JobStatus",
     "OutboxJob",

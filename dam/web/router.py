@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from dam.api.deps import Analyst, AssetDep, ContextDep, Reviewer, SessionDep, Tagger, Uploader
 from dam.api.middleware import BodyKind, body_kind
+from dam.assets import derivatives as asset_derivatives
 from dam.assets import service as asset_service
 from dam.bounds import SafeDate, VersionNumber
 from dam.campaigns import reports
@@ -149,6 +150,13 @@ def asset_page(
     if view.can_edit:
         extra["etag"] = asset_service.etag(asset)
         extra["edit_facets"] = web.edit_facets(ctx.governance.pack, view.meta.terms)
+    if view.version is not None and view.version.kind == "image":
+        # Channel derivatives of the version shown, and where its focal point is.
+        extra["derivatives"] = asset_derivatives.listing(
+            session, ctx=ctx, asset=asset, version=view.version, base=""
+        )
+        extra["focal"] = asset_derivatives.focal_out(session, view.version)
+        extra["adhoc"] = ctx.governance.pack.adhoc
     return pages.render(request, "asset.html", principal, extra)
 
 
