@@ -27,6 +27,8 @@ EVENT_TYPES = (
     "asset.expiring",
     "asset.expired",
     "asset.campaigns_changed",
+    # An asset newly matches a saved search with notifications on (dam.collections.saved).
+    "saved_search.matched",
 )
 
 

@@ -447,6 +447,17 @@ class CampaignMetricMonth(SQLModel, table=True):
     revenue_cents: int = Field(default=0, sa_type=sa.BigInteger)
 
 
+# The collections domain's tables (its own module; after the naming convention is set).
+from dam.models.collections import (  # noqa: E402
+    Collection,
+    CollectionGrant,
+    CollectionItem,
+    SavedSearch,
+    SavedSearchMatch,
+    ShareLink,
+    ShareLinkEvent,
+)
+
 __all__ = [
     "ApiKey",
     "Asset",
@@ -459,6 +470,9 @@ __all__ = [
     "Campaign",
     "CampaignMetric",
     "CampaignMetricMonth",
+    "Collection",
+    "CollectionGrant",
+    "CollectionItem",
     "DeliveryCopy",
     "DeliveryEvent",
     "IdempotencyRecord",
@@ -469,6 +483,10 @@ __all__ = [
     "PlacementPeriod",
     "ReviewState",
     "Role",
+    "SavedSearch",
+    "SavedSearchMatch",
+    "ShareLink",
+    "ShareLinkEvent",
     "User",
     "Webhook",
     "WebhookDelivery",
