@@ -9,7 +9,7 @@ from `GET /assets/{id}/content` (`dam.assets.delivery.served`: originals for upl
 reviewers, delivered copies of the published version with governed metadata and location
 stripped for everyone else), and `manifest.csv` first, naming each file with its asset,
 version, digest and rights. A file whose delivered copy cannot be made safely
-(`location_not_removable`) is left out and the manifest says why.
+(`location_not_removable`), or whose blob is missing, is left out and the manifest says why.
 """
 
 from __future__ import annotations
@@ -117,6 +117,9 @@ def plan(
             sent = delivery.served(
                 session, ctx=ctx, asset=asset, version=version, audience=audience
             )
+            if not ctx.store.exists(sent.blob_key):
+                # Found now, not halfway through the stream (where only a cut can tell).
+                raise DeliveryRefused(f"the file of {asset.id} is missing", code="blob_missing")
         except DeliveryRefused as exc:
             omitted += 1
             taken.discard(name.lower())
