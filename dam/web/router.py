@@ -24,6 +24,7 @@ from dam.search import service as search_service
 from dam.search.base import SortOrder
 from dam.search.schemas import SearchParams
 from dam.web import auth, pages
+from dam.web import collections as collection_pages
 from dam.web import service as web
 from dam.workflow import service as workflow
 
@@ -124,7 +125,10 @@ def library(
         request,
         "library.html",
         principal,
-        pages.library_context(pack, query=query, result=result, q=q or "", sort=order),
+        {
+            **pages.library_context(pack, query=query, result=result, q=q or "", sort=order),
+            **collection_pages.selection_context(session, principal=principal),
+        },
     )
 
 
@@ -145,6 +149,7 @@ def asset_page(
         "tag_choices": choices,
         "similar": similar.items,
         "placements": web.asset_placements(session, asset=asset),
+        **collection_pages.asset_panel(request, ctx, session, principal=principal, asset=asset),
     }
     if view.can_edit:
         extra["etag"] = asset_service.etag(asset)
