@@ -35,7 +35,7 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"collections-{name}.png"), full_page=True)
 
 
-def _assets(live: Live) -> dict[str, str]:
+def _assets(live: Live) -> dict[str, str]:  # noqa: F811 (the fixture's value)
     """Two published assets and a draft, made through the API with the admin key."""
     ids: dict[str, str] = {}
     with live.api() as api:
@@ -46,7 +46,9 @@ def _assets(live: Live) -> dict[str, str]:
         ):
             made = api.post(
                 "/api/v1/assets",
-                files={"file": (f"{seed}.jpg", image_bytes(size=(900, 600), seed=seed), "image/jpeg")},
+                files={
+                    "file": (f"{seed}.jpg", image_bytes(size=(900, 600), seed=seed), "image/jpeg")
+                },
                 data={"metadata": json.dumps({**GRAPHIC, "title": title})},
             )
             assert made.status_code == 201, made.text
@@ -58,7 +60,11 @@ def _assets(live: Live) -> dict[str, str]:
     return ids
 
 
-def test_collect_share_open_outside_and_revoke(browser: Any, live: Live, tmp_path: Path) -> None:
+def test_collect_share_open_outside_and_revoke(
+    browser: Any,  # noqa: F811 (the fixture imported above)
+    live: Live,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     from playwright.sync_api import expect
 
     users = Users(live.ctx)
