@@ -34,7 +34,9 @@ def _out(request: Request, ctx: ContextDep, session: SessionDep, link: ShareLink
     )
 
 
-@router.post("/share-links", status_code=201, response_model=ShareLinkOut, responses=errors(409))
+@router.post(
+    "/share-links", status_code=201, response_model=ShareLinkOut, responses=errors(404, 409)
+)
 def create_link(
     data: ShareLinkIn,
     request: Request,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
-from dam.api.deps import ContextDep, SessionDep
+from dam.api.deps import AssetDep, ContextDep, SessionDep
 from dam.assets import service as asset_service
 from dam.audit.service import record
 from dam.collections import saved, shares, zips
@@ -322,6 +322,7 @@ def _zip(
 @router.post("/collections/{collection_id}/items/{asset_id}/remove")
 def remove_item(
     asset_id: uuid.UUID,
+    _asset: AssetDep,  # 404 for an asset the user may not see
     collection: CollectionDep,
     ctx: ContextDep,
     session: SessionDep,
@@ -341,6 +342,7 @@ def remove_item(
 @router.post("/collections/{collection_id}/items/{asset_id}/move")
 def move_item(
     asset_id: uuid.UUID,
+    _asset: AssetDep,  # 404 for an asset the user may not see
     collection: CollectionDep,
     ctx: ContextDep,
     session: SessionDep,
@@ -366,6 +368,7 @@ def move_item(
 @router.post("/collections/{collection_id}/cover/{asset_id}")
 def set_cover(
     asset_id: uuid.UUID,
+    _asset: AssetDep,  # 404 for an asset the user may not see
     collection: CollectionDep,
     ctx: ContextDep,
     session: SessionDep,
@@ -581,13 +584,14 @@ def toggle_notify(
     actor: WebPrincipal,
     notify: Annotated[bool, Form()] = False,
 ) -> Response:
-    row = saved.get(session, saved_id, principal=actor)
+    def toggle() -> None:
+        row = saved.get(session, saved_id, principal=actor)
+        saved.update(session, ctx=ctx, row=row, patch=SavedSearchPatch(notify=notify), actor=actor)
+
     return pages.act(
         session,
         ctx,
-        lambda: saved.update(
-            session, ctx=ctx, row=row, patch=SavedSearchPatch(notify=notify), actor=actor
-        ),
+        toggle,
         done="Notifications on." if notify else "Notifications off.",
         to="/collections#saved",
     )
@@ -597,11 +601,15 @@ def toggle_notify(
 def delete_search(
     saved_id: uuid.UUID, ctx: ContextDep, session: SessionDep, actor: WebPrincipal
 ) -> Response:
-    row = saved.get(session, saved_id, principal=actor)
+    def delete() -> None:
+        saved.delete(
+            session, ctx=ctx, row=saved.get(session, saved_id, principal=actor), actor=actor
+        )
+
     return pages.act(
         session,
         ctx,
-        lambda: saved.delete(session, ctx=ctx, row=row, actor=actor),
+        delete,
         done="Saved search deleted.",
         to="/collections#saved",
     )

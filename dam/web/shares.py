@@ -9,7 +9,7 @@ import uuid
 from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session
 
@@ -284,15 +284,17 @@ def shared_rendition(
     session: SessionDep,
 ) -> Response:
     """The published version's thumbnail or preview (watermarked when the link says so)."""
-    if kind not in ("thumb", "preview"):
-        return Response(status_code=404, headers=PRIVATE)
     found = _entry(request, ctx, session, token, asset_id)
     if isinstance(found, Response):
         return found
     link, entry = found
-    key = (entry.version.renditions or {}).get(kind)
+    key = (entry.version.renditions or {}).get(kind) if kind in ("thumb", "preview") else None
     if key is None:
-        return Response(status_code=404, headers=PRIVATE)
+        return JSONResponse(
+            {"error": "rendition_not_found", "detail": f"no {kind} image for this asset (yet)"},
+            status_code=404,
+            headers=PRIVATE,
+        )
     data = b"".join(ctx.store.open(key))
     if link.watermark:
         data = shares.watermarked(data, text=link.label or "Preview")
