@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "asset.approved",
     "asset.rejected",
     "asset.archived",
+    "asset.unarchived",
     "asset.expiring",
     "asset.expired",
     "asset.campaigns_changed",

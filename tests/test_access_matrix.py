@@ -126,6 +126,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/assets/{asset_id}"): Rule(),
     ("PATCH", "/api/v1/assets/{asset_id}"): Rule(UPLOADERS, body=_json({"title": "Renamed"})),
     ("DELETE", "/api/v1/assets/{asset_id}"): Rule(UPLOADERS),
+    ("POST", "/api/v1/assets/{asset_id}/unarchive"): Rule(UPLOADERS),
     ("POST", "/api/v1/assets/{asset_id}/versions"): Rule(UPLOADERS, body=_image_form),
     ("GET", "/api/v1/assets/{asset_id}/versions"): Rule(),
     ("POST", "/api/v1/assets/{asset_id}/versions/{number}/restore"): Rule(UPLOADERS),
@@ -207,6 +208,7 @@ RULES: dict[tuple[str, str], Rule] = {
         UPLOADERS, body=_form(csrf_token=_csrf, etag='"stale"', title="T")
     ),
     ("POST", "/assets/{asset_id}/archive"): Rule(UPLOADERS, body=_form(csrf_token=_csrf)),
+    ("POST", "/assets/{asset_id}/unarchive"): Rule(UPLOADERS, body=_form(csrf_token=_csrf)),
     ("POST", "/assets/{asset_id}/campaigns"): Rule(
         TAGGERS, body=_form(csrf_token=_csrf, campaign_id=_campaign)
     ),

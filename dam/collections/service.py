@@ -25,6 +25,7 @@ from dam.collections.schemas import (
     GrantOut,
     ItemOut,
 )
+from dam.db import insert_new
 from dam.errors import Conflict, Forbidden, Invalid, NotFound
 from dam.models import (
     Asset,
@@ -372,17 +373,25 @@ def add_items(
         )
     ).one()
     position = (last if last is not None else -1) + 1
+    inserted = []
     for asset_id in new:
-        session.add(
-            CollectionItem(
-                collection_id=collection.id,
-                asset_id=asset_id,
-                position=position,
-                added_by=actor.id,
-                added_at=now,
-            )
-        )
-        position += 1
+        # Atomic: two people adding the same asset at once make one item, not an error.
+        if insert_new(
+            session,
+            CollectionItem,
+            {
+                "collection_id": collection.id,
+                "asset_id": asset_id,
+                "position": position,
+                "added_by": actor.id,
+                "added_at": now,
+            },
+            unique=("collection_id", "asset_id"),
+        ):
+            inserted.append(asset_id)
+            position += 1
+    present |= set(new) - set(inserted)
+    new = inserted
     if new:
         collection.updated_at = now
         session.add(collection)

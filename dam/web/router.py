@@ -282,6 +282,17 @@ def archive(actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionD
     )
 
 
+@router.post("/assets/{asset_id}/unarchive")
+def unarchive(actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionDep) -> Response:
+    return pages.act(
+        session,
+        ctx,
+        lambda: asset_service.unarchive_asset(session, ctx=ctx, asset=asset, actor=actor),
+        done=f"“{asset.title}” is back from the archive.",
+        to=f"/assets/{asset.id}",
+    )
+
+
 @router.post("/assets/{asset_id}/campaigns")
 def tag_campaign(
     actor: Tagger,
