@@ -87,7 +87,7 @@ def test_collect_share_open_outside_and_revoke(
     page.goto(f"/assets/{ids['Unreviewed banner']}")
     panel = page.locator("[data-collections-panel]")
     panel.get_by_label("Add to collection").select_option(label="Autumn press pack")
-    panel.get_by_role("button", name="Add").click()
+    panel.get_by_role("button", name="Add to collection").click()
     expect(page.get_by_role("status")).to_contain_text("Added 1 asset to “Autumn press pack”")
     expect(panel).to_contain_text("approve a version to share this asset outside")
 
@@ -138,6 +138,11 @@ def test_collect_share_open_outside_and_revoke(
     expect(cards.first).to_contain_text("Harbour at dusk")
     expect(guest.locator("body")).not_to_contain_text("Unreviewed banner")
     expect(guest.locator("body")).not_to_contain_text("Sign in")
+    # Every (watermarked) thumbnail is drawn.
+    guest.wait_for_function(
+        "() => [...document.images].length === 2"
+        " && [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+    )
     _shot(guest, "05-outside-collection")
 
     with guest.expect_download() as zipped:
