@@ -11,7 +11,6 @@ from sqlmodel import col, select
 
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep
 from dam.api.openapi import binary, errors
-from dam.audit.service import record
 from dam.collections import saved, zips
 from dam.collections import service as collections
 from dam.collections.schemas import (
@@ -203,15 +202,7 @@ def zip_response(
     name: str,
     target: str,
 ) -> StreamingResponse:
-    plan = zips.plan(session, ctx=ctx, items=items, audience=principal.role.value)
-    record(
-        session,
-        actor=principal,
-        action="assets.zip_downloaded",
-        now=ctx.now(),
-        target=target,
-        changes={"files": len(plan.members), "omitted": plan.omitted},
-    )
+    plan = zips.prepare(session, ctx=ctx, principal=principal, items=items, target=target)
     filename = zips.zip_name(name)
     return StreamingResponse(
         zips.stream(ctx.store, plan, now=ctx.now()),

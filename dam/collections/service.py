@@ -523,6 +523,18 @@ def entries(
     return total, [Entry(item=i, asset=a, version=v) for i, a, v in rows]
 
 
+def count_entries(session: Session, *, collection_id: uuid.UUID, published_only: bool) -> int:
+    """How many items the reader sees (every item has its current version; the published
+    filter is the only thing that hides one)."""
+    query = (
+        select(sa.func.count())
+        .select_from(CollectionItem)
+        .join(Asset, col(Asset.id) == col(CollectionItem.asset_id))
+        .where(col(CollectionItem.collection_id) == collection_id, *_visible_filter(published_only))
+    )
+    return session.exec(query).one()
+
+
 def thumbnail_url(asset: Asset, version: AssetVersion) -> str | None:
     if "thumb" not in (version.renditions or {}):
         return None
@@ -577,7 +589,7 @@ def collection_out(
 ) -> CollectionOut:
     published_only = principal.sees_only_published
     rights = rights_of(session, principal, collection)
-    total, _ = entries(session, collection_id=collection.id, published_only=published_only, limit=0)
+    total = count_entries(session, collection_id=collection.id, published_only=published_only)
     cover = cover_of(session, collection, published_only=published_only)
     return CollectionOut(
         id=collection.id,

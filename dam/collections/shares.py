@@ -48,8 +48,10 @@ from dam.principal import Principal
 
 _PURPOSE = b"dam.share.v1:"
 AUDIENCE = delivery.DELIVERY_LINK_AUDIENCE
-# Until derivative presets exist, a download is the published file (as delivered).
-PRESETS = ("original",)
+# What a download through a link sends, by preset: until derivative presets exist, the
+# published file as delivered (credits written in, location stripped).
+PRESET_LABELS = {"original": "The original (published file, as delivered)"}
+PRESETS = tuple(PRESET_LABELS)
 MIN_PASSWORD_LENGTH = 8
 # Wrong passwords allowed per link in the window before it refuses for the rest of it.
 MAX_WRONG_PASSWORDS = 10
@@ -412,9 +414,8 @@ def shared_entries(
         ).one()
         # A one-asset link has no collection rows; its one entry is made up here.
         item = CollectionItem(collection_id=link.id, asset_id=asset.id, position=0)
-        return 1, [collections.Entry(item=item, asset=asset, version=version)][offset:][
-            : limit if limit is not None else None
-        ]
+        shown = [collections.Entry(item=item, asset=asset, version=version)]
+        return 1, shown[offset : offset + limit] if limit is not None else shown[offset:]
     assert link.collection_id is not None
     if session.get(Collection, link.collection_id) is None:
         return 0, []

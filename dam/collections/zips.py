@@ -26,10 +26,12 @@ from sqlmodel import Session
 
 from dam.assets import delivery
 from dam.assets.metadata import Metadata
+from dam.audit.service import record
 from dam.context import Context
 from dam.media.filenames import safe_filename
 from dam.media.writeback import DeliveryRefused
 from dam.models import Asset, AssetVersion
+from dam.principal import Principal
 from dam.storage.base import BlobStore
 
 MANIFEST = "manifest.csv"
@@ -156,6 +158,27 @@ def plan(
             ]
         )
     return ZipPlan(members=members, manifest=out.getvalue().encode("utf-8"), omitted=omitted)
+
+
+def prepare(
+    session: Session,
+    *,
+    ctx: Context,
+    principal: Principal,
+    items: Iterable[tuple[Asset, AssetVersion]],
+    target: str,
+) -> ZipPlan:
+    """`plan` for what `principal` downloads (their role is the audience), audited."""
+    zip_plan = plan(session, ctx=ctx, items=items, audience=principal.role.value)
+    record(
+        session,
+        actor=principal,
+        action="assets.zip_downloaded",
+        now=ctx.now(),
+        target=target,
+        changes={"files": len(zip_plan.members), "omitted": zip_plan.omitted},
+    )
+    return zip_plan
 
 
 def _rights(extra: dict[str, object], live: Metadata) -> list[str]:

@@ -14,7 +14,6 @@ from sqlmodel import Session
 
 from dam.api.deps import AssetDep, ContextDep, SessionDep
 from dam.assets import service as asset_service
-from dam.audit.service import record
 from dam.collections import saved, shares, zips
 from dam.collections import service as collections
 from dam.collections.schemas import (
@@ -33,6 +32,8 @@ from dam.principal import Principal
 from dam.web import auth, pages
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(pages.verify_csrf)])
+# The share form's download choices (derivative presets join `shares.PRESET_LABELS`).
+pages.templates.env.globals["share_presets"] = list(shares.PRESET_LABELS.items())
 
 Many = Annotated[list[str], Form(max_length=500)]
 SHARE_ROLES = [
@@ -300,15 +301,7 @@ def _zip(
     name: str,
     target: str,
 ) -> Response:
-    plan = zips.plan(session, ctx=ctx, items=items, audience=actor.role.value)
-    record(
-        session,
-        actor=actor,
-        action="assets.zip_downloaded",
-        now=ctx.now(),
-        target=target,
-        changes={"files": len(plan.members), "omitted": plan.omitted},
-    )
+    plan = zips.prepare(session, ctx=ctx, principal=actor, items=items, target=target)
     return StreamingResponse(
         zips.stream(ctx.store, plan, now=ctx.now()),
         media_type="application/zip",
@@ -469,6 +462,7 @@ def create_share_link(
     password: Annotated[str, Form(max_length=200)] = "",
     allow_download: Annotated[bool, Form()] = False,
     watermark: Annotated[bool, Form()] = False,
+    preset: Annotated[str, Form(max_length=64)] = "original",
     next: Annotated[str, Form(max_length=2000)] = "/collections",
 ) -> Response:
     to = pages.safe_next(next)
@@ -481,6 +475,7 @@ def create_share_link(
             expires_in_hours=days * 24,
             password=password or None,
             allow_download=allow_download,
+            preset=preset,
             watermark=watermark,
         )
         link = shares.create_link(session, data=data, actor=actor, now=ctx.now())
