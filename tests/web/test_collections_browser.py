@@ -159,6 +159,13 @@ def test_collect_share_open_outside_and_revoke(
         guest.get_by_role("link", name="Download", exact=True).click()
     assert one.value.suggested_filename == "11.jpg"
     _shot(guest, "06-outside-asset")
+    # On a 390 px phone the shared page fits the screen: nothing scrolls sideways.
+    guest.set_viewport_size({"width": 390, "height": 844})
+    guest.go_back()
+    expect(guest.get_by_role("heading", name="Autumn press pack")).to_be_visible()
+    assert guest.evaluate("() => document.documentElement.scrollWidth") <= 390
+    _shot(guest, "06b-outside-phone")
+    guest.set_viewport_size({"width": 1280, "height": 900})
 
     # A marketer sees the shared collection, without the draft.
     seller = _sign_in(browser, live, marketer)
@@ -172,8 +179,9 @@ def test_collect_share_open_outside_and_revoke(
     # The activity, then revocation: the outsider's next request gets the withdrawn page.
     page.reload()
     links = page.locator(".share-links")
-    # Views: the collection once unlocked, then one asset (the password page shows nothing).
-    expect(links.locator("tbody tr td").nth(2)).to_have_text("2")
+    # Views: the collection once unlocked, one asset, the collection again on the phone (the
+    # password page shows nothing, so it is no view).
+    expect(links.locator("tbody tr td").nth(2)).to_have_text("3")
     expect(links.locator("tbody tr td").nth(3)).to_have_text("2")  # the zip and one file
     links.get_by_role("link", name="Activity").click()
     expect(page.locator("main")).to_contain_text("wrong password")
