@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from dam.collections import zips
@@ -96,6 +97,7 @@ def test_marketer_zip_holds_delivered_published_copies_and_a_manifest(
     assert row["included"] == "yes"
 
 
+@pytest.mark.parametrize("storage_backend", ["fs", "s3"], indirect=True)
 def test_designer_zip_holds_originals_of_every_asset_in_order(
     client: TestClient, designer: dict[str, str], brand_manager: dict[str, str]
 ) -> None:
