@@ -24,9 +24,12 @@ EVENT_TYPES = (
     "asset.approved",
     "asset.rejected",
     "asset.archived",
+    "asset.unarchived",
     "asset.expiring",
     "asset.expired",
     "asset.campaigns_changed",
+    # An asset newly matches a saved search with notifications on (dam.collections.saved).
+    "saved_search.matched",
 )
 
 

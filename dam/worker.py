@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from dam.assets import derivatives as asset_derivatives
 from dam.assets import jobs as asset_jobs
+from dam.collections import saved as saved_searches
 from dam.context import Context
 from dam.events import EVENT_JOB
 from dam.jobs.outbox import backoff
@@ -66,7 +67,10 @@ HANDLERS: dict[str, Handler] = {
 }
 
 # Run on every loop of the worker; each is cheap when there is nothing to do.
-PERIODIC: tuple[Callable[[Context], None], ...] = (expiry.rights_sweep,)
+PERIODIC: tuple[Callable[[Context], None], ...] = (
+    expiry.rights_sweep,
+    saved_searches.check_saved_searches,
+)
 
 
 def get_handler(kind: str) -> Handler | None:

@@ -3,7 +3,18 @@ and returns; path objects, sessions and role checks come from `dam.api.deps`."""
 
 from fastapi import APIRouter
 
-from dam.api import assets, audit, auth, campaigns, governance, search, webhooks, workflow
+from dam.api import (
+    assets,
+    audit,
+    auth,
+    campaigns,
+    collections,
+    governance,
+    search,
+    shares,
+    webhooks,
+    workflow,
+)
 
 # In the order they are mounted (the first route that matches a path wins).
 ROUTERS: tuple[APIRouter, ...] = (
@@ -15,4 +26,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     search.router,
     campaigns.router,
+    collections.router,
+    shares.router,
 )

@@ -226,6 +226,16 @@ def archive_asset(
     return _with_etag(asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack))
 
 
+@router.post("/assets/{asset_id}/unarchive", response_model=AssetOut)
+def unarchive_asset(
+    asset: AssetDep, ctx: ContextDep, session: SessionDep, actor: Uploader
+) -> JSONResponse:
+    """Undo an archive: the asset is active again (or `expired`, when its rights ended
+    meanwhile); an asset that is not archived is returned unchanged."""
+    service.unarchive_asset(session, ctx=ctx, asset=asset, actor=actor)
+    return _with_etag(asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack))
+
+
 @router.post(
     "/assets/{asset_id}/versions",
     status_code=201,

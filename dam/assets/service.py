@@ -706,6 +706,29 @@ def archive_asset(session: Session, *, ctx: Context, asset: Asset, actor: Princi
     return asset
 
 
+def unarchive_asset(session: Session, *, ctx: Context, asset: Asset, actor: Principal) -> Asset:
+    """Back from the archive: active again, or `expired` when its rights ended meanwhile (the
+    expiry sweep would say the same). Marketers and feeds see it again once it is active."""
+    if asset.status != AssetStatus.archived:
+        return asset
+    now = ctx.now()
+    ended = asset.rights_expire_at is not None and asset.rights_expire_at <= now
+    asset.status = AssetStatus.expired if ended else AssetStatus.active
+    bump_revision(session, asset, now=now)
+    record(
+        session,
+        actor=actor,
+        action="asset.unarchived",
+        asset_id=asset.id,
+        version=asset.current_version,
+        changes={"status": {"before": AssetStatus.archived.value, "after": asset.status.value}},
+        now=now,
+        published=True,
+    )
+    emit(session, "asset.unarchived", asset=asset, version=asset.current_version, now=now)
+    return asset
+
+
 def _link_campaigns(
     session: Session, ctx: Context, asset: Asset, raw_ids: list[str], actor: Principal
 ) -> None:

@@ -509,6 +509,17 @@ class CampaignMetricMonth(SQLModel, table=True):
     bounces: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
 
 
+# The collections domain's tables (its own module; after the naming convention is set).
+from dam.models.collections import (  # noqa: E402
+    Collection,
+    CollectionGrant,
+    CollectionItem,
+    SavedSearch,
+    SavedSearchMatch,
+    ShareLink,
+    ShareLinkEvent,
+)
+
 __all__ = [
     "ApiKey",
     "Asset",
@@ -521,6 +532,9 @@ __all__ = [
     "Campaign",
     "CampaignMetric",
     "CampaignMetricMonth",
+    "Collection",
+    "CollectionGrant",
+    "CollectionItem",
     "DeliveryCopy",
     "DeliveryEvent",
     "Derivative",
@@ -533,6 +547,10 @@ __all__ = [
     "PlacementPeriod",
     "ReviewState",
     "Role",
+    "SavedSearch",
+    "SavedSearchMatch",
+    "ShareLink",
+    "ShareLinkEvent",
     "User",
     "Webhook",
     "WebhookDelivery",

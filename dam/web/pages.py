@@ -181,6 +181,7 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
         items.append(("/review", "Review"))
     if principal.may(web.CAMPAIGN_TAGGERS):
         items.append(("/campaigns", "Campaigns"))
+    items.append(("/collections", "Collections"))
     items.append(("/governance", "Governance"))
     return items
 

@@ -25,6 +25,7 @@ from dam.search import service as search_service
 from dam.search.base import SortOrder
 from dam.search.schemas import SearchParams
 from dam.web import auth, pages
+from dam.web import collections as collection_pages
 from dam.web import service as web
 from dam.workflow import service as workflow
 
@@ -125,7 +126,10 @@ def library(
         request,
         "library.html",
         principal,
-        pages.library_context(pack, query=query, result=result, q=q or "", sort=order),
+        {
+            **pages.library_context(pack, query=query, result=result, q=q or "", sort=order),
+            **collection_pages.selection_context(session, principal=principal),
+        },
     )
 
 
@@ -146,6 +150,7 @@ def asset_page(
         "tag_choices": choices,
         "similar": similar.items,
         "placements": web.asset_placements(session, asset=asset),
+        **collection_pages.asset_panel(request, ctx, session, principal=principal, asset=asset),
     }
     if view.can_edit:
         extra["etag"] = asset_service.etag(asset)
@@ -281,6 +286,17 @@ def archive(actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionD
         ctx,
         lambda: asset_service.archive_asset(session, ctx=ctx, asset=asset, actor=actor),
         done=f"“{asset.title}” was archived: marketers and automation no longer see it.",
+        to=f"/assets/{asset.id}",
+    )
+
+
+@router.post("/assets/{asset_id}/unarchive")
+def unarchive(actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionDep) -> Response:
+    return pages.act(
+        session,
+        ctx,
+        lambda: asset_service.unarchive_asset(session, ctx=ctx, asset=asset, actor=actor),
+        done=f"“{asset.title}” is back from the archive.",
         to=f"/assets/{asset.id}",
     )
 

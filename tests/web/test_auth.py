@@ -266,10 +266,16 @@ def test_form_post_without_csrf_token_changes_nothing(
 @pytest.mark.parametrize(
     ("role", "links"),
     [
-        (Role.designer, ["/library", "/upload", "/campaigns", "/governance"]),
-        (Role.brand_manager, ["/library", "/upload", "/review", "/campaigns", "/governance"]),
-        (Role.marketer, ["/library", "/campaigns", "/governance"]),
-        (Role.admin, ["/library", "/upload", "/review", "/campaigns", "/governance"]),
+        (Role.designer, ["/library", "/upload", "/campaigns", "/collections", "/governance"]),
+        (
+            Role.brand_manager,
+            ["/library", "/upload", "/review", "/campaigns", "/collections", "/governance"],
+        ),
+        (Role.marketer, ["/library", "/campaigns", "/collections", "/governance"]),
+        (
+            Role.admin,
+            ["/library", "/upload", "/review", "/campaigns", "/collections", "/governance"],
+        ),
     ],
 )
 def test_navigation_offers_only_the_pages_the_role_may_use(
