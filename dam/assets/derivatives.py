@@ -252,7 +252,7 @@ def adhoc_preset(
     )
 
 
-def _adhoc_pixels_ok(limits: AdhocLimits, preset: Preset, size: tuple[int, int]) -> None:
+def _adhoc_pixels_ok(limits: AdhocLimits, size: tuple[int, int]) -> None:
     if size[0] * size[1] > limits.max_pixels:
         raise Invalid(
             f"the transform would make {size[0]}x{size[1]}, more than {limits.max_pixels} pixels",
@@ -676,7 +676,7 @@ def _render_and_store(
                 max_pixels=ctx.settings.max_image_pixels,
             )
             if adhoc is not None:
-                _adhoc_pixels_ok(adhoc, job.preset, (rendered.width, rendered.height))
+                _adhoc_pixels_ok(adhoc, (rendered.width, rendered.height))
             final = rendered.path
             if writes:
                 assert job.metadata is not None

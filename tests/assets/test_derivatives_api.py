@@ -59,6 +59,7 @@ def test_preset_renders_its_box_and_format(
     assert response.headers["ETag"] == f'"{response.headers["X-DAM-SHA256"]}"'
 
 
+@pytest.mark.parametrize("storage_backend", ["fs", "s3"], indirect=True)
 def test_second_request_is_a_cache_hit_and_if_none_match_is_304(
     client: TestClient, ctx: Context, designer: dict[str, str], marketer: dict[str, str]
 ) -> None:

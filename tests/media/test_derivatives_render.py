@@ -296,3 +296,32 @@ def test_rendering_reads_from_a_bytes_source(tmp_path: Path) -> None:
         max_pixels=MAX_PIXELS,
     )
     assert (out.width, out.height) == (32, 32)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode"),
+    [
+        ("PNG", "RGBA"),
+        ("WEBP", "RGB"),
+        ("TIFF", "RGB"),
+        ("GIF", "P"),
+        ("AVIF", "RGB"),
+        ("HEIF", "RGB"),
+        ("JPEG", "L"),
+    ],
+)
+def test_every_accepted_raster_source_renders(tmp_path: Path, fmt: str, mode: str) -> None:
+    if fmt == "HEIF":
+        pytest.importorskip("pillow_heif").register_heif_opener()
+    img = _grey_with_mark((900, 600), (450, 300), (200, 30, 30)).convert(mode)
+    source = _save(img, tmp_path / "s", fmt)
+    assert sniff(source)[0] == fmt
+    out = render_derivative(
+        source,
+        tmp_path / "o",
+        RenderSpec(fit="cover", box=(300, 300), format="WEBP"),
+        max_pixels=MAX_PIXELS,
+    )
+    with Image.open(out.path) as rendered:
+        assert rendered.size == (300, 300)
+        assert rendered.mode in ("RGB", "RGBA")
