@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dam.assets import jobs as asset_jobs
+from dam.assets import resumable
 from dam.context import Context
 from dam.events import EVENT_JOB
 from dam.jobs.outbox import backoff
@@ -63,7 +64,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 # Run on every loop of the worker; each is cheap when there is nothing to do.
-PERIODIC: tuple[Callable[[Context], None], ...] = (expiry.rights_sweep,)
+PERIODIC: tuple[Callable[[Context], None], ...] = (expiry.rights_sweep, resumable.expiry_sweep)
 
 
 def get_handler(kind: str) -> Handler | None:

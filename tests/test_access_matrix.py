@@ -108,6 +108,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/assets/{asset_id}/renditions/{kind}"): Rule(),
     ("GET", "/api/v1/assets/{asset_id}/similar"): Rule(),
     ("GET", "/api/v1/assets/{asset_id}/history"): Rule(),
+    # resumable uploads (tus): without Tus-Resumable an uploader gets 412, past access control
+    ("OPTIONS", "/api/v1/uploads"): Rule(),
+    ("POST", "/api/v1/uploads"): Rule(UPLOADERS),
+    ("PATCH", "/api/v1/uploads/{upload_id}"): Rule(UPLOADERS),
+    ("DELETE", "/api/v1/uploads/{upload_id}"): Rule(UPLOADERS),
     # keys and identity
     ("GET", "/api/v1/me"): Rule(),
     ("POST", "/api/v1/keys"): Rule(ADMIN, body=_json({"role": "designer", "name": "m"})),
@@ -403,6 +408,7 @@ def _url(path: str, world: World, target: Target) -> str:
         "kind": "thumb",
         "key_id": str(uuid.uuid4()),
         "webhook_id": str(uuid.uuid4()),
+        "upload_id": str(uuid.uuid4()),
         "token": world.token,
     }
     return path.format(**values)

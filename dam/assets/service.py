@@ -33,7 +33,7 @@ from dam.audit.service import diff, record
 from dam.bounds import JsonTooDeep, loads_json
 from dam.context import Context
 from dam.db import insert_new
-from dam.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from dam.errors import Conflict, Invalid, NotFound, PayloadTooLarge, PreconditionFailed
 from dam.events import emit
 from dam.governance.pack import GovernancePack
 from dam.governance.prefill import embedded_for, prefill
@@ -136,6 +136,13 @@ def inspect_upload(ctx: Context, upload: ReceivedUpload) -> Inspected:
     if upload.size == 0:
         raise Invalid("the file is empty", code="empty_file")
     media = inspect_file(upload.path, max_pixels=ctx.settings.max_image_pixels)
+    limit = ctx.settings.max_upload_bytes_for(str(media.kind))
+    if upload.size > limit:
+        raise PayloadTooLarge(
+            f"the file exceeds the upload limit of {limit} bytes for a {media.kind} file",
+            code="file_too_large",
+            limit_bytes=limit,
+        )
     filename = safe_filename(upload.filename, fallback_ext=EXTENSIONS.get(media.format, "bin"))
     # Never fails the upload: what could not be read is listed in the block's problems.
     embedded = read_embedded(upload.path, fmt=media.format)
