@@ -25,7 +25,7 @@ from dam.bounds import VersionNumber
 from dam.context import Context
 from dam.errors import NotFound
 from dam.media.previews import is_rendition_name, rendition_mime
-from dam.models import Asset, AssetStatus
+from dam.models import Asset, AssetStatus, AssetVersion
 from dam.principal import Principal
 from dam.views.assets import (
     asset_for,
@@ -164,8 +164,15 @@ def list_assets(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,
     status: AssetStatus | None = None,
+    sha256: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> AssetPage:
+    """`sha256` finds the asset holding a file with those bytes (any version): how a client
+    resuming an import learns what is already stored."""
     query = select(Asset)
+    if sha256 is not None:
+        query = query.where(
+            col(Asset.id).in_(select(AssetVersion.asset_id).where(AssetVersion.sha256 == sha256))
+        )
     if principal.sees_only_published:
         query = query.where(
             col(Asset.status) == AssetStatus.active, col(Asset.published_version).is_not(None)

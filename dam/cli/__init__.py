@@ -18,6 +18,7 @@ from dam.assets.resumable import check_uploads
 from dam.auth import service as auth_service
 from dam.bounds import SafeDatetime
 from dam.cli import governance as governance_cli
+from dam.cli import imports as imports_cli
 from dam.cli import search as search_cli
 from dam.cli import users as users_cli
 from dam.cli.contexts import command_context
@@ -47,6 +48,7 @@ app.add_typer(storage_app, name="storage")
 app.add_typer(search_cli.app, name="search")
 app.add_typer(governance_cli.app, name="governance")
 app.add_typer(users_cli.app, name="users")
+app.command("import")(imports_cli.import_command)
 
 
 @app.callback()
