@@ -18,13 +18,15 @@ import csv
 import hashlib
 import json
 import mimetypes
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
 import httpx
 import typer
@@ -45,6 +47,7 @@ from dam.workflow import service as workflow
 
 # Who a local import acts as in the audit trail (a remote one acts as its key).
 IMPORTER = Principal(id=uuid.UUID(int=0), name="dam import", role=Role.admin, kind="system")
+T = TypeVar("T")
 RESULT_COLUMNS = ("line", "filename", "status", "asset_id", "sha256", "error", "detail", "submit")
 
 
@@ -198,6 +201,7 @@ class RemoteTarget:
         self.state_path = state
         self.state: dict[str, str] = json.loads(state.read_text()) if state.is_file() else {}
         self._campaigns: dict[str, bool] = {}
+        self._lock = threading.Lock()  # rows run in threads: the state file is shared
 
     def close(self) -> None:
         self.client.close()
@@ -254,8 +258,13 @@ class RemoteTarget:
         page = self._json(self.client.get("/api/v1/assets", params={"sha256": sha256}))
         return str(page["items"][0]["id"]) if page["items"] else None
 
-    def _save_state(self) -> None:
-        self.state_path.write_text(json.dumps(self.state, indent=1))
+    def _remember(self, sha256: str, location: str | None) -> None:
+        with self._lock:
+            if location is None:
+                self.state.pop(sha256, None)
+            else:
+                self.state[sha256] = location
+            self.state_path.write_text(json.dumps(self.state, indent=1))
 
     def _start(self, row: Row, sha256: str, size: int) -> str:
         assert row.path is not None
@@ -278,9 +287,8 @@ class RemoteTarget:
             },
         )
         self._json(created)
-        location = created.headers["location"]
-        self.state[sha256] = location
-        self._save_state()
+        location = str(created.headers["location"])
+        self._remember(sha256, location)
         return location
 
     def create(self, row: Row, sha256: str) -> str:
@@ -288,8 +296,7 @@ class RemoteTarget:
         size = row.path.stat().st_size
         location = self._start(row, sha256, size)
         answer = self._send(location, row.path, size)
-        self.state.pop(sha256, None)
-        self._save_state()
+        self._remember(sha256, None)
         if "dam-asset-id" in answer.headers:
             return str(answer.headers["dam-asset-id"])
         error = json.loads(answer.headers.get("dam-upload-error", "{}"))
@@ -395,18 +402,35 @@ def _echo_row(row: Row, status: str, lines: list[str]) -> None:
         typer.echo(f"    {line}")
 
 
-def dry_run(manifest: Manifest, target: Target) -> bool:
+def _judge(row: Row, target: Target) -> Verdict:
+    if not row.ok:
+        return Verdict(status="error", problems=row.problems)
+    assert row.path is not None
+    sha256 = file_sha256(row.path)
+    verdict = target.validate(row, sha256)
+    stored = verdict.duplicate_of or target.existing(sha256)
+    if stored is not None:
+        verdict.duplicate_of = stored
+    return verdict
+
+
+def _each(rows: list[Row], work: Callable[[Row], T], *, jobs: int, label: str) -> list[T]:
+    """`work` on every row, `jobs` at a time (inspection, hashing and the parser children run
+    in parallel; database writes are short transactions), results in row order."""
+    out: list[T | None] = [None] * len(rows)
+    with progress(label) as report, ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(work, row): index for index, row in enumerate(rows)}
+        report(0, len(rows))
+        for done, future in enumerate(as_completed(futures), start=1):
+            out[futures[future]] = future.result()
+            report(done, len(rows))
+    return [item for item in out if item is not None]
+
+
+def dry_run(manifest: Manifest, target: Target, *, jobs: int = 1) -> bool:
     counts: dict[str, int] = {}
-    for row in manifest.rows:
-        if not row.ok:
-            verdict = Verdict(status="error", problems=row.problems)
-        else:
-            assert row.path is not None
-            sha256 = file_sha256(row.path)
-            verdict = target.validate(row, sha256)
-            stored = verdict.duplicate_of or target.existing(sha256)
-            if stored is not None:
-                verdict.duplicate_of = stored
+    verdicts = _each(manifest.rows, lambda row: _judge(row, target), jobs=jobs, label="checking")
+    for row, verdict in zip(manifest.rows, verdicts, strict=True):
         lines = list(verdict.problems)
         if verdict.prefilled:
             lines.append(f"pre-filled from the file: {', '.join(verdict.prefilled)}")
@@ -424,13 +448,15 @@ def dry_run(manifest: Manifest, target: Target) -> bool:
     return not counts.get("fail") and not counts.get("error")
 
 
-def real_run(manifest: Manifest, target: Target, *, submit: bool, results: Path) -> bool:
-    out: list[dict[str, str]] = []
-    with progress("importing") as report:
-        for done, row in enumerate(manifest.rows):
-            report(done, len(manifest.rows))
-            out.append(_import_row(row, target, submit=submit))
-        report(len(manifest.rows), len(manifest.rows))
+def real_run(
+    manifest: Manifest, target: Target, *, submit: bool, results: Path, jobs: int = 1
+) -> bool:
+    out = _each(
+        manifest.rows,
+        lambda row: _import_row(row, target, submit=submit),
+        jobs=jobs,
+        label="importing",
+    )
     for name in manifest.unlisted:
         out.append({"filename": name, "status": "unlisted", "detail": "not in the manifest"})
     with results.open("w", newline="", encoding="utf-8") as f:
@@ -514,6 +540,7 @@ def import_command(
     chunk_mib: Annotated[
         int, typer.Option(min=1, max=512, help="Resumable upload chunk size with --url.")
     ] = 8,
+    jobs: Annotated[int, typer.Option(min=1, max=32, help="Files handled at once.")] = 4,
 ) -> None:
     """Import a folder of files with a CSV manifest (see the README for its columns). Exit 1
     when a row has a problem, fails the brand rules or is refused; files of the folder that no
@@ -524,9 +551,9 @@ def import_command(
     with _target(url, key, chunk_mib, state) as target:
         parsed = _read(manifest, folder, target, skip)
         ok = (
-            dry_run(parsed, target)
+            dry_run(parsed, target, jobs=jobs)
             if dry_run_
-            else real_run(parsed, target, submit=submit, results=results)
+            else real_run(parsed, target, submit=submit, results=results, jobs=jobs)
         )
     if not ok:
         raise typer.Exit(1)
