@@ -22,6 +22,8 @@ from dam.assets.previews import state as previews_state
 from dam.assets.schemas import AssetPatch, VersionDetailOut, VersionOut
 from dam.assets.upload import ReceivedUpload, receive_upload
 from dam.bounds import VersionNumber
+from dam.bulk.schemas import BulkIn, BulkOut
+from dam.bulk.service import run_bulk
 from dam.context import Context
 from dam.errors import NotFound
 from dam.media.previews import is_rendition_name, rendition_mime
@@ -153,6 +155,20 @@ async def upload_asset(
         key=idempotency_key,
         upload=upload,
         action=create,
+    )
+
+
+@router.post("/assets/bulk", response_model=BulkOut)
+def bulk_assets(
+    data: BulkIn, ctx: ContextDep, session: SessionDep, principal: PrincipalDep
+) -> BulkOut:
+    """Apply `actions` (edit metadata: set fields, add or remove terms and tags; tag or untag
+    campaigns; submit; approve or reject; archive) to each of `asset_ids`. Each asset is
+    checked and changed on its own, exactly as the single-asset routes would (visibility,
+    role, governance, review rules): the answer lists a result per asset, refusals with the
+    error the single route would have given; one refusal never undoes another asset's change."""
+    return run_bulk(
+        session, ctx=ctx, asset_ids=data.asset_ids, actions=data.actions, actor=principal
     )
 
 
