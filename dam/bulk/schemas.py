@@ -17,11 +17,13 @@ class _Action(BaseModel):
 
 
 class EditAction(_Action):
-    """Metadata: `set` replaces the fields it names (as PATCH /assets/{id}); terms and tags are
-    added to or removed from what each asset already has."""
+    """Metadata: `set` replaces the fields it names (as PATCH /assets/{id}); `set_terms`
+    replaces the terms of the facets it names; terms and tags are added to or removed from
+    what each asset already has (in that order: set, set_terms, add, remove)."""
 
     action: Literal["edit"]
     set: AssetPatch | None = None
+    set_terms: TermList = Field(default_factory=dict, max_length=50)
     add_terms: TermList = Field(default_factory=dict, max_length=50)
     remove_terms: TermList = Field(default_factory=dict, max_length=50)
     add_tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)

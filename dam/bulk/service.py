@@ -61,12 +61,15 @@ def _resolve(pack: GovernancePack, facet: str, term: str) -> tuple[str, str]:
 
 def _edit_patch(session: Session, ctx: Context, asset: Asset, action: EditAction) -> AssetPatch:
     patch = action.set.model_dump(exclude_unset=True) if action.set is not None else {}
-    if action.add_terms or action.remove_terms:
+    if action.set_terms or action.add_terms or action.remove_terms:
         pack = ctx.governance.pack
         current = assets.get_version(session, asset, asset.current_version)
         terms: dict[str, list[str]] = {
             facet: list(values) for facet, values in (patch.get("terms") or current.terms).items()
         }
+        for facet, values in action.set_terms.items():
+            facet_id = pack.resolve_facet(facet) or facet
+            terms[facet_id] = [_resolve(pack, facet, value)[1] for value in values]
         for facet, values in action.add_terms.items():
             for value in values:
                 facet_id, term = _resolve(pack, facet, value)

@@ -163,3 +163,17 @@ def test_bad_requests_are_refused_whole(client: TestClient, designer: dict[str, 
         response = client.post(BULK, headers=designer, json=body)
         assert response.status_code == 422, body
         assert response.json()["error"] == "invalid_request"
+
+
+def test_set_terms_replaces_a_facets_terms(client: TestClient, designer: dict[str, str]) -> None:
+    asset_id = new_asset(client, designer, seed=71, channel=["social", "email"])
+    body = _bulk(
+        client,
+        designer,
+        [asset_id],
+        {"action": "edit", "set_terms": {"Asset type": ["Graphic"], "channel": ["web"]}},
+    )
+    assert body["items"][0]["done"] == ["edit"], body
+    asset = _asset(client, designer, asset_id)
+    assert asset["terms"]["asset_type"] == ["graphic"]
+    assert asset["terms"]["channel"] == ["web"]
