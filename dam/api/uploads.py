@@ -160,9 +160,13 @@ def create_upload(
     )
 
 
-def _head(ctx: Context, upload_id: uuid.UUID, actor: Principal) -> ResumableUpload:
+def _current(ctx: Context, upload_id: uuid.UUID, actor: Principal) -> ResumableUpload:
     with session_scope(ctx.engine) as session:
-        row = resumable.get_upload(session, ctx=ctx, upload_id=upload_id, actor=actor)
+        return resumable.get_upload(session, ctx=ctx, upload_id=upload_id, actor=actor)
+
+
+def _head(ctx: Context, upload_id: uuid.UUID, actor: Principal) -> ResumableUpload:
+    row = _current(ctx, upload_id, actor)
     if resumable.is_stalled(row, ctx.now()):
         try:
             return resumable.finish_stalled(ctx, upload_id=upload_id, actor=actor)
@@ -258,8 +262,7 @@ async def patch_upload(
             resumable.complete, ctx, upload_id=upload_id, actor=actor, sha256=received.sha256
         )
     else:
-        with session_scope(ctx.engine) as session:
-            row = resumable.get_upload(session, ctx=ctx, upload_id=upload_id, actor=actor)
+        row = await run_in_threadpool(_current, ctx, upload_id, actor)
     return Response(
         status_code=204,
         headers={

@@ -23,6 +23,7 @@ digest is always that of the file.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -413,10 +414,16 @@ async def receive_chunk(
     path = part_path(ctx, lease.upload_id)
     hashers = _hashers(ctx)
     hasher = hashers.take(lease.upload_id, lease.offset)
+    # Blocking work (re-reading the bytes so far, opening, fsync, the database) goes to a
+    # thread so the event loop keeps serving other requests meanwhile.
     if hasher is None:
-        hasher = _hash_of_first(path, lease.offset) if lease.offset else hashlib.sha256()
+        hasher = (
+            await asyncio.to_thread(_hash_of_first, path, lease.offset)
+            if lease.offset
+            else hashlib.sha256()
+        )
     offset = lease.offset
-    f = _open_at(path, offset)
+    f = await asyncio.to_thread(_open_at, path, offset)
     try:
         async for chunk in stream:
             if not chunk:
@@ -427,12 +434,12 @@ async def receive_chunk(
                     code="upload_overrun",
                 )
             if time.monotonic() - lease.renewed > RENEW_EVERY_SECONDS:
-                _renew(ctx, lease)
+                await asyncio.to_thread(_renew, ctx, lease)
             f.write(chunk)
             hasher.update(chunk)
             offset += len(chunk)
         f.flush()
-        os.fsync(f.fileno())
+        await asyncio.to_thread(os.fsync, f.fileno())
     except BaseException:
         # Keep nothing of a refused chunk: the file ends where the row says it does.
         f.seek(lease.offset)
