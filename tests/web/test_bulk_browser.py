@@ -127,3 +127,50 @@ def test_library_bulk_actions_report_each_asset(browser: Any, live: Live) -> Non
         assert sorted(a["id"] for a in api.get("/api/v1/assets").json()["items"]) == sorted(ids)
     assert "autumn" in got["Ridge one"] and "trail" in got["Ridge two"]
     assert "autumn" not in got["Ridge three"]
+
+
+def test_a_dropped_chunk_is_retried_and_the_upload_resumes(
+    browser: Any, live: Live, tmp_path: Path
+) -> None:
+    """The browser's second PATCH is cut off: tus-js-client asks HEAD for the offset and goes
+    on from there, in the same upload (one upload row, one asset)."""
+    import os
+
+    from playwright.sync_api import Route, expect
+
+    email = Users(live.ctx).create(Role.designer)
+    page = _sign_in(browser, live, email)
+    page.goto("/upload")
+    big = tmp_path / "ridge-wide.jpg"
+    # A JPEG with 9 MiB of noise after it: two 8 MiB chunks.
+    big.write_bytes(image_bytes(size=(1600, 1200), seed=321) + os.urandom(9 * 1024 * 1024))
+    seen: list[str] = []
+
+    def cut_second_patch(route: Route) -> None:
+        request = route.request
+        seen.append(f"{request.method} {request.headers.get('upload-offset', '')}")
+        if (
+            request.method == "PATCH"
+            and request.headers.get("upload-offset") != "0"
+            and ("cut" not in seen)
+        ):
+            seen.append("cut")
+            route.abort("connectionreset")
+            return
+        route.continue_()
+
+    page.route("**/api/v1/uploads/*", cut_second_patch)
+    page.locator("#files").set_input_files([str(big)])
+    page.locator("#description").fill(SHARED)
+    page.locator('fieldset[data-facet="asset_type"]').get_by_label("Photo", exact=True).check()
+    page.locator('fieldset[data-facet="usage_rights"]').get_by_label("Owned", exact=True).check()
+    page.locator('fieldset[data-facet="brand"]').get_by_label("Halden", exact=True).check()
+    page.get_by_label("Submit for review after uploading").uncheck()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator(".file-row .file-status")).to_have_text("Uploaded", timeout=60_000)
+    assert "cut" in seen
+    assert any(s.startswith("HEAD") for s in seen[seen.index("cut") :]), seen
+    with Session(live.ctx.engine) as session:
+        (upload,) = session.exec(select(ResumableUpload))
+    assert upload.state == UploadState.completed
+    assert upload.length == big.stat().st_size
