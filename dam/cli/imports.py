@@ -535,7 +535,7 @@ def import_command(
     ] = None,
     results: Annotated[
         Path | None,
-        typer.Option(help="Where to write the results CSV [default: <manifest>.results.csv]."),
+        typer.Option(help="Where to write the results CSV (default: <manifest>.results.csv)."),
     ] = None,
     chunk_mib: Annotated[
         int, typer.Option(min=1, max=512, help="Resumable upload chunk size with --url.")
