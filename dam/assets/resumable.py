@@ -281,17 +281,25 @@ def _hashers(ctx: Context) -> _Hashers:
     return found
 
 
+def _lost() -> Conflict:
+    return Conflict(
+        "the bytes received so far are missing from the server; start the upload again",
+        code="upload_bytes_lost",
+    )
+
+
 def _hash_of_first(path: Path, length: int) -> Any:
     hasher = hashlib.sha256()
-    with path.open("rb") as f:
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        raise _lost() from None
+    with f:
         left = length
         while left:
             chunk = f.read(min(READ_CHUNK, left))
             if not chunk:
-                raise Conflict(
-                    "the bytes received so far are missing from the server; start the upload again",
-                    code="upload_bytes_lost",
-                )
+                raise _lost()
             hasher.update(chunk)
             left -= len(chunk)
     return hasher

@@ -87,3 +87,7 @@ def test_a_patch_on_an_upload_whose_bytes_are_lost_is_refused(
     resumable.part_path(ctx, uuid.UUID(location.rsplit("/", 1)[1])).unlink()
     again = patch(client, designer, location, 500, b"x" * 500)
     assert (again.status_code, again.json()["error"]) == (409, "upload_bytes_lost")
+    # The same in a process that never saw the earlier bytes (it re-reads them first).
+    ctx.extras.pop(resumable.HASHERS_KEY)
+    again = patch(client, designer, location, 500, b"x" * 500)
+    assert (again.status_code, again.json()["error"]) == (409, "upload_bytes_lost")
