@@ -90,7 +90,7 @@ class Verdict:
 class Target(Protocol):
     def facets(self) -> set[str]: ...
     def validate(self, row: Row, sha256: str) -> Verdict: ...
-    def existing(self, sha256: str) -> str | None: ...
+    def existing(self, sha256: str, size: int) -> str | None: ...
     def create(self, row: Row, sha256: str) -> str: ...
     def submit(self, asset_id: str) -> str: ...
 
@@ -149,7 +149,7 @@ class LocalTarget:
             return Verdict(status="error", problems=Refused.of(exc).problems())
         return _verdict(out.compliance, out.duplicate_of, out.prefilled)
 
-    def existing(self, sha256: str) -> str | None:
+    def existing(self, sha256: str, size: int) -> str | None:
         with session_scope(self.ctx.engine) as session:
             found = service.find_by_sha256(session, sha256)
             return str(found.asset_id) if found is not None else None
@@ -254,7 +254,11 @@ class RemoteTarget:
             verdict.problems.insert(0, f"unknown campaign ids: {', '.join(unknown)}")
         return verdict
 
-    def existing(self, sha256: str) -> str | None:
+    def existing(self, sha256: str, size: int) -> str | None:
+        # A file up to one chunk is sent in one request anyway, and a stored one is refused as
+        # a duplicate naming its asset: asking first would only add a round trip.
+        if size <= self.chunk:
+            return None
         page = self._json(self.client.get("/api/v1/assets", params={"sha256": sha256}))
         return str(page["items"][0]["id"]) if page["items"] else None
 
@@ -407,11 +411,8 @@ def _judge(row: Row, target: Target) -> Verdict:
         return Verdict(status="error", problems=row.problems)
     assert row.path is not None
     sha256 = file_sha256(row.path)
-    verdict = target.validate(row, sha256)
-    stored = verdict.duplicate_of or target.existing(sha256)
-    if stored is not None:
-        verdict.duplicate_of = stored
-    return verdict
+    # The validation names a stored file with these bytes (`duplicate_of`) itself.
+    return target.validate(row, sha256)
 
 
 def _each(rows: list[Row], work: Callable[[Row], T], *, jobs: int, label: str) -> list[T]:
@@ -496,7 +497,7 @@ def _import_row(row: Row, target: Target, *, submit: bool) -> dict[str, str]:
     sha256 = file_sha256(row.path)
     item["sha256"] = sha256
     try:
-        existing = target.existing(sha256)
+        existing = target.existing(sha256, row.path.stat().st_size)
         if existing is not None:
             item.update(status="exists", asset_id=existing)
         else:

@@ -137,15 +137,9 @@ def test_remote_import_in_chunks_resumes_a_partial_upload_and_skips_stored_files
         assert got.content == big
 
     again_code, again = _run(
-        "import",
-        str(folder),
-        "--manifest",
-        str(manifest),
-        "--url",
-        base_url,
-        "--key",
-        key,
-    )
+        "import", str(folder), "--manifest", str(manifest), "--url", base_url, "--key", key,
+        "--chunk-mib", "1",
+    )  # fmt: skip
     assert again_code == 1  # tiny.jpg is still refused
     assert "3 rows: 0 created, 2 exists, 1 refused, 0 skipped" in again
     assert [r["status"] for r in _results(tmp_path / "shoot.results.csv")] == [
@@ -154,6 +148,9 @@ def test_remote_import_in_chunks_resumes_a_partial_upload_and_skips_stored_files
         "refused",
     ]
     assert count_rows(ctx.engine, "assets") == 2
+    # big.jpg (over one chunk) was found by its hash before sending; the small ones were sent
+    # and refused as duplicates (or again by the rules), each in an upload of its own.
+    assert count_rows(ctx.engine, "resumable_uploads") == 5
 
 
 def test_remote_import_needs_a_key_and_a_reachable_server(tmp_path: Path) -> None:
