@@ -248,7 +248,7 @@
     var tr = document.createElement("tr");
     var name = document.createElement("th");
     name.scope = "row";
-    name.className = "wrap";
+    name.className = "grid-file";
     name.textContent = entry.file.name;
     tr.appendChild(name);
     function cell(control, label) {
