@@ -48,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--remote", action="store_true", help="through dam serve's API")
+    parser.add_argument("--jobs", type=int, default=4, help="dam import --jobs")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="dam-bench-import-"))
@@ -72,7 +73,7 @@ def main() -> None:
             )
     env = {**os.environ, "DAM_DATA_DIR": str(workdir / "data")}
     subprocess.run(["dam", "db", "upgrade"], env=env, check=True, capture_output=True)
-    command = ["dam", "import", str(folder), "--manifest", str(manifest)]
+    command = ["dam", "import", str(folder), "--manifest", str(manifest), "--jobs", str(args.jobs)]
     server = None
     if args.remote:
         key = "dam_" + secrets.token_urlsafe(24)
