@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dam.assets import service
-from dam.assets.campaign_ids import normalize_campaign_id
+from dam.assets.campaign_ids import check_campaigns
 from dam.assets.upload import ReceivedUpload
 from dam.context import Context
 from dam.db import session_scope
@@ -58,7 +58,7 @@ from dam.errors import (
     PayloadTooLarge,
 )
 from dam.governance.terms import normalize_terms
-from dam.models import Campaign, ResumableUpload, UploadState
+from dam.models import ResumableUpload, UploadState
 from dam.principal import Principal
 
 UPLOADS_DIR = "uploads"
@@ -166,25 +166,8 @@ def check_metadata(session: Session, ctx: Context, raw: str | None) -> None:
     metadata = service.parse_metadata(raw)
     pack = ctx.governance.pack
     normalize_terms(pack, metadata.terms, require=False)
-    unknown = sorted(set(metadata.extra) - set(pack.metadata.extra_fields))
-    if unknown:
-        raise Invalid(
-            f"unknown extra fields: {', '.join(unknown)}; the pack governs "
-            f"{', '.join(pack.metadata.extra_fields) or 'none'}",
-            code="invalid_metadata",
-            fields=unknown,
-        )
-    ids = list(dict.fromkeys(normalize_campaign_id(c) for c in metadata.campaign_ids))
-    if ids and not ctx.settings.campaign_auto_create:
-        known = set(session.exec(select(Campaign.id).where(col(Campaign.id).in_(ids))))
-        missing = [cid for cid in ids if cid not in known]
-        if missing:
-            raise Invalid(
-                f"unknown campaign ids: {', '.join(missing)}; create them first "
-                "(POST /api/v1/campaigns)",
-                code="unknown_campaign",
-                campaign_ids=missing,
-            )
+    service.check_extra_fields(pack, metadata.extra)
+    check_campaigns(session, metadata.campaign_ids, auto_create=ctx.settings.campaign_auto_create)
 
 
 def create_upload(

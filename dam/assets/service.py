@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -149,13 +149,9 @@ def inspect_upload(ctx: Context, upload: ReceivedUpload) -> Inspected:
     return Inspected(upload=upload, media=media, filename=filename, embedded=embedded)
 
 
-def _upload_fields(
-    pack: GovernancePack, inspected: Inspected, explicit: Metadata, campaign_ids: list[str]
-) -> UploadFields:
-    """`explicit` completed from the file's embedded metadata where it leaves a field empty
-    (the pack's metadata.yaml says which embedded field fills which); a title that is still
-    empty comes from the file name."""
-    unknown = sorted(set(explicit.extra) - set(pack.metadata.extra_fields))
+def check_extra_fields(pack: GovernancePack, extra: Mapping[str, Any]) -> None:
+    """Only the governed fields of the pack's metadata.yaml may be sent as `extra`."""
+    unknown = sorted(set(extra) - set(pack.metadata.extra_fields))
     if unknown:
         raise Invalid(
             f"unknown extra fields: {', '.join(unknown)}; the pack governs "
@@ -163,6 +159,15 @@ def _upload_fields(
             code="invalid_metadata",
             fields=unknown,
         )
+
+
+def _upload_fields(
+    pack: GovernancePack, inspected: Inspected, explicit: Metadata, campaign_ids: list[str]
+) -> UploadFields:
+    """`explicit` completed from the file's embedded metadata where it leaves a field empty
+    (the pack's metadata.yaml says which embedded field fills which); a title that is still
+    empty comes from the file name."""
+    check_extra_fields(pack, explicit.extra)
     given = {**explicit.extra, **{k: v for k, v in explicit.to_json().items() if k != "extra"}}
     given["rights_expire_at"] = explicit.rights_expire_at
     filled, prefilled = prefill(pack, inspected.embedded, given)
