@@ -6,7 +6,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Signs sessions and links in development only; check_production() refuses it elsewhere.
@@ -31,6 +31,10 @@ def _default_dir(name: str) -> Path:
 
 class SettingsInvalid(ValueError):
     """A combination of settings the service refuses (each value was valid on its own)."""
+
+
+# dam.media.MediaKind's values (config sits below media, so it cannot import them).
+MEDIA_KINDS = frozenset({"image", "vector", "document", "video", "audio"})
 
 
 class StorageKind(StrEnum):
@@ -67,6 +71,13 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
 
     max_upload_mib: int = Field(default=2048, ge=1)
+    # Per media kind (image, vector, document, video, audio), a limit that replaces
+    # max_upload_mib for files of that kind once they are sniffed; resumable uploads
+    # (/api/v1/uploads) may announce up to the largest of them. JSON, e.g. '{"video": 8192}'.
+    max_upload_mib_by_kind: dict[str, int] = Field(default_factory=lambda: {"video": 4096})
+    # A resumable upload nobody has written to for this long expires; its bytes are removed
+    # (by the worker's sweep, or `dam storage check --repair`).
+    upload_expire_hours: float = Field(default=24, gt=0)
     # Pillow refuses images above this many pixels (decompression bombs).
     max_image_pixels: int = Field(default=200_000_000, ge=1)
     # Raster decodes (inspection, renditions) running at once in this process; the others wait.
@@ -107,6 +118,18 @@ class Settings(BaseSettings):
     delivery_window_seconds: int = Field(default=900, ge=0)
     campaign_auto_create: bool = False
 
+    @field_validator("max_upload_mib_by_kind")
+    @classmethod
+    def _kinds(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - MEDIA_KINDS)
+        if unknown:
+            raise ValueError(
+                f"unknown media kinds {', '.join(unknown)}; use {', '.join(sorted(MEDIA_KINDS))}"
+            )
+        if any(mib < 1 for mib in value.values()):
+            raise ValueError("every limit must be at least 1 MiB")
+        return value
+
     @property
     def default_database_path(self) -> Path:
         """The embedded SQLite database, used unless DAM_DATABASE_URL is set."""
@@ -125,6 +148,15 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mib * 1024 * 1024
+
+    def max_upload_bytes_for(self, kind: str) -> int:
+        """The size limit of a file of this media kind."""
+        return self.max_upload_mib_by_kind.get(kind, self.max_upload_mib) * 1024 * 1024
+
+    @property
+    def max_resumable_bytes(self) -> int:
+        """The largest file any kind admits: what a resumable upload may announce."""
+        return max([self.max_upload_mib, *self.max_upload_mib_by_kind.values()]) * 1024 * 1024
 
     @property
     def max_body_bytes(self) -> int:

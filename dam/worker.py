@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from dam.assets import derivatives as asset_derivatives
 from dam.assets import jobs as asset_jobs
 from dam.collections import saved as saved_searches
+from dam.assets import resumable
 from dam.context import Context
 from dam.events import EVENT_JOB
 from dam.jobs.outbox import backoff
@@ -70,6 +71,7 @@ HANDLERS: dict[str, Handler] = {
 PERIODIC: tuple[Callable[[Context], None], ...] = (
     expiry.rights_sweep,
     saved_searches.check_saved_searches,
+    resumable.expiry_sweep,
 )
 
 

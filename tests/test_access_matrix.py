@@ -145,6 +145,14 @@ RULES: dict[tuple[str, str], Rule] = {
         UPLOADERS, body=_json({"x": 0.5, "y": 0.5})
     ),
     ("DELETE", "/api/v1/assets/{asset_id}/versions/{number}/focal-point"): Rule(UPLOADERS),
+    # bulk: open to every role; what each may do is refused per asset in the answer
+    ("POST", "/api/v1/assets/bulk"): Rule(
+        body=_json(lambda: {"asset_ids": [str(uuid.uuid4())], "actions": [{"action": "submit"}]})
+    # resumable uploads (tus): without Tus-Resumable an uploader gets 412, past access control
+    ("OPTIONS", "/api/v1/uploads"): Rule(),
+    ("POST", "/api/v1/uploads"): Rule(UPLOADERS),
+    ("PATCH", "/api/v1/uploads/{upload_id}"): Rule(UPLOADERS),
+    ("DELETE", "/api/v1/uploads/{upload_id}"): Rule(UPLOADERS),
     # keys and identity
     ("GET", "/api/v1/me"): Rule(),
     ("POST", "/api/v1/keys"): Rule(ADMIN, body=_json({"role": "designer", "name": "m"})),
@@ -577,6 +585,7 @@ def _url(path: str, world: World, target: Target) -> str:
         "token": world.share_token if path.startswith("/s/") else world.token,
         "preset_id": "email-600",
         "link": world.link,
+        "upload_id": str(uuid.uuid4()),
     }
     return path.format(**values)
 

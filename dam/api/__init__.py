@@ -12,6 +12,7 @@ from dam.api import (
     governance,
     search,
     shares,
+    uploads,
     webhooks,
     workflow,
 )
@@ -19,6 +20,7 @@ from dam.api import (
 # In the order they are mounted (the first route that matches a path wins).
 ROUTERS: tuple[APIRouter, ...] = (
     assets.router,
+    uploads.router,
     auth.router,
     governance.router,
     workflow.router,

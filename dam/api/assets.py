@@ -30,11 +30,13 @@ from dam.assets.schemas import (
 )
 from dam.assets.upload import ReceivedUpload, receive_upload
 from dam.bounds import VersionNumber
+from dam.bulk.schemas import BulkIn, BulkOut
+from dam.bulk.service import run_bulk
 from dam.context import Context
 from dam.errors import Invalid, NotFound
 from dam.governance.derivatives import Preset
 from dam.media.previews import is_rendition_name, rendition_mime
-from dam.models import Asset, AssetStatus
+from dam.models import Asset, AssetStatus, AssetVersion
 from dam.principal import Principal
 from dam.views.assets import (
     asset_for,
@@ -165,6 +167,20 @@ async def upload_asset(
     )
 
 
+@router.post("/assets/bulk", response_model=BulkOut)
+def bulk_assets(
+    data: BulkIn, ctx: ContextDep, session: SessionDep, principal: PrincipalDep
+) -> BulkOut:
+    """Apply `actions` (edit metadata: set fields, add or remove terms and tags; tag or untag
+    campaigns; submit; approve or reject; archive) to each of `asset_ids`. Each asset is
+    checked and changed on its own, exactly as the single-asset routes would (visibility,
+    role, governance, review rules): the answer lists a result per asset, refusals with the
+    error the single route would have given; one refusal never undoes another asset's change."""
+    return run_bulk(
+        session, ctx=ctx, asset_ids=data.asset_ids, actions=data.actions, actor=principal
+    )
+
+
 @router.get("/assets", response_model=AssetPage)
 def list_assets(
     ctx: ContextDep,
@@ -173,8 +189,15 @@ def list_assets(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,
     status: AssetStatus | None = None,
+    sha256: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> AssetPage:
+    """`sha256` finds the asset holding a file with those bytes (any version): how a client
+    resuming an import learns what is already stored."""
     query = select(Asset)
+    if sha256 is not None:
+        query = query.where(
+            col(Asset.id).in_(select(AssetVersion.asset_id).where(AssetVersion.sha256 == sha256))
+        )
     if principal.sees_only_published:
         query = query.where(
             col(Asset.status) == AssetStatus.active, col(Asset.published_version).is_not(None)

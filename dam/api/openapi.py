@@ -28,12 +28,15 @@ DESCRIPTIONS = {
     403: "The role may not do this, or a cookie-authenticated change lacks its CSRF token",
     404: "Not found, or not visible to the caller",
     409: "Conflicts with the current state (duplicate, wrong review state, concurrent change)",
-    412: "`If-Match` names an ETag that is no longer current",
+    410: "Gone: a resumable upload past its expiry",
+    412: "`If-Match` names an ETag that is no longer current (uploads: a missing or "
+    "unsupported `Tus-Resumable`)",
     413: "Body larger than the endpoint takes (DAM_MAX_BODY_KIB, DAM_MAX_METRICS_MIB, "
     "DAM_MAX_UPLOAD_MIB)",
     415: "Unsupported content type",
     416: "Range not satisfiable",
     422: "Invalid parameters, body or content, naming what was wrong",
+    423: "Locked: another request is writing to this upload",
     429: "Too many attempts",
     500: "Unexpected error; `request_id` finds it in the logs",
     503: "A dependency is unavailable",

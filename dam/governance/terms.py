@@ -26,7 +26,10 @@ def _problem(facet: str, term: str | None, message: str, suggestions: Sequence[s
 
 
 def normalize_terms(
-    pack: GovernancePack, terms: Mapping[str, Sequence[str] | str] | None
+    pack: GovernancePack,
+    terms: Mapping[str, Sequence[str] | str] | None,
+    *,
+    require: bool = True,
 ) -> NormalizedTerms:
     """Map ids, labels and synonyms (case-insensitive) of facets and terms to canonical ids.
 
@@ -37,7 +40,8 @@ def normalize_terms(
       `[social, instagram]`;
     - duplicates are dropped, first occurrence wins; blank strings are ignored;
     - unknown facets or terms, a required facet without a term, or more than one term in a
-      `multi: false` facet raise `Invalid(code="invalid_terms")` listing every problem.
+      `multi: false` facet raise `Invalid(code="invalid_terms")` listing every problem;
+      `require=False` leaves required facets alone (the file may still fill them in).
     """
     problems: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
@@ -122,7 +126,7 @@ def normalize_terms(
             result[facet.id] = kept
         if facet.id in troubled:
             continue  # the unknown term is the problem; "required" would only repeat it
-        if facet.required and not kept:
+        if require and facet.required and not kept:
             options = [t.id for t in facet.roots if not t.deprecated]
             problems.append(
                 _problem(facet.id, None, f"facet '{facet.id}' is required; choose a term", options)

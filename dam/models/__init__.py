@@ -509,6 +509,38 @@ class CampaignMetricMonth(SQLModel, table=True):
     bounces: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
 
 
+class UploadState(StrEnum):
+    receiving = "receiving"
+    completed = "completed"  # the asset was created: `asset_id`
+    failed = "failed"  # the last chunk arrived and the upload was refused: `error`
+
+
+class ResumableUpload(SQLModel, table=True):
+    """A tus upload (dam.assets.resumable): its bytes so far live in DAM_DATA_DIR/uploads/<id>
+    until the last chunk makes the asset; the row outlives them until it expires, so a client
+    that lost the last response can still ask for the outcome."""
+
+    __tablename__ = "resumable_uploads"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    created_by: uuid.UUID = Field(index=True)
+    state: UploadState = Field(default=UploadState.receiving, sa_type=_enum(UploadState))
+    length: int = Field(sa_type=sa.BigInteger)
+    offset: int = Field(default=0, sa_type=sa.BigInteger)
+    # What tus Upload-Metadata carried, decoded: filename, filetype and the `metadata` JSON.
+    upload_metadata: dict[str, str] = Field(
+        default_factory=dict, sa_column=json_column(default=dict)
+    )
+    # A PATCH holds the upload while it writes; another one meanwhile is refused (423).
+    locked_until: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    asset_id: uuid.UUID | None = Field(default=None)
+    # The refusal as the API's error body, with its HTTP status under "status".
+    error: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    expires_at: datetime = Field(sa_column=dt_column(index=True))
+
+
 # The collections domain's tables (its own module; after the naming convention is set).
 from dam.models.collections import (  # noqa: E402
     Collection,
@@ -519,6 +551,7 @@ from dam.models.collections import (  # noqa: E402
     ShareLink,
     ShareLinkEvent,
 )
+
 
 __all__ = [
     "ApiKey",
@@ -545,12 +578,14 @@ __all__ = [
     "PhashBand",
     "Placement",
     "PlacementPeriod",
+    "ResumableUpload",
     "ReviewState",
     "Role",
     "SavedSearch",
     "SavedSearchMatch",
     "ShareLink",
     "ShareLinkEvent",
+    "UploadState",
     "User",
     "Webhook",
     "WebhookDelivery",

@@ -122,15 +122,10 @@ def library(
             {"result": None, "error": str(getattr(exc, "detail", exc)), "q": q or ""},
             status_code=400,
         )
-    return pages.render(
-        request,
-        "library.html",
-        principal,
-        {
-            **pages.library_context(pack, query=query, result=result, q=q or "", sort=order),
-            **collection_pages.selection_context(session, principal=principal),
-        },
-    )
+    context = pages.library_context(pack, query=query, result=result, q=q or "", sort=order)
+    context["bulk_facets"] = [{"id": f.id, "label": f.label} for f in pack.facets]
+    context.update(collection_pages.selection_context(session, principal=principal))
+    return pages.render(request, "library.html", principal, context)
 
 
 # --- asset page and its actions ------------------------------------------------------------
