@@ -26,8 +26,8 @@ from sqlmodel import Session, col, select
 
 from dam.assets import derivatives as asset_derivatives
 from dam.assets import jobs as asset_jobs
-from dam.collections import saved as saved_searches
 from dam.assets import resumable
+from dam.collections import saved as saved_searches
 from dam.context import Context
 from dam.events import EVENT_JOB
 from dam.jobs.outbox import backoff

@@ -148,6 +148,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # bulk: open to every role; what each may do is refused per asset in the answer
     ("POST", "/api/v1/assets/bulk"): Rule(
         body=_json(lambda: {"asset_ids": [str(uuid.uuid4())], "actions": [{"action": "submit"}]})
+    ),
     # resumable uploads (tus): without Tus-Resumable an uploader gets 412, past access control
     ("OPTIONS", "/api/v1/uploads"): Rule(),
     ("POST", "/api/v1/uploads"): Rule(UPLOADERS),

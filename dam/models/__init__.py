@@ -552,7 +552,6 @@ from dam.models.collections import (  # noqa: E402
     ShareLinkEvent,
 )
 
-
 __all__ = [
     "ApiKey",
     "Asset",
