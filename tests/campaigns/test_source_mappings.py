@@ -27,8 +27,8 @@ from sqlmodel import Session, select
 
 from dam.context import Context
 from dam.governance import load_pack
-from dam.governance.metric_sources import parse_source_text
 from dam.governance.holder import GovernanceHolder
+from dam.governance.metric_sources import parse_source_text
 from dam.governance.pack import PackInvalid
 from dam.models import CampaignMetric
 from tests.campaigns.support import new_campaign, post_csv, published_asset
