@@ -136,7 +136,16 @@ METRICS_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "mapping": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A source mapping (the governance pack's "
+                            "sources/*.yaml format) to read the platform export `file` with, "
+                            "instead of `source=`.",
+                        },
+                    },
                 }
             },
         },

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date as Date
 from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -232,6 +233,8 @@ def check_rows(
     seen: dict[tuple[uuid.UUID, Date, str], int] = {}
     now = ctx.now()
     ready: list[dict[str, Any]] = []
+    campaign_id = campaign.id
+    figures_of = attrgetter(*FIGURES)
     for index, row in enumerate(parsed):
         if row is None:
             continue
@@ -263,7 +266,7 @@ def check_rows(
         ready.append(
             {
                 "_index": index,
-                "campaign_id": campaign.id,
+                "campaign_id": campaign_id,
                 "asset_id": row.asset_id,
                 "date": row.date,
                 "channel": channel,
@@ -271,7 +274,7 @@ def check_rows(
                 "version": row.version
                 if row.version is not None
                 else _published_on(history, row.asset_id, row.date, tz),
-                **{name: getattr(row, name) for name in FIGURES},
+                **dict(zip(FIGURES, figures_of(row), strict=True)),
                 "currency": (row.currency or "").upper(),
                 "attributed": row.version is None,
                 "updated_at": now,
@@ -458,7 +461,9 @@ def ingest_metrics(
         checked, bad = check_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows)
     else:
         checked, bad = validate_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows), {}
-    rows = [{k: v for k, v in row.items() if k != "_index"} for row in checked]
+    rows = list(checked)
+    for row in rows:
+        del row["_index"]
     if not rows:
         return 0, bad
     store_rows(

@@ -420,7 +420,7 @@ def _format_problem(fmt: str) -> str | None:
         return "has no day (%d)"
     try:
         parsed = datetime.strptime(datetime(2026, 11, 20).strftime(fmt), fmt)
-    except ValueError as exc:
+    except (ValueError, re.error) as exc:  # re.error: a directive given twice ("%d %d")
         return f"is not a date format: {exc}"
     if parsed.date() != datetime(2026, 11, 20).date():
         return "does not read back the date it writes (give day, month and year)"

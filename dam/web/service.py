@@ -595,9 +595,14 @@ class ExportSource:
 
 
 def export_sources(pack: GovernancePack) -> list[ExportSource]:
-    """The built-in sources and the pack's own (`sources/*.yaml`), by title."""
+    """The built-in sources (the most used first) and then the pack's own (`sources/*.yaml`),
+    by title."""
+    first = ("google_ads", "meta", "braze", "cm360", "iterable")
     out = []
-    for source in sorted(pack.metric_sources.values(), key=lambda s: s.title.lower()):
+    for source in sorted(
+        pack.metric_sources.values(),
+        key=lambda s: (first.index(s.name) if s.name in first else len(first), s.title.lower()),
+    ):
         fields = set(source.columns.values()) | set(source.patterns.values())
         out.append(
             ExportSource(

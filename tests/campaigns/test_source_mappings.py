@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 from dam.context import Context
 from dam.governance import load_pack
 from dam.governance.holder import GovernanceHolder
+from dam.governance.metric_sources import parse_source_text
 from dam.governance.pack import PackInvalid
 from dam.models import CampaignMetric
 from tests.campaigns.support import new_campaign, post_csv, published_asset
@@ -315,3 +316,18 @@ def test_the_shipped_pack_has_the_built_in_sources() -> None:
     assert google.campaign_types["search"] == "paid-search"
     assert google.campaign_types["performance max"] is None
     assert google.date_formats == ("%b %d, %Y", "%B %d, %Y")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "problem"),
+    [
+        ("%Y-%m", "has no day (%d)"),
+        ("%d %d %m %Y", "is not a date format"),
+        ("%d.%m", "does not read back the date it writes"),
+    ],
+)
+def test_a_date_format_that_cannot_read_dates_is_refused(fmt: str, problem: str) -> None:
+    text = LINKEDIN_YAML.replace('format: "%m/%d/%Y"', f'format: "{fmt}"').encode()
+    mapping, errors = parse_source_text(text, name="inline", channels=None)
+    assert mapping is None
+    assert [(e.line, problem in e.message) for e in errors] == [(10, True)]
