@@ -16,9 +16,6 @@ password is recorded in `share_link_events` with the time, the client address an
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import hmac
 import io
 import uuid
@@ -28,6 +25,7 @@ import sqlalchemy as sa
 from PIL import Image, ImageDraw, ImageFont
 from sqlmodel import Session, col, select
 
+from dam import signing
 from dam.assets import delivery
 from dam.assets.access import is_visible
 from dam.audit.service import record
@@ -70,20 +68,12 @@ class LinkUnavailable(DamError):
     code = "link_unavailable"
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _mac(secret: str, link_id: uuid.UUID) -> bytes:
-    return hmac.new(secret.encode(), _PURPOSE + link_id.bytes, hashlib.sha256).digest()
+    return signing.mac(secret, _PURPOSE, link_id.bytes)
 
 
 def token_for(link_id: uuid.UUID, *, secret: str) -> str:
-    return f"{_b64(link_id.bytes)}.{_b64(_mac(secret, link_id))}"
+    return f"{signing.b64(link_id.bytes)}.{signing.b64(_mac(secret, link_id))}"
 
 
 def _parse(token: str, *, secret: str) -> uuid.UUID | None:
@@ -91,9 +81,9 @@ def _parse(token: str, *, secret: str) -> uuid.UUID | None:
     if len(token) > 100 or not ident or not mac:
         return None
     try:
-        link_id = uuid.UUID(bytes=_unb64(ident))
-        given = _unb64(mac)
-    except (ValueError, binascii.Error):
+        link_id = uuid.UUID(bytes=signing.unb64(ident))
+        given = signing.unb64(mac)
+    except ValueError:
         return None
     return link_id if hmac.compare_digest(given, _mac(secret, link_id)) else None
 
