@@ -124,6 +124,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/assets/{asset_id}/approve"): Rule(REVIEWERS),
     ("POST", "/api/v1/assets/{asset_id}/reject"): Rule(REVIEWERS, body=_json({"reason": "no"})),
     ("GET", "/api/v1/review-queue"): Rule(REVIEWERS),
+    ("GET", "/api/v1/assets/{asset_id}/review"): Rule(UPLOADERS),
+    ("GET", "/api/v1/review-stages"): Rule(),
     ("GET", "/api/v1/audit"): Rule(REVIEWERS),
     # webhooks
     ("POST", "/api/v1/webhooks"): Rule(

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from dam.api.deps import AssetDep, ContextDep, Reviewer, SessionDep, Uploader
+from dam.api.deps import AssetDep, ContextDep, PrincipalDep, Reviewer, SessionDep, Uploader
 from dam.api.openapi import errors
 from dam.assets.service import etag
 from dam.views.assets import asset_for
 from dam.views.schemas import AssetOut
 from dam.workflow import service
-from dam.workflow.schemas import RejectIn, ReviewQueuePage
+from dam.workflow.schemas import ApproveIn, RejectIn, ReviewOut, ReviewQueuePage
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 
@@ -36,7 +36,7 @@ def submit(
     return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
 
-@router.post("/assets/{asset_id}/approve", response_model=AssetOut, responses=errors(409, 412))
+@router.post("/assets/{asset_id}/approve", response_model=AssetOut, responses=errors(403, 409, 412))
 def approve(
     actor: Reviewer,
     asset: AssetDep,
@@ -44,15 +44,25 @@ def approve(
     session: SessionDep,
     response: Response,
     if_match: IfMatch = None,
+    body: ApproveIn | None = None,
 ) -> AssetOut:
-    """Approve the current version (in_review → approved); it becomes the published version.
-    The uploader may not approve their own version unless they are an admin."""
-    service.approve(session, ctx=ctx, asset=asset, actor=actor, if_match=if_match)
+    """Approve a review stage of the current version: `stage`, or the first stage waiting
+    now that you approve (403 `not_an_approver` if none). When the last stage is approved the
+    version is approved and becomes the published version. The uploader may not approve
+    their own version unless they are an admin."""
+    service.approve(
+        session,
+        ctx=ctx,
+        asset=asset,
+        actor=actor,
+        if_match=if_match,
+        stage=None if body is None else body.stage,
+    )
     response.headers["ETag"] = etag(asset)
     return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
 
 
-@router.post("/assets/{asset_id}/reject", response_model=AssetOut, responses=errors(409, 412))
+@router.post("/assets/{asset_id}/reject", response_model=AssetOut, responses=errors(403, 409, 412))
 def reject(
     body: RejectIn,
     actor: Reviewer,
@@ -62,9 +72,16 @@ def reject(
     response: Response,
     if_match: IfMatch = None,
 ) -> AssetOut:
-    """Reject the current version (in_review → rejected) with a reason."""
+    """Reject the current version (in_review → rejected) with a reason, at `stage` or the
+    first stage waiting now that you approve. Its resubmission starts at the first stage."""
     service.reject(
-        session, ctx=ctx, asset=asset, actor=actor, reason=body.reason, if_match=if_match
+        session,
+        ctx=ctx,
+        asset=asset,
+        actor=actor,
+        reason=body.reason,
+        if_match=if_match,
+        stage=body.stage,
     )
     response.headers["ETag"] = etag(asset)
     return asset_for(session, asset, principal=actor, pack=ctx.governance.pack)
@@ -78,5 +95,19 @@ def review_queue(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewQueuePage:
-    """Versions waiting for review, oldest submission first, with how long each has waited."""
+    """Versions waiting for review, soonest due first (overdue work on top), each with the
+    stages waiting now, their due times and how long the version has waited."""
     return service.review_queue(session, now=ctx.now(), page=page, page_size=page_size)
+
+
+@router.get("/assets/{asset_id}/review", response_model=ReviewOut)
+def review(actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionDep) -> ReviewOut:
+    """The asset's review rounds, newest first: each stage with its approvers, due time and
+    decisions."""
+    return service.review_of(session, asset=asset, now=ctx.now())
+
+
+@router.get("/review-stages")
+def review_stages(actor: PrincipalDep, ctx: ContextDep) -> dict[str, Any]:
+    """The review stages of the governance pack in force (`review.yaml`)."""
+    return {"revision": ctx.governance.pack.revision, **ctx.governance.pack.review.to_json()}

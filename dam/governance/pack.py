@@ -24,6 +24,14 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from dam.governance.checks import CHECKS, Finding, Subject
 from dam.governance.metadata import CORE_FIELDS, DEFAULT_POLICY, MetadataPolicy, parse_metadata
+from dam.governance.review import (
+    DEFAULT_REVIEW,
+    REVIEW_FILE,
+    ReviewPolicy,
+    StageDraft,
+    build_review,
+    parse_review,
+)
 from dam.governance.yamlsource import (
     _NULL_TAG,
     PackError,
@@ -40,6 +48,7 @@ from dam.governance.yamlsource import (
 
 __all__ = [
     "METADATA_FILE",
+    "REVIEW_FILE",
     "RULES_FILE",
     "TAXONOMY_FILE",
     "Facet",
@@ -212,6 +221,8 @@ class GovernancePack:
     review_exempt_fields: frozenset[str] = frozenset()
     # metadata.yaml: embedded metadata -> asset fields, location visibility and stripping.
     metadata: MetadataPolicy = DEFAULT_POLICY
+    # review.yaml: the review stages a submitted version passes through.
+    review: ReviewPolicy = DEFAULT_REVIEW
 
     def facet(self, facet_id: str) -> Facet:
         return self._facets[facet_id]
@@ -613,7 +624,13 @@ def _validate_params(
 def _parse_when(
     src: _Source, rule_id: str, node: yaml.Node, facets: Mapping[str, _FacetDraft]
 ) -> dict[str, tuple[str, ...]] | None:
-    what = f"rule '{rule_id}': when"
+    return _parse_scope(src, f"rule '{rule_id}': when", node, facets)
+
+
+def _parse_scope(
+    src: _Source, what: str, node: yaml.Node, facets: Mapping[str, _FacetDraft]
+) -> dict[str, tuple[str, ...]] | None:
+    """A `when` mapping (facet → terms), validated against the taxonomy; `what` names it."""
     if not isinstance(node, yaml.MappingNode):
         src.error(node, f"{what} must map facets to lists of terms, not {_describe(node)}")
         return None
@@ -880,8 +897,15 @@ def load_pack(directory: Path) -> GovernancePack:
     rules_root = rules_src.compose()
     rule_drafts = [] if rules_root is None else _parse_rules(rules_src, rules_root, known, governed)
 
+    review_src = _Source(directory / REVIEW_FILE, errors)
+    stage_drafts: list[StageDraft] | None = None
+    if review_src.path.exists():
+        review_root = review_src.compose()
+        if review_root is not None:
+            stage_drafts = parse_review(review_src, review_root, known, _parse_scope)
+
     if errors:
-        order = {taxonomy_src.name: 0, rules_src.name: 1, metadata_src.name: 2}
+        order = {taxonomy_src.name: 0, rules_src.name: 1, metadata_src.name: 2, review_src.name: 3}
         errors.sort(key=lambda e: (order.get(e.file, 2), e.line or 0))
         unique = list(dict.fromkeys(errors))
         raise PackInvalid(unique)
@@ -899,6 +923,7 @@ def load_pack(directory: Path) -> GovernancePack:
         hashlib.sha256(taxonomy_src.data).digest()
         + hashlib.sha256(rules_src.data).digest()
         + (hashlib.sha256(metadata_src.data).digest() if metadata_src.data else b"")
+        + (hashlib.sha256(review_src.data).digest() if review_src.data else b"")
     ).hexdigest()
     return GovernancePack(
         revision=revision,
@@ -911,4 +936,5 @@ def load_pack(directory: Path) -> GovernancePack:
         _facet_lookup=MappingProxyType(facet_lookup),
         review_exempt_fields=exempt_fields,
         metadata=policy,
+        review=build_review(stage_drafts, lambda facet, term: facet_index[facet].descendants(term)),
     )

@@ -10,11 +10,73 @@ class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(max_length=2000, description="Why the version was rejected; required.")
+    stage: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The stage rejecting; default: the first stage waiting now that you approve.",
+    )
+
+
+class ApproveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The stage to approve; default: the first stage waiting now that you approve.",
+    )
 
 
 class UploaderOut(BaseModel):
     id: uuid.UUID | None
     name: str | None
+
+
+class ApproversOut(BaseModel):
+    roles: list[str]
+    users: list[str]
+
+
+class DecisionOut(BaseModel):
+    verdict: str
+    actor_id: uuid.UUID | None
+    actor_name: str
+    actor_role: str
+    reason: str | None
+    at: datetime
+
+
+class StageOut(BaseModel):
+    stage: str
+    label: str
+    step: int  # stages of one step run in parallel
+    state: str  # waiting | active | approved | rejected | cancelled
+    approvers: ApproversOut
+    require: str  # any | all
+    sla_hours: float | None
+    carried: bool  # approved in an earlier round and kept (keep_on_resubmit)
+    started_at: datetime | None
+    due_at: datetime | None
+    completed_at: datetime | None
+    breached_at: datetime | None
+    overdue: bool
+    decisions: list[DecisionOut] = []
+
+
+class RoundOut(BaseModel):
+    number: int
+    version: int
+    state: str  # open | approved | rejected | superseded
+    pack_revision: str
+    submitted_at: datetime
+    closed_at: datetime | None
+    reason: str | None
+    stages: list[StageOut]
+
+
+class ReviewOut(BaseModel):
+    asset_id: uuid.UUID
+    rounds: list[RoundOut]
 
 
 class ReviewQueueItem(BaseModel):
@@ -23,8 +85,13 @@ class ReviewQueueItem(BaseModel):
     # Fields whose value in review differs from the published view (empty for a new asset).
     pending_changes: list[str] = []
     version: int
+    round: int
     submitted_at: datetime
     waited_seconds: int
+    # The soonest due time of the stages waiting now; null when none has an SLA.
+    due_at: datetime | None
+    overdue: bool
+    stages: list[StageOut]  # the stages waiting now
     compliance_status: str | None
     uploader: UploaderOut
 
