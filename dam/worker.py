@@ -33,7 +33,7 @@ from dam.models import JobStatus, OutboxJob
 from dam.search import jobs as search_jobs
 from dam.search.service import JOB_KIND as SEARCH_INDEX_JOB
 from dam.webhooks import jobs as webhook_jobs
-from dam.workflow import expiry
+from dam.workflow import expiry, sla
 
 log = logging.getLogger("dam.worker")
 
@@ -63,7 +63,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 # Run on every loop of the worker; each is cheap when there is nothing to do.
-PERIODIC: tuple[Callable[[Context], None], ...] = (expiry.rights_sweep,)
+PERIODIC: tuple[Callable[[Context], None], ...] = (expiry.rights_sweep, sla.sla_sweep)
 
 
 def get_handler(kind: str) -> Handler | None:
