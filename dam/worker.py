@@ -30,6 +30,8 @@ from dam.events import EVENT_JOB
 from dam.jobs.outbox import backoff
 from dam.jobs.registry import GiveUp, RetryLater
 from dam.models import JobStatus, OutboxJob
+from dam.notifications import email as notification_email
+from dam.notifications import service as notification_service
 from dam.search import jobs as search_jobs
 from dam.search.service import JOB_KIND as SEARCH_INDEX_JOB
 from dam.webhooks import jobs as webhook_jobs
@@ -45,6 +47,7 @@ EVENT_REACTIONS: tuple[Handler, ...] = (
     search_jobs.index_event,
     webhook_jobs.fan_out_event,
     asset_jobs.queue_delivery_copies,
+    notification_service.notify_event,
 )
 
 
@@ -60,6 +63,7 @@ HANDLERS: dict[str, Handler] = {
     SEARCH_INDEX_JOB: search_jobs.index_asset,
     search_jobs.REBUILD_JOB: search_jobs.rebuild_index,
     webhook_jobs.DELIVER_JOB: webhook_jobs.deliver,
+    notification_service.EMAIL_JOB: notification_email.send_notification_email,
 }
 
 # Run on every loop of the worker; each is cheap when there is nothing to do.

@@ -126,6 +126,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/review-queue"): Rule(REVIEWERS),
     ("GET", "/api/v1/assets/{asset_id}/review"): Rule(UPLOADERS),
     ("GET", "/api/v1/review-stages"): Rule(),
+    ("POST", "/api/v1/assets/{asset_id}/versions/{number}/comments"): Rule(
+        UPLOADERS, body=_json({"body": "c"})
+    ),
+    ("GET", "/api/v1/assets/{asset_id}/comments"): Rule(UPLOADERS),
+    ("PATCH", "/api/v1/assets/{asset_id}/comments/{comment_id}"): Rule(
+        UPLOADERS, body=_json({"resolved": True})
+    ),
+    ("GET", "/api/v1/inbox"): Rule(),
+    ("POST", "/api/v1/inbox/read"): Rule(body=_json({})),
     ("GET", "/api/v1/audit"): Rule(REVIEWERS),
     # webhooks
     ("POST", "/api/v1/webhooks"): Rule(
@@ -405,6 +414,7 @@ def _url(path: str, world: World, target: Target) -> str:
         "kind": "thumb",
         "key_id": str(uuid.uuid4()),
         "webhook_id": str(uuid.uuid4()),
+        "comment_id": str(uuid.uuid4()),
         "token": world.token,
     }
     return path.format(**values)

@@ -3,7 +3,17 @@ and returns; path objects, sessions and role checks come from `dam.api.deps`."""
 
 from fastapi import APIRouter
 
-from dam.api import assets, audit, auth, campaigns, governance, search, webhooks, workflow
+from dam.api import (
+    assets,
+    audit,
+    auth,
+    campaigns,
+    governance,
+    notifications,
+    search,
+    webhooks,
+    workflow,
+)
 
 # In the order they are mounted (the first route that matches a path wins).
 ROUTERS: tuple[APIRouter, ...] = (
@@ -15,4 +25,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     search.router,
     campaigns.router,
+    notifications.router,
 )

@@ -1,16 +1,27 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, Reviewer, SessionDep, Uploader
 from dam.api.openapi import errors
 from dam.assets.service import etag
+from dam.bounds import VersionNumber
 from dam.views.assets import asset_for
 from dam.views.schemas import AssetOut
-from dam.workflow import service
-from dam.workflow.schemas import ApproveIn, RejectIn, ReviewOut, ReviewQueuePage
+from dam.workflow import comments, service
+from dam.workflow.schemas import (
+    ApproveIn,
+    CommentIn,
+    CommentList,
+    CommentOut,
+    CommentPatch,
+    RejectIn,
+    ReviewOut,
+    ReviewQueuePage,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 
@@ -111,3 +122,59 @@ def review(actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionDe
 def review_stages(actor: PrincipalDep, ctx: ContextDep) -> dict[str, Any]:
     """The review stages of the governance pack in force (`review.yaml`)."""
     return {"revision": ctx.governance.pack.revision, **ctx.governance.pack.review.to_json()}
+
+
+@router.post(
+    "/assets/{asset_id}/versions/{number}/comments",
+    response_model=CommentOut,
+    status_code=201,
+    responses=errors(404, 422),
+)
+def add_comment(
+    body: CommentIn,
+    actor: Uploader,
+    asset: AssetDep,
+    number: Annotated[VersionNumber, Path()],
+    ctx: ContextDep,
+    session: SessionDep,
+) -> CommentOut:
+    """Comment on a version, optionally pinned (`pin`: a point x, y or a box x, y, w, h as
+    fractions of the preview; `page` of a PDF; `time` in a video). Users mentioned (`mentions`
+    by email, or `@email` in the text) are notified; an unknown one is a 422."""
+    comment = comments.add_comment(
+        session, asset=asset, number=number, actor=actor, body=body, now=ctx.now()
+    )
+    return comments.comment_out(comment)
+
+
+@router.get("/assets/{asset_id}/comments", response_model=CommentList)
+def list_comments(
+    actor: Uploader,
+    asset: AssetDep,
+    session: SessionDep,
+    version: Annotated[VersionNumber | None, Query()] = None,
+    resolved: bool | None = None,
+) -> CommentList:
+    """The asset's comments, oldest first; filter by version and by resolved."""
+    return CommentList(
+        items=comments.list_comments(session, asset=asset, version=version, resolved=resolved)
+    )
+
+
+@router.patch(
+    "/assets/{asset_id}/comments/{comment_id}", response_model=CommentOut, responses=errors(404)
+)
+def patch_comment(
+    body: CommentPatch,
+    comment_id: uuid.UUID,
+    actor: Uploader,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+) -> CommentOut:
+    """Resolve a comment (`resolved: true`) or reopen it."""
+    comment = comments.get_comment(session, asset=asset, comment_id=comment_id)
+    comments.set_resolved(
+        session, comment=comment, resolved=body.resolved, actor=actor, now=ctx.now()
+    )
+    return comments.comment_out(comment)

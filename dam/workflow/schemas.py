@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -101,3 +102,50 @@ class ReviewQueuePage(BaseModel):
     page: int
     page_size: int
     items: list[ReviewQueueItem]
+
+
+class PinIn(BaseModel):
+    """A point (x, y) or a box (x, y, w, h) on the preview, as fractions of its width and
+    height from the top left; optionally a PDF page (from 1) or a video time in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: float = Field(ge=0, le=1)
+    y: float = Field(ge=0, le=1)
+    w: float | None = Field(default=None, gt=0, le=1)
+    h: float | None = Field(default=None, gt=0, le=1)
+    page: int | None = Field(default=None, ge=1, le=100_000)
+    time: float | None = Field(default=None, ge=0, le=86_400)
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, max_length=10_000)
+    pin: PinIn | None = None
+    # Users to notify, by email (an `@name@example.com` in the body mentions too).
+    mentions: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CommentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resolved: bool
+
+
+class CommentOut(BaseModel):
+    id: uuid.UUID
+    version: int
+    author_id: uuid.UUID | None
+    author_name: str
+    body: str
+    pin: dict[str, Any] | None
+    mentions: list[uuid.UUID]
+    resolved: bool
+    resolved_by: uuid.UUID | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+
+class CommentList(BaseModel):
+    items: list[CommentOut]

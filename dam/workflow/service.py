@@ -610,3 +610,23 @@ def _principal_names(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UU
     ):
         names[user_id] = user_name or email
     return names
+
+
+def waiting_for(session: Session, *, actor: Principal, now: datetime) -> list[ReviewQueueItem]:
+    """The review stages waiting now that `actor` may approve, soonest due first: the "waits
+    for me" part of an inbox. Their own uploads are left out (they may not approve them)."""
+    email = stages.email_of(session, actor)
+    queue = review_queue(session, now=now, page=1, page_size=200).items
+    out = []
+    for item in queue:
+        if item.uploader.id == actor.id and actor.role != Role.admin:
+            continue
+        mine = [
+            s
+            for s in item.stages
+            if actor.role.value in s.approvers.roles
+            or (email is not None and email in s.approvers.users)
+        ]
+        if mine:
+            out.append(item.model_copy(update={"stages": mine}))
+    return out

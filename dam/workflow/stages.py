@@ -383,7 +383,7 @@ def breached_stages(session: Session, *, now: datetime, limit: int = 200) -> lis
             .limit(limit)
             # Several workers may sweep at once on PostgreSQL: each takes different stages,
             # so no breach is announced twice.
-            .with_for_update(skip_locked=True, of=ReviewStageRun)  # type: ignore[arg-type]
+            .with_for_update(skip_locked=True, of=ReviewStageRun)
         )
     )
 

@@ -234,6 +234,7 @@ def test_subscriptions_receive_only_their_event_types(
             "asset.approved",
             "asset.created",
             "asset.submitted",
+            "notification.created",  # the uploader's inbox: approved
             "review.stage_approved",
             "review.stage_started",
         ]
