@@ -134,6 +134,15 @@ RULES: dict[tuple[str, str], Rule] = {
         UPLOADERS, body=_json({"resolved": True})
     ),
     ("GET", "/api/v1/inbox"): Rule(),
+    ("POST", "/api/v1/briefs"): Rule(
+        MANAGERS, body=_json({"title": "B", "deliverables": [{"label": "Hero"}]})
+    ),
+    ("GET", "/api/v1/briefs"): Rule(ANALYSTS),
+    ("GET", "/api/v1/briefs/{brief_id}"): Rule(ANALYSTS),
+    ("POST", "/api/v1/briefs/{brief_id}/assets"): Rule(UPLOADERS, body=_image_form),
+    ("POST", "/api/v1/briefs/{brief_id}/links"): Rule(
+        UPLOADERS, body=_json({"asset_id": str(uuid.uuid4()), "deliverable": "hero"})
+    ),
     ("POST", "/api/v1/inbox/read"): Rule(body=_json({})),
     ("GET", "/api/v1/audit"): Rule(REVIEWERS),
     # webhooks
@@ -415,6 +424,7 @@ def _url(path: str, world: World, target: Target) -> str:
         "key_id": str(uuid.uuid4()),
         "webhook_id": str(uuid.uuid4()),
         "comment_id": str(uuid.uuid4()),
+        "brief_id": str(uuid.uuid4()),
         "token": world.token,
     }
     return path.format(**values)

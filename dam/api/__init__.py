@@ -7,6 +7,7 @@ from dam.api import (
     assets,
     audit,
     auth,
+    briefs,
     campaigns,
     governance,
     notifications,
@@ -26,4 +27,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     search.router,
     campaigns.router,
     notifications.router,
+    briefs.router,
 )

@@ -591,6 +591,8 @@ class Brief(SQLModel, table=True):
     )
     due_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True, index=True))
     notes: str = Field(default="")
+    # What "worked before" is ranked by on the brief's page: roas | ctr | conversion_rate …
+    kpi: str = Field(default="roas", max_length=32)
     status: BriefStatus = Field(default=BriefStatus.open, sa_type=_enum(BriefStatus))
     created_by: uuid.UUID | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column(index=True))

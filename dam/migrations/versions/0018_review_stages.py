@@ -74,6 +74,7 @@ def upgrade() -> None:
         ),
         sa.Column("due_at", dam.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("notes", sa.String(), nullable=False),
+        sa.Column("kpi", sa.String(length=32), nullable=False),
         sa.Column(
             "status",
             sa.Enum("open", "cancelled", name="briefstatus", native_enum=False, length=32),
