@@ -138,6 +138,7 @@ RULES: dict[tuple[str, str], Rule] = {
         MANAGERS, body=_json({"title": "B", "deliverables": [{"label": "Hero"}]})
     ),
     ("GET", "/api/v1/briefs"): Rule(ANALYSTS),
+    ("GET", "/api/v1/reports/turnaround"): Rule(ANALYSTS),
     ("GET", "/api/v1/briefs/{brief_id}"): Rule(ANALYSTS),
     ("POST", "/api/v1/briefs/{brief_id}/assets"): Rule(UPLOADERS, body=_image_form),
     ("POST", "/api/v1/briefs/{brief_id}/links"): Rule(

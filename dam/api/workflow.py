@@ -5,12 +5,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from dam.api.deps import AssetDep, ContextDep, PrincipalDep, Reviewer, SessionDep, Uploader
+from dam.api.deps import (
+    Analyst,
+    AssetDep,
+    ContextDep,
+    PrincipalDep,
+    Reviewer,
+    SessionDep,
+    Uploader,
+)
 from dam.api.openapi import errors
 from dam.assets.service import etag
-from dam.bounds import VersionNumber
+from dam.bounds import SafeDate, VersionNumber
+from dam.errors import Invalid
 from dam.views.assets import asset_for
 from dam.views.schemas import AssetOut
+from dam.views.turnaround import turnaround_report
 from dam.workflow import comments, service
 from dam.workflow.schemas import (
     ApproveIn,
@@ -21,6 +31,7 @@ from dam.workflow.schemas import (
     RejectIn,
     ReviewOut,
     ReviewQueuePage,
+    TurnaroundReport,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
@@ -178,3 +189,37 @@ def patch_comment(
         session, comment=comment, resolved=body.resolved, actor=actor, now=ctx.now()
     )
     return comments.comment_out(comment)
+
+
+@router.get("/reports/turnaround", response_model=TurnaroundReport, responses=errors(422))
+def turnaround(
+    actor: Analyst,
+    ctx: ContextDep,
+    session: SessionDep,
+    date_from: Annotated[SafeDate | None, Query(alias="from")] = None,
+    date_to: Annotated[SafeDate | None, Query(alias="to")] = None,
+    term: Annotated[
+        list[str] | None,
+        Query(max_length=20, description="`facet:term`, repeatable: assets carrying it (or below)"),
+    ] = None,
+    group_by: Annotated[str, Query(max_length=64)] = "channel",
+) -> TurnaroundReport:
+    """Review turnaround: per stage (cycle time p50/p90, SLA breach rate), overall and per
+    term of `group_by` (asset cycle time p50/p90, time waiting vs working, first-pass
+    approval rate, rework rounds per asset), and briefs delivered on time. The period is
+    the first submission's date (UTC); see docs/workflow.md for each definition."""
+    terms: dict[str, list[str]] = {}
+    for item in term or []:
+        facet, sep, value = item.partition(":")
+        if not sep or not facet or not value:
+            raise Invalid(f"term {item!r}: write it as facet:term", code="invalid_terms")
+        terms.setdefault(facet, []).append(value)
+    return turnaround_report(
+        session,
+        pack=ctx.governance.pack,
+        now=ctx.now(),
+        date_from=date_from,
+        date_to=date_to,
+        terms=terms,
+        group_by=group_by,
+    )

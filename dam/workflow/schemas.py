@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -149,3 +149,52 @@ class CommentOut(BaseModel):
 
 class CommentList(BaseModel):
     items: list[CommentOut]
+
+
+class DurationStats(BaseModel):
+    count: int
+    p50_hours: float | None
+    p90_hours: float | None
+    mean_hours: float | None
+
+
+class StageTurnaround(BaseModel):
+    stage: str
+    label: str
+    decided: int
+    approved: int
+    rejected: int
+    cycle_time: DurationStats  # active → decided
+    with_sla: int
+    sla_breaches: int
+    sla_breach_rate: float | None
+
+
+class TurnaroundGroup(BaseModel):
+    key: str
+    label: str
+    assets: int
+    approved: int
+    cycle_time: DurationStats  # first submission → first approval
+    waiting_hours: float  # in review
+    working_hours: float  # with the designers (before the first submission, after rejections)
+    first_pass_rate: float | None
+    rework_rounds_per_asset: float | None
+
+
+class BriefsOnTime(BaseModel):
+    with_due_date: int
+    delivered: int
+    delivered_on_time: int
+    on_time_rate: float | None  # delivered on time / delivered
+
+
+class TurnaroundReport(BaseModel):
+    date_from: date | None
+    date_to: date | None
+    terms: dict[str, list[str]]
+    group_by: str
+    overall: TurnaroundGroup
+    stages: list[StageTurnaround]
+    groups: list[TurnaroundGroup]
+    briefs: BriefsOnTime | None = None
