@@ -142,7 +142,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/briefs/{brief_id}"): Rule(ANALYSTS),
     ("POST", "/api/v1/briefs/{brief_id}/assets"): Rule(UPLOADERS, body=_image_form),
     ("POST", "/api/v1/briefs/{brief_id}/links"): Rule(
-        UPLOADERS, body=_json({"asset_id": str(uuid.uuid4()), "deliverable": "hero"})
+        UPLOADERS, body=_json({"asset_id": str(uuid.uuid4()), "deliverable": "none"})
     ),
     ("POST", "/api/v1/inbox/read"): Rule(body=_json({})),
     ("GET", "/api/v1/audit"): Rule(REVIEWERS),
@@ -212,6 +212,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/upload"): Rule(UPLOADERS),
     ("GET", "/review"): Rule(REVIEWERS),
     ("GET", "/campaigns"): Rule(ANALYSTS),
+    ("GET", "/briefs"): Rule(ANALYSTS),
+    ("POST", "/briefs"): Rule(MANAGERS, body=_form(csrf_token=_csrf, title="T", deliverables="A")),
+    ("GET", "/briefs/{brief_id}"): Rule(ANALYSTS),
+    ("GET", "/inbox"): Rule(),
+    ("POST", "/inbox/read"): Rule(body=_form(csrf_token=_csrf)),
+    ("GET", "/turnaround"): Rule(ANALYSTS),
     ("GET", "/campaigns/{campaign_id}"): Rule(ANALYSTS),
     ("GET", "/governance"): Rule(),
 }
@@ -276,6 +282,7 @@ class World:
     designer: dict[str, str]
     other_designer: dict[str, str]
     token: str = ""
+    brief_id: str = ""
 
     def asset(self, *, by: dict[str, str], campaign: str, state: str) -> str:
         metadata = {**GRAPHIC, "campaign_ids": [campaign]}
@@ -342,6 +349,11 @@ def world(client: TestClient, ctx: Context, keys: Keys) -> World:
     feed = client.get("/api/v1/campaigns/C1/assets", headers=admin).json()["items"]
     (item,) = [i for i in feed if i["id"] == published]
     w.token = item["download_url"].rsplit("/", 1)[1]
+    brief = client.post(
+        "/api/v1/briefs", headers=admin, json={"title": "B", "deliverables": [{"label": "Hero"}]}
+    )
+    assert brief.status_code == 201, brief.text
+    w.brief_id = brief.json()["id"]
     return w
 
 
@@ -425,7 +437,7 @@ def _url(path: str, world: World, target: Target) -> str:
         "key_id": str(uuid.uuid4()),
         "webhook_id": str(uuid.uuid4()),
         "comment_id": str(uuid.uuid4()),
-        "brief_id": str(uuid.uuid4()),
+        "brief_id": world.brief_id,
         "token": world.token,
     }
     return path.format(**values)

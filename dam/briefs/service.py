@@ -119,6 +119,15 @@ def get_brief(session: Session, brief_id: uuid.UUID) -> Brief:
     return brief
 
 
+def _check_deliverable(brief: Brief, deliverable: str) -> None:
+    if not any(d["id"] == deliverable for d in brief.deliverables):
+        known = ", ".join(d["id"] for d in brief.deliverables)
+        raise Invalid(
+            f"brief {brief.id} has no deliverable {deliverable!r}; its deliverables are {known}",
+            code="unknown_deliverable",
+        )
+
+
 def link_asset(
     session: Session,
     *,
@@ -128,12 +137,7 @@ def link_asset(
     actor: Principal,
     now: datetime,
 ) -> BriefAsset:
-    if not any(d["id"] == deliverable for d in brief.deliverables):
-        known = ", ".join(d["id"] for d in brief.deliverables)
-        raise Invalid(
-            f"brief {brief.id} has no deliverable {deliverable!r}; its deliverables are {known}",
-            code="unknown_deliverable",
-        )
+    _check_deliverable(brief, deliverable)
     existing = session.get(BriefAsset, (brief.id, asset.id))
     if existing is not None:
         if existing.deliverable == deliverable:
@@ -172,6 +176,7 @@ def link_asset(
 def link_existing(
     session: Session, *, brief: Brief, body: LinkIn, actor: Principal, now: datetime
 ) -> BriefAsset:
+    _check_deliverable(brief, body.deliverable)
     asset = session.get(Asset, body.asset_id)
     if asset is None:
         raise NotFound(f"no asset {body.asset_id}", code="asset_not_found")
@@ -192,12 +197,7 @@ def upload_against(
 ) -> Asset:
     """A new asset made for a deliverable of the brief: facets the upload leaves out take the
     brief's terms, and the brief's campaign is added to its campaigns."""
-    if not any(d["id"] == deliverable for d in brief.deliverables):
-        known = ", ".join(d["id"] for d in brief.deliverables)
-        raise Invalid(
-            f"brief {brief.id} has no deliverable {deliverable!r}; its deliverables are {known}",
-            code="unknown_deliverable",
-        )
+    _check_deliverable(brief, deliverable)
     terms = {**brief.terms, **metadata.terms}
     campaigns = list(metadata.campaign_ids)
     if brief.campaign_id and brief.campaign_id not in campaigns:

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dam.errors import BadRequest, DamError, NotFound, Unauthorized
-from dam.web import auth, pages
+from dam.web import auth, creative_ops, pages
 from dam.web.router import router
 
 __all__ = ["install_web"]
@@ -46,6 +46,7 @@ def install_web(app: FastAPI) -> None:
     )
     app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
     app.include_router(router)
+    app.include_router(creative_ops.router)
 
     api_dam = _delegate(app, DamError)
     api_validation = _delegate(app, RequestValidationError)
