@@ -27,6 +27,8 @@
     var metadata = { terms: terms(document.getElementById("bu-terms").value) };
     var title = document.getElementById("bu-title").value.trim();
     if (title) metadata.title = title;
+    var description = document.getElementById("bu-description").value.trim();
+    if (description) metadata.description = description;
     var rights = document.getElementById("bu-rights").value;
     if (rights) metadata.rights_expire_at = rights + "T00:00:00Z";
     var data = new FormData();
