@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     working_hours: str = "09:00-17:00"
     working_days: str = "mon,tue,wed,thu,fri"
     holidays: str = ""
+    # Approvers are warned this many working hours before a stage's due time (0: no warning).
+    sla_warning_hours: float = Field(default=2.0, ge=0, le=2000)
     # Email for notifications: off unless DAM_SMTP_HOST is set.
     smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)

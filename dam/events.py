@@ -31,6 +31,7 @@ EVENT_TYPES = (
     # last stage's approval is also `asset.approved`), a stage's SLA ran out.
     "review.stage_started",
     "review.stage_approved",
+    "review.sla_warning",
     "review.sla_breached",
     "comment.created",
     # Someone's inbox got a line (dam.notifications); carries the recipient and the kind.

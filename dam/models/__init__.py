@@ -508,6 +508,10 @@ class ReviewStageRun(SQLModel, table=True):
     carried: bool = False
     started_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
     due_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    # When approvers are warned that the due time nears (DAM_SLA_WARNING_HOURS before it, in
+    # working hours), and when they were.
+    warn_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    warned_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
     completed_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
     breached_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
 

@@ -5,6 +5,7 @@ when SMTP is configured and the recipient has an address.
 | event | kind | recipients |
 |---|---|---|
 | review.stage_started | review_waiting | the stage's approvers (users of its roles, named users) |
+| review.sla_warning | sla_warning | the stage's approvers |
 | review.sla_breached | sla_breached | the stage's approvers |
 | asset.rejected | rejected | the version's uploader and whoever submitted it |
 | asset.approved | approved | the version's uploader and whoever submitted it |
@@ -52,13 +53,16 @@ def notify_event(ctx: Context, session: Session, event: dict[str, Any]) -> None:
     )
     title = (version.title if version is not None else asset.title) or "Untitled"
     recipients: list[uuid.UUID]
-    if kind in ("review_waiting", "sla_breached"):
+    if kind in ("review_waiting", "sla_warning", "sla_breached"):
         recipients = _approvers(session, data.get("roles") or [], data.get("users") or [])
         label = data.get("label") or data.get("stage")
         if kind == "review_waiting":
             head = f"“{title}” waits for your {label} review"
             due = data.get("due_at")
             text = f"Due {due}." if due else "No due time."
+        elif kind == "sla_warning":
+            head = f"The {label} review of “{title}” is due soon"
+            text = f"It is due {data.get('due_at')}."
         else:
             head = f"The {label} review of “{title}” is overdue"
             text = f"It was due {data.get('due_at')}."
@@ -93,6 +97,7 @@ def notify_event(ctx: Context, session: Session, event: dict[str, Any]) -> None:
 
 _KINDS = {
     "review.stage_started": "review_waiting",
+    "review.sla_warning": "sla_warning",
     "review.sla_breached": "sla_breached",
     "asset.rejected": "rejected",
     "asset.approved": "approved",

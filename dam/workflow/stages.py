@@ -179,6 +179,9 @@ def _advance(ctx: Context, runs: list[ReviewStageRun], *, now: datetime) -> list
             run.started_at = now
             if run.sla_hours is not None:
                 run.due_at = calendar(ctx).add_working_hours(now, run.sla_hours)
+                lead = ctx.settings.sla_warning_hours
+                if 0 < lead < run.sla_hours:
+                    run.warn_at = calendar(ctx).add_working_hours(now, run.sla_hours - lead)
             started.append(run)
     return started
 
@@ -383,6 +386,27 @@ def breached_stages(session: Session, *, now: datetime, limit: int = 200) -> lis
             .limit(limit)
             # Several workers may sweep at once on PostgreSQL: each takes different stages,
             # so no breach is announced twice.
+            .with_for_update(skip_locked=True, of=ReviewStageRun)
+        )
+    )
+
+
+def stages_to_warn(session: Session, *, now: datetime, limit: int = 200) -> list[ReviewStageRun]:
+    """Active stages whose warning time has come, not warned yet and not breached."""
+    return list(
+        session.exec(
+            select(ReviewStageRun)
+            .join(ReviewRound, col(ReviewRound.id) == col(ReviewStageRun.round_id))
+            .where(
+                col(ReviewStageRun.state) == StageState.active,
+                col(ReviewStageRun.warn_at) <= now,
+                col(ReviewStageRun.due_at) > now,  # past due, the breach says it
+                col(ReviewStageRun.warned_at).is_(None),
+                col(ReviewStageRun.breached_at).is_(None),
+                col(ReviewRound.state) == RoundState.open,
+            )
+            .order_by(col(ReviewStageRun.warn_at))
+            .limit(limit)
             .with_for_update(skip_locked=True, of=ReviewStageRun)
         )
     )

@@ -16,7 +16,7 @@ from dam.db import session_scope
 from dam.models import AuditEvent
 from dam.worker import run_pending, run_scheduled
 from dam.workflow.calendar import WorkCalendar
-from dam.workflow.sla import sweep_breaches
+from dam.workflow.sla import sweep_breaches, sweep_warnings
 from tests.conftest import Clock
 from tests.webhooks.receiver import receiver
 from tests.workflow.support import emitted, new_asset, transition
@@ -182,3 +182,25 @@ def test_a_breach_is_announced_once_as_event_audit_and_webhook(
     assert review["rounds"][0]["stages"][0]["breached_at"] == "2026-12-01T15:01:00Z"
     # Approving late still works; the breach stays on the record.
     assert approve(client, brand_manager, asset_id).status_code == 200
+
+
+def test_approvers_are_warned_once_before_the_due_time(
+    client: TestClient, designer: dict[str, str], clock: Clock, ctx: Context
+) -> None:
+    """DAM_SLA_WARNING_HOURS (2) working hours before the due time: brand's 8 h from Friday
+    16:00 Berlin are due Tuesday 16:00 Berlin, so the warning comes Tuesday 14:00 Berlin."""
+    clock.now = _utc(2026, 11, 27, 15)
+    asset_id = new_asset(client, designer)
+    assert transition(client, designer, asset_id, "submit").status_code == 200
+    for moment, expected in (
+        (_utc(2026, 11, 30, 13), 0),  # Monday is the holiday
+        (_utc(2026, 12, 1, 12, 59), 0),
+        (_utc(2026, 12, 1, 13, 1), 1),
+        (_utc(2026, 12, 1, 14), 0),  # once only
+    ):
+        clock.now = moment
+        with session_scope(ctx.engine) as session:
+            assert len(sweep_warnings(session, now=ctx.now())) == expected, moment
+    events = [t for t, _ in emitted(ctx, asset_id)]
+    assert events.count("review.sla_warning") == 1
+    assert "review.sla_breached" not in events

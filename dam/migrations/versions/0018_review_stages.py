@@ -216,6 +216,8 @@ def upgrade() -> None:
         sa.Column("carried", sa.Boolean(), nullable=False),
         sa.Column("started_at", dam.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("due_at", dam.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("warn_at", dam.models.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("warned_at", dam.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("completed_at", dam.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("breached_at", dam.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -342,6 +344,8 @@ def _rounds_for_submitted_versions() -> None:
                 "carried": False,
                 "started_at": row.submitted_at,
                 "due_at": None,
+                "warn_at": None,
+                "warned_at": None,
                 "completed_at": closed_at,
                 "breached_at": None,
             }
@@ -371,7 +375,17 @@ def _rounds_for_submitted_versions() -> None:
 
 
 _UUIDS = {"id", "round_id", "asset_id", "stage_run_id", "submitted_by", "closed_by", "actor_id"}
-_TIMES = {"submitted_at", "closed_at", "started_at", "due_at", "completed_at", "breached_at", "at"}
+_TIMES = {
+    "submitted_at",
+    "closed_at",
+    "started_at",
+    "due_at",
+    "warn_at",
+    "warned_at",
+    "completed_at",
+    "breached_at",
+    "at",
+}
 
 
 def _table(name: str, row: dict[str, object]) -> sa.TableClause:
