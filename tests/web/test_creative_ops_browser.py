@@ -75,6 +75,18 @@ def test_brief_to_delivery_through_two_review_stages(
     expect(item.locator(".review-stages")).to_contain_text("Brand review")
     expect(item).to_contain_text("due ")
     story._shot(page, "42-review-brand")
+    # A comment pinned to the picture, mentioning the designer.
+    item.get_by_role("link", name="Fjord runner 4:5").click()
+    page.locator(".preview-box img").click(position={"x": 20, "y": 30})
+    expect(page.locator("[data-pin-hint]")).to_contain_text("Pinned at")
+    page.get_by_label("Comment", exact=True).fill(f"@{designer} lift the horizon a little")
+    page.get_by_role("button", name="Comment", exact=True).click()
+    expect(page.locator(".comment-list")).to_contain_text("lift the horizon")
+    expect(page.locator(".comment-list")).to_contain_text("Bo Brand (at ")
+    expect(page.locator(".preview-box .pin")).to_have_count(1)
+    story._shot(page, "42b-comment-pinned")
+    page.go_back()
+    item = page.locator(".review-item", has_text="Fjord runner 4:5")
     item.get_by_role("button", name="Approve").click()
     expect(page.get_by_role("status")).to_contain_text("moves on to the next stage")
     expect(item.locator(".review-stages")).to_contain_text("Legal review")
@@ -88,6 +100,13 @@ def test_brief_to_delivery_through_two_review_stages(
         "button", name="Approve"
     ).click()
     expect(page.get_by_role("status")).to_contain_text("it is now published")
+    story._sign_out(page)
+
+    # The designer was told about the comment.
+    story._settle(live)
+    page = story._sign_in(browser, live, designer)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Inbox").click()
+    expect(page.locator(".notifications")).to_contain_text("Bo Brand mentioned you")
     story._sign_out(page)
 
     # The brief shows delivered, the dashboard the cycle time.
