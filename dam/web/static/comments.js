@@ -22,13 +22,29 @@
     return where;
   }
 
+  // Where the picture itself is drawn inside the preview (the image is scaled to fit, so it
+  // may not fill its box): pins are fractions of the picture, not of the box.
+  function drawn(img) {
+    var w = img.clientWidth, h = img.clientHeight;
+    var nw = img.naturalWidth || w, nh = img.naturalHeight || h;
+    var scale = Math.min(w / nw, h / nh);
+    return {
+      left: img.offsetLeft + (w - nw * scale) / 2,
+      top: img.offsetTop + (h - nh * scale) / 2,
+      width: nw * scale,
+      height: nh * scale,
+    };
+  }
+
   function marker(p, n) {
-    if (!box || !p) return;
+    var img = box && box.querySelector("img");
+    if (!img || !p || img.hidden) return;
+    var area = drawn(img);
     var dot = document.createElement("span");
     dot.className = "pin";
     dot.textContent = String(n);
-    dot.style.left = (p.x * 100) + "%";
-    dot.style.top = (p.y * 100) + "%";
+    dot.style.left = (area.left + p.x * area.width) + "px";
+    dot.style.top = (area.top + p.y * area.height) + "px";
     box.appendChild(dot);
   }
 
@@ -76,10 +92,13 @@
       var target = box.querySelector("img, video");
       if (!target || event.target !== target || target.tagName === "VIDEO") return;
       var rect = target.getBoundingClientRect();
-      pin = {
-        x: Math.min(1, Math.max(0, (event.clientX - rect.left) / rect.width)),
-        y: Math.min(1, Math.max(0, (event.clientY - rect.top) / rect.height)),
+      var area = drawn(target);
+      var inside = {
+        x: event.clientX - rect.left - (area.left - target.offsetLeft),
+        y: event.clientY - rect.top - (area.top - target.offsetTop),
       };
+      if (inside.x < 0 || inside.y < 0 || inside.x > area.width || inside.y > area.height) return;
+      pin = { x: inside.x / area.width, y: inside.y / area.height };
       hint.textContent = "Pinned " + describe(pin) + ".";
     });
   }
