@@ -181,14 +181,17 @@ def create(
     session.flush()
     if notification.email_status == "queued":
         enqueue(session, EMAIL_JOB, {"notification_id": str(notification.id)}, now=now)
+    # Not tied to the asset: an asset event makes the worker re-index it, and one event can
+    # notify a whole team. The asset is named in the data.
     emit(
         session,
         "notification.created",
-        asset=asset,
+        asset=None,
         version=version,
         now=now,
         data={
             "notification_id": str(notification.id),
+            "asset_id": None if asset is None else str(asset.id),
             "kind": kind,
             "recipient": {"id": str(recipient_id), "email": email},
             "title": notification.title,
