@@ -208,12 +208,13 @@ def stage_figures(
             and r.completed_at is not None
         ]
         durations = [_hours(r.started_at, r.completed_at) for r in decided]  # type: ignore[arg-type]
+        decided_ids = {r.id for r in decided}
         with_sla = [
             r
             for r in stage_runs
             if r.due_at is not None
             and not r.carried
-            and (r in decided or (r.state == StageState.active and r.due_at < now))
+            and (r.id in decided_ids or (r.state == StageState.active and r.due_at < now))
         ]
         breached = [
             r
