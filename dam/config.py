@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date, time
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -130,6 +132,53 @@ class Settings(BaseSettings):
             raise ValueError("every limit must be at least 1 MiB")
         return value
 
+    # Review SLAs count working hours in the team's timezone (an IANA name): the hours of a
+    # working day ("09:00-17:00"), the working weekdays (mon … sun) and the holidays
+    # (comma-separated ISO dates), on which no SLA time passes.
+    team_timezone: str = "UTC"
+    working_hours: str = "09:00-17:00"
+    working_days: str = "mon,tue,wed,thu,fri"
+    holidays: str = ""
+    # Approvers are warned this many working hours before a stage's due time (0: no warning).
+    sla_warning_hours: float = Field(default=2.0, ge=0, le=2000)
+    # Email for notifications: off unless DAM_SMTP_HOST is set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "dam@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Links in emails point here (the address people open the web UI at).
+    public_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("team_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours_span(cls, value: str) -> str:
+        working_span(value)
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: str) -> str:
+        working_weekdays(value)
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holiday_dates(cls, value: str) -> str:
+        holiday_dates(value)
+        return value
+
     @property
     def default_database_path(self) -> Path:
         """The embedded SQLite database, used unless DAM_DATABASE_URL is set."""
@@ -177,6 +226,45 @@ class Settings(BaseSettings):
     def check_production(self) -> None:
         if self.env != "dev" and self.secret_key == DEV_SECRET:
             raise SettingsInvalid("DAM_SECRET_KEY must be set outside DAM_ENV=dev")
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def working_span(value: str) -> tuple[time, time]:
+    """`HH:MM-HH:MM` → (start, end), start before end."""
+    try:
+        start_text, end_text = value.split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError as exc:
+        raise ValueError(f"working hours {value!r}: write them as HH:MM-HH:MM") from exc
+    if start >= end:
+        raise ValueError(f"working hours {value!r}: the day must end after it starts")
+    return start, end
+
+
+def working_weekdays(value: str) -> frozenset[int]:
+    """`mon,tue,…` → weekday numbers (Monday 0)."""
+    days = [d.strip().lower() for d in value.split(",") if d.strip()]
+    unknown = [d for d in days if d not in WEEKDAYS]
+    if unknown or not days:
+        raise ValueError(
+            f"working days {value!r}: list at least one of {', '.join(WEEKDAYS)}, comma-separated"
+        )
+    return frozenset(WEEKDAYS.index(d) for d in days)
+
+
+def holiday_dates(value: str) -> frozenset[date]:
+    out = set()
+    for item in value.split(","):
+        if item.strip():
+            try:
+                out.add(date.fromisoformat(item.strip()))
+            except ValueError as exc:
+                raise ValueError(
+                    f"holiday {item.strip()!r} is not an ISO date (YYYY-MM-DD)"
+                ) from exc
+    return frozenset(out)
 
 
 @lru_cache

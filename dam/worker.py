@@ -33,10 +33,12 @@ from dam.events import EVENT_JOB
 from dam.jobs.outbox import backoff
 from dam.jobs.registry import GiveUp, RetryLater
 from dam.models import JobStatus, OutboxJob
+from dam.notifications import email as notification_email
+from dam.notifications import service as notification_service
 from dam.search import jobs as search_jobs
 from dam.search.service import JOB_KIND as SEARCH_INDEX_JOB
 from dam.webhooks import jobs as webhook_jobs
-from dam.workflow import expiry
+from dam.workflow import expiry, sla
 
 log = logging.getLogger("dam.worker")
 
@@ -49,6 +51,7 @@ EVENT_REACTIONS: tuple[Handler, ...] = (
     webhook_jobs.fan_out_event,
     asset_jobs.queue_delivery_copies,
     asset_derivatives.queue_derivatives,
+    notification_service.notify_event,
 )
 
 
@@ -65,6 +68,7 @@ HANDLERS: dict[str, Handler] = {
     SEARCH_INDEX_JOB: search_jobs.index_asset,
     search_jobs.REBUILD_JOB: search_jobs.rebuild_index,
     webhook_jobs.DELIVER_JOB: webhook_jobs.deliver,
+    notification_service.EMAIL_JOB: notification_email.send_notification_email,
 }
 
 # Run on every loop of the worker; each is cheap when there is nothing to do.
@@ -72,6 +76,7 @@ PERIODIC: tuple[Callable[[Context], None], ...] = (
     expiry.rights_sweep,
     saved_searches.check_saved_searches,
     resumable.expiry_sweep,
+    sla.sla_sweep,
 )
 
 

@@ -170,6 +170,27 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/assets/{asset_id}/approve"): Rule(REVIEWERS),
     ("POST", "/api/v1/assets/{asset_id}/reject"): Rule(REVIEWERS, body=_json({"reason": "no"})),
     ("GET", "/api/v1/review-queue"): Rule(REVIEWERS),
+    ("GET", "/api/v1/assets/{asset_id}/review"): Rule(UPLOADERS),
+    ("GET", "/api/v1/review-stages"): Rule(),
+    ("POST", "/api/v1/assets/{asset_id}/versions/{number}/comments"): Rule(
+        UPLOADERS, body=_json({"body": "c"})
+    ),
+    ("GET", "/api/v1/assets/{asset_id}/comments"): Rule(UPLOADERS),
+    ("PATCH", "/api/v1/assets/{asset_id}/comments/{comment_id}"): Rule(
+        UPLOADERS, body=_json({"resolved": True})
+    ),
+    ("GET", "/api/v1/inbox"): Rule(),
+    ("POST", "/api/v1/briefs"): Rule(
+        MANAGERS, body=_json({"title": "B", "deliverables": [{"label": "Hero"}]})
+    ),
+    ("GET", "/api/v1/briefs"): Rule(ANALYSTS),
+    ("GET", "/api/v1/reports/turnaround"): Rule(ANALYSTS),
+    ("GET", "/api/v1/briefs/{brief_id}"): Rule(ANALYSTS),
+    ("POST", "/api/v1/briefs/{brief_id}/assets"): Rule(UPLOADERS, body=_image_form),
+    ("POST", "/api/v1/briefs/{brief_id}/links"): Rule(
+        UPLOADERS, body=_json({"asset_id": str(uuid.uuid4()), "deliverable": "none"})
+    ),
+    ("POST", "/api/v1/inbox/read"): Rule(body=_json({})),
     ("GET", "/api/v1/audit"): Rule(REVIEWERS),
     # webhooks
     ("POST", "/api/v1/webhooks"): Rule(
@@ -239,6 +260,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/upload"): Rule(UPLOADERS),
     ("GET", "/review"): Rule(REVIEWERS),
     ("GET", "/campaigns"): Rule(ANALYSTS),
+    ("GET", "/briefs"): Rule(ANALYSTS),
+    ("POST", "/briefs"): Rule(MANAGERS, body=_form(csrf_token=_csrf, title="T", deliverables="A")),
+    ("GET", "/briefs/{brief_id}"): Rule(ANALYSTS),
+    ("GET", "/inbox"): Rule(),
+    ("POST", "/inbox/read"): Rule(body=_form(csrf_token=_csrf)),
+    ("GET", "/turnaround"): Rule(ANALYSTS),
     ("GET", "/campaigns/{campaign_id}"): Rule(ANALYSTS),
     ("GET", "/governance"): Rule(),
     # collections (each cell gets a fresh collection of the designer key, shared with every
@@ -368,6 +395,7 @@ class World:
     published: str = ""
     share_token: str = ""
     share_collection: uuid.UUID | None = None
+    brief_id: str = ""
 
     def owner(self) -> DamPrincipal:
         with Session(self.ctx.engine) as session:
@@ -489,6 +517,11 @@ def world(client: TestClient, ctx: Context, keys: Keys) -> World:
         )
         w.share_collection = shared.id
         w.share_token = shares.token_for(link.id, secret=ctx.settings.secret_key)
+    brief = client.post(
+        "/api/v1/briefs", headers=admin, json={"title": "B", "deliverables": [{"label": "Hero"}]}
+    )
+    assert brief.status_code == 201, brief.text
+    w.brief_id = brief.json()["id"]
     return w
 
 
@@ -587,6 +620,8 @@ def _url(path: str, world: World, target: Target) -> str:
         "preset_id": "email-600",
         "link": world.link,
         "upload_id": str(uuid.uuid4()),
+        "comment_id": str(uuid.uuid4()),
+        "brief_id": world.brief_id,
     }
     return path.format(**values)
 

@@ -7,9 +7,11 @@ from dam.api import (
     assets,
     audit,
     auth,
+    briefs,
     campaigns,
     collections,
     governance,
+    notifications,
     search,
     shares,
     uploads,
@@ -30,4 +32,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     campaigns.router,
     collections.router,
     shares.router,
+    notifications.router,
+    briefs.router,
 )

@@ -34,6 +34,14 @@ from dam.governance.derivatives import (
 )
 from dam.governance.metadata import CORE_FIELDS, DEFAULT_POLICY, MetadataPolicy, parse_metadata
 from dam.governance.metric_sources import SOURCES_DIR, SourceMapping, parse_sources
+from dam.governance.review import (
+    DEFAULT_REVIEW,
+    REVIEW_FILE,
+    ReviewPolicy,
+    StageDraft,
+    build_review,
+    parse_review,
+)
 from dam.governance.yamlsource import (
     _NULL_TAG,
     PackError,
@@ -51,6 +59,7 @@ from dam.governance.yamlsource import (
 __all__ = [
     "DERIVATIVES_FILE",
     "METADATA_FILE",
+    "REVIEW_FILE",
     "RULES_FILE",
     "TAXONOMY_FILE",
     "Facet",
@@ -240,6 +249,9 @@ class GovernancePack:
     def presets_for(self, terms: Mapping[str, Sequence[str]]) -> tuple[Preset, ...]:
         """The presets whose `when` matches these (canonical) terms, in file order."""
         return tuple(p for p in self.presets if p.applies_to(terms))
+
+    # review.yaml: the review stages a submitted version passes through.
+    review: ReviewPolicy = DEFAULT_REVIEW
 
     def facet(self, facet_id: str) -> Facet:
         return self._facets[facet_id]
@@ -645,7 +657,13 @@ def _parse_when(
     facets: Mapping[str, _FacetDraft],
     kind: str = "rule",
 ) -> dict[str, tuple[str, ...]] | None:
-    what = f"{kind} '{rule_id}': when"
+    return _parse_scope(src, f"{kind} '{rule_id}': when", node, facets)
+
+
+def _parse_scope(
+    src: _Source, what: str, node: yaml.Node, facets: Mapping[str, _FacetDraft]
+) -> dict[str, tuple[str, ...]] | None:
+    """A `when` mapping (facet → terms), validated against the taxonomy; `what` names it."""
     if not isinstance(node, yaml.MappingNode):
         src.error(node, f"{what} must map facets to lists of terms, not {_describe(node)}")
         return None
@@ -937,15 +955,23 @@ def load_pack(directory: Path) -> GovernancePack:
                 derivatives_src, derivatives_root, None if known is None else preset_when
             )
 
+    review_src = _Source(directory / REVIEW_FILE, errors)
+    stage_drafts: list[StageDraft] | None = None
+    if review_src.path.exists():
+        review_root = review_src.compose()
+        if review_root is not None:
+            stage_drafts = parse_review(review_src, review_root, known, _parse_scope)
+
     if errors:
         order = {
             taxonomy_src.name: 0,
             rules_src.name: 1,
             metadata_src.name: 2,
             derivatives_src.name: 3,
+            review_src.name: 4,
         }
         # The source mappings (sources/*.yaml) after the other files, file by file.
-        errors.sort(key=lambda e: (order.get(e.file, 4), e.file, e.line or 0))
+        errors.sort(key=lambda e: (order.get(e.file, 5), e.file, e.line or 0))
         unique = list(dict.fromkeys(errors))
         raise PackInvalid(unique)
     assert revision is not None
@@ -977,6 +1003,7 @@ def load_pack(directory: Path) -> GovernancePack:
         + (hashlib.sha256(metadata_src.data).digest() if metadata_src.data else b"")
         + (hashlib.sha256(sources_data).digest() if sources_data else b"")
         + (hashlib.sha256(derivatives_src.data).digest() if derivatives_src.data else b"")
+        + (hashlib.sha256(review_src.data).digest() if review_src.data else b"")
     ).hexdigest()
     return GovernancePack(
         revision=revision,
@@ -992,4 +1019,5 @@ def load_pack(directory: Path) -> GovernancePack:
         metric_sources=metric_sources,
         presets=presets,
         adhoc=derivatives.limits if derivatives else DEFAULT_LIMITS,
+        review=build_review(stage_drafts, lambda facet, term: facet_index[facet].descendants(term)),
     )

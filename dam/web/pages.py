@@ -121,20 +121,26 @@ def _violation_lines(violations: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def act(
-    session: Session, ctx: Context, action: Callable[[], object], *, done: str, to: str
+    session: Session,
+    ctx: Context,
+    action: Callable[[], Any],
+    *,
+    done: str | Callable[[Any], str],
+    to: str,
 ) -> Response:
     """Run one service call for a form; a refusal goes back to the page as a message (with the
     violations or term problems when there are any) and nothing it may have touched is
     committed."""
     secret = ctx.settings.secret_key
     try:
-        action()
+        result = action()
     except DamError as exc:
         session.rollback()
         # Brand-rule violations, or the problems of refused taxonomy terms.
         details = _violation_lines(exc.extra.get("violations") or exc.extra.get("problems") or [])
         return redirect_with(to, kind="error", text=str(exc.detail), details=details, secret=secret)
-    return redirect_with(to, kind="ok", text=done, secret=secret)
+    text = done if isinstance(done, str) else done(result)
+    return redirect_with(to, kind="ok", text=text, secret=secret)
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -181,7 +187,10 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
         items.append(("/review", "Review"))
     if principal.may(web.CAMPAIGN_TAGGERS):
         items.append(("/campaigns", "Campaigns"))
+        items.append(("/briefs", "Briefs"))
+        items.append(("/turnaround", "Turnaround"))
     items.append(("/collections", "Collections"))
+    items.append(("/inbox", "Inbox"))
     items.append(("/governance", "Governance"))
     return items
 

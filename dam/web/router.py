@@ -197,7 +197,12 @@ def approve(
         session,
         ctx,
         lambda: workflow.approve(session, ctx=ctx, asset=asset, actor=actor),
-        done=f"Approved version {asset.current_version} of “{asset.title}”; it is now published.",
+        done=lambda version: (
+            f"Approved version {asset.current_version} of “{asset.title}”; it is now published."
+            if version.review_state == "approved"
+            else f"Approved your review stage of version {asset.current_version} of "
+            f"“{asset.title}”; it moves on to the next stage."
+        ),
         to=_back(asset.id, next),
     )
 

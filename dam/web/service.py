@@ -45,6 +45,7 @@ from dam.models import (
 )
 from dam.principal import REVIEWERS, UPLOADERS, Principal
 from dam.workflow import service as workflow_service
+from dam.workflow.schemas import StageOut
 
 STATE_LABELS = {
     ReviewState.draft: "Draft",
@@ -338,12 +339,16 @@ class ReviewItem:
     uploader: str | None
     terms: list[TermLabel]
     self_uploaded: bool
+    # The stages waiting now (labels), the soonest due time and whether it has passed.
+    stages: list[StageOut] = field(default_factory=list)
+    due_at: datetime | None = None
+    overdue: bool = False
 
 
 def review_items(
     session: Session, *, ctx: Context, principal: Principal, page: int, page_size: int
 ) -> tuple[int, list[ReviewItem]]:
-    """The workflow's queue (oldest first), each with the published version beside it."""
+    """The workflow's queue (soonest due first), each with the published version beside it."""
     queue = workflow_service.review_queue(session, now=ctx.now(), page=page, page_size=page_size)
     items: list[ReviewItem] = []
     for entry in queue.items:
@@ -371,6 +376,9 @@ def review_items(
                 uploader=entry.uploader.name,
                 terms=term_labels(ctx.governance.pack, version.terms),
                 self_uploaded=version.created_by == principal.id and principal.role != Role.admin,
+                stages=entry.stages,
+                due_at=entry.due_at,
+                overdue=entry.overdue,
             )
         )
     return queue.total, items

@@ -6,7 +6,7 @@ outside and `share_link_events` (every view and download through one); `saved_se
 `saved_search_matches` (what a saved search has already announced). New tables only.
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-01 16:42:28
 """
 from alembic import op
@@ -17,7 +17,7 @@ import dam.models.types
 from sqlalchemy.dialects import postgresql
 
 revision = '0020'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
