@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dam.errors import BadRequest, DamError, NotFound, Unauthorized
-from dam.web import auth, pages, shares
+from dam.web import admin, auth, campaign_forms, pages, shares
 from dam.web import collections as collection_pages
 from dam.web.router import router
 
@@ -49,6 +49,9 @@ def install_web(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(collection_pages.router)
     app.include_router(shares.router)
+    app.include_router(admin.router)
+    app.include_router(admin.public)
+    app.include_router(campaign_forms.router)
 
     api_dam = _delegate(app, DamError)
     api_validation = _delegate(app, RequestValidationError)

@@ -20,7 +20,7 @@ from dam.campaigns.schemas import InsightsReport, PerformanceReport
 from dam.context import Context
 from dam.errors import DamError, Forbidden
 from dam.governance.pack import GovernancePack
-from dam.models import Campaign, User
+from dam.models import Campaign, Role, User
 from dam.principal import Principal
 from dam.search.schemas import FacetCount, SearchPage
 from dam.web import auth
@@ -183,6 +183,8 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
         items.append(("/campaigns", "Campaigns"))
     items.append(("/collections", "Collections"))
     items.append(("/governance", "Governance"))
+    if principal.role == Role.admin:
+        items.append(("/admin", "Admin"))
     return items
 
 

@@ -278,7 +278,7 @@ def test_designer_reviewer_marketer_story(browser: Any, live: Live, tmp_path: Pa
     downloaded = Path(download_info.value.path())
     # The marketer gets a delivered copy: the same picture, with the governed metadata written.
     assert same_picture(downloaded.read_bytes(), good.read_bytes())
-    page.get_by_label("Add to campaign").fill("spring26-social")
+    page.get_by_label("Add to campaign").select_option("SPRING26-SOCIAL")
     page.get_by_role("button", name="Add", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("SPRING26-SOCIAL")
     expect(page.locator(".campaign-list")).to_contain_text("SPRING26-SOCIAL")
