@@ -23,7 +23,7 @@ from dam.governance.pack import GovernancePack
 from dam.models import Campaign, Role, User
 from dam.principal import Principal
 from dam.search.schemas import FacetCount, SearchPage
-from dam.web import auth
+from dam.web import auth, restricted
 from dam.web import service as web
 
 HERE = Path(__file__).parent
@@ -37,6 +37,7 @@ templates.env.filters.update(
     when=web.when,
     last_day=web.last_day,
 )
+restricted.install(templates.env)
 templates.env.globals.update(
     STATE_LABELS={k.value: v for k, v in web.STATE_LABELS.items()},
     COMPLIANCE_LABELS=web.COMPLIANCE_LABELS,
