@@ -260,6 +260,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/api/v1/share-links"): Rule(),
     ("GET", "/api/v1/share-links/presets"): Rule(),
+    ("GET", "/api/v1/taxonomy/suggest"): Rule(),
     ("GET", "/api/v1/share-links/{link_id}"): Rule(OWNERS),
     ("POST", "/api/v1/share-links/{link_id}/revoke"): Rule(OWNERS),
     ("GET", "/api/v1/share-links/{link_id}/events"): Rule(OWNERS),

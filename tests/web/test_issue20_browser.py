@@ -77,6 +77,15 @@ def test_duplicate_link_admin_pages_and_campaign_picker(
     _shot(page, "01-duplicate")
     existing.click()
     page.wait_for_url(f"**/assets/{asset_id}")
+
+    # A misspelt term in the search box: the taxonomy's term is offered and filters by it.
+    page.goto("/library")
+    page.get_by_role("combobox", name="Search the library").fill("instagarm")
+    term = page.locator("#q-suggestions .suggest-term").first
+    expect(term).to_have_text("Instagram · Channel")
+    _shot(page, "01b-typo-suggestion")
+    term.dispatch_event("mousedown")
+    page.wait_for_url("**/library?channel=instagram")
     page.context.close()
 
     # The admin's pages: a new user with a one-time password link.
