@@ -287,6 +287,31 @@ FIXED_FACETS = [
 ]
 
 
+def as_tree(
+    group: dict[str, Any], pack: GovernancePack, facet_id: str, facets: Any
+) -> dict[str, Any]:
+    """A taxonomy facet's entries as a tree: each term under the nearest ancestor that is
+    listed too (`children`), the roots in the order counted. The flat `entries` stay."""
+    facet = pack.facet(facet_id)
+    counted = [c.term for c in facets.get(facet_id, [])]
+    by_term = dict(zip(counted, group["entries"], strict=True))
+    roots: list[dict[str, Any]] = []
+    for term_id, entry in by_term.items():
+        entry["children"] = []
+        entry["term"] = term_id
+    for term_id, entry in by_term.items():
+        term = facet.terms.get(term_id)
+        parent = term.parent if term else None
+        while parent is not None and parent not in by_term:
+            above = facet.terms.get(parent)
+            parent = above.parent if above else None
+        if parent is None:
+            roots.append(entry)
+        else:
+            by_term[parent]["children"].append(entry)
+    return {**group, "tree": roots}
+
+
 def library_context(
     pack: GovernancePack, *, query: QueryParams, result: SearchPage, q: str, sort: Any
 ) -> dict[str, Any]:
@@ -305,7 +330,10 @@ def library_context(
             entries.append({"label": c.label, "count": c.count, "href": href, "on": on})
         return {"name": name, "label": label, "entries": entries}
 
-    groups = [group(f.id, f.label, result.facets.get(f.id, [])) for f in pack.facets]
+    groups = [
+        as_tree(group(f.id, f.label, result.facets.get(f.id, [])), pack, f.id, result.facets)
+        for f in pack.facets
+    ]
     groups += [group(name, label, result.facets.get(name, [])) for name, label in FIXED_FACETS]
     active = []
     for name, value in chosen:
