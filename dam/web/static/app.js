@@ -37,6 +37,26 @@
     card.addEventListener("focusout", function () { hoverClip(card, false); });
   });
 
+  // Phones (collections.css, max-width 600px): the top menu and the library's filters fold
+  // behind a button each; on wider screens the buttons are not shown.
+  function foldBehind(target, label, className) {
+    if (!target) return;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button " + className;
+    button.textContent = label;
+    button.setAttribute("aria-expanded", "false");
+    if (!target.id) target.id = className + "-target";
+    button.setAttribute("aria-controls", target.id);
+    button.addEventListener("click", function () {
+      var open = target.classList.toggle("unfolded");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+    target.parentNode.insertBefore(button, target);
+  }
+  foldBehind(document.querySelector(".topbar nav"), "Menu", "menu-button");
+  foldBehind(document.querySelector(".library-body .facets"), "Filters", "filters-button");
+
   // Move focus to a message after an action so keyboard and screen-reader users hear it.
   var flash = document.querySelector("[data-flash]");
   if (flash) flash.focus();
