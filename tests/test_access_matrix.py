@@ -287,6 +287,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/saved-searches"): Rule(body=_form(csrf_token=_csrf, name="S", query="q=x")),
     ("POST", "/saved-searches/{saved_id}/notify"): Rule(body=_form(csrf_token=_csrf)),
     ("POST", "/saved-searches/{saved_id}/delete"): Rule(body=_form(csrf_token=_csrf)),
+    # the asset page's preview poll (the session's or a key's principal, like the asset)
+    ("GET", "/assets/{asset_id}/preview-state"): Rule(),
     # campaign forms (a refused form is shown again: 400, allowed)
     ("GET", "/campaigns/new/form"): Rule(MANAGERS),
     ("POST", "/campaigns"): Rule(MANAGERS, body=_form(csrf_token=_csrf, id="!", name="N")),
