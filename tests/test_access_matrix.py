@@ -295,6 +295,8 @@ RULES: dict[tuple[str, str], Rule] = {
         TAGGERS, body=lambda cell: {"json": {"asset_id": cell.world.published}}
     ),
     ("GET", "/api/v1/share-links"): Rule(),
+    ("GET", "/api/v1/share-links/presets"): Rule(),
+    ("GET", "/api/v1/taxonomy/suggest"): Rule(),
     ("GET", "/api/v1/share-links/{link_id}"): Rule(OWNERS),
     ("POST", "/api/v1/share-links/{link_id}/revoke"): Rule(OWNERS),
     ("GET", "/api/v1/share-links/{link_id}/events"): Rule(OWNERS),
@@ -321,6 +323,44 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/saved-searches"): Rule(body=_form(csrf_token=_csrf, name="S", query="q=x")),
     ("POST", "/saved-searches/{saved_id}/notify"): Rule(body=_form(csrf_token=_csrf)),
     ("POST", "/saved-searches/{saved_id}/delete"): Rule(body=_form(csrf_token=_csrf)),
+    # the asset page's preview poll (the session's or a key's principal, like the asset)
+    ("GET", "/assets/{asset_id}/preview-state"): Rule(),
+    # campaign forms (a refused form is shown again: 400, allowed)
+    ("GET", "/campaigns/new/form"): Rule(MANAGERS),
+    ("POST", "/campaigns"): Rule(MANAGERS, body=_form(csrf_token=_csrf, id="!", name="N")),
+    ("GET", "/campaigns/{campaign_id}/edit"): Rule(MANAGERS),
+    ("POST", "/campaigns/{campaign_id}/edit"): Rule(
+        MANAGERS, body=_form(csrf_token=_csrf, name="")
+    ),
+    # admin pages (refused forms answer with a message: bad email, unknown ids, a bad URL)
+    ("GET", "/admin"): Rule(ADMIN),
+    ("GET", "/admin/users"): Rule(ADMIN),
+    ("POST", "/admin/users"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, email="not-an-email", role="designer")
+    ),
+    ("POST", "/admin/users/{user_id}/role"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, role="designer")
+    ),
+    ("POST", "/admin/users/{user_id}/access"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, disabled="true")
+    ),
+    ("POST", "/admin/users/{user_id}/password-link"): Rule(ADMIN, body=_form(csrf_token=_csrf)),
+    ("GET", "/admin/keys"): Rule(ADMIN),
+    ("POST", "/admin/keys"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, name="M", role="automation", expires_on="x")
+    ),
+    ("POST", "/admin/keys/{key_id}/revoke"): Rule(ADMIN, body=_form(csrf_token=_csrf)),
+    ("GET", "/admin/webhooks"): Rule(ADMIN),
+    ("POST", "/admin/webhooks"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, url="ftp://x", secret="s")
+    ),
+    ("POST", "/admin/webhooks/{webhook_id}/delete"): Rule(ADMIN, body=_form(csrf_token=_csrf)),
+    ("GET", "/admin/audit"): Rule(ADMIN),
+    ("GET", "/admin/governance"): Rule(ADMIN),
+    ("POST", "/admin/governance/reload"): Rule(ADMIN, body=_form(csrf_token=_csrf)),
+    # a password link's page: the signed token is the credential (an unknown one: 410)
+    ("GET", "/password/{token}"): Rule(public=True),
+    ("POST", "/password/{token}"): Rule(public=True, body=_form(password="x", again="y")),
     # share links for people outside (the matrix's link shows every asset the matrix makes)
     ("GET", "/s/{token}"): Rule(public=True),
     ("POST", "/s/{token}"): Rule(public=True, body=_form(password="x")),
@@ -423,6 +463,7 @@ class World:
                     data=ShareLinkIn(asset_id=uuid.UUID(self.published)),
                     actor=owner,
                     now=now,
+                    pack=self.ctx.governance.pack,
                 )
             return str(made.id)
 
@@ -514,6 +555,7 @@ def world(client: TestClient, ctx: Context, keys: Keys) -> World:
             data=ShareLinkIn(collection_id=shared.id, allow_download=True),
             actor=SYSTEM,
             now=ctx.now(),
+            pack=ctx.governance.pack,
         )
         w.share_collection = shared.id
         w.share_token = shares.token_for(link.id, secret=ctx.settings.secret_key)
@@ -616,6 +658,7 @@ def _url(path: str, world: World, target: Target) -> str:
         "kind": "thumb",
         "key_id": str(uuid.uuid4()),
         "webhook_id": str(uuid.uuid4()),
+        "user_id": str(uuid.uuid4()),
         "token": world.share_token if path.startswith("/s/") else world.token,
         "preset_id": "email-600",
         "link": world.link,

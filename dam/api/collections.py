@@ -201,8 +201,11 @@ def zip_response(
     items: list[tuple[Asset, AssetVersion]],
     name: str,
     target: str,
+    preset: str | None = None,
 ) -> StreamingResponse:
-    plan = zips.prepare(session, ctx=ctx, principal=principal, items=items, target=target)
+    plan = zips.prepare(
+        session, ctx=ctx, principal=principal, items=items, target=target, preset=preset
+    )
     filename = zips.zip_name(name)
     return StreamingResponse(
         zips.stream(ctx.store, plan, now=ctx.now()),
@@ -218,12 +221,17 @@ def zip_response(
 
 @router.get("/collections/{collection_id}/zip", responses=binary(404, media="application/zip"))
 def collection_zip(
-    collection: CollectionDep, ctx: ContextDep, session: SessionDep, principal: PrincipalDep
+    collection: CollectionDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    preset: Annotated[str | None, Query(max_length=64)] = None,
 ) -> StreamingResponse:
     """The collection's assets as one zip, streamed: the files the caller would download one
     by one (originals for uploaders and reviewers; for marketers and automation the published
     versions as delivered, location stripped), in the collection's order, with
-    `manifest.csv` first."""
+    `manifest.csv` first. `preset` (a derivative preset of the pack): each image the preset
+    serves goes as that derivative, the other files as above."""
     _, rows = collections.entries(
         session, collection_id=collection.id, published_only=principal.sees_only_published
     )
@@ -234,6 +242,7 @@ def collection_zip(
         items=[(e.asset, e.version) for e in rows],
         name=collection.name,
         target=f"collection:{collection.id}",
+        preset=preset,
     )
 
 
@@ -259,6 +268,7 @@ def selection_zip(
         items=items,
         name=data.name,
         target=f"selection:{len(items)}",
+        preset=data.preset,
     )
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from dam.api.assets import read_upload
@@ -10,7 +10,7 @@ from dam.api.deps import Admin, ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.api.middleware import BodyKind, body_kind
 from dam.api.openapi import UPLOAD_BODY, errors
 from dam.assets import service as asset_service
-from dam.governance import service
+from dam.governance import service, terms
 from dam.governance.schemas import PrefillOut, ValidationOut
 
 router = APIRouter(prefix="/api/v1", tags=["governance"])
@@ -20,6 +20,31 @@ router = APIRouter(prefix="/api/v1", tags=["governance"])
 def taxonomy(ctx: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
     """Facets with their term trees, labels, synonyms and deprecations."""
     return ctx.governance.pack.taxonomy_json()
+
+
+@router.get("/taxonomy/suggest")
+def suggest_terms(
+    ctx: ContextDep,
+    principal: PrincipalDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> dict[str, Any]:
+    """Taxonomy terms for what was typed, typos forgiven (`instagarm` → Instagram): each with
+    its facet and the library filter that shows it. The library's search box offers them."""
+    pack = ctx.governance.pack
+    items = []
+    for facet_id, term_id in terms.suggest_terms(pack, q, limit=limit):
+        facet = pack.facet(facet_id)
+        items.append(
+            {
+                "facet": facet_id,
+                "facet_label": facet.label,
+                "term": term_id,
+                "label": facet.terms[term_id].label,
+                "filter": f"{facet_id}={term_id}",
+            }
+        )
+    return {"q": q, "items": items}
 
 
 @router.get("/governance/rules")

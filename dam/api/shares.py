@@ -10,9 +10,18 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from dam.api.deps import ContextDep, PrincipalDep, SessionDep
 from dam.api.openapi import errors
+from dam.assets.access import is_visible
 from dam.collections import shares
-from dam.collections.schemas import ShareEventPage, ShareLinkIn, ShareLinkOut, ShareLinkPage
-from dam.models import ShareLink
+from dam.collections.schemas import (
+    ShareEventPage,
+    ShareLinkIn,
+    ShareLinkOut,
+    ShareLinkPage,
+    SharePresetOut,
+    SharePresetPage,
+)
+from dam.errors import NotFound
+from dam.models import Asset, ShareLink
 
 router = APIRouter(prefix="/api/v1", tags=["share links"])
 
@@ -47,9 +56,31 @@ def create_link(
     """A link to one published asset or one collection for people without an account:
     it shows only the published view, expires after `expires_in_hours`, may need a
     password (hashed like user passwords), may allow downloads (`preset`: `original`, the
-    published file as delivered) and may watermark its previews. `url` is the link to send."""
-    link = shares.create_link(session, data=data, actor=actor, now=ctx.now())
+    published file as delivered, or a derivative preset of the pack that serves the asset;
+    for a collection, any preset: each image it serves goes as that derivative, the rest as
+    originals) and may watermark its previews. `url` is the link to send."""
+    link = shares.create_link(
+        session, data=data, actor=actor, now=ctx.now(), pack=ctx.governance.pack
+    )
     return _out(request, ctx, session, link)
+
+
+@router.get("/share-links/presets", response_model=SharePresetPage, responses=errors(404))
+def link_presets(
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    asset_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> SharePresetPage:
+    """What a link's downloads may be: `original`, then the derivative presets that serve the
+    asset (`asset_id`), or every preset of the pack (for a collection link)."""
+    asset = None
+    if asset_id is not None:
+        asset = session.get(Asset, asset_id)
+        if asset is None or not is_visible(principal, asset):
+            raise NotFound(f"no asset {asset_id}", code="asset_not_found")
+    choices = shares.preset_choices(session, pack=ctx.governance.pack, asset=asset)
+    return SharePresetPage(items=[SharePresetOut(id=v, label=label) for v, label in choices])
 
 
 @router.get("/share-links", response_model=ShareLinkPage)

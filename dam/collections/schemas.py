@@ -113,6 +113,8 @@ class ZipIn(Strict):
 
     asset_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_ADD)
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = "selection"
+    # A derivative preset of the pack for the images it serves (None: the files as delivered).
+    preset: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 # --- share links ---------------------------------------------------------------------------
@@ -150,6 +152,15 @@ class ShareLinkOut(BaseModel):
     watermark: bool
     views: int
     downloads: int
+
+
+class SharePresetOut(BaseModel):
+    id: str  # `original` or a derivative preset of the pack
+    label: str
+
+
+class SharePresetPage(BaseModel):
+    items: list[SharePresetOut]
 
 
 class ShareLinkPage(BaseModel):

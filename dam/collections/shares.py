@@ -26,13 +26,14 @@ from PIL import Image, ImageDraw, ImageFont
 from sqlmodel import Session, col, select
 
 from dam import signing
-from dam.assets import delivery
+from dam.assets import delivery, derivatives
 from dam.assets.access import is_visible
 from dam.audit.service import record
 from dam.auth.passwords import hash_password, verify_password
 from dam.collections import service as collections
 from dam.collections.schemas import ShareEventOut, ShareLinkIn, ShareLinkOut
 from dam.errors import Conflict, DamError, Forbidden, Invalid, NotFound, TooManyRequests
+from dam.governance.pack import GovernancePack
 from dam.models import (
     Asset,
     AssetVersion,
@@ -46,9 +47,11 @@ from dam.principal import Principal
 
 _PURPOSE = b"dam.share.v1:"
 AUDIENCE = delivery.DELIVERY_LINK_AUDIENCE
-# What a download through a link sends, by preset: until derivative presets exist, the
-# published file as delivered (credits written in, location stripped).
-PRESET_LABELS = {"original": "The original (published file, as delivered)"}
+# What a download through a link sends: `original`, the published file as delivered (credits
+# written in, location stripped), or a derivative preset of the governance pack, rendered from
+# the published version (dam.collections.zips.serving_preset says for which assets).
+ORIGINAL = "original"
+PRESET_LABELS = {ORIGINAL: "The original (published file, as delivered)"}
 PRESETS = tuple(PRESET_LABELS)
 MIN_PASSWORD_LENGTH = 8
 # Wrong passwords allowed per link in the window before it refuses for the rest of it.
@@ -127,8 +130,40 @@ def usable(session: Session, token: str, *, secret: str, now: datetime) -> Share
 # --- managing ------------------------------------------------------------------------------
 
 
+def _published_kind(session: Session, asset: Asset) -> str | None:
+    return session.exec(
+        select(AssetVersion.kind).where(
+            col(AssetVersion.asset_id) == asset.id,
+            col(AssetVersion.number) == asset.published_version,
+        )
+    ).first()
+
+
+def preset_choices(
+    session: Session, *, pack: GovernancePack, asset: Asset | None = None
+) -> list[tuple[str, str]]:
+    """What a link's downloads may be, as (value, label): the original, then the pack's
+    presets: for an asset, those that serve it (its published image's channels and its
+    campaigns' channels); for a collection, every preset (each file gets it where it serves,
+    else its original)."""
+    choices = list(PRESET_LABELS.items())
+    if asset is None:
+        offered = list(pack.presets)
+    elif asset.published_version is None or _published_kind(session, asset) != "image":
+        offered = []
+    else:
+        channels = derivatives.campaign_channels(session, asset.id)
+        offered = derivatives.presets_for(pack, asset.terms or {}, channels)
+    return choices + [(p.id, f"{p.label} ({p.id})") for p in offered]
+
+
 def create_link(
-    session: Session, *, data: ShareLinkIn, actor: Principal, now: datetime
+    session: Session,
+    *,
+    data: ShareLinkIn,
+    actor: Principal,
+    now: datetime,
+    pack: GovernancePack,
 ) -> ShareLink:
     if actor.role not in CREATORS:
         raise Forbidden(f"the {actor.role.value} role may not share links", code="forbidden")
@@ -137,9 +172,10 @@ def create_link(
             "a share link is for one asset or one collection: send asset_id or collection_id",
             code="invalid_share_link",
         )
-    if data.preset not in PRESETS:
+    if data.preset != ORIGINAL and pack.preset(data.preset) is None:
+        known = ", ".join([ORIGINAL, *(p.id for p in pack.presets)])
         raise Invalid(
-            f"preset {data.preset!r} is not offered; presets: {', '.join(PRESETS)}",
+            f"preset {data.preset!r} is not offered; presets: {known}",
             code="invalid_preset",
             field="preset",
         )
@@ -159,6 +195,14 @@ def create_link(
                 "only a published, live asset can be shared: people outside see the "
                 "published view, and this asset has none",
                 code="not_published",
+            )
+        offered = [value for value, _ in preset_choices(session, pack=pack, asset=asset)]
+        if data.preset not in offered:
+            raise Invalid(
+                f"preset {data.preset!r} does not serve this asset; presets for it: "
+                f"{', '.join(offered)}",
+                code="invalid_preset",
+                field="preset",
             )
         target = f"asset:{asset.id}"
     else:
@@ -197,6 +241,7 @@ def create_link(
             "password": link.password_hash is not None,
             "allow_download": link.allow_download,
             "watermark": link.watermark,
+            "preset": link.preset,
         },
     )
     return link

@@ -24,10 +24,12 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from dam.assets import delivery
+from dam.assets import delivery, derivatives
 from dam.assets.metadata import Metadata
 from dam.audit.service import record
 from dam.context import Context
+from dam.errors import DamError, Invalid
+from dam.governance.derivatives import Preset
 from dam.media.filenames import safe_filename
 from dam.media.writeback import DeliveryRefused
 from dam.models import Asset, AssetVersion
@@ -87,16 +89,34 @@ def _unique(name: str, taken: set[str]) -> str:
         n += 1
 
 
+def serving_preset(
+    session: Session, *, ctx: Context, asset: Asset, version: AssetVersion, preset_id: str
+) -> Preset | None:
+    """The pack's preset `preset_id` when it serves this version (an image whose channels, or
+    whose campaigns' channels, the preset is for), else None: the file goes as its original."""
+    preset = ctx.governance.pack.preset(preset_id)
+    if preset is None or version.kind != "image":
+        return None
+    terms = asset.terms if version.number == asset.published_version else version.terms
+    channels = derivatives.campaign_channels(session, asset.id)
+    return (
+        preset if preset in derivatives.presets_for(ctx.governance.pack, terms, channels) else None
+    )
+
+
 def plan(
     session: Session,
     *,
     ctx: Context,
     items: Iterable[tuple[Asset, AssetVersion]],
     audience: str,
+    preset: str | None = None,
 ) -> ZipPlan:
     """What the zip holds, in order, for `audience` (a role, or `delivery_link` for share
     links). Makes the delivered copies that do not exist yet (each in a temp directory of its
-    own, one at a time), so the stream that follows only reads blobs."""
+    own, one at a time), so the stream that follows only reads blobs. With `preset` (a
+    derivative preset id), each image the preset serves goes as that derivative (rendered now
+    when not cached); the other files as their originals."""
     members: list[Member] = []
     taken = {MANIFEST}
     out = io.StringIO()
@@ -115,10 +135,27 @@ def plan(
             version.number,
             live.title,
         ]
+        derived = (
+            serving_preset(session, ctx=ctx, asset=asset, version=version, preset_id=preset)
+            if preset
+            else None
+        )
         try:
-            sent = delivery.served(
-                session, ctx=ctx, asset=asset, version=version, audience=audience
-            )
+            sent: delivery.Served | derivatives.Made
+            if derived is not None:
+                try:
+                    sent = derivatives.derivative(
+                        session, ctx=ctx, asset=asset, version=version, preset=derived
+                    )
+                except DamError as exc:
+                    raise DeliveryRefused(str(exc.detail), code=exc.code) from exc
+                taken.discard(name.lower())
+                name = _unique(safe_filename(sent.filename, fallback_ext=sent.format), taken)
+                row[0] = name
+            else:
+                sent = delivery.served(
+                    session, ctx=ctx, asset=asset, version=version, audience=audience
+                )
             if not ctx.store.exists(sent.blob_key):
                 # Found now, not halfway through the stream (where only a cut can tell).
                 raise DeliveryRefused(f"the file of {asset.id} is missing", code="blob_missing")
@@ -167,16 +204,29 @@ def prepare(
     principal: Principal,
     items: Iterable[tuple[Asset, AssetVersion]],
     target: str,
+    preset: str | None = None,
 ) -> ZipPlan:
-    """`plan` for what `principal` downloads (their role is the audience), audited."""
-    zip_plan = plan(session, ctx=ctx, items=items, audience=principal.role.value)
+    """`plan` for what `principal` downloads (their role is the audience), audited. `preset`
+    must be one of the pack's derivative presets (422 `invalid_preset` otherwise)."""
+    if preset is not None and ctx.governance.pack.preset(preset) is None:
+        known = ", ".join(p.id for p in ctx.governance.pack.presets) or "none"
+        raise Invalid(
+            f"no derivative preset {preset!r} in the pack (presets: {known})",
+            code="invalid_preset",
+            field="preset",
+        )
+    zip_plan = plan(session, ctx=ctx, items=items, audience=principal.role.value, preset=preset)
     record(
         session,
         actor=principal,
         action="assets.zip_downloaded",
         now=ctx.now(),
         target=target,
-        changes={"files": len(zip_plan.members), "omitted": zip_plan.omitted},
+        changes={
+            "files": len(zip_plan.members),
+            "omitted": zip_plan.omitted,
+            "preset": preset or "original",
+        },
     )
     return zip_plan
 

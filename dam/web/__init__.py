@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dam.errors import BadRequest, DamError, NotFound, Unauthorized
-from dam.web import auth, creative_ops, pages, shares
+from dam.web import admin, auth, campaign_forms, creative_ops, pages, preview_state, shares
 from dam.web import collections as collection_pages
 from dam.web.router import router
 
@@ -50,6 +50,10 @@ def install_web(app: FastAPI) -> None:
     app.include_router(collection_pages.router)
     app.include_router(shares.router)
     app.include_router(creative_ops.router)
+    app.include_router(admin.router)
+    app.include_router(admin.public)
+    app.include_router(campaign_forms.router)
+    app.include_router(preview_state.router)
 
     api_dam = _delegate(app, DamError)
     api_validation = _delegate(app, RequestValidationError)

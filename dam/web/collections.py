@@ -32,7 +32,8 @@ from dam.principal import Principal
 from dam.web import auth, pages
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(pages.verify_csrf)])
-# The share form's download choices (derivative presets join `shares.PRESET_LABELS`).
+# The share form's download choices when a page does not say (pages pass `share_presets`:
+# the original and the derivative presets of the pack that serve the asset).
 pages.templates.env.globals["share_presets"] = list(shares.PRESET_LABELS.items())
 
 Many = Annotated[list[str], Form(max_length=500)]
@@ -105,6 +106,7 @@ def asset_panel(
         "panel_links": _links(request, ctx, session, principal, asset_id=asset.id),
         "panel_can_share": principal.may(shares.CREATORS) and asset.published_version is not None,
         "panel_can_collect": principal.may(collections.CURATORS),
+        "share_presets": shares.preset_choices(session, pack=ctx.governance.pack, asset=asset),
     }
 
 
@@ -215,6 +217,7 @@ def collection_page(
             if rights.edit
             else [],
             "can_share_out": rights.edit and principal.may(shares.CREATORS),
+            "share_presets": shares.preset_choices(session, pack=ctx.governance.pack),
         },
     )
 
@@ -478,7 +481,9 @@ def create_share_link(
             preset=preset,
             watermark=watermark,
         )
-        link = shares.create_link(session, data=data, actor=actor, now=ctx.now())
+        link = shares.create_link(
+            session, data=data, actor=actor, now=ctx.now(), pack=ctx.governance.pack
+        )
     except DamError as exc:
         session.rollback()
         return pages.redirect_with(to, kind="error", text=str(exc.detail), secret=secret)

@@ -20,10 +20,10 @@ from dam.campaigns.schemas import InsightsReport, PerformanceReport
 from dam.context import Context
 from dam.errors import DamError, Forbidden
 from dam.governance.pack import GovernancePack
-from dam.models import Campaign, User
+from dam.models import Campaign, Role, User
 from dam.principal import Principal
 from dam.search.schemas import FacetCount, SearchPage
-from dam.web import auth
+from dam.web import auth, restricted
 from dam.web import service as web
 
 HERE = Path(__file__).parent
@@ -37,6 +37,7 @@ templates.env.filters.update(
     when=web.when,
     last_day=web.last_day,
 )
+restricted.install(templates.env)
 templates.env.globals.update(
     STATE_LABELS={k.value: v for k, v in web.STATE_LABELS.items()},
     COMPLIANCE_LABELS=web.COMPLIANCE_LABELS,
@@ -192,6 +193,8 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
     items.append(("/collections", "Collections"))
     items.append(("/inbox", "Inbox"))
     items.append(("/governance", "Governance"))
+    if principal.role == Role.admin:
+        items.append(("/admin", "Admin"))
     return items
 
 
@@ -293,6 +296,31 @@ FIXED_FACETS = [
 ]
 
 
+def as_tree(
+    group: dict[str, Any], pack: GovernancePack, facet_id: str, facets: Any
+) -> dict[str, Any]:
+    """A taxonomy facet's entries as a tree: each term under the nearest ancestor that is
+    listed too (`children`), the roots in the order counted. The flat `entries` stay."""
+    facet = pack.facet(facet_id)
+    counted = [c.term for c in facets.get(facet_id, [])]
+    by_term = dict(zip(counted, group["entries"], strict=True))
+    roots: list[dict[str, Any]] = []
+    for term_id, entry in by_term.items():
+        entry["children"] = []
+        entry["term"] = term_id
+    for term_id, entry in by_term.items():
+        term = facet.terms.get(term_id)
+        parent = term.parent if term else None
+        while parent is not None and parent not in by_term:
+            above = facet.terms.get(parent)
+            parent = above.parent if above else None
+        if parent is None:
+            roots.append(entry)
+        else:
+            by_term[parent]["children"].append(entry)
+    return {**group, "tree": roots}
+
+
 def library_context(
     pack: GovernancePack, *, query: QueryParams, result: SearchPage, q: str, sort: Any
 ) -> dict[str, Any]:
@@ -311,7 +339,10 @@ def library_context(
             entries.append({"label": c.label, "count": c.count, "href": href, "on": on})
         return {"name": name, "label": label, "entries": entries}
 
-    groups = [group(f.id, f.label, result.facets.get(f.id, [])) for f in pack.facets]
+    groups = [
+        as_tree(group(f.id, f.label, result.facets.get(f.id, [])), pack, f.id, result.facets)
+        for f in pack.facets
+    ]
     groups += [group(name, label, result.facets.get(name, [])) for name, label in FIXED_FACETS]
     active = []
     for name, value in chosen:

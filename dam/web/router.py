@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from dam.api.deps import Analyst, AssetDep, ContextDep, Reviewer, SessionDep, Tagger, Uploader
 from dam.api.middleware import BodyKind, body_kind
@@ -19,12 +20,14 @@ from dam.assets import service as asset_service
 from dam.bounds import SafeDate, VersionNumber
 from dam.campaigns import reports
 from dam.campaigns import service as campaign_service
+from dam.context import Context
 from dam.errors import DamError, Unauthorized
+from dam.models import Asset
 from dam.principal import Principal
 from dam.search import service as search_service
 from dam.search.base import SortOrder
 from dam.search.schemas import SearchParams
-from dam.web import auth, pages
+from dam.web import auth, edit_form, pages
 from dam.web import collections as collection_pages
 from dam.web import service as web
 from dam.workflow import service as workflow
@@ -135,6 +138,20 @@ def library(
 def asset_page(
     request: Request, asset: AssetDep, ctx: ContextDep, session: SessionDep, principal: WebPrincipal
 ) -> Response:
+    return render_asset_page(request, asset, ctx, session, principal)
+
+
+def render_asset_page(
+    request: Request,
+    asset: Asset,
+    ctx: Context,
+    session: Session,
+    principal: Principal,
+    *,
+    refused: dict[str, Any] | None = None,
+) -> Response:
+    """The asset page; `refused` (dam.web.edit_form.refused_context) shows a refused edit's
+    problems with the form open, holding what was typed."""
     view = web.asset_view(session, ctx=ctx, principal=principal, asset=asset)
     choices = web.tag_choices(session, exclude=[c.id for c in view.campaigns])
     similar = search_service.similar_assets(
@@ -157,6 +174,10 @@ def asset_page(
         )
         extra["focal"] = asset_derivatives.focal_out(session, view.version)
         extra["adhoc"] = ctx.governance.pack.adhoc
+    if refused is not None and view.can_edit:
+        extra.update(refused)
+        extra["edit_facets"] = web.edit_facets(ctx.governance.pack, refused["typed"]["terms"])
+        return pages.render(request, "asset.html", principal, extra, status_code=422)
     return pages.render(request, "asset.html", principal, extra)
 
 
@@ -246,6 +267,7 @@ def restore(
 
 @router.post("/assets/{asset_id}/edit")
 def edit_metadata(
+    request: Request,
     actor: Uploader,
     asset: AssetDep,
     ctx: ContextDep,
@@ -258,25 +280,38 @@ def edit_metadata(
     terms: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 (FastAPI copies it)
 ) -> Response:
     """The metadata form: the same rules as PATCH, and refused if someone changed the asset
-    since the page was loaded (the page's ETag)."""
-
-    def apply() -> None:
-        current = asset_service.get_version(session, asset, asset.current_version)
-        patch = web.metadata_patch(
-            ctx.governance.pack,
-            current.terms,
-            title=title,
-            description=description,
-            tags=tags,
-            rights_end=rights_end,
-            terms=terms,
-            current_rights=current.rights_expire_at,
-        )
-        asset_service.update_metadata(
-            session, ctx=ctx, asset=asset, patch=patch, actor=actor, if_match=etag
-        )
-
-    return pages.act(session, ctx, apply, done="Metadata saved.", to=f"/assets/{asset.id}")
+    since the page was loaded (the page's ETag). A refusal shows the page again with every
+    problem, the fields marked and what was typed kept."""
+    pack = ctx.governance.pack
+    typed = edit_form.EditForm(
+        title=title, description=description, tags=tags, rights_end=rights_end, terms=terms
+    )
+    problems = edit_form.check(pack, typed)
+    if not problems:
+        try:
+            current = asset_service.get_version(session, asset, asset.current_version)
+            patch = web.metadata_patch(
+                pack,
+                current.terms,
+                title=title,
+                description=description,
+                tags=tags,
+                rights_end=rights_end,
+                terms=terms,
+                current_rights=current.rights_expire_at,
+            )
+            asset_service.update_metadata(
+                session, ctx=ctx, asset=asset, patch=patch, actor=actor, if_match=etag
+            )
+        except DamError as exc:
+            session.rollback()
+            problems = edit_form.from_error(pack, exc)
+    if problems:
+        refused = edit_form.refused_context(pack, problems, typed)
+        return render_asset_page(request, asset, ctx, session, actor, refused=refused)
+    return pages.redirect_with(
+        f"/assets/{asset.id}", kind="ok", text="Metadata saved.", secret=ctx.settings.secret_key
+    )
 
 
 @router.post("/assets/{asset_id}/archive")

@@ -13,10 +13,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session
 
-from dam.api.content import blob_response
+from dam.api.content import blob_response, derivative_response
 from dam.api.deps import ContextDep, SessionDep
 from dam.api.middleware import BodyKind, body_kind
-from dam.assets import delivery
+from dam.assets import delivery, derivatives
 from dam.assets.metadata import Metadata
 from dam.collections import service as collections
 from dam.collections import shares, zips
@@ -324,9 +324,35 @@ def shared_download(
             },
             status_code=403,
         )
-    sent = delivery.served(
-        session, ctx=ctx, asset=entry.asset, version=entry.version, audience=shares.AUDIENCE
+    preset = zips.serving_preset(
+        session, ctx=ctx, asset=entry.asset, version=entry.version, preset_id=link.preset
     )
+    response: Response
+    if preset is not None:
+        # The link's derivative preset, rendered from the published version (cached).
+        try:
+            made = derivatives.derivative(
+                session, ctx=ctx, asset=entry.asset, version=entry.version, preset=preset
+            )
+        except DamError as exc:
+            return _render(
+                request,
+                "shares/unavailable.html",
+                {"title": "This file cannot be made", "detail": exc.detail, "code": exc.code},
+                status_code=exc.status_code,
+            )
+        response = derivative_response(
+            made, ctx, if_none_match=None, cache_control="no-store", vary_accept=False
+        )
+        filename = made.filename
+    else:
+        sent = delivery.served(
+            session, ctx=ctx, asset=entry.asset, version=entry.version, audience=shares.AUDIENCE
+        )
+        response = blob_response(
+            ctx, sent, range_header=request.headers.get("range"), extra_headers=sent.headers()
+        )
+        filename = sent.filename
     shares.note(
         session,
         link=link,
@@ -334,13 +360,10 @@ def shared_download(
         now=ctx.now(),
         asset_id=entry.asset.id,
         version=entry.version.number,
-        detail=link.preset,
+        detail=preset.id if preset is not None else shares.ORIGINAL,
         **_client(request),
     )
-    response = blob_response(
-        ctx, sent, range_header=request.headers.get("range"), extra_headers=sent.headers()
-    )
-    response.headers["Content-Disposition"] = content_disposition(sent.filename, inline=False)
+    response.headers["Content-Disposition"] = content_disposition(filename, inline=False)
     response.headers.update(PRIVATE)
     return response
 
@@ -365,7 +388,11 @@ def shared_zip(token: str, request: Request, ctx: ContextDep, session: SessionDe
         )
     _, rows = shares.shared_entries(session, link=link)
     plan = zips.plan(
-        session, ctx=ctx, items=[(e.asset, e.version) for e in rows], audience=shares.AUDIENCE
+        session,
+        ctx=ctx,
+        items=[(e.asset, e.version) for e in rows],
+        audience=shares.AUDIENCE,
+        preset=None if link.preset == shares.ORIGINAL else link.preset,
     )
     shares.note(
         session,

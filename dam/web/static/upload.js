@@ -51,9 +51,19 @@
     badge.className = "file-status badge " + STATUS[status][1];
   }
 
-  function showProblems(entry, violations, message) {
+  function showProblems(entry, violations, message, duplicateOf) {
     window.DAM.showProblems(entry.el.querySelector(".file-problems"), violations);
-    entry.el.querySelector(".file-result").textContent = message || "";
+    var result = entry.el.querySelector(".file-result");
+    result.textContent = message || "";
+    if (duplicateOf) {
+      // The exact file is already stored: a link to it, not only the id.
+      var link = document.createElement("a");
+      link.href = "/assets/" + duplicateOf;
+      link.textContent = "Open the existing asset";
+      link.setAttribute("data-duplicate-of", duplicateOf);
+      result.appendChild(document.createTextNode(" "));
+      result.appendChild(link);
+    }
   }
 
   // The per-file fields a file's embedded metadata can fill, in the order shown. `extra`
@@ -404,7 +414,7 @@
         var note = "";
         if (res.body.duplicate_of) note = "This exact file is already in the library.";
         else if (report.status === "pass") note = "Meets every brand rule that applies.";
-        showProblems(entry, report.violations, note);
+        showProblems(entry, report.violations, note, res.body.duplicate_of);
         if (res.body.duplicate_of) setStatus(entry, "error");
       } else {
         setStatus(entry, "error");
@@ -460,7 +470,7 @@
       } else {
         setStatus(entry, "error");
         var p = problemsOf(res.body);
-        showProblems(entry, p.list, p.message);
+        showProblems(entry, p.list, p.message, res.body && res.body.existing_asset_id);
       }
     });
   }
