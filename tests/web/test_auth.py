@@ -273,7 +273,7 @@ CREATIVE_OPS = ["/campaigns", "/briefs", "/turnaround", "/collections", "/inbox"
         (Role.designer, ["/library", "/upload", *CREATIVE_OPS, "/governance"]),
         (Role.brand_manager, ["/library", "/upload", "/review", *CREATIVE_OPS, "/governance"]),
         (Role.marketer, ["/library", *CREATIVE_OPS, "/governance"]),
-        (Role.admin, ["/library", "/upload", "/review", *CREATIVE_OPS, "/governance"]),
+        (Role.admin, ["/library", "/upload", "/review", *CREATIVE_OPS, "/governance", "/admin"]),
     ],
 )
 def test_navigation_offers_only_the_pages_the_role_may_use(
