@@ -74,6 +74,11 @@ def notify_event(ctx: Context, session: Session, event: dict[str, Any]) -> None:
         else:
             head = f"“{title}” was approved and published"
             text = f"Version {number} is live."
+    elif kind == "saved_search":
+        # The owner of the saved search (dam.collections.saved announces each new match once).
+        recipients = [uuid.UUID(str(data["owner_id"]))] if data.get("owner_id") else []
+        head = f"“{title}” matches your saved search “{data.get('saved_search')}”"
+        text = ""
     else:  # mention
         recipients = [uuid.UUID(m) for m in data.get("mentions") or []]
         author = (data.get("author") or {}).get("name") or "Someone"
@@ -102,6 +107,7 @@ _KINDS = {
     "asset.rejected": "rejected",
     "asset.approved": "approved",
     "comment.created": "mention",
+    "saved_search.matched": "saved_search",
 }
 
 

@@ -135,8 +135,17 @@ def test_new_matches_are_announced_once_by_webhook(
     assert body["data"]["saved_search_id"] == search["id"]
     assert body["data"]["saved_search"] == "Sunsets"
     assert old != new
+    # ... and a line in the owner's inbox (and nobody else's).
+    lines = client.get("/api/v1/inbox", headers=marketer).json()["notifications"]["items"]
+    assert [(n["kind"], n["title"]) for n in lines] == [
+        ("saved_search", "“Sunset ridge” matches your saved search “Sunsets”")
+    ]
+    others = client.get("/api/v1/inbox", headers=designer).json()["notifications"]["items"]
+    assert [n for n in others if n["kind"] == "saved_search"] == []
 
     clock.advance(minutes=5)
     check_saved_searches(ctx)
     run_pending(ctx)
     assert len(hooks.received) == 1  # announced once
+    lines = client.get("/api/v1/inbox", headers=marketer).json()["notifications"]["items"]
+    assert len(lines) == 1
