@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from dam.assets import jobs as asset_jobs
 from dam.context import Context
 from dam.events import EVENT_JOB
+from dam.jobs import wakeup
 from dam.jobs.outbox import backoff
 from dam.jobs.registry import GiveUp, RetryLater
 from dam.models import JobStatus, OutboxJob
@@ -281,24 +282,39 @@ def pending_count(ctx: Context) -> int:
 
 
 class WorkerThread(threading.Thread):
-    """The embedded mode's in-process worker."""
+    """The worker loop: the embedded mode's in-process worker, and `dam worker`'s.
+
+    It runs what is due, then sleeps until a job is committed (`dam.jobs.wakeup`: the
+    in-process signal, and on PostgreSQL `LISTEN dam_jobs` for jobs committed by other
+    processes) or DAM_WORKER_POLL_SECONDS pass, whichever comes first."""
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(name="dam-worker", daemon=True)
         self.ctx = ctx
         self.stopping = threading.Event()
+        self.wake = wakeup.signal_for(ctx.engine)
+        self.listener: wakeup.Listener | None = None
 
     def run(self) -> None:
+        poll = self.ctx.settings.worker_poll_seconds
+        if self.ctx.settings.is_postgres:
+            self.listener = wakeup.Listener(self.ctx.engine, self.wake, retry_seconds=poll)
+            self.listener.start()
         while not self.stopping.is_set():
+            # Cleared before claiming: a job committed from here on wakes the next round.
+            self.wake.clear()
             try:
                 run_scheduled(self.ctx)
                 ran = run_pending(self.ctx, max_rounds=10)
             except Exception:
                 log.exception("worker loop error")
                 ran = 0
-            if not ran:
-                self.stopping.wait(self.ctx.settings.worker_poll_seconds)
+            if not ran and not self.stopping.is_set():
+                self.wake.wait(poll)
 
     def stop(self) -> None:
         self.stopping.set()
+        self.wake.set()
+        if self.listener is not None:
+            self.listener.stop()
         self.join(timeout=10)
