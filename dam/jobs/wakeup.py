@@ -22,16 +22,42 @@ log = logging.getLogger("dam.worker")
 
 CHANNEL = "dam_jobs"
 _PENDING = "dam_jobs_enqueued"
-_signals: weakref.WeakKeyDictionary[Engine, threading.Event] = weakref.WeakKeyDictionary()
+
+
+class Signal:
+    """A counter of wake-ups that any number of threads wait on: each waits for the count to
+    move past what it saw before its round, so no waiter can swallow another's wake-up (as
+    clearing a shared `threading.Event` would)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._count = 0
+
+    def set(self) -> None:
+        with self._cond:
+            self._count += 1
+            self._cond.notify_all()
+
+    def count(self) -> int:
+        with self._cond:
+            return self._count
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Until the count differs from `seen` (True) or `timeout` passes (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count != seen, timeout)
+
+
+_signals: weakref.WeakKeyDictionary[Engine, Signal] = weakref.WeakKeyDictionary()
 _signals_guard = threading.Lock()
 
 
-def signal_for(engine: Engine) -> threading.Event:
-    """The event set whenever a transaction on `engine` commits a new job."""
+def signal_for(engine: Engine) -> Signal:
+    """The signal set whenever a transaction on `engine` commits a new job."""
     with _signals_guard:
         found = _signals.get(engine)
         if found is None:
-            found = _signals[engine] = threading.Event()
+            found = _signals[engine] = Signal()
         return found
 
 
@@ -63,7 +89,7 @@ class Listener(threading.Thread):
     reconnects after a lost connection (and wakes the worker then, for what it may have
     missed)."""
 
-    def __init__(self, engine: Engine, wake: threading.Event, *, retry_seconds: float) -> None:
+    def __init__(self, engine: Engine, wake: Signal, *, retry_seconds: float) -> None:
         super().__init__(name="dam-job-listener", daemon=True)
         self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False
