@@ -152,9 +152,21 @@ class Snapshot:
     @cached_property
     def by_created(self) -> list[int]:
         """Docnums, oldest first, ties by asset id."""
-        return sorted(
-            range(self.size), key=list(zip(self.created, self.ids, strict=True)).__getitem__
-        )
+        created = self.created
+        # Sorting by the int alone is twice as fast as by (created, id) tuples; the rare runs
+        # of equal times are then put in id order.
+        order = sorted(range(self.size), key=created.__getitem__)
+        ids = self.ids
+        i, n = 0, len(order)
+        while i < n:
+            j = i + 1
+            value = created[order[i]]
+            while j < n and created[order[j]] == value:
+                j += 1
+            if j - i > 1:
+                order[i:j] = sorted(order[i:j], key=ids.__getitem__)
+            i = j
+        return order
 
     @cached_property
     def created_sorted(self) -> list[int]:

@@ -18,12 +18,14 @@ import pickle
 import subprocess
 import sys
 import traceback
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SIDECAR_EXT = ".damsnap"
+FORMAT = 2
 # Documents per batch sent to a child: large enough that pickling is cheap per document.
 BATCH = 500
 # Below this many documents one process does it all: starting the children costs a second.
@@ -58,14 +60,36 @@ def read_sidecar(directory: Path, segment_id: str, *, size: int) -> Sidecar | No
         data = pickle.loads(raw)  # noqa: S301 (written by this module, in the index directory)
     except Exception:
         return None
-    if not isinstance(data, dict) or data.get("size") != size:
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("size") != size:
         return None
-    return Sidecar(
-        masks={k: int.from_bytes(v, "little") for k, v in data["masks"].items()},
-        created=data["created"],
-        ids=data["ids"],
-        titles=data["titles"],
-    )
+    try:
+        created = array("q")
+        created.frombytes(data["created"])
+        sidecar = Sidecar(
+            masks={k: int.from_bytes(v, "little") for k, v in data["masks"].items()},
+            created=created.tolist(),
+            ids=_unjoin(data["ids"], size),
+            titles=_unjoin(data["titles"], size),
+        )
+    except Exception:
+        return None
+    if not len(sidecar.created) == len(sidecar.ids) == len(sidecar.titles) == size:
+        return None
+    return sidecar
+
+
+def _join(values: list[str]) -> bytes | list[str]:
+    """Strings as one NUL-separated UTF-8 buffer (split back in C, not unpickled one object at
+    a time); a list as it is if one holds a NUL."""
+    if any("\x00" in v for v in values):
+        return values
+    return "\x00".join(values).encode()
+
+
+def _unjoin(value: bytes | list[str], size: int) -> list[str]:
+    if isinstance(value, list):
+        return value
+    return value.decode().split("\x00") if size else []
 
 
 class _SidecarBuilder:
@@ -93,11 +117,12 @@ class _SidecarBuilder:
                 buf[d >> 3] |= 1 << (d & 7)
             masks[key] = bytes(buf)
         payload = {
+            "format": FORMAT,
             "size": size,
             "masks": masks,
-            "created": self.created,
-            "ids": self.ids,
-            "titles": self.titles,
+            "created": array("q", self.created).tobytes(),
+            "ids": _join(self.ids),
+            "titles": _join(self.titles),
         }
         target = sidecar_path(directory, segment_id)
         tmp = target.with_name(f".{target.name}.tmp")
