@@ -27,7 +27,6 @@ guard keeps an older job that commits late from overwriting a newer document.
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -84,19 +83,6 @@ def _phrase(words: Sequence[str]) -> str:
     return " <-> ".join(_lexeme(w) for w in words)
 
 
-def bigrams(words: Sequence[str]) -> list[str]:
-    """Each pair of neighbouring words as one lexeme with a space in it (never a word: words
-    have no spaces), so a phrase is first found through the GIN index as its pairs, and only
-    those rows are checked for the words in a row."""
-    return [f"{a} {b}" for a, b in itertools.pairwise(words)]
-
-
-def bigram_query(parsed: ParsedQuery) -> str | None:
-    """The pairs of every required phrase, AND-ed, as tsquery text (cast, never parsed)."""
-    pairs = dict.fromkeys(pair for phrase in parsed.must for pair in bigrams(phrase))
-    return " & ".join(_lexeme(pair) for pair in pairs) or None
-
-
 def tsquery_text(parsed: ParsedQuery) -> str | None:
     parts = [f"({_phrase(p)})" for p in parsed.must]
     if parsed.prefix:
@@ -112,8 +98,7 @@ _INSERT = sa.text(
     VALUES (:asset_id, :revision, :fingerprint, :created_at, :title_sort,
             :key_ids, :posting_ids, :campaign_ids,
             setweight(to_tsvector('simple', :title), 'A')
-                || setweight(to_tsvector('simple', :body), 'B')
-                || setweight(array_to_tsvector(CAST(:pairs AS text[])), 'D'))
+                || setweight(to_tsvector('simple', :body), 'B'))
     """
 )
 _UPDATE = sa.text(
@@ -124,18 +109,13 @@ _UPDATE = sa.text(
         campaign_ids = :campaign_ids,
         tsv = setweight(to_tsvector('simple', :title), 'A')
             || setweight(to_tsvector('simple', :body), 'B')
-            || setweight(array_to_tsvector(CAST(:pairs AS text[])), 'D')
     WHERE asset_id = :asset_id
         AND (revision < :revision OR (revision = :revision AND fingerprint <> :fingerprint))
     """
 )
 _ID_ARRAYS = ("key_ids", "posting_ids", "campaign_ids")
-_BINDS: list[sa.BindParameter[Any]] = [
-    *(sa.bindparam(n, type_=pg.ARRAY(sa.Integer)) for n in _ID_ARRAYS),
-    sa.bindparam("pairs", type_=pg.ARRAY(sa.Text)),
-]
-_INSERT = _INSERT.bindparams(*_BINDS)
-_UPDATE = _UPDATE.bindparams(*_BINDS)
+_INSERT = _INSERT.bindparams(*(sa.bindparam(n, type_=pg.ARRAY(sa.Integer)) for n in _ID_ARRAYS))
+_UPDATE = _UPDATE.bindparams(*(sa.bindparam(n, type_=pg.ARRAY(sa.Integer)) for n in _ID_ARRAYS))
 
 
 def _lock_writer(session: Session, *, wait: bool) -> None:
@@ -414,12 +394,6 @@ def _condition(
     if tsq is not None:
         where.append("d.tsv @@ to_tsquery('simple', :tsq)")
         params["tsq"] = tsq
-        pairs = bigram_query(request.query)
-        if pairs is not None:
-            # The phrase's pairs narrow the rows through the GIN index; the phrase above is then
-            # checked on those rows only, not on every row holding its words.
-            where.append("d.tsv @@ CAST(:pairs AS tsquery)")
-            params["pairs"] = pairs
     required = [ids[0] for ids in groups if len(ids) == 1]
     if required:
         where.append("d.key_ids @> CAST(:required AS integer[])")
@@ -472,16 +446,12 @@ def _ensure_keys(session: Session, keys: set[str]) -> dict[str, int]:
 
 def _row(doc: SearchDocument, ids: dict[str, int]) -> dict[str, Any]:
     keys = (*doc.keys, ALL_KEY)
-    title = tokenize(doc.title)
-    body = tokenize(doc.body)
     return {
         "asset_id": doc.doc_id,
         "revision": doc.revision,
         "fingerprint": doc.fingerprint,
-        "title": " ".join(title),
-        "body": " ".join(body),
-        # Pairs within each field: a phrase never runs from the title into the body.
-        "pairs": sorted(set(bigrams(title)) | set(bigrams(body))),
+        "title": " ".join(tokenize(doc.title)),
+        "body": " ".join(tokenize(doc.body)),
         "created_at": doc.created_at,
         "title_sort": doc.title_sort or "\uffff",
         "key_ids": sorted(ids[k] for k in doc.keys),
