@@ -64,6 +64,9 @@ MAX_SHINGLE = 3
 # Postings kept per index generation in the term cache, about 100 bytes each: the terms of the
 # recent queries, not the whole index.
 TERM_CACHE_POSTINGS = 1_000_000
+# Postings kept per segment (shared by the snapshots of every generation holding it), so that
+# after an update a term is read again only from the new segment.
+SEGMENT_TERM_CACHE_POSTINGS = 500_000
 PREFIX_CACHE_SIZE = 512
 # Phrases whose matches are kept (per segment; in an n-gram index, those checked by position).
 PHRASE_CACHE_SIZE = 256
@@ -206,13 +209,29 @@ class Snapshot:
         if found is not None:
             self.terms.move_to_end(key)
             return found
-        found = _read_postings(self.searcher, fieldname, text, self.size)
+        found = self._combined(fieldname, text)
         self.terms[key] = found
         self.cached_postings += found.count
         while self.cached_postings > TERM_CACHE_POSTINGS and len(self.terms) > 1:
             _, old = self.terms.popitem(last=False)
             self.cached_postings -= old.count
         return found
+
+    def _combined(self, fieldname: str, text: str) -> _Postings:
+        """A term's postings over the whole index, from each segment's (read once per segment:
+        after an update only the new segment's are read, not every segment's again)."""
+        bits = 0
+        weights: dict[int, float] = {}
+        for (offset, data), leaf in zip(self.spans, self.leaves, strict=True):
+            local_bits, local_weights = data.term(leaf, fieldname, text)
+            if not local_bits:
+                continue
+            bits |= local_bits << offset
+            if offset:
+                weights.update({d + offset: w for d, w in local_weights.items()})
+            else:
+                weights.update(local_weights)
+        return _Postings(bits=bits, count=len(weights), weights=weights)
 
     def scores(self, fieldname: str, text: str) -> dict[int, float]:
         postings = self.term(fieldname, text)
@@ -288,14 +307,6 @@ def _bitset(blocks: Iterable[Iterable[int]], size: int) -> int:
     return int.from_bytes(buf, "little")
 
 
-def _read_postings(searcher: Searcher, fieldname: str, text: str, size: int) -> _Postings:
-    weights: dict[int, float] = {}
-    for ids, block_weights in _blocks(searcher.reader(), fieldname, text, weights=True):
-        weights.update(zip(ids, block_weights, strict=True))
-    bits = _bitset([weights.keys()], size)
-    return _Postings(bits=bits, count=len(weights), weights=weights)
-
-
 @dataclass
 class _SegmentData:
     """What a snapshot needs from one segment, without its deletions. Segments never change
@@ -312,6 +323,32 @@ class _SegmentData:
     # (field, phrase words) -> local bitset of the documents holding the phrase (deleted ones
     # included: the snapshot's live mask drops them). Also unchanging, so kept across updates.
     phrases: OrderedDict[tuple[str, tuple[str, ...]], int] = field(default_factory=OrderedDict)
+    # (field, term) -> (local bitset, local docnum -> weight), deleted documents included.
+    terms: OrderedDict[tuple[str, str], tuple[int, dict[int, float]]] = field(
+        default_factory=OrderedDict
+    )
+    cached_postings: int = 0
+    # Snapshots of several generations share a segment's data: its caches have their own lock.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def term(self, leaf: IndexReader, fieldname: str, text: str) -> tuple[int, dict[int, float]]:
+        key = (fieldname, text)
+        with self.lock:
+            found = self.terms.get(key)
+            if found is not None:
+                self.terms.move_to_end(key)
+                return found
+        weights: dict[int, float] = {}
+        for ids, block_weights in _blocks(leaf, fieldname, text, weights=True):
+            weights.update(zip(ids, block_weights, strict=True))
+        found = (_bitset([weights.keys()], len(self.ids)), weights)
+        with self.lock:
+            self.terms[key] = found
+            self.cached_postings += len(weights)
+            while self.cached_postings > SEGMENT_TERM_CACHE_POSTINGS and len(self.terms) > 1:
+                _, (_, old) = self.terms.popitem(last=False)
+                self.cached_postings -= len(old)
+        return found
 
     def field_lengths(self, fieldname: str) -> list[int]:
         found = self.lengths.get(fieldname)
@@ -701,13 +738,16 @@ def _match_phrase(snap: Snapshot, fieldname: str, words: Sequence[str]) -> tuple
         local = (candidates >> offset) & ((1 << size) - 1)
         if not local:
             continue
-        found = data.phrases.get(key)
+        with data.lock:
+            found = data.phrases.get(key)
+            if found is not None:
+                data.phrases.move_to_end(key)
         if found is None:
-            found = data.phrases[key] = _phrase_in_column(leaf, column, needle, local)
-            if len(data.phrases) > PHRASE_CACHE_SIZE:
-                data.phrases.popitem(last=False)
-        else:
-            data.phrases.move_to_end(key)
+            found = _phrase_in_column(leaf, column, needle, local)
+            with data.lock:
+                data.phrases[key] = found
+                if len(data.phrases) > PHRASE_CACHE_SIZE:
+                    data.phrases.popitem(last=False)
         bits |= found << offset
     return bits & snap.live, leaves
 

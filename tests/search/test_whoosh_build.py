@@ -182,3 +182,29 @@ def _reference_normalize(text: str) -> str:
 )
 def test_normalize_fast_paths_match_the_definition(text: str) -> None:
     assert normalize(text) == _reference_normalize(text)
+
+
+def test_after_an_update_a_term_is_read_only_from_the_new_segment(
+    tmp_path: Path, parallel: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = WhooshBackend(tmp_path / "ix")
+    library = docs(40)
+    backend.rebuild(None, library)  # type: ignore[arg-type]
+    word = SearchRequest(query=parse_query("kayak"), limit=100)
+    before = set(backend.search(None, word).ids)  # type: ignore[arg-type]
+    added = SearchDocument(
+        **{**library[0].__dict__, "doc_id": uuid.UUID(int=999), "asset_id": uuid.UUID(int=999)}  # type: ignore[arg-type]
+    )
+    added = SearchDocument(**{**added.__dict__, "title": "kayak kayak"})  # type: ignore[arg-type]
+    backend.update(None, upsert=[added], delete=[])  # type: ignore[arg-type]
+    read_from: list[int] = []
+    real_blocks = whoosh_backend._blocks
+
+    def counting(reader: Any, fieldname: str, text: str, *, weights: bool) -> Any:
+        read_from.append(reader.doc_count_all())
+        return real_blocks(reader, fieldname, text, weights=weights)
+
+    monkeypatch.setattr(whoosh_backend, "_blocks", counting)
+
+    assert set(backend.search(None, word).ids) == before | {added.doc_id}  # type: ignore[arg-type]
+    assert read_from and set(read_from) == {1}  # the new one-document segment only
