@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # left by a process that died; `dam serve` and `dam worker` remove such files at start.
     stale_temp_minutes: int = Field(default=60, ge=1)
     worker_poll_seconds: float = 1.0
+    # Wake the worker when a job is committed (in-process signal; LISTEN/NOTIFY on PostgreSQL)
+    # instead of only polling. Off where LISTEN cannot work, e.g. behind a transaction pooler.
+    worker_wake: bool = True
     job_max_attempts: int = 8
     # A claimed job's lease, renewed by the worker's heartbeat while it is alive: a crashed
     # worker's jobs are taken up again within a lease, a long job is never run twice.

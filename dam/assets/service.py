@@ -311,7 +311,10 @@ def _take_bytes(session: Session, version: AssetVersion) -> None:
 def _store_blob(ctx: Context, inspected: Inspected) -> str:
     key = blob_key(inspected.upload.sha256)
     if not ctx.store.exists(key):
-        ctx.store.put_file(key, inspected.upload.path, content_type=inspected.media.mime_type)
+        # The temp file is the upload's own: the filesystem store renames it into place.
+        ctx.store.put_file(
+            key, inspected.upload.path, content_type=inspected.media.mime_type, move=True
+        )
     return key
 
 

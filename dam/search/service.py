@@ -351,9 +351,9 @@ def index_assets(session: Session, *, ctx: Context, asset_ids: Sequence[uuid.UUI
     backend = get_search(ctx)
     docs = list(load_documents(session, pack=ctx.governance.pack, asset_ids=list(asset_ids)))
     found = {d.doc_id for d in docs}
-    backend.upsert(session, docs)
     # A published document that merged back into the working one (or an asset that is gone).
-    backend.delete(session, [d for d in doc_ids_of(asset_ids) if d not in found])
+    gone = [d for d in doc_ids_of(asset_ids) if d not in found]
+    backend.update(session, upsert=docs, delete=gone)
     return len(docs)
 
 
