@@ -473,13 +473,14 @@ def complete(
 ) -> ResumableUpload:
     """The asset from the received file, through `create_asset`, and the upload marked
     completed in the same transaction; a refusal is stored on the upload instead. Either way
-    the partial file goes (the blob store has the bytes if they were accepted)."""
+    the partial file goes then (the blob store has the bytes if they were accepted)."""
     with session_scope(ctx.engine) as session:
         row = session.get(ResumableUpload, upload_id)
         assert row is not None
         values = dict(row.upload_metadata)
+    part = part_path(ctx, upload_id)
     received = ReceivedUpload(
-        path=part_path(ctx, upload_id),
+        path=_staged(part),
         sha256=sha256,
         size=row.length,
         filename=declared_filename(values),
@@ -504,10 +505,28 @@ def complete(
             )
     finally:
         received.discard()
+    # Only once an outcome is recorded: after anything else (a lost database connection at
+    # commit) the upload still has every byte, and the next HEAD finishes it.
+    part.unlink(missing_ok=True)
     with session_scope(ctx.engine) as session:
         done = session.get(ResumableUpload, upload_id)
         assert done is not None
         return done
+
+
+def _staged(part: Path) -> Path:
+    """A second name for the part file's bytes, handed to `create_asset`: the blob store may
+    move the file it is given into place (the body is written once), and the part file must
+    survive a crash before the asset's transaction commits, so that HEAD can still finish the
+    upload from it (`finish_stalled`). A hard link costs nothing; where one cannot be made the
+    part file itself is handed over."""
+    staged = part.with_name(part.name + ".staged")
+    staged.unlink(missing_ok=True)
+    try:
+        os.link(part, staged)
+    except OSError:
+        return part
+    return staged
 
 
 def _finish(
@@ -702,7 +721,9 @@ def check_uploads(ctx: Context, *, repair: bool, grace_seconds: int) -> UploadsR
     directory = ctx.settings.data_dir / UPLOADS_DIR
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
     if directory.is_dir():
-        for path in sorted(directory.glob("*.part")):
+        # `.part.staged`: the second name `complete` gives the bytes, left by a crash; the
+        # part file keeps them, so an old one is an orphan (its stem is no upload id).
+        for path in sorted([*directory.glob("*.part"), *directory.glob("*.part.staged")]):
             try:
                 upload_id = uuid.UUID(path.stem)
             except ValueError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -335,6 +336,38 @@ def test_a_completion_cut_short_by_a_crash_is_finished_by_head(
     asset_id = finished.headers["dam-asset-id"]
     asset = client.get(f"/api/v1/assets/{asset_id}", headers=designer).json()
     assert asset["current_version"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_completion_that_fails_after_the_blob_moved_is_finished_by_head(
+    client: TestClient,
+    designer: dict[str, str],
+    ctx: Context,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The blob store moves the file it is given into place; the upload's part file must
+    outlive a failure between that and the asset's commit, so HEAD can still make the asset."""
+    data = image_bytes(seed=11)
+    location = create(client, designer, len(data), metadata=GOOD_METADATA).headers["location"]
+    real_finish = resumable._finish
+
+    def commit_fails(*args: Any, **kw: Any) -> None:
+        raise RuntimeError("connection lost at commit")
+
+    monkeypatch.setattr(resumable, "_finish", commit_fails)
+    assert patch(client, designer, location, 0, data).status_code == 500
+    monkeypatch.setattr(resumable, "_finish", real_finish)
+    assert _parts(ctx), "the part file is still there"
+    clock.advance(seconds=61)
+    ctx.extras.pop(resumable.HASHERS_KEY, None)
+    finished = head(client, designer, location)
+    asset_id = finished.headers["dam-asset-id"]
+    asset = client.get(f"/api/v1/assets/{asset_id}", headers=designer).json()
+    assert asset["current_version"]["sha256"] == hashlib.sha256(data).hexdigest()
+    download = client.get(f"/api/v1/assets/{asset_id}/content", headers=designer)
+    assert download.content == data
+    assert _parts(ctx) == []
+    assert list((ctx.settings.data_dir / resumable.UPLOADS_DIR).glob("*.staged")) == []
 
 
 def test_video_from_a_sample_file_uploads_resumably(
