@@ -12,8 +12,20 @@ from dam.api.openapi import UPLOAD_BODY, errors
 from dam.assets import service as asset_service
 from dam.governance import service, terms
 from dam.governance.schemas import PrefillOut, ValidationOut
+from dam.search import service as search_service
+from dam.search.schemas import SimilarHit
 
 router = APIRouter(prefix="/api/v1", tags=["governance"])
+
+# How near a chosen file's image must be to an asset's for the upload form to show it.
+UPLOAD_LOOKALIKE_DISTANCE = 6
+UPLOAD_LOOKALIKE_LIMIT = 6
+
+
+class PrefillWithLookalikes(PrefillOut):
+    # Assets the caller may see whose image looks nearly the same as the file's (perceptual
+    # hash within 6 bits), nearest first; an exact copy is among them at distance 0.
+    similar: list[SimilarHit] = []
 
 
 @router.get("/taxonomy")
@@ -76,23 +88,40 @@ async def validate(
 
 @router.post(
     "/governance/prefill",
-    response_model=PrefillOut,
+    response_model=PrefillWithLookalikes,
     openapi_extra=UPLOAD_BODY,
     responses=errors(415),
 )
 @body_kind(BodyKind.upload)
-async def prefill(request: Request, ctx: ContextDep, actor: Uploader) -> PrefillOut:
+async def prefill(
+    request: Request, ctx: ContextDep, session: SessionDep, actor: Uploader
+) -> PrefillWithLookalikes:
     """What the file's embedded EXIF/IPTC/XMP metadata pre-fills (title, description, tags,
     rights date, credits …) and the key each value came from, before any term is chosen:
     the upload form shows it when a file is picked. `metadata` is optional; explicit values
-    in it win. Judges nothing, stores nothing."""
+    in it win. `similar` lists the assets whose image looks nearly the same, so the form shows
+    near-duplicates before anything is sent. Judges nothing, stores nothing."""
     upload = await read_upload(request, ctx)
     try:
-        return await run_in_threadpool(
+        filled = await run_in_threadpool(
             asset_service.preview_prefill, ctx=ctx, upload=upload, principal=actor
         )
     finally:
         upload.discard()
+    similar = (
+        await run_in_threadpool(
+            search_service.similar_to_hash,
+            session,
+            principal=actor,
+            phash=filled.phash,
+            exclude_asset_id=None,
+            max_distance=UPLOAD_LOOKALIKE_DISTANCE,
+            limit=UPLOAD_LOOKALIKE_LIMIT,
+        )
+        if filled.phash
+        else []
+    )
+    return PrefillWithLookalikes(**filled.model_dump(), similar=similar)
 
 
 @router.post("/governance/reload", responses=errors(422))

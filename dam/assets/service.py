@@ -267,6 +267,7 @@ def preview_prefill(*, ctx: Context, upload: ReceivedUpload, principal: Principa
         ).to_json(),
         prefilled=filled.prefilled,
         embedded=embedded_for(principal.role.value, pack, inspected.embedded),
+        phash=inspected.media.phash,
     )
 
 

@@ -33,6 +33,7 @@ templates.env.filters.update(
     wait=web.human_wait,
     percent=web.percent,
     money=web.money,
+    in_currencies=web.in_currencies,
     amount=web.amount,
     when=web.when,
     last_day=web.last_day,

@@ -453,6 +453,7 @@ def campaign_page(
             "campaign": campaign,
             "report": report,
             "chart": web.line_chart(series),
+            "thumbs": web.performance_thumbs(session, report.items, principal=principal),
             "metric": metric,
             "placements": web.campaign_placements(session, campaign=campaign),
             **pages.export_context(principal, report=report, pack=ctx.governance.pack),

@@ -138,6 +138,45 @@
     return box;
   }
 
+  // Assets that look nearly the same as the chosen file (the prefill answer's `similar`),
+  // shown before anything is uploaded: a thumbnail and a link to each.
+  function showLookalikes(entry, similar) {
+    var panel = entry.el.querySelector(".file-lookalikes");
+    var items = panel.querySelector(".lookalikes");
+    items.innerHTML = "";
+    similar.forEach(function (hit) {
+      var li = document.createElement("li");
+      li.className = "lookalike";
+      var link = document.createElement("a");
+      link.href = "/assets/" + hit.id;
+      link.setAttribute("data-lookalike", hit.id);
+      var thumb = document.createElement("span");
+      thumb.className = "lookalike-thumb";
+      if (hit.thumbnail_url) {
+        var img = document.createElement("img");
+        img.src = hit.thumbnail_url;
+        img.alt = "";
+        img.loading = "lazy";
+        thumb.appendChild(img);
+      } else {
+        thumb.textContent = "No preview yet";
+        thumb.classList.add("placeholder");
+      }
+      link.appendChild(thumb);
+      var name = document.createElement("span");
+      name.className = "lookalike-title";
+      name.textContent = hit.title;
+      link.appendChild(name);
+      li.appendChild(link);
+      var how = document.createElement("span");
+      how.className = "small muted";
+      how.textContent = hit.distance === 0 ? "the same image" : "nearly the same (" + hit.distance + " of 64 bits differ)";
+      li.appendChild(how);
+      items.appendChild(li);
+    });
+    panel.hidden = !similar.length;
+  }
+
   function showPrefill(entry, body) {
     var panel = entry.el.querySelector(".file-embedded");
     var grid = panel.querySelector(".embedded-grid");
@@ -212,7 +251,10 @@
     return window.DAM.postForm("/api/v1/governance/prefill", data).then(function (res) {
       reading.hidden = true;
       // A file the server refuses says why when it is checked; nothing to show here.
-      if (res.status === 200 && res.body) showPrefill(entry, res.body);
+      if (res.status === 200 && res.body) {
+        showPrefill(entry, res.body);
+        showLookalikes(entry, res.body.similar || []);
+      }
     });
   }
 
