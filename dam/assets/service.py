@@ -312,9 +312,12 @@ def _take_bytes(session: Session, version: AssetVersion) -> None:
 def _store_blob(ctx: Context, inspected: Inspected) -> str:
     key = blob_key(inspected.upload.sha256)
     if not ctx.store.exists(key):
-        # The temp file is the upload's own: the filesystem store renames it into place.
+        # A temp file of the upload's own is renamed into place by the filesystem store.
         ctx.store.put_file(
-            key, inspected.upload.path, content_type=inspected.media.mime_type, move=True
+            key,
+            inspected.upload.path,
+            content_type=inspected.media.mime_type,
+            move=inspected.upload.owned,
         )
     return key
 

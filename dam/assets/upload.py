@@ -40,9 +40,10 @@ WRITEBACK_EVERY_BYTES = 8 * 1024 * 1024
 
 @dataclass
 class ReceivedUpload:
-    """A received file on local disk, synced, owned by the upload: storing it may move it into
-    the blob store (`BlobStore.put_file(move=True)`). Call `discard()` when done (the service
-    does); it removes whatever is left."""
+    """A received file on local disk, synced. When `owned` (a file the upload wrote itself),
+    storing it may move it into the blob store (`BlobStore.put_file(move=True)`), and
+    `discard()` removes whatever is left; a file that is somebody else's (`dam import` reads
+    the shoot's files in place) is copied and never removed."""
 
     path: Path
     sha256: str
@@ -50,9 +51,11 @@ class ReceivedUpload:
     filename: str | None
     declared_type: str | None
     fields: dict[str, str] = field(default_factory=dict)
+    owned: bool = True
 
     def discard(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.owned:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass

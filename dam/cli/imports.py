@@ -126,7 +126,7 @@ class LocalTarget:
         return {f.id for f in self.ctx.governance.pack.facets}
 
     def _upload(self, row: Row, sha256: str) -> ReceivedUpload:
-        # The file itself, read in place: nothing here may ever `discard()` it.
+        # The file itself, read in place: not the upload's to move or remove (`owned=False`).
         assert row.path is not None
         return ReceivedUpload(
             path=row.path,
@@ -135,6 +135,7 @@ class LocalTarget:
             filename=row.path.name,
             declared_type=None,
             fields={"metadata": json.dumps(row.metadata)},
+            owned=False,
         )
 
     def validate(self, row: Row, sha256: str) -> Verdict:

@@ -9,6 +9,7 @@ reconnecting, a job that became due by its `run_after`) finds the job at its nex
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import weakref
@@ -61,14 +62,26 @@ def signal_for(engine: Engine) -> Signal:
         return found
 
 
+def channel_for(engine: Engine) -> str:
+    """`dam_jobs`, or `dam_jobs_<digest>` when the database URL picks a schema (an `options`
+    search_path): NOTIFY reaches every listener of the database, and services that share one in
+    separate schemas must not wake each other's workers."""
+    options = engine.url.query.get("options")
+    if not options:
+        return CHANNEL
+    return f"{CHANNEL}_{hashlib.sha256(str(options).encode()).hexdigest()[:16]}"
+
+
 def job_enqueued(session: Session) -> None:
     """Called by `enqueue`: the worker is woken when this session's transaction commits."""
     if session.info.get(_PENDING):
         return
     session.info[_PENDING] = True
-    if session.get_bind().dialect.name == "postgresql":
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        engine = bind if isinstance(bind, Engine) else bind.engine
         # Transactional: PostgreSQL delivers it at commit, and drops it on rollback.
-        session.execute(sa.text(f"NOTIFY {CHANNEL}"))
+        session.execute(sa.text(f"NOTIFY {channel_for(engine)}"))
 
 
 @event.listens_for(Session, "after_commit")
@@ -94,6 +107,7 @@ class Listener(threading.Thread):
         self.conninfo = engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False
         )
+        self.channel = channel_for(engine)
         self.wake = wake
         self.retry_seconds = retry_seconds
         self.stopping = threading.Event()
@@ -105,7 +119,7 @@ class Listener(threading.Thread):
         while not self.stopping.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {self.channel}")
                     self.listening.set()
                     self.wake.set()
                     while not self.stopping.is_set():

@@ -122,8 +122,11 @@ def test_import_stores_rows_writes_results_and_resumes_without_duplicates(
             f'IMG_0003.jpg,Bad,"{DESCRIPTION}",,potato,owned,,',
         ],
     )
+    before = {p.name: p.read_bytes() for p in shoot.iterdir()}
     first = cli_env.invoke("import", str(shoot), "--manifest", str(manifest))
     assert first.code == 1  # one row refused
+    # The shoot's files are read in place, never moved into the blob store or removed.
+    assert {p.name: p.read_bytes() for p in shoot.iterdir()} == before
     results = _results(tmp_path / "shoot.results.csv")
     assert [(r["filename"], r["status"]) for r in results] == [
         ("IMG_0001.jpg", "created"),

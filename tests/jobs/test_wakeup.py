@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from dam import worker
@@ -158,3 +159,18 @@ def test_index_job_runs_while_a_slow_job_holds_the_other_lane(
     finally:
         release.set()
         thread.stop()
+
+
+def test_each_schema_of_a_database_has_a_channel_of_its_own() -> None:
+    """NOTIFY reaches every listener of the database: services sharing one in separate
+    schemas (as the test workers do) must not wake each other."""
+    plain = sa.create_engine("postgresql+psycopg://u@h/db")
+    one = sa.create_engine("postgresql+psycopg://u@h/db?options=-csearch_path%3Done")
+    two = sa.create_engine("postgresql+psycopg://u@h/db?options=-csearch_path%3Dtwo")
+    channels = [wakeup.channel_for(e) for e in (plain, one, two)]
+    assert channels[0] == "dam_jobs"
+    assert len(set(channels)) == 3
+    assert all(c.startswith("dam_jobs_") for c in channels[1:])
+    assert channels[1] == wakeup.channel_for(
+        sa.create_engine("postgresql+psycopg://other@h/db?options=-csearch_path%3Done")
+    )
