@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from dam.api import ROUTERS
+from dam.api import ROUTERS, uploads
 from dam.api.middleware import (
     BodyGuard,
     RequestContext,
@@ -26,6 +26,7 @@ from dam.api.middleware import (
     security_headers_for,
 )
 from dam.api.openapi import errors, install_openapi
+from dam.assets.resumable import TUS_VERSION
 from dam.audit.service import request_id_var
 from dam.auth import service as auth_service
 from dam.config import Settings, get_settings
@@ -140,6 +141,10 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Content-Range"] = f"bytes */{exc.extra['size']}"
         if exc.status_code == 401:
             headers["WWW-Authenticate"] = "Bearer"
+        if request.url.path.startswith(uploads.PREFIX):
+            # tus: every answer names the protocol version, refusals included.
+            headers.update(uploads.tus_headers())
+            headers["Tus-Version"] = TUS_VERSION
         return _error(request, exc.body(), exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

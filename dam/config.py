@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, time
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Signs sessions and links in development only; check_production() refuses it elsewhere.
@@ -31,6 +33,10 @@ def _default_dir(name: str) -> Path:
 
 class SettingsInvalid(ValueError):
     """A combination of settings the service refuses (each value was valid on its own)."""
+
+
+# dam.media.MediaKind's values (config sits below media, so it cannot import them).
+MEDIA_KINDS = frozenset({"image", "vector", "document", "video", "audio"})
 
 
 class StorageKind(StrEnum):
@@ -67,6 +73,13 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
 
     max_upload_mib: int = Field(default=2048, ge=1)
+    # Per media kind (image, vector, document, video, audio), a limit that replaces
+    # max_upload_mib for files of that kind once they are sniffed; resumable uploads
+    # (/api/v1/uploads) may announce up to the largest of them. JSON, e.g. '{"video": 8192}'.
+    max_upload_mib_by_kind: dict[str, int] = Field(default_factory=lambda: {"video": 4096})
+    # A resumable upload nobody has written to for this long expires; its bytes are removed
+    # (by the worker's sweep, or `dam storage check --repair`).
+    upload_expire_hours: float = Field(default=24, gt=0)
     # Pillow refuses images above this many pixels (decompression bombs).
     max_image_pixels: int = Field(default=200_000_000, ge=1)
     # Raster decodes (inspection, renditions) running at once in this process; the others wait.
@@ -91,6 +104,9 @@ class Settings(BaseSettings):
     # left by a process that died; `dam serve` and `dam worker` remove such files at start.
     stale_temp_minutes: int = Field(default=60, ge=1)
     worker_poll_seconds: float = 1.0
+    # Wake the worker when a job is committed (in-process signal; LISTEN/NOTIFY on PostgreSQL)
+    # instead of only polling. Off where LISTEN cannot work, e.g. behind a transaction pooler.
+    worker_wake: bool = True
     job_max_attempts: int = 8
     # A claimed job's lease, renewed by the worker's heartbeat while it is alive: a crashed
     # worker's jobs are taken up again within a lease, a long job is never run twice.
@@ -106,6 +122,65 @@ class Settings(BaseSettings):
     # fetches of one download are one delivery).
     delivery_window_seconds: int = Field(default=900, ge=0)
     campaign_auto_create: bool = False
+
+    @field_validator("max_upload_mib_by_kind")
+    @classmethod
+    def _kinds(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - MEDIA_KINDS)
+        if unknown:
+            raise ValueError(
+                f"unknown media kinds {', '.join(unknown)}; use {', '.join(sorted(MEDIA_KINDS))}"
+            )
+        if any(mib < 1 for mib in value.values()):
+            raise ValueError("every limit must be at least 1 MiB")
+        return value
+
+    # Review SLAs count working hours in the team's timezone (an IANA name): the hours of a
+    # working day ("09:00-17:00"), the working weekdays (mon … sun) and the holidays
+    # (comma-separated ISO dates), on which no SLA time passes.
+    team_timezone: str = "UTC"
+    working_hours: str = "09:00-17:00"
+    working_days: str = "mon,tue,wed,thu,fri"
+    holidays: str = ""
+    # Approvers are warned this many working hours before a stage's due time (0: no warning).
+    sla_warning_hours: float = Field(default=2.0, ge=0, le=2000)
+    # Email for notifications: off unless DAM_SMTP_HOST is set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "dam@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Links in emails point here (the address people open the web UI at).
+    public_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("team_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours_span(cls, value: str) -> str:
+        working_span(value)
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: str) -> str:
+        working_weekdays(value)
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holiday_dates(cls, value: str) -> str:
+        holiday_dates(value)
+        return value
 
     @property
     def default_database_path(self) -> Path:
@@ -126,6 +201,15 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         return self.max_upload_mib * 1024 * 1024
 
+    def max_upload_bytes_for(self, kind: str) -> int:
+        """The size limit of a file of this media kind."""
+        return self.max_upload_mib_by_kind.get(kind, self.max_upload_mib) * 1024 * 1024
+
+    @property
+    def max_resumable_bytes(self) -> int:
+        """The largest file any kind admits: what a resumable upload may announce."""
+        return max([self.max_upload_mib, *self.max_upload_mib_by_kind.values()]) * 1024 * 1024
+
     @property
     def max_body_bytes(self) -> int:
         return self.max_body_kib * 1024
@@ -145,6 +229,45 @@ class Settings(BaseSettings):
     def check_production(self) -> None:
         if self.env != "dev" and self.secret_key == DEV_SECRET:
             raise SettingsInvalid("DAM_SECRET_KEY must be set outside DAM_ENV=dev")
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def working_span(value: str) -> tuple[time, time]:
+    """`HH:MM-HH:MM` → (start, end), start before end."""
+    try:
+        start_text, end_text = value.split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError as exc:
+        raise ValueError(f"working hours {value!r}: write them as HH:MM-HH:MM") from exc
+    if start >= end:
+        raise ValueError(f"working hours {value!r}: the day must end after it starts")
+    return start, end
+
+
+def working_weekdays(value: str) -> frozenset[int]:
+    """`mon,tue,…` → weekday numbers (Monday 0)."""
+    days = [d.strip().lower() for d in value.split(",") if d.strip()]
+    unknown = [d for d in days if d not in WEEKDAYS]
+    if unknown or not days:
+        raise ValueError(
+            f"working days {value!r}: list at least one of {', '.join(WEEKDAYS)}, comma-separated"
+        )
+    return frozenset(WEEKDAYS.index(d) for d in days)
+
+
+def holiday_dates(value: str) -> frozenset[date]:
+    out = set()
+    for item in value.split(","):
+        if item.strip():
+            try:
+                out.add(date.fromisoformat(item.strip()))
+            except ValueError as exc:
+                raise ValueError(
+                    f"holiday {item.strip()!r} is not an ISO date (YYYY-MM-DD)"
+                ) from exc
+    return frozenset(out)
 
 
 @lru_cache

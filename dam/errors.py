@@ -45,6 +45,16 @@ class Conflict(DamError):
     code = "conflict"
 
 
+class Gone(DamError):
+    status_code = 410
+    code = "gone"
+
+
+class Locked(DamError):
+    status_code = 423
+    code = "locked"
+
+
 class PreconditionFailed(DamError):
     status_code = 412
     code = "precondition_failed"

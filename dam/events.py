@@ -24,9 +24,23 @@ EVENT_TYPES = (
     "asset.approved",
     "asset.rejected",
     "asset.archived",
+    "asset.unarchived",
     "asset.expiring",
     "asset.expired",
     "asset.campaigns_changed",
+    # An asset newly matches a saved search with notifications on (dam.collections.saved).
+    "saved_search.matched",
+    # Review stages (dam.workflow): a stage waits for its approvers, a stage was approved (the
+    # last stage's approval is also `asset.approved`), a stage's SLA ran out.
+    "review.stage_started",
+    "review.stage_approved",
+    "review.sla_warning",
+    "review.sla_breached",
+    "comment.created",
+    # Someone's inbox got a line (dam.notifications); carries the recipient and the kind.
+    "notification.created",
+    "brief.created",
+    "brief.asset_linked",
 )
 
 
@@ -34,7 +48,7 @@ def emit(
     session: Session,
     event_type: str,
     *,
-    asset: Asset,
+    asset: Asset | None,
     now: datetime,
     version: int | None = None,
     data: dict[str, Any] | None = None,
@@ -49,7 +63,7 @@ def emit(
             "event_id": str(event_id),
             "type": event_type,
             "time": now.isoformat(),
-            "asset_id": str(asset.id),
+            "asset_id": None if asset is None else str(asset.id),
             "version": version,
             "data": data or {},
         },

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -215,3 +216,21 @@ def automation(keys: Keys) -> dict[str, str]:
 def count_rows(engine: Engine, table: str) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+# --- the run's summary -----------------------------------------------------------------------
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Skipped tests as one line by reason (the PostgreSQL variants when DAM_TEST_DATABASE_URL
+    is unset, ...), not a line per test ahead of the result."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: Counter[str] = Counter()
+    for report in skipped:
+        longrepr = getattr(report, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr or "")
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    parts = "; ".join(f"{reason} ({n})" for reason, n in reasons.most_common())
+    terminalreporter.write_line(f"skipped {len(skipped)}: {parts}")

@@ -24,8 +24,15 @@ from httpx import Response
 from sqlmodel import Session
 
 from dam.api.middleware import flat_routes
+from dam.auth import service as auth_service
+from dam.collections import saved, shares
+from dam.collections import service as collections
+from dam.collections.schemas import CollectionIn, GrantIn, SavedSearchIn, ShareLinkIn
 from dam.context import Context
-from dam.models import Asset, AssetStatus, Role
+from dam.db import session_scope
+from dam.models import Asset, AssetStatus, Collection, Role
+from dam.principal import SYSTEM
+from dam.principal import Principal as DamPrincipal
 from dam.worker import run_pending
 from tests.campaigns.support import new_campaign, publish
 from tests.conftest import Keys
@@ -40,7 +47,15 @@ MANAGERS = frozenset({Role.admin, Role.brand_manager, Role.marketer})
 TAGGERS = frozenset({Role.admin, Role.brand_manager, Role.designer, Role.marketer})
 REPORTERS = frozenset({Role.admin, Role.brand_manager, Role.marketer, Role.automation})
 ANALYSTS = TAGGERS
-HIDING_CODES = {"asset_not_found", "campaign_not_found"}
+HIDING_CODES = {
+    "asset_not_found",
+    "campaign_not_found",
+    "collection_not_found",
+    "share_link_not_found",
+    "saved_search_not_found",
+}
+# A collection's owner (the designer key of the matrix) and admins rename, share and edit it.
+OWNERS = frozenset({Role.admin, Role.designer})
 NOT_PAGES = ("/api/", "/healthz", "/readyz", "/openapi", "/docs", "/redoc")
 
 
@@ -49,6 +64,8 @@ class Rule:
     roles: frozenset[Role] = ALL
     public: bool = False  # no key or session needed
     body: Callable[[Cell], dict[str, Any]] | None = None  # request kwargs
+    # Public, like a share link's pages: an asset is shown only when it is published.
+    outside: bool = False
 
 
 # --- request bodies ------------------------------------------------------------------------
@@ -94,6 +111,14 @@ def _campaign(cell: Cell) -> str:
     return cell.campaign
 
 
+def _published(cell: Cell) -> str:
+    return cell.world.published
+
+
+def _published_ids(cell: Cell) -> dict[str, Any]:
+    return {"json": {"asset_ids": [cell.world.published]}}
+
+
 RULES: dict[tuple[str, str], Rule] = {
     # assets
     ("POST", "/api/v1/assets"): Rule(UPLOADERS, body=_upload_form),
@@ -101,6 +126,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/assets/{asset_id}"): Rule(),
     ("PATCH", "/api/v1/assets/{asset_id}"): Rule(UPLOADERS, body=_json({"title": "Renamed"})),
     ("DELETE", "/api/v1/assets/{asset_id}"): Rule(UPLOADERS),
+    ("POST", "/api/v1/assets/{asset_id}/unarchive"): Rule(UPLOADERS),
     ("POST", "/api/v1/assets/{asset_id}/versions"): Rule(UPLOADERS, body=_image_form),
     ("GET", "/api/v1/assets/{asset_id}/versions"): Rule(),
     ("POST", "/api/v1/assets/{asset_id}/versions/{number}/restore"): Rule(UPLOADERS),
@@ -108,6 +134,26 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/assets/{asset_id}/renditions/{kind}"): Rule(),
     ("GET", "/api/v1/assets/{asset_id}/similar"): Rule(),
     ("GET", "/api/v1/assets/{asset_id}/history"): Rule(),
+    # derivatives
+    ("GET", "/api/v1/assets/{asset_id}/derivatives"): Rule(),
+    ("GET", "/api/v1/assets/{asset_id}/derivatives/{preset_id}"): Rule(),
+    ("POST", "/api/v1/assets/{asset_id}/derivatives/{preset_id}/links"): Rule(),
+    ("GET", "/api/v1/assets/{asset_id}/transform"): Rule(),
+    ("GET", "/api/v1/derivatives/{link}"): Rule(public=True),
+    ("GET", "/api/v1/assets/{asset_id}/versions/{number}/focal-point"): Rule(),
+    ("PUT", "/api/v1/assets/{asset_id}/versions/{number}/focal-point"): Rule(
+        UPLOADERS, body=_json({"x": 0.5, "y": 0.5})
+    ),
+    ("DELETE", "/api/v1/assets/{asset_id}/versions/{number}/focal-point"): Rule(UPLOADERS),
+    # bulk: open to every role; what each may do is refused per asset in the answer
+    ("POST", "/api/v1/assets/bulk"): Rule(
+        body=_json(lambda: {"asset_ids": [str(uuid.uuid4())], "actions": [{"action": "submit"}]})
+    ),
+    # resumable uploads (tus): without Tus-Resumable an uploader gets 412, past access control
+    ("OPTIONS", "/api/v1/uploads"): Rule(),
+    ("POST", "/api/v1/uploads"): Rule(UPLOADERS),
+    ("PATCH", "/api/v1/uploads/{upload_id}"): Rule(UPLOADERS),
+    ("DELETE", "/api/v1/uploads/{upload_id}"): Rule(UPLOADERS),
     # keys and identity
     ("GET", "/api/v1/me"): Rule(),
     ("POST", "/api/v1/keys"): Rule(ADMIN, body=_json({"role": "designer", "name": "m"})),
@@ -124,6 +170,27 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/assets/{asset_id}/approve"): Rule(REVIEWERS),
     ("POST", "/api/v1/assets/{asset_id}/reject"): Rule(REVIEWERS, body=_json({"reason": "no"})),
     ("GET", "/api/v1/review-queue"): Rule(REVIEWERS),
+    ("GET", "/api/v1/assets/{asset_id}/review"): Rule(UPLOADERS),
+    ("GET", "/api/v1/review-stages"): Rule(),
+    ("POST", "/api/v1/assets/{asset_id}/versions/{number}/comments"): Rule(
+        UPLOADERS, body=_json({"body": "c"})
+    ),
+    ("GET", "/api/v1/assets/{asset_id}/comments"): Rule(UPLOADERS),
+    ("PATCH", "/api/v1/assets/{asset_id}/comments/{comment_id}"): Rule(
+        UPLOADERS, body=_json({"resolved": True})
+    ),
+    ("GET", "/api/v1/inbox"): Rule(),
+    ("POST", "/api/v1/briefs"): Rule(
+        MANAGERS, body=_json({"title": "B", "deliverables": [{"label": "Hero"}]})
+    ),
+    ("GET", "/api/v1/briefs"): Rule(ANALYSTS),
+    ("GET", "/api/v1/reports/turnaround"): Rule(ANALYSTS),
+    ("GET", "/api/v1/briefs/{brief_id}"): Rule(ANALYSTS),
+    ("POST", "/api/v1/briefs/{brief_id}/assets"): Rule(UPLOADERS, body=_image_form),
+    ("POST", "/api/v1/briefs/{brief_id}/links"): Rule(
+        UPLOADERS, body=_json({"asset_id": str(uuid.uuid4()), "deliverable": "none"})
+    ),
+    ("POST", "/api/v1/inbox/read"): Rule(body=_json({})),
     ("GET", "/api/v1/audit"): Rule(REVIEWERS),
     # webhooks
     ("POST", "/api/v1/webhooks"): Rule(
@@ -155,6 +222,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/campaigns/{campaign_id}/performance"): Rule(),
     ("POST", "/api/v1/campaigns/{campaign_id}/placements"): Rule(REPORTERS, body=_json({})),
     ("GET", "/api/v1/campaigns/{campaign_id}/placements"): Rule(),
+    ("GET", "/api/v1/metric-sources"): Rule(),
     ("GET", "/api/v1/reports/creative-insights"): Rule(ANALYSTS),
     # operations and documentation
     ("GET", "/healthz"): Rule(public=True),
@@ -182,6 +250,7 @@ RULES: dict[tuple[str, str], Rule] = {
         UPLOADERS, body=_form(csrf_token=_csrf, etag='"stale"', title="T")
     ),
     ("POST", "/assets/{asset_id}/archive"): Rule(UPLOADERS, body=_form(csrf_token=_csrf)),
+    ("POST", "/assets/{asset_id}/unarchive"): Rule(UPLOADERS, body=_form(csrf_token=_csrf)),
     ("POST", "/assets/{asset_id}/campaigns"): Rule(
         TAGGERS, body=_form(csrf_token=_csrf, campaign_id=_campaign)
     ),
@@ -191,8 +260,114 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/upload"): Rule(UPLOADERS),
     ("GET", "/review"): Rule(REVIEWERS),
     ("GET", "/campaigns"): Rule(ANALYSTS),
+    ("GET", "/briefs"): Rule(ANALYSTS),
+    ("POST", "/briefs"): Rule(MANAGERS, body=_form(csrf_token=_csrf, title="T", deliverables="A")),
+    ("GET", "/briefs/{brief_id}"): Rule(ANALYSTS),
+    ("GET", "/inbox"): Rule(),
+    ("POST", "/inbox/read"): Rule(body=_form(csrf_token=_csrf)),
+    ("GET", "/turnaround"): Rule(ANALYSTS),
     ("GET", "/campaigns/{campaign_id}"): Rule(ANALYSTS),
     ("GET", "/governance"): Rule(),
+    # collections (each cell gets a fresh collection of the designer key, shared with every
+    # role to view), zips, saved searches (each cell a fresh one of the designer key) and
+    # share links (each cell a fresh one of the designer key, for the published asset)
+    ("POST", "/api/v1/collections"): Rule(TAGGERS, body=_json({"name": "M"})),
+    ("GET", "/api/v1/collections"): Rule(),
+    ("GET", "/api/v1/collections/{collection_id}"): Rule(),
+    ("PATCH", "/api/v1/collections/{collection_id}"): Rule(OWNERS, body=_json({"name": "N"})),
+    ("DELETE", "/api/v1/collections/{collection_id}"): Rule(OWNERS),
+    ("GET", "/api/v1/collections/{collection_id}/items"): Rule(),
+    ("POST", "/api/v1/collections/{collection_id}/items"): Rule(OWNERS, body=_published_ids),
+    ("DELETE", "/api/v1/collections/{collection_id}/items/{asset_id}"): Rule(OWNERS),
+    ("PUT", "/api/v1/collections/{collection_id}/order"): Rule(OWNERS, body=_published_ids),
+    ("GET", "/api/v1/assets/{asset_id}/collections"): Rule(),
+    ("GET", "/api/v1/collections/{collection_id}/zip"): Rule(),
+    ("POST", "/api/v1/zip"): Rule(body=_published_ids),
+    ("POST", "/api/v1/saved-searches"): Rule(body=_json({"name": "S", "query": {"q": "x"}})),
+    ("GET", "/api/v1/saved-searches"): Rule(),
+    ("GET", "/api/v1/saved-searches/{saved_id}"): Rule(frozenset({Role.designer})),
+    ("PATCH", "/api/v1/saved-searches/{saved_id}"): Rule(
+        frozenset({Role.designer}), body=_json({"name": "T"})
+    ),
+    ("DELETE", "/api/v1/saved-searches/{saved_id}"): Rule(frozenset({Role.designer})),
+    ("GET", "/api/v1/saved-searches/{saved_id}/results"): Rule(frozenset({Role.designer})),
+    ("POST", "/api/v1/share-links"): Rule(
+        TAGGERS, body=lambda cell: {"json": {"asset_id": cell.world.published}}
+    ),
+    ("GET", "/api/v1/share-links"): Rule(),
+    ("GET", "/api/v1/share-links/presets"): Rule(),
+    ("GET", "/api/v1/taxonomy/suggest"): Rule(),
+    ("GET", "/api/v1/share-links/{link_id}"): Rule(OWNERS),
+    ("POST", "/api/v1/share-links/{link_id}/revoke"): Rule(OWNERS),
+    ("GET", "/api/v1/share-links/{link_id}/events"): Rule(OWNERS),
+    ("GET", "/collections"): Rule(),
+    ("POST", "/collections"): Rule(body=_form(csrf_token=_csrf, name="M")),
+    ("GET", "/collections/{collection_id}"): Rule(),
+    ("POST", "/collections/add"): Rule(
+        body=_form(csrf_token=_csrf, asset_ids=_published, new_name="N")
+    ),
+    ("POST", "/collections/zip"): Rule(body=_form(csrf_token=_csrf, asset_ids=_published)),
+    ("POST", "/collections/{collection_id}/items/{asset_id}/remove"): Rule(
+        body=_form(csrf_token=_csrf)
+    ),
+    ("POST", "/collections/{collection_id}/items/{asset_id}/move"): Rule(
+        body=_form(csrf_token=_csrf)
+    ),
+    ("POST", "/collections/{collection_id}/cover/{asset_id}"): Rule(body=_form(csrf_token=_csrf)),
+    ("POST", "/collections/{collection_id}/settings"): Rule(body=_form(csrf_token=_csrf, name="N")),
+    ("POST", "/collections/{collection_id}/delete"): Rule(body=_form(csrf_token=_csrf)),
+    ("GET", "/collections/{collection_id}/zip"): Rule(),
+    ("POST", "/share-links"): Rule(body=_form(csrf_token=_csrf, asset_id=_published)),
+    ("POST", "/share-links/{link_id}/revoke"): Rule(body=_form(csrf_token=_csrf)),
+    ("GET", "/share-links/{link_id}"): Rule(ADMIN),  # the key that made it is no page user
+    ("POST", "/saved-searches"): Rule(body=_form(csrf_token=_csrf, name="S", query="q=x")),
+    ("POST", "/saved-searches/{saved_id}/notify"): Rule(body=_form(csrf_token=_csrf)),
+    ("POST", "/saved-searches/{saved_id}/delete"): Rule(body=_form(csrf_token=_csrf)),
+    # the asset page's preview poll (the session's or a key's principal, like the asset)
+    ("GET", "/assets/{asset_id}/preview-state"): Rule(),
+    # campaign forms (a refused form is shown again: 400, allowed)
+    ("GET", "/campaigns/new/form"): Rule(MANAGERS),
+    ("POST", "/campaigns"): Rule(MANAGERS, body=_form(csrf_token=_csrf, id="!", name="N")),
+    ("GET", "/campaigns/{campaign_id}/edit"): Rule(MANAGERS),
+    ("POST", "/campaigns/{campaign_id}/edit"): Rule(
+        MANAGERS, body=_form(csrf_token=_csrf, name="")
+    ),
+    # admin pages (refused forms answer with a message: bad email, unknown ids, a bad URL)
+    ("GET", "/admin"): Rule(ADMIN),
+    ("GET", "/admin/users"): Rule(ADMIN),
+    ("POST", "/admin/users"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, email="not-an-email", role="designer")
+    ),
+    ("POST", "/admin/users/{user_id}/role"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, role="designer")
+    ),
+    ("POST", "/admin/users/{user_id}/access"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, disabled="true")
+    ),
+    ("POST", "/admin/users/{user_id}/password-link"): Rule(ADMIN, body=_form(csrf_token=_csrf)),
+    ("GET", "/admin/keys"): Rule(ADMIN),
+    ("POST", "/admin/keys"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, name="M", role="automation", expires_on="x")
+    ),
+    ("POST", "/admin/keys/{key_id}/revoke"): Rule(ADMIN, body=_form(csrf_token=_csrf)),
+    ("GET", "/admin/webhooks"): Rule(ADMIN),
+    ("POST", "/admin/webhooks"): Rule(
+        ADMIN, body=_form(csrf_token=_csrf, url="ftp://x", secret="s")
+    ),
+    ("POST", "/admin/webhooks/{webhook_id}/delete"): Rule(ADMIN, body=_form(csrf_token=_csrf)),
+    ("GET", "/admin/audit"): Rule(ADMIN),
+    ("GET", "/admin/governance"): Rule(ADMIN),
+    ("POST", "/admin/governance/reload"): Rule(ADMIN, body=_form(csrf_token=_csrf)),
+    # a password link's page: the signed token is the credential (an unknown one: 410)
+    ("GET", "/password/{token}"): Rule(public=True),
+    ("POST", "/password/{token}"): Rule(public=True, body=_form(password="x", again="y")),
+    # share links for people outside (the matrix's link shows every asset the matrix makes)
+    ("GET", "/s/{token}"): Rule(public=True),
+    ("POST", "/s/{token}"): Rule(public=True, body=_form(password="x")),
+    ("GET", "/s/{token}/zip"): Rule(public=True),
+    ("GET", "/s/{token}/assets/{asset_id}"): Rule(outside=True),
+    ("GET", "/s/{token}/assets/{asset_id}/{kind}.webp"): Rule(outside=True),
+    ("GET", "/s/{token}/assets/{asset_id}/download"): Rule(outside=True),
 }
 
 
@@ -220,6 +395,7 @@ class Target:
 class Cell:
     principal: Principal
     target: Target
+    world: World
 
     @property
     def csrf(self) -> str:
@@ -255,6 +431,41 @@ class World:
     designer: dict[str, str]
     other_designer: dict[str, str]
     token: str = ""
+    link: str = ""  # a signed derivative link
+    published: str = ""
+    share_token: str = ""
+    share_collection: uuid.UUID | None = None
+    brief_id: str = ""
+
+    def owner(self) -> DamPrincipal:
+        with Session(self.ctx.engine) as session:
+            return auth_service.authenticate(
+                session, token=self.designer["Authorization"].split()[1], now=self.ctx.now()
+            )
+
+    def fresh(self, kind: str) -> str:
+        """A new collection, saved search or share link of the designer key, for one cell."""
+        owner = self.owner()
+        now = self.ctx.now()
+        with session_scope(self.ctx.engine) as session:
+            if kind == "collection":
+                grants = [GrantIn(role=role) for role in Role]
+                made = collections.create_collection(
+                    session, data=CollectionIn(name="C", shared_with=grants), actor=owner, now=now
+                )
+            elif kind == "saved":
+                made = saved.create(
+                    session, ctx=self.ctx, data=SavedSearchIn(name="S"), actor=owner
+                )
+            else:
+                made = shares.create_link(
+                    session,
+                    data=ShareLinkIn(asset_id=uuid.UUID(self.published)),
+                    actor=owner,
+                    now=now,
+                    pack=self.ctx.governance.pack,
+                )
+            return str(made.id)
 
     def asset(self, *, by: dict[str, str], campaign: str, state: str) -> str:
         metadata = {**GRAPHIC, "campaign_ids": [campaign]}
@@ -266,6 +477,17 @@ class World:
         )
         assert response.status_code == 201, response.text
         asset_id = str(response.json()["id"])
+        if self.share_collection is not None:
+            with session_scope(self.ctx.engine) as session:
+                target = session.get(Collection, self.share_collection)
+                assert target is not None
+                collections.add_items(
+                    session,
+                    collection=target,
+                    asset_ids=[uuid.UUID(asset_id)],
+                    actor=SYSTEM,
+                    now=self.ctx.now(),
+                )
         if state in ("published", "archived"):
             publish(self.ctx, asset_id)
         if state == "archived":
@@ -321,6 +543,27 @@ def world(client: TestClient, ctx: Context, keys: Keys) -> World:
     feed = client.get("/api/v1/campaigns/C1/assets", headers=admin).json()["items"]
     (item,) = [i for i in feed if i["id"] == published]
     w.token = item["download_url"].rsplit("/", 1)[1]
+    made = client.post(f"/api/v1/assets/{published}/derivatives/email-600/links", headers=admin)
+    w.link = made.json()["url"].rsplit("/", 1)[1]
+    w.published = published
+    with session_scope(ctx.engine) as session:
+        shared = collections.create_collection(
+            session, data=CollectionIn(name="Outside"), actor=SYSTEM, now=ctx.now()
+        )
+        link = shares.create_link(
+            session,
+            data=ShareLinkIn(collection_id=shared.id, allow_download=True),
+            actor=SYSTEM,
+            now=ctx.now(),
+            pack=ctx.governance.pack,
+        )
+        w.share_collection = shared.id
+        w.share_token = shares.token_for(link.id, secret=ctx.settings.secret_key)
+    brief = client.post(
+        "/api/v1/briefs", headers=admin, json={"title": "B", "deliverables": [{"label": "Hero"}]}
+    )
+    assert brief.status_code == 201, brief.text
+    w.brief_id = brief.json()["id"]
     return w
 
 
@@ -373,6 +616,8 @@ def _visible(role: Role, target: Target, ctx: Context) -> bool:
 def _expected(rule: Rule, principal: Principal, target: Target, path: str, ctx: Context) -> bool:
     if rule.public:
         return True
+    if rule.outside:
+        return _visible(Role.marketer, target, ctx)
     if principal.role is None or principal.role not in rule.roles:
         return False
     if "{asset_id}" in path and not _visible(principal.role, target, ctx):
@@ -396,14 +641,30 @@ def _allowed(response: Response) -> bool:
 
 
 def _url(path: str, world: World, target: Target) -> str:
+    fresh = {
+        name: world.fresh(kind)
+        for name, kind in (
+            ("collection_id", "collection"),
+            ("saved_id", "saved"),
+            ("link_id", "link"),
+        )
+        if f"{{{name}}}" in path
+    }
     values = {
+        **fresh,
         "asset_id": target.asset_id or str(uuid.uuid4()),
         "campaign_id": target.campaign,
         "number": "1",
         "kind": "thumb",
         "key_id": str(uuid.uuid4()),
         "webhook_id": str(uuid.uuid4()),
-        "token": world.token,
+        "user_id": str(uuid.uuid4()),
+        "token": world.share_token if path.startswith("/s/") else world.token,
+        "preset_id": "email-600",
+        "link": world.link,
+        "upload_id": str(uuid.uuid4()),
+        "comment_id": str(uuid.uuid4()),
+        "brief_id": world.brief_id,
     }
     return path.format(**values)
 
@@ -424,7 +685,7 @@ def _run(world: World, principals: list[Principal], *, pages: bool) -> tuple[int
         # Sign-out ends the session: the signed-in principals go through it last.
         ordered = sorted(principals, key=lambda p: p.role is not None)
         for target, principal in itertools.product(targets, ordered):
-            cell = Cell(principal, target)
+            cell = Cell(principal, target, world)
             want = _expected(rule, principal, target, path, world.ctx)
             kwargs = rule.body(cell) if rule.body else {}
             response = principal.client.request(

@@ -3,11 +3,26 @@ and returns; path objects, sessions and role checks come from `dam.api.deps`."""
 
 from fastapi import APIRouter
 
-from dam.api import assets, audit, auth, campaigns, governance, search, webhooks, workflow
+from dam.api import (
+    assets,
+    audit,
+    auth,
+    briefs,
+    campaigns,
+    collections,
+    governance,
+    notifications,
+    search,
+    shares,
+    uploads,
+    webhooks,
+    workflow,
+)
 
 # In the order they are mounted (the first route that matches a path wins).
 ROUTERS: tuple[APIRouter, ...] = (
     assets.router,
+    uploads.router,
     auth.router,
     governance.router,
     workflow.router,
@@ -15,4 +30,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     search.router,
     campaigns.router,
+    collections.router,
+    shares.router,
+    notifications.router,
+    briefs.router,
 )

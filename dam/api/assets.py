@@ -11,21 +11,32 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, col, select
 
 from dam.api import idempotency
-from dam.api.content import blob_response, security_headers
+from dam.api.content import blob_response, derivative_response, security_headers
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep, Uploader
 from dam.api.middleware import BodyKind, body_kind
 from dam.api.openapi import UPLOAD_BODY, binary, errors
-from dam.assets import delivery, service
+from dam.assets import delivery, derivatives, service
 from dam.assets.access import visible_version
 from dam.assets.previews import missing_rendition
 from dam.assets.previews import state as previews_state
-from dam.assets.schemas import AssetPatch, VersionDetailOut, VersionOut
+from dam.assets.schemas import (
+    AssetPatch,
+    DerivativeLinkOut,
+    DerivativeListOut,
+    FocalPointIn,
+    FocalPointOut,
+    VersionDetailOut,
+    VersionOut,
+)
 from dam.assets.upload import ReceivedUpload, receive_upload
 from dam.bounds import VersionNumber
+from dam.bulk.schemas import BulkIn, BulkOut
+from dam.bulk.service import run_bulk
 from dam.context import Context
-from dam.errors import NotFound
+from dam.errors import Invalid, NotFound
+from dam.governance.derivatives import Preset
 from dam.media.previews import is_rendition_name, rendition_mime
-from dam.models import Asset, AssetStatus
+from dam.models import Asset, AssetStatus, AssetVersion
 from dam.principal import Principal
 from dam.views.assets import (
     asset_for,
@@ -156,6 +167,20 @@ async def upload_asset(
     )
 
 
+@router.post("/assets/bulk", response_model=BulkOut)
+def bulk_assets(
+    data: BulkIn, ctx: ContextDep, session: SessionDep, principal: PrincipalDep
+) -> BulkOut:
+    """Apply `actions` (edit metadata: set fields, add or remove terms and tags; tag or untag
+    campaigns; submit; approve or reject; archive) to each of `asset_ids`. Each asset is
+    checked and changed on its own, exactly as the single-asset routes would (visibility,
+    role, governance, review rules): the answer lists a result per asset, refusals with the
+    error the single route would have given; one refusal never undoes another asset's change."""
+    return run_bulk(
+        session, ctx=ctx, asset_ids=data.asset_ids, actions=data.actions, actor=principal
+    )
+
+
 @router.get("/assets", response_model=AssetPage)
 def list_assets(
     ctx: ContextDep,
@@ -164,8 +189,15 @@ def list_assets(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 25,
     status: AssetStatus | None = None,
+    sha256: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> AssetPage:
+    """`sha256` finds the asset holding a file with those bytes (any version): how a client
+    resuming an import learns what is already stored."""
     query = select(Asset)
+    if sha256 is not None:
+        query = query.where(
+            col(Asset.id).in_(select(AssetVersion.asset_id).where(AssetVersion.sha256 == sha256))
+        )
     if principal.sees_only_published:
         query = query.where(
             col(Asset.status) == AssetStatus.active, col(Asset.published_version).is_not(None)
@@ -214,6 +246,16 @@ def archive_asset(
 ) -> JSONResponse:
     """Archive: the asset leaves every marketer and automation view; nothing is deleted."""
     service.archive_asset(session, ctx=ctx, asset=asset, actor=actor)
+    return _with_etag(asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack))
+
+
+@router.post("/assets/{asset_id}/unarchive", response_model=AssetOut)
+def unarchive_asset(
+    asset: AssetDep, ctx: ContextDep, session: SessionDep, actor: Uploader
+) -> JSONResponse:
+    """Undo an archive: the asset is active again (or `expired`, when its rights ended
+    meanwhile); an asset that is not archived is returned unchanged."""
+    service.unarchive_asset(session, ctx=ctx, asset=asset, actor=actor)
     return _with_etag(asset, asset_for(session, asset, principal=actor, pack=ctx.governance.pack))
 
 
@@ -359,3 +401,255 @@ def rendition(
             "X-DAM-Original-Size": str(row.size),
         },
     )
+
+
+# --- derivatives (dam.assets.derivatives) -------------------------------------------------------
+
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
+Accept = Annotated[str | None, Header(alias="Accept")]
+FormatName = Annotated[str | None, Query(alias="format", pattern="^(jpeg|png|webp|avif|auto)$")]
+Side = Annotated[int | None, Query(ge=1, le=100_000)]
+LinkTtl = Annotated[int | None, Query(ge=60, le=30 * 86400)]
+# Served as an attachment (saved under its name) instead of inline.
+AsDownload = Annotated[bool, Query(alias="download")]
+
+
+def _preset_of(ctx: Context, preset_id: str) -> Preset:
+    preset = ctx.governance.pack.preset(preset_id)
+    if preset is None:
+        known = ", ".join(p.id for p in ctx.governance.pack.presets) or "none"
+        raise NotFound(
+            f"no derivative preset {preset_id!r} in the pack (presets: {known})",
+            code="preset_not_found",
+        )
+    return preset
+
+
+def _format_override(ctx: Context, fmt: str | None) -> str | None:
+    if fmt is not None and fmt not in ctx.governance.pack.adhoc.formats:
+        allowed = ", ".join(sorted(ctx.governance.pack.adhoc.formats))
+        raise Invalid(
+            f"format {fmt!r} is not one the pack allows (allowed: {allowed})",
+            code="transform_out_of_limits",
+        )
+    return fmt
+
+
+@router.get("/assets/{asset_id}/derivatives", response_model=DerivativeListOut)
+def list_derivatives(
+    request: Request,
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    version: Annotated[VersionNumber | None, Query()] = None,
+) -> DerivativeListOut:
+    """The presets that serve this asset (by its channel terms and its campaigns' channels),
+    each with its URL and, once rendered, the size and digest of what a client without
+    `Accept` gets. Marketers and automation see the published version only."""
+    row = service.get_version(session, asset, visible_version(principal, asset, version))
+    base = str(request.base_url).rstrip("/")
+    return DerivativeListOut(
+        asset_id=asset.id,
+        version=row.number,
+        derivatives=derivatives.listing(session, ctx=ctx, asset=asset, version=row, base=base),
+    )
+
+
+@router.get(
+    "/assets/{asset_id}/derivatives/{preset_id}", responses=binary(304, 409, media="image/*")
+)
+def get_derivative(
+    asset: AssetDep,
+    preset_id: Annotated[str, Path(max_length=64)],
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    version: Annotated[VersionNumber | None, Query()] = None,
+    fmt: FormatName = None,
+    accept: Accept = None,
+    if_none_match: IfNoneMatch = None,
+    as_download: AsDownload = False,
+) -> Response:
+    """The version's image rendered to a preset of the pack: cropped around its focal point,
+    sized, encoded, with the governed metadata the preset writes. Rendered on first request,
+    then cached; `format=auto` presets (or `?format=auto`) pick AVIF/WebP/JPEG from `Accept`.
+    Marketers and automation get the published version only. 409 `derivative_noncompliant`
+    when the output would break its channel's blocking rules."""
+    preset = _preset_of(ctx, preset_id)
+    row = service.get_version(session, asset, visible_version(principal, asset, version))
+    made = derivatives.derivative(
+        session,
+        ctx=ctx,
+        asset=asset,
+        version=row,
+        preset=preset,
+        accept=accept,
+        fmt=_format_override(ctx, fmt),
+    )
+    return derivative_response(
+        made,
+        ctx,
+        if_none_match=if_none_match,
+        cache_control="private, no-cache",
+        vary_accept=(fmt or preset.format) == "auto",
+        attachment=as_download,
+    )
+
+
+@router.get("/assets/{asset_id}/transform", responses=binary(304, 409, media="image/*"))
+def transform(
+    asset: AssetDep,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    w: Side = None,
+    h: Side = None,
+    fit: Annotated[str | None, Query(max_length=16)] = None,
+    fmt: FormatName = None,
+    version: Annotated[VersionNumber | None, Query()] = None,
+    accept: Accept = None,
+    if_none_match: IfNoneMatch = None,
+    as_download: AsDownload = False,
+) -> Response:
+    """An ad-hoc transform (`w`, `h`, `fit` cover|contain|inside, `format`) within the limits
+    of the pack's `adhoc` section (422 `transform_out_of_limits` beyond them), cached like a
+    preset."""
+    preset = derivatives.adhoc_preset(
+        ctx.governance.pack.adhoc, width=w, height=h, fit=fit, fmt=fmt
+    )
+    row = service.get_version(session, asset, visible_version(principal, asset, version))
+    made = derivatives.derivative(
+        session, ctx=ctx, asset=asset, version=row, preset=preset, accept=accept
+    )
+    return derivative_response(
+        made,
+        ctx,
+        if_none_match=if_none_match,
+        cache_control="private, no-cache",
+        vary_accept=preset.format == "auto",
+        attachment=as_download,
+    )
+
+
+@router.post(
+    "/assets/{asset_id}/derivatives/{preset_id}/links",
+    status_code=201,
+    response_model=DerivativeLinkOut,
+    responses=errors(409),
+)
+def link_derivative(
+    request: Request,
+    asset: AssetDep,
+    preset_id: Annotated[str, Path(max_length=64)],
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    fmt: FormatName = None,
+    ttl_seconds: LinkTtl = None,
+) -> DerivativeLinkOut:
+    """A signed URL of the published version's derivative, for automation and delivery links
+    (the URL is the credential; it stops working when the version is no longer published).
+    It names the derivative's current bytes, so it is served `immutable`."""
+    preset = _preset_of(ctx, preset_id)
+    link = derivatives.issue_link(
+        session,
+        ctx=ctx,
+        asset=asset,
+        preset=preset,
+        principal=principal,
+        fmt=_format_override(ctx, fmt),
+        ttl_seconds=ttl_seconds,
+    )
+    token = derivatives.sign_link(link, secret=ctx.settings.secret_key)
+    return DerivativeLinkOut(
+        url=f"{str(request.base_url).rstrip('/')}/api/v1/derivatives/{token}",
+        preset=preset.id,
+        version=link.version,
+        expires_at=link.expires_at,
+    )
+
+
+@router.get("/derivatives/{link}", responses=binary(304, 403, media="image/*"))
+def follow_derivative_link(
+    link: Annotated[str, Path(max_length=2000)],
+    ctx: ContextDep,
+    session: SessionDep,
+    accept: Accept = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """A signed derivative URL: no key needed (tampered or expired links get 403). While the
+    bytes are still the ones the link was signed for, it is cacheable `public, immutable`
+    until it expires; after an approved metadata change it serves the current bytes uncached."""
+    asset, version, preset, signed = derivatives.follow_link(session, ctx=ctx, token=link)
+    made = derivatives.derivative(
+        session, ctx=ctx, asset=asset, version=version, preset=preset, accept=accept, fmt=signed.fmt
+    )
+    remaining = int((signed.expires_at - ctx.now()).total_seconds())
+    fixed = signed.key is not None and signed.key == made.key
+    return derivative_response(
+        made,
+        ctx,
+        if_none_match=if_none_match,
+        cache_control=f"public, max-age={max(0, remaining)}, immutable"
+        if fixed
+        else "private, no-cache",
+        vary_accept=not fixed and (signed.fmt or preset.format) == "auto",
+    )
+
+
+@router.get("/assets/{asset_id}/versions/{number}/focal-point", response_model=FocalPointOut)
+def get_focal_point(
+    asset: AssetDep,
+    number: Annotated[VersionNumber, Path()],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> FocalPointOut:
+    """The version's focal point and crop boxes; `source: auto` when none is set (derivatives
+    then centre on the image's visual weight)."""
+    row = service.get_version(session, asset, visible_version(principal, asset, number))
+    return derivatives.focal_out(session, row)
+
+
+@router.put(
+    "/assets/{asset_id}/versions/{number}/focal-point",
+    response_model=FocalPointOut,
+    responses=errors(409),
+)
+def put_focal_point(
+    asset: AssetDep,
+    number: Annotated[VersionNumber, Path()],
+    body: FocalPointIn,
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Uploader,
+) -> FocalPointOut:
+    """Set the focal point (and optional crop boxes per preset) derivatives crop around.
+    Audited; derivatives of the new point get new cache keys and are queued again."""
+    row = service.get_version(session, asset, number)
+    derivatives.set_focal_point(
+        session,
+        ctx=ctx,
+        asset=asset,
+        version=row,
+        x=body.x,
+        y=body.y,
+        crops=body.crops,
+        actor=actor,
+    )
+    return derivatives.focal_out(session, row)
+
+
+@router.delete("/assets/{asset_id}/versions/{number}/focal-point", response_model=FocalPointOut)
+def delete_focal_point(
+    asset: AssetDep,
+    number: Annotated[VersionNumber, Path()],
+    ctx: ContextDep,
+    session: SessionDep,
+    actor: Uploader,
+) -> FocalPointOut:
+    """Back to the content-aware default."""
+    row = service.get_version(session, asset, number)
+    derivatives.clear_focal_point(session, ctx=ctx, asset=asset, version=row, actor=actor)
+    session.flush()
+    return derivatives.focal_out(session, row)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from dam.api.content import blob_response
+from dam.api.content import blob_response, derivative_response
 from dam.api.deps import (
     Analyst,
     AssetDep,
@@ -21,10 +21,19 @@ from dam.api.deps import (
 )
 from dam.api.middleware import BodyKind, body_kind
 from dam.api.openapi import METRICS_BODY, binary, errors
-from dam.assets import delivery
+from dam.assets import delivery, derivatives
 from dam.assets import service as asset_service
 from dam.bounds import JsonTooDeep, SafeDate, SafeDatetime, loads_json
-from dam.campaigns import exports, metrics, placements, reports, service, sources
+from dam.campaigns import (
+    deliveries,
+    exports,
+    metrics,
+    placements,
+    reports,
+    service,
+    sources,
+    timezones,
+)
 from dam.campaigns.schemas import (
     NO_CONTROL,
     AssetCampaignsIn,
@@ -35,6 +44,7 @@ from dam.campaigns.schemas import (
     ExportResult,
     FeedPage,
     InsightsReport,
+    MetricSourcePage,
     MetricsResult,
     PerformanceReport,
     PlacementIn,
@@ -43,7 +53,7 @@ from dam.campaigns.schemas import (
     RejectedIndex,
     RemovedPage,
 )
-from dam.errors import Invalid, UnsupportedMediaType
+from dam.errors import Invalid, NotFound, UnsupportedMediaType
 from dam.media import MediaKind
 from dam.models import Campaign
 from dam.views.assets import asset_for
@@ -112,8 +122,10 @@ def patch_campaign(
     session: SessionDep,
     actor: Manager,
 ) -> CampaignOut:
+    """Only the fields sent change. A new `timezone` re-attributes the stored rows whose
+    version was worked out (from placements or the publication history) under it."""
     return campaign_out(
-        service.update_campaign(session, ctx=ctx, campaign=campaign, patch=patch, actor=actor)
+        timezones.update_campaign(session, ctx=ctx, campaign=campaign, patch=patch, actor=actor)
     )
 
 
@@ -186,19 +198,60 @@ def campaign_removals(
     )
 
 
-@router.get("/deliveries/{token}", responses=binary(206, 307, 403, 416))
-def follow_delivery(token: str, request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+@router.get("/deliveries/{token}", responses={**binary(206, 307, 403, 416), **errors(409)})
+def follow_delivery(
+    token: str,
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    placement: Annotated[
+        str | None,
+        Query(
+            max_length=256,
+            pattern=NO_CONTROL,
+            description="The placement the fetch is for: its id, or the platform's external id",
+        ),
+    ] = None,
+) -> Response:
     """A tracked delivery link from a campaign feed. The signed link is the credential (it is
     handed to ad servers and email renderers); it records the delivery and returns the bytes,
-    or redirects to a short-lived presigned URL. Tampered or expired links get 403."""
-    version, link = service.follow_delivery_link(
+    or redirects to a short-lived presigned URL. Tampered or expired links get 403.
+
+    `placement` (the placement's id or external id, e.g. `?placement=6001`) records which ad
+    the fetch was for; a placement showing another version of the asset is re-pointed to the
+    fetched version from now on. 404 `unknown_placement` for a placement not in the link's
+    campaign, 409 `placement_mismatch` for one showing another asset."""
+    version, link = deliveries.follow(
         session,
         ctx=ctx,
         token=token,
         range_header=request.headers.get("range"),
         client=request.client.host if request.client else None,
+        placement=placement,
     )
     asset = asset_service.get_asset(session, version.asset_id)
+    if link.preset is not None:
+        preset = ctx.governance.pack.preset(link.preset)
+        if preset is None:
+            raise NotFound(
+                f"the pack no longer has preset {link.preset!r}; fetch the feed again",
+                code="preset_not_found",
+            )
+        made = derivatives.derivative(
+            session,
+            ctx=ctx,
+            asset=asset,
+            version=version,
+            preset=preset,
+            accept=request.headers.get("accept"),
+        )
+        return derivative_response(
+            made,
+            ctx,
+            if_none_match=None,  # every fetch is a delivery to count, never a 304
+            cache_control="private, max-age=0, must-revalidate",
+            vary_accept=preset.format == "auto",
+        )
     sent = delivery.served(
         session,
         ctx=ctx,
@@ -244,18 +297,34 @@ async def _read_metric_rows(request: Request) -> list[Any]:
     return body
 
 
-async def _read_export(request: Request) -> str:
+async def _read_export(request: Request) -> tuple[str, bytes | None]:
     """A platform export as downloaded: the raw body or a multipart `file`, UTF-8 (a BOM is
-    fine) or UTF-16 with a BOM (the platforms' "CSV for Excel")."""
+    fine) or UTF-16 with a BOM (the platforms' "CSV for Excel"); and the multipart part
+    `mapping` (a source mapping in the pack's YAML format) when one was sent."""
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    mapping: bytes | None = None
     if content_type == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=10)
+        form = await request.form(max_files=2, max_fields=10)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise Invalid("send the export as the multipart field `file`", code="invalid_export")
         raw = await upload.read()
+        part = form.get("mapping")
+        if isinstance(part, UploadFile):
+            mapping = await part.read()
+        elif isinstance(part, str):
+            mapping = part.encode("utf-8")
     else:
         raw = await request.body()
+    return _decode_export(raw), mapping
+
+
+async def _has_mapping(request: Request) -> bool:
+    form = await request.form(max_files=2, max_fields=10)
+    return form.get("mapping") is not None
+
+
+def _decode_export(raw: bytes) -> str:
     try:
         if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
             return raw.decode("utf-16")
@@ -290,7 +359,9 @@ async def post_metrics(
     as JSON or CSV (`text/csv` body or multipart `file`). Upserted on (campaign, asset, date,
     channel): re-sending a day replaces it. Any bad row → 422 listing them; nothing stored.
 
-    With `source` (`google_ads`, `meta`, `cm360`, `braze`, `iterable`): the platform's own
+    With `source` (`google_ads`, `meta`, `cm360`, `braze`, `iterable`, or a source the
+    governance pack declares: `GET /metric-sources`), or with a multipart `mapping` part (a
+    mapping in the pack's `sources/*.yaml` format, sent beside the `file`): the platform's own
     export as downloaded, matched to placements by the platform's ids and attributed to the
     version each placement pointed to on the row's date. `locale` declares the export's
     number format (`en`, `de` …); `account` the platform account when the file has no account
@@ -304,9 +375,21 @@ async def post_metrics(
 
     `on_error=skip` stores the good rows instead of refusing the batch, and answers the others
     in `rejected` (and `unmatched`) and as a CSV report in `rejects_csv`."""
-    if source is not None:
-        mapping = sources.get_source(source)
-        text = await _read_export(request)
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if source is not None or (
+        content_type == "multipart/form-data" and await _has_mapping(request)
+    ):
+        text, inline = await _read_export(request)
+        pack = ctx.governance.pack
+        if inline is not None and source is not None:
+            raise Invalid(
+                "send either `source=` or a `mapping` part, not both", code="invalid_request"
+            )
+        mapping = (
+            sources.inline_source(pack, inline)
+            if inline is not None
+            else sources.get_source(pack, str(source))
+        )
         return await run_in_threadpool(
             exports.ingest_export,
             session,
@@ -352,6 +435,18 @@ async def post_metrics(
         rows=count,
         rejected=[RejectedIndex(index=i, problems=bad[i]) for i in sorted(bad)],
         rejects_csv=metrics.rejects_csv(bad) if bad else None,
+    )
+
+
+@router.get("/metric-sources", response_model=MetricSourcePage)
+def list_metric_sources(ctx: ContextDep, principal: PrincipalDep) -> MetricSourcePage:
+    """The source mappings `POST /campaigns/{id}/metrics?source=` accepts: the built-ins and
+    those the governance pack declares in `sources/*.yaml` (`origin` says which), each with
+    its columns, placement id columns, date column and formats, locale, currency, skipped
+    lines and campaign types → channels."""
+    pack = ctx.governance.pack
+    return MetricSourcePage(
+        items=[pack.metric_sources[name].to_json() for name in sorted(pack.metric_sources)]
     )
 
 

@@ -104,3 +104,29 @@ def blob_response(
         media_type=version.mime_type,
         headers=headers,
     )
+
+
+class ServedDerivative(ServedBlob, Protocol):
+    def headers(self) -> dict[str, str]: ...
+
+
+def derivative_response(
+    made: ServedDerivative,
+    ctx: Context,
+    *,
+    if_none_match: str | None,
+    cache_control: str,
+    vary_accept: bool,
+    attachment: bool = False,
+) -> Response:
+    """A derivative's bytes (never redirected: the URL may be the cacheable one) or 304 when
+    `If-None-Match` names its ETag; `attachment` makes browsers save it under its name."""
+    headers = {**made.headers(), "Cache-Control": cache_control}
+    if attachment:
+        headers["Content-Disposition"] = content_disposition(made.filename, inline=False)
+    if vary_accept:
+        headers["Vary"] = "Accept"
+    etag = f'"{made.sha256}"'
+    if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": etag, **headers})
+    return blob_response(ctx, made, range_header=None, allow_redirect=False, extra_headers=headers)

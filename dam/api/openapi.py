@@ -21,18 +21,22 @@ ERROR_REF = "#/components/schemas/ErrorOut"
 
 DESCRIPTIONS = {
     206: "Partial content (a `Range` request)",
+    304: "Not modified: `If-None-Match` names the current ETag",
     307: "Redirect to a short-lived presigned URL (DAM_S3_PRESIGN_DOWNLOADS)",
     400: "Malformed request: unparseable body or form, or parameters that do not fit together",
     401: "No key or session, or one that is not valid",
     403: "The role may not do this, or a cookie-authenticated change lacks its CSRF token",
     404: "Not found, or not visible to the caller",
     409: "Conflicts with the current state (duplicate, wrong review state, concurrent change)",
-    412: "`If-Match` names an ETag that is no longer current",
+    410: "Gone: a resumable upload past its expiry",
+    412: "`If-Match` names an ETag that is no longer current (uploads: a missing or "
+    "unsupported `Tus-Resumable`)",
     413: "Body larger than the endpoint takes (DAM_MAX_BODY_KIB, DAM_MAX_METRICS_MIB, "
     "DAM_MAX_UPLOAD_MIB)",
     415: "Unsupported content type",
     416: "Range not satisfiable",
     422: "Invalid parameters, body or content, naming what was wrong",
+    423: "Locked: another request is writing to this upload",
     429: "Too many attempts",
     500: "Unexpected error; `request_id` finds it in the logs",
     503: "A dependency is unavailable",
@@ -132,7 +136,16 @@ METRICS_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "mapping": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A source mapping (the governance pack's "
+                            "sources/*.yaml format) to read the platform export `file` with, "
+                            "instead of `source=`.",
+                        },
+                    },
                 }
             },
         },

@@ -24,13 +24,14 @@ def normalize_campaign_id(raw: str) -> str:
     return value
 
 
-def resolve_campaigns(
-    session: Session, raw_ids: list[str], *, auto_create: bool, now: datetime
-) -> list[str]:
-    """Normalise ids and check they exist (or create them when the settings allow)."""
+def check_campaigns(
+    session: Session, raw_ids: list[str], *, auto_create: bool
+) -> tuple[list[str], list[str]]:
+    """The normalised ids and those not known yet; unknown ones refused unless the settings
+    let an upload create them. Creates nothing."""
     ids = list(dict.fromkeys(normalize_campaign_id(raw) for raw in raw_ids))
     if not ids:
-        return []
+        return [], []
     known = set(session.exec(select(Campaign.id).where(col(Campaign.id).in_(ids))))
     unknown = [cid for cid in ids if cid not in known]
     if unknown and not auto_create:
@@ -40,6 +41,14 @@ def resolve_campaigns(
             code="unknown_campaign",
             campaign_ids=unknown,
         )
+    return ids, unknown
+
+
+def resolve_campaigns(
+    session: Session, raw_ids: list[str], *, auto_create: bool, now: datetime
+) -> list[str]:
+    """Normalise ids and check they exist (or create them when the settings allow)."""
+    ids, unknown = check_campaigns(session, raw_ids, auto_create=auto_create)
     for cid in unknown:
         # Another upload may be creating the same campaign right now: either insert wins.
         insert_new(

@@ -146,3 +146,62 @@ class VersionDetailOut(VersionOut):
     """A version in the history that uploaders and reviewers see: with its metadata."""
 
     metadata: MetadataOut
+
+
+# --- derivatives (dam.assets.derivatives) -------------------------------------------------------
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class FocalPointIn(BaseModel):
+    """Where the subject is, normalised on the upright image (0,0 top left; 1,1 bottom right),
+    and optional crop boxes per preset ([x0, y0, x1, y1], normalised, containing the point)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: Unit
+    y: Unit
+    crops: dict[Annotated[str, StringConstraints(max_length=64)], list[Unit]] = Field(
+        default_factory=dict, max_length=100
+    )
+
+
+class FocalPointOut(BaseModel):
+    version: int
+    x: float | None  # None: no focal point set; derivatives use the content-aware default
+    y: float | None
+    crops: dict[str, list[float]] = Field(default_factory=dict)
+    source: str  # set | auto
+    set_by: uuid.UUID | None = None
+    set_at: datetime | None = None
+
+
+class DerivativeOut(BaseModel):
+    """One preset as it applies to a version: where to fetch it and, once rendered, its size."""
+
+    preset: str
+    label: str
+    fit: str
+    format: str  # the preset's format (auto: negotiated per request)
+    width: int | None  # the size it renders to (None: the version has no pixel size)
+    height: int | None
+    url: str
+    # The cache key and, once rendered, the bytes served to a client without Accept.
+    key: str
+    rendered_format: str
+    size: int | None = None
+    sha256: str | None = None
+    compliance: str | None = None
+
+
+class DerivativeListOut(BaseModel):
+    asset_id: uuid.UUID
+    version: int
+    derivatives: list[DerivativeOut]
+
+
+class DerivativeLinkOut(BaseModel):
+    url: str
+    preset: str
+    version: int
+    expires_at: datetime

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -33,7 +33,7 @@ from dam.audit.service import diff, record
 from dam.bounds import JsonTooDeep, loads_json
 from dam.context import Context
 from dam.db import insert_new
-from dam.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from dam.errors import Conflict, Invalid, NotFound, PayloadTooLarge, PreconditionFailed
 from dam.events import emit
 from dam.governance.pack import GovernancePack
 from dam.governance.prefill import embedded_for, prefill
@@ -136,10 +136,29 @@ def inspect_upload(ctx: Context, upload: ReceivedUpload) -> Inspected:
     if upload.size == 0:
         raise Invalid("the file is empty", code="empty_file")
     media = inspect_file(upload.path, max_pixels=ctx.settings.max_image_pixels)
+    limit = ctx.settings.max_upload_bytes_for(str(media.kind))
+    if upload.size > limit:
+        raise PayloadTooLarge(
+            f"the file exceeds the upload limit of {limit} bytes for a {media.kind} file",
+            code="file_too_large",
+            limit_bytes=limit,
+        )
     filename = safe_filename(upload.filename, fallback_ext=EXTENSIONS.get(media.format, "bin"))
     # Never fails the upload: what could not be read is listed in the block's problems.
     embedded = read_embedded(upload.path, fmt=media.format)
     return Inspected(upload=upload, media=media, filename=filename, embedded=embedded)
+
+
+def check_extra_fields(pack: GovernancePack, extra: Mapping[str, Any]) -> None:
+    """Only the governed fields of the pack's metadata.yaml may be sent as `extra`."""
+    unknown = sorted(set(extra) - set(pack.metadata.extra_fields))
+    if unknown:
+        raise Invalid(
+            f"unknown extra fields: {', '.join(unknown)}; the pack governs "
+            f"{', '.join(pack.metadata.extra_fields) or 'none'}",
+            code="invalid_metadata",
+            fields=unknown,
+        )
 
 
 def _upload_fields(
@@ -148,14 +167,7 @@ def _upload_fields(
     """`explicit` completed from the file's embedded metadata where it leaves a field empty
     (the pack's metadata.yaml says which embedded field fills which); a title that is still
     empty comes from the file name."""
-    unknown = sorted(set(explicit.extra) - set(pack.metadata.extra_fields))
-    if unknown:
-        raise Invalid(
-            f"unknown extra fields: {', '.join(unknown)}; the pack governs "
-            f"{', '.join(pack.metadata.extra_fields) or 'none'}",
-            code="invalid_metadata",
-            fields=unknown,
-        )
+    check_extra_fields(pack, explicit.extra)
     given = {**explicit.extra, **{k: v for k, v in explicit.to_json().items() if k != "extra"}}
     given["rights_expire_at"] = explicit.rights_expire_at
     filled, prefilled = prefill(pack, inspected.embedded, given)
@@ -255,6 +267,7 @@ def preview_prefill(*, ctx: Context, upload: ReceivedUpload, principal: Principa
         ).to_json(),
         prefilled=filled.prefilled,
         embedded=embedded_for(principal.role.value, pack, inspected.embedded),
+        phash=inspected.media.phash,
     )
 
 
@@ -299,7 +312,13 @@ def _take_bytes(session: Session, version: AssetVersion) -> None:
 def _store_blob(ctx: Context, inspected: Inspected) -> str:
     key = blob_key(inspected.upload.sha256)
     if not ctx.store.exists(key):
-        ctx.store.put_file(key, inspected.upload.path, content_type=inspected.media.mime_type)
+        # A temp file of the upload's own is renamed into place by the filesystem store.
+        ctx.store.put_file(
+            key,
+            inspected.upload.path,
+            content_type=inspected.media.mime_type,
+            move=inspected.upload.owned,
+        )
     return key
 
 
@@ -703,6 +722,29 @@ def archive_asset(session: Session, *, ctx: Context, asset: Asset, actor: Princi
         published=True,
     )
     emit(session, "asset.archived", asset=asset, version=asset.current_version, now=now)
+    return asset
+
+
+def unarchive_asset(session: Session, *, ctx: Context, asset: Asset, actor: Principal) -> Asset:
+    """Back from the archive: active again, or `expired` when its rights ended meanwhile (the
+    expiry sweep would say the same). Marketers and feeds see it again once it is active."""
+    if asset.status != AssetStatus.archived:
+        return asset
+    now = ctx.now()
+    ended = asset.rights_expire_at is not None and asset.rights_expire_at <= now
+    asset.status = AssetStatus.expired if ended else AssetStatus.active
+    bump_revision(session, asset, now=now)
+    record(
+        session,
+        actor=actor,
+        action="asset.unarchived",
+        asset_id=asset.id,
+        version=asset.current_version,
+        changes={"status": {"before": AssetStatus.archived.value, "after": asset.status.value}},
+        now=now,
+        published=True,
+    )
+    emit(session, "asset.unarchived", asset=asset, version=asset.current_version, now=now)
     return asset
 
 

@@ -16,35 +16,23 @@ import io
 import uuid
 from collections import Counter
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from dam.bounds import check_metric_amount, check_metric_count, check_metric_money
-from dam.campaigns.attribution import live_on, zone
-from dam.campaigns.metrics import CENT, CURRENCY, FIGURES, MAX_REPORTED, MAX_ROWS, store_rows
+from dam.campaigns.attribution import Period, live_on, zone
+from dam.campaigns.metrics import CURRENCY, FIGURES, MAX_REPORTED, MAX_ROWS, store_rows
 from dam.campaigns.placements import periods_of
 from dam.campaigns.schemas import AttributedVersion, ExportResult, RejectedRow, UnmatchedRow
 from dam.campaigns.service import resolve_channel
-from dam.campaigns.sources import FRACTIONAL, WHOLE, SourceMapping, check_locale, parse_export
+from dam.campaigns.sources import WHOLE, ZERO, SourceMapping, check_locale, parse_export
 from dam.context import Context
 from dam.errors import Invalid
+from dam.governance.pack import GovernancePack
 from dam.models import Campaign, Placement
 from dam.principal import Principal
-
-
-def _figure(name: str, value: Decimal | None) -> Any:
-    """The checks of `MetricRowIn` (the bounds of `dam.bounds`, hundredths), without building
-    a model per row: an export can hold 100k rows."""
-    if value is None:
-        return 0 if name in WHOLE else Decimal("0.00")
-    if name in WHOLE:
-        if value != value.to_integral_value():
-            raise ValueError("must be a whole number")
-        return check_metric_count(int(value))
-    checked = check_metric_amount(value) if name in FRACTIONAL else check_metric_money(value)
-    return checked.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _placements(
@@ -78,6 +66,25 @@ def _match(
     if chosen[0].campaign_id != campaign.id:
         return None, "the placement is registered in another campaign"
     return chosen[0], ""
+
+
+def _channel_for(
+    pack: GovernancePack,
+    source: SourceMapping,
+    campaign: Campaign,
+    kind: str,
+    placement_channel: str | None,
+) -> tuple[str | None, str]:
+    """The row's channel (its campaign type's, else the placement's, the source's, the
+    campaign's) as a taxonomy term, or None and the problem."""
+    text = source.campaign_types.get(kind) if kind else None
+    text = text or placement_channel or source.channel or campaign.channel or None
+    if text is None:
+        return None, "no channel: the campaign has none"
+    try:
+        return resolve_channel(pack, text), ""
+    except Invalid as exc:
+        return None, str(exc.detail)
 
 
 def rejects_csv(rejected: list[RejectedRow], unmatched: list[UnmatchedRow]) -> str:
@@ -132,18 +139,25 @@ def ingest_export(
     problems: dict[int, list[dict[str, str]]] = {k: list(v) for k, v in parsed.problems.items()}
     ids = {str(r.values.get("external_id")) for r in parsed.rows if r.values.get("external_id")}
     by_id = _placements(session, source.platform, ids)
+    # Matching depends on the id and the account only: once per pair, not per row.
+    matches: dict[tuple[str, str], tuple[Placement | None, str]] = {}
     matched: list[tuple[int, Placement, dict[str, Any]]] = []
     unmatched: list[UnmatchedRow] = []
     for row in parsed.rows:
-        ext = row.values.get("external_id")
-        name = row.values.get("external_name")
+        values = row.values
+        ext = values.get("external_id")
+        name = values.get("external_name")
         if not ext:
             unmatched.append(
                 UnmatchedRow(line=row.line, external_id=None, external_name=name, reason="no id")
             )
             continue
-        row_account = str(row.values.get("account") or account or "").strip()
-        placement, reason = _match(by_id.get(str(ext), []), row_account, campaign)
+        row_account = str(values.get("account") or account or "").strip()
+        pair = (str(ext), row_account)
+        found = matches.get(pair)
+        if found is None:
+            found = matches[pair] = _match(by_id.get(str(ext), []), row_account, campaign)
+        placement, reason = found
         if placement is None:
             unmatched.append(
                 UnmatchedRow(line=row.line, external_id=str(ext), external_name=name, reason=reason)
@@ -151,59 +165,68 @@ def ingest_export(
             continue
         matched.append((row.line, placement, row.values))
 
-    periods = periods_of(session, {p.id for _, p, _ in matched})
+    periods = periods_of(session, {p.id for p, _ in matches.values() if p is not None})
     tz = zone(campaign.timezone)
     pack = ctx.governance.pack
-    channels: dict[str, str] = {}
     column_of = {target: column for column, target in source.columns.items()}
-    column_of.update({target: pattern for pattern, target in source.patterns.items()})
-    seen: dict[tuple[uuid.UUID, date, str, str], int] = {}
-    # Only the figures the source fills are checked per row; the others are zero.
-    filled = [name for name in FIGURES if name in source.columns.values()] + [
-        name for name in FIGURES if name in source.patterns.values()
-    ]
-    zeros = {name: _figure(name, None) for name in FIGURES if name not in filled}
+    seen: dict[tuple[str, date, str], int] = {}
+    # Figures the source does not fill are zero; the others were checked while parsing.
+    filled = [name for name in FIGURES if name in source.fields]
+    zeros = {name: 0 if name in WHOLE else ZERO for name in FIGURES}
     now = ctx.now()
     ready: list[dict[str, Any]] = []
     currencies: set[str] = set()
+    # Per placement (by its stored id, a str: UUIDs hash slowly): its channel fallback; per
+    # (placement, type): the channel or the problem; per placement and day: the period.
+    channels: dict[tuple[str, str], tuple[str | None, str]] = {}
+    lives: dict[tuple[str, date], Period] = {}
+    spans: dict[str, list[Any]] = {}
+    good_currencies: set[str] = set()
+    totals: dict[str, Decimal | int] = {name: 0 for name in FIGURES}
+    per_period: Counter[int] = Counter()
+    period_of: dict[int, Period] = {}
+    # The parsed row becomes the stored row: the figures the header lacks are zero, the
+    # placement's own columns go.
+    absent = {name: zeros[name] for name in FIGURES if name not in parsed.fields}
+    extras = [
+        name
+        for name in ("external_id", "external_name", "account", "campaign_type")
+        if name in parsed.fields
+    ]
+    campaign_id = campaign.id
+    hexes: dict[int, str] = {}
     for line, placement, values in matched:
+        pid_hex = hexes.get(id(placement))
+        if pid_hex is None:
+            pid_hex = hexes[id(placement)] = placement.id.hex
         day: date = values["date"]
-        period = live_on(periods[placement.id], day, tz)
+        period = lives.get((pid_hex, day))
+        if period is None:
+            period = lives[(pid_hex, day)] = live_on(periods[placement.id], day, tz)
         kind = str(values.get("campaign_type") or "").strip().lower()
-        channel_text = source.campaign_types.get(kind) if kind else None
-        channel_text = (
-            channel_text or placement.channel or source.channel or campaign.channel or None
-        )
-        if channel_text is None:
-            problems.setdefault(line, []).append(
-                {"field": "channel", "message": "no channel: the campaign has none"}
+        resolved = channels.get((pid_hex, kind))
+        if resolved is None:
+            resolved = channels[(pid_hex, kind)] = _channel_for(
+                pack, source, campaign, kind, placement.channel
             )
+        channel, problem = resolved
+        if channel is None:
+            problems.setdefault(line, []).append({"field": "channel", "message": problem})
             continue
-        try:
-            channel = channels.get(channel_text) or resolve_channel(pack, channel_text)
-            channels[channel_text] = channel
-        except Invalid as exc:
-            problems.setdefault(line, []).append({"field": "channel", "message": str(exc.detail)})
-            continue
-        figures: dict[str, Any] = dict(zeros)
-        bad: list[dict[str, str]] = []
-        for name in filled:
-            try:
-                figures[name] = _figure(name, values.get(name))
-            except ValueError as exc:
-                bad.append({"field": column_of.get(name, name), "message": str(exc)})
         currency = str(values.get("currency") or default_currency or "").strip().upper()
-        if currency and not CURRENCY.fullmatch(currency):
-            bad.append(
-                {
-                    "field": column_of.get("currency", "currency"),
-                    "message": f"{currency!r} is not an ISO 4217 currency code (e.g. USD, EUR)",
-                }
-            )
-        if bad:
-            problems.setdefault(line, []).extend(bad)
-            continue
-        key = (period.asset_id, day, channel, placement.id.hex)
+        if currency and currency not in good_currencies:
+            if not CURRENCY.fullmatch(currency):
+                problems.setdefault(line, []).append(
+                    {
+                        "field": column_of.get("currency", "currency"),
+                        "message": f"{currency!r} is not an ISO 4217 currency code (e.g. USD, EUR)",
+                    }
+                )
+                continue
+            good_currencies.add(currency)
+        # The stored key is (asset, day, channel, placement); the placement and the day decide
+        # the asset.
+        key = (pid_hex, day, channel)
         if key in seen:
             problems.setdefault(line, []).append(
                 {"field": "", "message": f"same placement and day as line {seen[key]}"}
@@ -212,20 +235,32 @@ def ingest_export(
         seen[key] = line
         if currency:
             currencies.add(currency)
-        ready.append(
-            {
-                "campaign_id": campaign.id,
-                "asset_id": period.asset_id,
-                "date": day,
-                "channel": channel,
-                "placement": placement.id.hex,
-                "version": period.version,
-                **figures,
-                "currency": currency,
-                "updated_at": now,
-                "_placement": placement,
-            }
-        )
+        for name in extras:
+            del values[name]
+        values.update(absent)
+        values["campaign_id"] = campaign_id
+        values["asset_id"] = period.asset_id
+        values["channel"] = channel
+        values["placement"] = pid_hex
+        values["version"] = period.version
+        values["currency"] = currency
+        values["attributed"] = True
+        values["updated_at"] = now
+        ready.append(values)
+        per_period[id(period)] += 1
+        period_of[id(period)] = period
+        span = spans.get(pid_hex)
+        if span is None:
+            spans[pid_hex] = [placement, day, day]
+        elif day < span[1]:
+            span[1] = day
+        elif day > span[2]:
+            span[2] = day
+    for name in filled:
+        totals[name] = sum(map(itemgetter(name), ready))
+    versions: Counter[tuple[uuid.UUID, int]] = Counter()
+    for ident, n in per_period.items():
+        versions[(period_of[ident].asset_id, period_of[ident].version)] += n
     rejected = [RejectedRow(line=n, problems=problems[n]) for n in sorted(problems)]
     if not dry_run and not skip_errors and (rejected or unmatched):
         raise Invalid(
@@ -235,18 +270,7 @@ def ingest_export(
             rows=[r.model_dump() for r in rejected[:MAX_REPORTED]],
             unmatched=[u.model_dump() for u in unmatched[:MAX_REPORTED]],
         )
-    totals: dict[str, Decimal] = {name: Decimal(0) for name in FIGURES}
-    versions: Counter[tuple[uuid.UUID, int]] = Counter()
-    for item in ready:
-        for name in FIGURES:
-            totals[name] += Decimal(item[name])
-        versions[(item["asset_id"], item["version"])] += 1
     if not dry_run and ready:
-        spans: dict[uuid.UUID, tuple[Placement, date, date]] = {}
-        for item in ready:
-            placement = item["_placement"]
-            _, lo, hi = spans.get(placement.id, (placement, item["date"], item["date"]))
-            spans[placement.id] = (placement, min(lo, item["date"]), max(hi, item["date"]))
         for placement, lo, hi in spans.values():
             placement.first_seen = min(lo, placement.first_seen or lo)
             placement.last_seen = max(hi, placement.last_seen or hi)
@@ -255,7 +279,7 @@ def ingest_export(
             session,
             campaign=campaign,
             actor=actor,
-            rows=[{k: v for k, v in item.items() if k != "_placement"} for item in ready],
+            rows=ready,
             now=now,
             details={"source": source.name},
         )

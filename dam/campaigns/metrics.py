@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date as Date
 from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,7 +48,7 @@ CENT = Decimal("0.01")
 KEY = ("campaign_id", "asset_id", "date", "channel", "placement")
 EMAIL = ("sends", "deliveries", "opens", "unique_opens", "unsubscribes", "bounces")
 FIGURES = ("impressions", "clicks", "conversions", "spend", "revenue", *EMAIL)
-VALUES = ("version", *FIGURES, "currency", "updated_at")
+VALUES = ("version", *FIGURES, "currency", "attributed", "updated_at")
 CURRENCY = re.compile(r"[A-Z]{3}")
 CSV_COLUMNS = frozenset(
     {
@@ -232,6 +233,8 @@ def check_rows(
     seen: dict[tuple[uuid.UUID, Date, str], int] = {}
     now = ctx.now()
     ready: list[dict[str, Any]] = []
+    campaign_id = campaign.id
+    figures_of = attrgetter(*FIGURES)
     for index, row in enumerate(parsed):
         if row is None:
             continue
@@ -263,7 +266,7 @@ def check_rows(
         ready.append(
             {
                 "_index": index,
-                "campaign_id": campaign.id,
+                "campaign_id": campaign_id,
                 "asset_id": row.asset_id,
                 "date": row.date,
                 "channel": channel,
@@ -271,8 +274,9 @@ def check_rows(
                 "version": row.version
                 if row.version is not None
                 else _published_on(history, row.asset_id, row.date, tz),
-                **{name: getattr(row, name) for name in FIGURES},
+                **dict(zip(FIGURES, figures_of(row), strict=True)),
                 "currency": (row.currency or "").upper(),
+                "attributed": row.version is None,
                 "updated_at": now,
             }
         )
@@ -297,6 +301,13 @@ def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     columns = [*KEY, *VALUES]
     names = ", ".join(columns)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in VALUES)
+    # A re-sent row that changes nothing is not rewritten (its `updated_at` stays when its
+    # figures last changed): most of a re-sent export is yesterday's rows as they were.
+    changed = " OR ".join(
+        f"campaign_metrics.{name} IS DISTINCT FROM EXCLUDED.{name}"
+        for name in VALUES
+        if name != "updated_at"
+    )
     session.execute(
         sa.text(
             "CREATE TEMPORARY TABLE IF NOT EXISTS metrics_in"
@@ -313,7 +324,7 @@ def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     session.execute(
         sa.text(
             f"INSERT INTO campaign_metrics ({names}) SELECT {names} FROM metrics_in"  # noqa: S608
-            f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
+            f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates} WHERE {changed}"
         )
     )
     session.execute(sa.text("TRUNCATE metrics_in"))
@@ -333,6 +344,13 @@ def upsert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[name] for name in KEY],
         set_={name: stmt.excluded[name] for name in VALUES},
+        where=sa.or_(
+            *(
+                table.c[name].is_distinct_from(stmt.excluded[name])
+                for name in VALUES
+                if name != "updated_at"
+            )
+        ),
     )
     for chunk in _chunks(rows, CHUNK):
         session.execute(stmt, list(chunk))
@@ -364,25 +382,29 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
             raw.c.asset_id,
             month,
             raw.c.channel,
+            raw.c.currency,
             sa.func.sum(raw.c.impressions),
             sa.func.sum(raw.c.clicks),
             sa.func.sum(cents(raw.c.conversions)),
             sa.func.sum(cents(raw.c.spend)),
             sa.func.sum(cents(raw.c.revenue)),
+            *(sa.func.sum(raw.c[name]) for name in EMAIL),
         )
         .where(*where)
-        .group_by(raw.c.campaign_id, raw.c.asset_id, month, raw.c.channel)
+        .group_by(raw.c.campaign_id, raw.c.asset_id, month, raw.c.channel, raw.c.currency)
     )
     names = [
         "campaign_id",
         "asset_id",
         "month",
         "channel",
+        "currency",
         "impressions",
         "clicks",
         "conversion_hundredths",
         "spend_cents",
         "revenue_cents",
+        *EMAIL,
     ]
     session.execute(sa.insert(rollup).from_select(names, summed))
 
@@ -439,7 +461,9 @@ def ingest_metrics(
         checked, bad = check_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows)
     else:
         checked, bad = validate_rows(session, ctx=ctx, campaign=campaign, raw_rows=raw_rows), {}
-    rows = [{k: v for k, v in row.items() if k != "_index"} for row in checked]
+    rows = list(checked)
+    for row in rows:
+        del row["_index"]
     if not rows:
         return 0, bad
     store_rows(

@@ -195,15 +195,30 @@ def register(
             session.add(existing)
             session.flush()
         return placement_out(session, existing), False
+    repoint(session, existing, asset_id=asset.id, version=version, now=now, actor=actor)
+    return placement_out(session, existing), True
+
+
+def repoint(
+    session: Session,
+    placement: Placement,
+    *,
+    asset_id: uuid.UUID,
+    version: int,
+    now: datetime,
+    actor: Principal,
+) -> None:
+    """Point `placement` at another asset version from `now` on: the open period is closed and
+    a new one opened (rows already ingested keep their attribution), audited."""
     open_period = session.exec(
         select(PlacementPeriod).where(
-            col(PlacementPeriod.placement_id) == existing.id,
+            col(PlacementPeriod.placement_id) == placement.id,
             col(PlacementPeriod.valid_to).is_(None),
         )
     ).first()
     if open_period is not None and open_period.valid_from == now:
         # Re-pointed twice in one instant: the first pointing never covered any time.
-        open_period.asset_id, open_period.version = asset.id, version
+        open_period.asset_id, open_period.version = asset_id, version
         session.add(open_period)
     else:
         if open_period is not None:
@@ -211,18 +226,19 @@ def register(
             session.add(open_period)
         session.add(
             PlacementPeriod(
-                placement_id=existing.id,
+                placement_id=placement.id,
                 valid_from=now,
-                asset_id=asset.id,
+                asset_id=asset_id,
                 version=version,
                 set_by=actor.id,
             )
         )
-    existing.asset_id, existing.version, existing.updated_at = asset.id, version, now
-    session.add(existing)
-    _audit(session, actor, "campaign.placement_repointed", campaign, existing, now)
+    campaign = session.get(Campaign, placement.campaign_id)
+    placement.asset_id, placement.version, placement.updated_at = asset_id, version, now
+    session.add(placement)
+    assert campaign is not None
+    _audit(session, actor, "campaign.placement_repointed", campaign, placement, now)
     session.flush()
-    return placement_out(session, existing), True
 
 
 def _audit(

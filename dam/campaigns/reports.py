@@ -21,10 +21,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from dam.campaigns.metrics import next_month
+from dam.campaigns.metrics import EMAIL, next_month
 from dam.campaigns.schemas import (
     AssetPerformance,
     CurrencyTotals,
+    EmailTotals,
     InsightRow,
     InsightsReport,
     PerformanceReport,
@@ -48,7 +49,7 @@ from dam.models import (
 CENT = Decimal("0.01")
 # Enough digits for any sum of stored money to be rounded to cents without an error.
 WIDE = DecimalContext(prec=60)
-COUNTS = ("impressions", "clicks")
+COUNTS = ("impressions", "clicks", *EMAIL)
 # Summed in hundredths: money, and conversions (which platforms report with fractions).
 HUNDREDTHS = ("conversions", "spend", "revenue")
 SortKey = Literal[
@@ -62,7 +63,13 @@ SortKey = Literal[
     "cost_per_conversion",
     "roas",
     "deliveries",
+    "sends",
+    "open_rate",
+    "click_rate",
 ]
+# Sort keys read from the item's email figures.
+EMAIL_SORTS = ("sends", "open_rate", "click_rate")
+FAMILIES = ("paid", "email")
 
 
 @dataclass
@@ -72,37 +79,106 @@ class Sums:
     conversions: Decimal = Decimal("0.00")
     spend: Decimal = Decimal("0.00")
     revenue: Decimal = Decimal("0.00")
+    sends: int = 0
+    deliveries: int = 0
+    opens: int = 0
+    unique_opens: int = 0
+    unsubscribes: int = 0
+    bounces: int = 0
 
     def add(self, other: Sums) -> None:
-        self.impressions += other.impressions
-        self.clicks += other.clicks
-        self.conversions += other.conversions
-        self.spend += other.spend
-        self.revenue += other.revenue
+        for name in (*COUNTS, *HUNDREDTHS):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+# Sums of one report line by (family, currency): "email" for rows on an email channel, "paid"
+# for every other; currency '' for rows that gave none.
+Parts = dict[tuple[str, str], Sums]
 
 
 def _ratio(num: int | Decimal, den: int | Decimal) -> float | None:
     return float(Decimal(num) / Decimal(den)) if den else None
 
 
-def totals(sums: Sums) -> dict[str, Any]:
-    """CTR = clicks/impressions, conversion rate = conversions/clicks, cost per conversion =
+def _per_conversion(spend: Decimal, conversions: Decimal) -> Decimal | None:
+    if not conversions:
+        return None
+    return WIDE.divide(spend, conversions).quantize(CENT, ROUND_HALF_UP, context=WIDE)
+
+
+def totals(sums: Sums, paid: Sums | None = None) -> dict[str, Any]:
+    """The sums of every row; the ratios of the paid family (`paid`, default all of `sums`):
+    CTR = clicks/impressions, conversion rate = conversions/clicks, cost per conversion =
     spend/conversions, ROAS = revenue/spend; null where the denominator is zero."""
+    paid = sums if paid is None else paid
     return {
         "impressions": sums.impressions,
         "clicks": sums.clicks,
         "conversions": float(sums.conversions),
         "spend": sums.spend.quantize(CENT, context=WIDE),
         "revenue": sums.revenue.quantize(CENT, context=WIDE),
-        "ctr": _ratio(sums.clicks, sums.impressions),
-        "conversion_rate": _ratio(sums.conversions, sums.clicks),
-        "cost_per_conversion": WIDE.divide(sums.spend, sums.conversions).quantize(
-            CENT, ROUND_HALF_UP, context=WIDE
-        )
-        if sums.conversions
-        else None,
-        "roas": _ratio(sums.revenue, sums.spend),
+        "ctr": _ratio(paid.clicks, paid.impressions),
+        "conversion_rate": _ratio(paid.conversions, paid.clicks),
+        "cost_per_conversion": _per_conversion(paid.spend, paid.conversions),
+        "roas": _ratio(paid.revenue, paid.spend),
     }
+
+
+def email_totals(sums: Sums) -> EmailTotals:
+    """Delivery rate = deliveries/sends, open rate = unique opens/deliveries (total opens when
+    the rows report no unique opens), click rate = clicks/deliveries, click-to-open rate =
+    clicks/unique opens, unsubscribe rate = unsubscribes/deliveries, bounce rate =
+    bounces/sends; null where the denominator is zero."""
+    opened = sums.unique_opens or sums.opens
+    return EmailTotals(
+        sends=sums.sends,
+        deliveries=sums.deliveries,
+        opens=sums.opens,
+        unique_opens=sums.unique_opens,
+        clicks=sums.clicks,
+        unsubscribes=sums.unsubscribes,
+        bounces=sums.bounces,
+        conversions=float(sums.conversions),
+        revenue=sums.revenue.quantize(CENT, context=WIDE),
+        delivery_rate=_ratio(sums.deliveries, sums.sends),
+        open_rate=_ratio(opened, sums.deliveries),
+        click_rate=_ratio(sums.clicks, sums.deliveries),
+        click_to_open_rate=_ratio(sums.clicks, opened),
+        unsubscribe_rate=_ratio(sums.unsubscribes, sums.deliveries),
+        bounce_rate=_ratio(sums.bounces, sums.sends),
+    )
+
+
+def figures(parts: Parts) -> dict[str, Any]:
+    """Totals (sums of every row, paid ratios), `families`, `email` and `by_currency` of one
+    report line."""
+    overall, paid, email = Sums(), Sums(), Sums()
+    for (family, _), part in parts.items():
+        overall.add(part)
+        (email if family == "email" else paid).add(part)
+    present = {family for family, _ in parts}
+    return {
+        **totals(overall, paid),
+        "families": [f for f in FAMILIES if f in present],
+        "email": email_totals(email) if "email" in present else None,
+        "by_currency": _by_currency(parts),
+    }
+
+
+def email_channels(pack: GovernancePack | None) -> list[str]:
+    """The channels whose rows are the email family: `email` and the channels below it."""
+    if pack is None or not pack.has_facet("channel"):
+        return ["email"]
+    try:
+        return channel_family(pack, "email")
+    except Invalid:
+        return []
+
+
+def _family(channel: Any, emails: Sequence[str]) -> Any:
+    if not emails:
+        return sa.literal("paid").label("family")
+    return sa.case((channel.in_(list(emails)), "email"), else_="paid").label("family")
 
 
 def _sum_columns(dialect: str, source: Any = None, *, in_cents: bool = False) -> list[Any]:
@@ -118,13 +194,12 @@ def _sum_columns(dialect: str, source: Any = None, *, in_cents: bool = False) ->
 
 
 def _sums(row: Any) -> Sums:
-    return Sums(
-        impressions=sum_of(row, "impressions"),
-        clicks=sum_of(row, "clicks"),
-        conversions=money_of(row, "conversions"),
-        spend=money_of(row, "spend"),
-        revenue=money_of(row, "revenue"),
-    )
+    sums = Sums()
+    for name in COUNTS:
+        setattr(sums, name, sum_of(row, name))
+    for name in HUNDREDTHS:
+        setattr(sums, name, money_of(row, name))
+    return sums
 
 
 def _dialect(session: Session) -> str:
@@ -150,11 +225,19 @@ def _check_range(date_from: date | None, date_to: date | None) -> None:
         raise Invalid("`to` must not be before `from`", code="invalid_filter")
 
 
-def _by_currency(parts: dict[str, Sums]) -> list[CurrencyTotals]:
-    """In code order, rows without a currency last."""
+def _by_currency(parts: Parts) -> list[CurrencyTotals]:
+    """In code order, rows without a currency last; cost per conversion and ROAS of the paid
+    family."""
+    overall: dict[str, Sums] = {}
+    paid: dict[str, Sums] = {}
+    for (family, code), part in parts.items():
+        overall.setdefault(code, Sums()).add(part)
+        paid.setdefault(code, Sums())
+        if family != "email":
+            paid[code].add(part)
     out = []
-    for code in sorted(parts, key=lambda c: (c == "", c)):
-        figures = totals(parts[code])
+    for code in sorted(overall, key=lambda c: (c == "", c)):
+        figures = totals(overall[code], paid[code])
         out.append(
             CurrencyTotals(
                 currency=code or None,
@@ -203,110 +286,126 @@ def campaign_performance(
         .where(col(AssetCampaign.campaign_id) == campaign.id)
     ).all()
 
-    keyed: dict[tuple[uuid.UUID, int | None], tuple[Sums, int]] = {}
-    money: dict[tuple[uuid.UUID, int | None], dict[str, Sums]] = {}
+    emails = email_channels(pack)
+    parts: dict[tuple[uuid.UUID, int | None], Parts] = {}
     for row in session.execute(
         sa.select(
             table.c.asset_id,
             table.c.version,
             table.c.currency,
+            _family(table.c.channel, emails),
             *_sum_columns(_dialect(session)),
         )
         .where(
             table.c.campaign_id == campaign.id,
             *_metric_filters(date_from=date_from, date_to=date_to, channels=channels),
         )
-        .group_by(table.c.asset_id, table.c.version, table.c.currency)
+        .group_by(table.c.asset_id, table.c.version, table.c.currency, "family")
     ):
-        money.setdefault((row.asset_id, row.version), {})[row.currency] = _sums(row)
-    for key, parts in money.items():
-        sums = Sums()
-        for part in parts.values():
-            sums.add(part)
-        keyed[key] = (sums, 0)
+        parts.setdefault((row.asset_id, row.version), {})[(row.family, row.currency)] = _sums(row)
+    delivered_n: dict[tuple[uuid.UUID, int | None], int] = {}
     for delivered_id, delivered_version, n in delivery_rows:
         key = (delivered_id, int(delivered_version))
-        keyed[key] = (keyed.get(key, (Sums(), 0))[0], int(n))
-    reported = {asset_id for asset_id, _ in keyed}
+        parts.setdefault(key, {})
+        delivered_n[key] = int(n)
+    reported = {asset_id for asset_id, _ in parts}
     for asset_id, _title, published in linked:
         if asset_id not in reported:
-            keyed[(asset_id, published)] = (Sums(), 0)
+            parts[(asset_id, published)] = {}
     titles = dict(
         session.exec(
             select(col(Asset.id), col(Asset.title)).where(
-                col(Asset.id).in_(sorted({a for a, _ in keyed}))
+                col(Asset.id).in_(sorted({a for a, _ in parts}))
             )
         ).all()
     )
 
-    overall = Sums()
-    overall_money: dict[str, Sums] = {}
+    overall: Parts = {}
     deliveries = 0
     items: list[PerformanceRow] = []
-    for (asset_id, version), (sums, n) in keyed.items():
-        overall.add(sums)
-        deliveries += n
-        per_currency = money.get((asset_id, version), {})
-        for code, part in per_currency.items():
-            overall_money.setdefault(code, Sums()).add(part)
+    for (asset_id, version), line in parts.items():
+        deliveries += delivered_n.get((asset_id, version), 0)
+        for family_currency, part in line.items():
+            overall.setdefault(family_currency, Sums()).add(part)
         items.append(
             PerformanceRow(
                 asset_id=asset_id,
                 title=titles.get(asset_id, ""),
                 version=version,
-                deliveries=n,
-                by_currency=_by_currency(per_currency),
-                **totals(sums),
+                deliveries=delivered_n.get((asset_id, version), 0),
+                **figures(line),
             )
         )
 
     def order(item: PerformanceRow) -> tuple[Any, ...]:
-        value = getattr(item, sort)
+        if sort in EMAIL_SORTS:
+            value = getattr(item.email, sort) if item.email is not None else None
+        else:
+            value = getattr(item, sort)
         # Missing ratios sort last in either direction; ties by asset id, then version.
         return (value is None, value if value is not None else 0)
 
     items.sort(key=lambda i: (str(i.asset_id), i.version or 0))
     items.sort(key=lambda i: order(i)[1], reverse=descending)
     items.sort(key=lambda i: order(i)[0])
+    whole = figures(overall)
+    by_currency = whole.pop("by_currency")
     return PerformanceReport(
         campaign_id=campaign.id,
         date_from=date_from,
         date_to=date_to,
         channel=channel,
-        totals=Totals(**totals(overall)),
-        currencies=[c.currency for c in _by_currency(overall_money)],
-        by_currency=_by_currency(overall_money),
+        totals=Totals(**whole),
+        currencies=[c.currency for c in by_currency],
+        by_currency=by_currency,
         deliveries=deliveries,
         items=items,
     )
 
 
 def asset_performance(
-    session: Session, asset_ids: Sequence[uuid.UUID]
+    session: Session, asset_ids: Sequence[uuid.UUID], *, pack: GovernancePack | None = None
 ) -> dict[uuid.UUID, AssetPerformance]:
-    """Lifetime figures per asset across all campaigns (for the asset JSON)."""
+    """Lifetime figures per asset across all campaigns (for the asset JSON), money by
+    currency; `pack` tells which channels are email (default: `email`)."""
     result = {asset_id: AssetPerformance() for asset_id in asset_ids}
     if not asset_ids:
         return result
     table = CampaignMetric.__table__  # type: ignore[attr-defined]
-    rows = session.execute(
+    ids = list(asset_ids)
+    parts: dict[uuid.UUID, Parts] = {}
+    for row in session.execute(
         sa.select(
             table.c.asset_id,
-            sa.func.count(sa.distinct(table.c.campaign_id)).label("campaigns"),
+            table.c.currency,
+            _family(table.c.channel, email_channels(pack)),
             *_sum_columns(_dialect(session)),
         )
-        .where(table.c.asset_id.in_(list(asset_ids)))
-        .group_by(table.c.asset_id)
-    ).all()
+        .where(table.c.asset_id.in_(ids))
+        .group_by(table.c.asset_id, table.c.currency, "family")
+    ):
+        parts.setdefault(row.asset_id, {})[(row.family, row.currency)] = _sums(row)
+    campaigns = dict(
+        session.execute(
+            sa.select(table.c.asset_id, sa.func.count(sa.distinct(table.c.campaign_id)))
+            .where(table.c.asset_id.in_(ids))
+            .group_by(table.c.asset_id)
+        ).all()
+    )
     deliveries = dict(
         session.exec(
             select(col(DeliveryEvent.asset_id), sa.func.count())
-            .where(col(DeliveryEvent.asset_id).in_(list(asset_ids)))
+            .where(col(DeliveryEvent.asset_id).in_(ids))
             .group_by(col(DeliveryEvent.asset_id))
         ).all()
     )
-    for row in rows:
-        result[row.asset_id] = AssetPerformance(campaigns=int(row.campaigns), **totals(_sums(row)))
+    for asset_id, line in parts.items():
+        line_figures = figures(line)
+        result[asset_id] = AssetPerformance(
+            campaigns=int(campaigns.get(asset_id, 0)),
+            currencies=[c.currency for c in line_figures["by_currency"]],
+            **line_figures,
+        )
     for asset_id, n in deliveries.items():
         result[asset_id].deliveries = int(n)
     return result
@@ -339,8 +438,11 @@ def _insight_rows(
         months = sa.select(
             rollup.c.asset_id,
             rollup.c.campaign_id,
+            rollup.c.channel,
+            rollup.c.currency,
             rollup.c.impressions,
             rollup.c.clicks,
+            *(rollup.c[name] for name in EMAIL),
             rollup.c.conversion_hundredths.label("conversions_cents"),
             rollup.c.spend_cents,
             rollup.c.revenue_cents,
@@ -356,8 +458,11 @@ def _insight_rows(
         days = sa.select(
             raw.c.asset_id,
             raw.c.campaign_id,
+            raw.c.channel,
+            raw.c.currency,
             raw.c.impressions,
             raw.c.clicks,
+            *(raw.c[name] for name in EMAIL),
             cents(raw.c.conversions).label("conversions_cents"),
             cents(raw.c.spend).label("spend_cents"),
             cents(raw.c.revenue).label("revenue_cents"),
@@ -393,35 +498,61 @@ def creative_insights(
         suggestions = pack.suggest_facet(facet)
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
         raise Invalid(f"unknown facet {facet!r}{hint}", code="unknown_facet")
-    figures = _insight_rows(date_from=date_from, date_to=date_to, channels=channels)
+    rows = _insight_rows(date_from=date_from, date_to=date_to, channels=channels)
     terms = AssetTerm.__table__  # type: ignore[attr-defined]
-    query = (
-        sa.select(
-            terms.c.term,
-            sa.func.count(sa.distinct(figures.c.asset_id)).label("assets"),
-            sa.func.count(sa.distinct(figures.c.campaign_id)).label("campaigns"),
-            *_sum_columns(_dialect(session), figures, in_cents=True),
-        )
-        .select_from(figures.join(terms, terms.c.asset_id == figures.c.asset_id))
-        .where(terms.c.facet == facet_id)
-        .group_by(terms.c.term)
-    )
+    joined = rows.join(terms, terms.c.asset_id == rows.c.asset_id)
     if _dialect(session) == "postgresql":
         # The distinct counts sort ~one row per (asset, campaign, term); at the default 4 MB
         # that sort spills to disk. Scoped to this transaction.
         session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
+    # Sums by term, family and currency (money is never added across currencies); the
+    # evidence counts by term alone.
+    parts: dict[str, Parts] = {}
+    for row in session.execute(
+        sa.select(
+            terms.c.term,
+            rows.c.currency,
+            _family(rows.c.channel, email_channels(pack)),
+            *_sum_columns(_dialect(session), rows, in_cents=True),
+        )
+        .select_from(joined)
+        .where(terms.c.facet == facet_id)
+        .group_by(terms.c.term, rows.c.currency, "family")
+    ):
+        parts.setdefault(str(row.term), {})[(row.family, row.currency)] = _sums(row)
+    # The evidence behind each term, without count(DISTINCT) (a sort of the whole join): the
+    # assets with the term that have figures (a semi-join; a term lists an asset once), and
+    # the distinct (term, campaign) pairs counted.
+    with_figures = (
+        sa.select(terms.c.term, sa.func.count().label("n"))
+        .where(terms.c.facet == facet_id, terms.c.asset_id.in_(sa.select(rows.c.asset_id)))
+        .group_by(terms.c.term)
+    )
+    pairs = (
+        sa.select(terms.c.term, rows.c.campaign_id)
+        .distinct()
+        .select_from(joined)
+        .where(terms.c.facet == facet_id)
+        .subquery("pairs")
+    )
+    in_campaigns = sa.select(pairs.c.term, sa.func.count().label("n")).group_by(pairs.c.term)
+    assets_of = {str(term): int(n) for term, n in session.execute(with_figures)}
+    campaigns_of = {str(term): int(n) for term, n in session.execute(in_campaigns)}
+    evidence = {term: (assets_of.get(term, 0), campaigns_of.get(term, 0)) for term in parts}
     facet_def = pack.facet(facet_id)
     items = []
-    for row in session.execute(query).all():
-        term_id = str(row.term)
+    for term_id, line in parts.items():
         label = facet_def.terms[term_id].label if term_id in facet_def.terms else term_id
+        line_figures = figures(line)
+        assets, campaigns = evidence.get(term_id, (0, 0))
         items.append(
             InsightRow(
                 term=term_id,
                 label=label,
-                assets=int(row.assets),
-                campaigns=int(row.campaigns),
-                **totals(_sums(row)),
+                assets=assets,
+                campaigns=campaigns,
+                currencies=[c.currency for c in line_figures["by_currency"]],
+                **line_figures,
             )
         )
     items.sort(key=lambda i: (-(i.roas or -1.0), -i.impressions, i.term))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -71,6 +71,19 @@ class AssetCampaignsIn(BaseModel):
     campaign_ids: list[str] = Field(min_length=1, max_length=200)
 
 
+class FeedDerivative(BaseModel):
+    """A preset that serves the item (by its channel terms and the campaign's channel)."""
+
+    preset: str
+    label: str
+    format: str = Field(description="The format a fetcher without `Accept` gets.")
+    width: int | None
+    height: int | None
+    url: str = Field(description="Signed delivery link of this preset's derivative.")
+    sha256: str | None = Field(description="Digest of the rendered bytes; null until rendered.")
+    size: int | None = Field(description="Size of the rendered bytes; null until rendered.")
+
+
 class FeedItem(BaseModel):
     id: uuid.UUID
     title: str
@@ -97,6 +110,7 @@ class FeedItem(BaseModel):
     )
     download_expires_at: datetime
     updated_at: datetime
+    derivatives: list[FeedDerivative] = Field(default_factory=list)
 
 
 class FeedPage(BaseModel):
@@ -122,8 +136,34 @@ class RemovedPage(BaseModel):
     )
 
 
+class EmailTotals(BaseModel):
+    """The email family's figures (rows on an email channel) and the rates derived from them;
+    a rate is null when its denominator is zero."""
+
+    sends: int = 0
+    deliveries: int = 0
+    opens: int = 0
+    unique_opens: int = 0
+    clicks: int = 0
+    unsubscribes: int = 0
+    bounces: int = 0
+    conversions: float = 0
+    revenue: Decimal = Decimal("0.00")
+    delivery_rate: float | None = Field(default=None, description="deliveries / sends")
+    open_rate: float | None = Field(
+        default=None,
+        description="unique opens / deliveries (total opens when no unique opens are reported)",
+    )
+    click_rate: float | None = Field(default=None, description="clicks / deliveries")
+    click_to_open_rate: float | None = Field(default=None, description="clicks / unique opens")
+    unsubscribe_rate: float | None = Field(default=None, description="unsubscribes / deliveries")
+    bounce_rate: float | None = Field(default=None, description="bounces / sends")
+
+
 class Totals(BaseModel):
-    """Sums and the ratios derived from them; a ratio is null when its denominator is zero."""
+    """Sums of every row, and the paid family's ratios (rows on channels other than email):
+    CTR, conversion rate, cost per conversion, ROAS; a ratio is null when its denominator is
+    zero. `email` holds the email family's figures and rates."""
 
     impressions: int = 0
     clicks: int = 0
@@ -134,13 +174,13 @@ class Totals(BaseModel):
     conversion_rate: float | None = None
     cost_per_conversion: Decimal | None = None
     roas: float | None = None
-
-
-class AssetPerformance(Totals):
-    """Lifetime figures of one asset across every campaign; part of the asset JSON."""
-
-    campaigns: int = 0
-    deliveries: int = 0
+    families: list[Literal["paid", "email"]] = Field(
+        default_factory=list, description="The metric families the rows belong to."
+    )
+    email: EmailTotals | None = Field(
+        default=None,
+        description="Open, click, unsubscribe and bounce rates; null without email rows.",
+    )
 
 
 class CurrencyTotals(BaseModel):
@@ -152,6 +192,16 @@ class CurrencyTotals(BaseModel):
     revenue: Decimal = Decimal("0.00")
     cost_per_conversion: Decimal | None = None
     roas: float | None = None
+
+
+class AssetPerformance(Totals):
+    """Lifetime figures of one asset across every campaign; part of the asset JSON. Money
+    by currency in `by_currency`: `spend`/`revenue` add currencies up as stored."""
+
+    campaigns: int = 0
+    deliveries: int = 0
+    currencies: list[str | None] = Field(default_factory=list)
+    by_currency: list[CurrencyTotals] = Field(default_factory=list)
 
 
 class PerformanceRow(Totals):
@@ -185,6 +235,12 @@ class InsightRow(Totals):
     label: str
     assets: int
     campaigns: int
+    currencies: list[str | None] = Field(default_factory=list)
+    by_currency: list[CurrencyTotals] = Field(
+        default_factory=list,
+        description="Spend and revenue per currency (never converted); `spend`/`revenue` above"
+        " add currencies up as stored.",
+    )
 
 
 class InsightsReport(BaseModel):
@@ -298,3 +354,9 @@ class ExportResult(BaseModel):
     totals: dict[str, float]
     currencies: list[str]
     attributed: list[AttributedVersion]
+
+
+class MetricSourcePage(BaseModel):
+    items: list[dict[str, Any]] = Field(
+        description="One source mapping each, as `dam.governance.metric_sources` reads it."
+    )

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
-from dam.assets import delivery
+from dam.assets import delivery, derivatives
 from dam.assets.campaign_ids import normalize_campaign_id, resolve_campaigns
 from dam.assets.metadata import Metadata
 from dam.assets.service import bump_revision, campaign_ids_of
@@ -25,6 +25,7 @@ from dam.campaigns.attribution import zone
 from dam.campaigns.schemas import (
     CampaignIn,
     CampaignPatch,
+    FeedDerivative,
     FeedItem,
     FeedPage,
     RemovedItem,
@@ -46,6 +47,7 @@ from dam.models import (
     DeliveryEvent,
     ReviewState,
 )
+from dam.models.types import JSONType
 from dam.principal import Principal
 
 CHANNEL_FACET = "channel"
@@ -395,6 +397,11 @@ def campaign_feed(
             col(Asset.tags),
             col(Asset.rights_expire_at),
             col(Asset.extra),
+            col(AssetVersion.id).label("version_id"),
+            # Only whether it has transparency (what `format: auto` falls back to), not the blob.
+            sa.type_coerce(col(AssetVersion.media), JSONType)["has_alpha"]
+            .as_boolean()
+            .label("has_alpha"),
         )
         .join(AssetCampaign, col(AssetCampaign.asset_id) == col(Asset.id))
         .join(
@@ -436,26 +443,50 @@ def campaign_feed(
     base = base_url.rstrip("/")
     # A link serves the delivered copy made for this campaign (dam.assets.delivery); the
     # worker makes it when the version is published or tagged. Until then the feed says null.
+    live = {
+        row.id: Metadata(
+            title=row.title,
+            description=row.description,
+            tags=tuple(row.tags or ()),
+            terms={k: list(v) for k, v in (row.terms or {}).items()},
+            rights_expire_at=row.rights_expire_at,
+            extra=dict(row.extra or {}),
+        )
+        for row in rows
+    }
     copy_keys = {
         row.id: delivery.copy_key(
             ctx,
             asset_id=row.id,
             version=row.number,
             source_sha256=row.sha256,
-            live=Metadata(
-                title=row.title,
-                description=row.description,
-                tags=tuple(row.tags or ()),
-                terms={k: list(v) for k, v in (row.terms or {}).items()},
-                rights_expire_at=row.rights_expire_at,
-                extra=dict(row.extra or {}),
-            ),
+            live=live[row.id],
             audience=delivery.DELIVERY_LINK_AUDIENCE,
             campaign_id=campaign.id,
         )
         for row in rows
     }
     copies = delivery.copies_by_key(session, set(copy_keys.values()))
+    # The presets that serve each item, by its terms and the campaign's channel.
+    presets = derivatives.planned(
+        ctx,
+        session,
+        [
+            derivatives.Source(
+                asset_id=row.id,
+                version=row.number,
+                version_id=row.version_id,
+                sha256=row.sha256,
+                width=row.width,
+                height=row.height,
+                alpha=bool(row.has_alpha),
+                live=live[row.id],
+            )
+            for row in rows
+            if row.kind == "image"
+        ],
+        channels=[campaign.channel] if campaign.channel else [],
+    )
     items = []
     for row in rows:
         token = links.sign(
@@ -491,6 +522,19 @@ def campaign_feed(
                 download_size=copy.size if copy else None,
                 download_expires_at=expires_at,
                 updated_at=row.updated_at,
+                derivatives=[
+                    _feed_derivative(
+                        ctx,
+                        item,
+                        campaign=campaign,
+                        row=row,
+                        base=base,
+                        principal=principal,
+                        channel=channel,
+                        expires_at=expires_at,
+                    )
+                    for item in presets.get(row.id, [])
+                ],
             )
         )
     last = rows[-1] if rows else None
@@ -498,6 +542,41 @@ def campaign_feed(
         campaign_id=campaign.id,
         items=items,
         next_cursor=encode_cursor(last.updated_at, last.id) if more and last else None,
+    )
+
+
+def _feed_derivative(
+    ctx: Context,
+    item: derivatives.Planned,
+    *,
+    campaign: Campaign,
+    row: Any,
+    base: str,
+    principal: Principal,
+    channel: str | None,
+    expires_at: datetime,
+) -> FeedDerivative:
+    token = links.sign(
+        links.DeliveryLink(
+            campaign_id=campaign.id,
+            asset_id=row.id,
+            version=row.number,
+            consumer_id=principal.id,
+            channel=channel,
+            expires_at=expires_at,
+            preset=item.preset.id,
+        ),
+        secret=ctx.settings.secret_key,
+    )
+    return FeedDerivative(
+        preset=item.preset.id,
+        label=item.preset.label,
+        format=item.format,
+        width=item.made.width if item.made else item.width,
+        height=item.made.height if item.made else item.height,
+        url=f"{base}/api/v1/deliveries/{token}",
+        sha256=item.made.sha256 if item.made else None,
+        size=item.made.size if item.made else None,
     )
 
 
@@ -625,9 +704,11 @@ def follow_delivery_link(
     token: str,
     range_header: str | None = None,
     client: str | None = None,
+    placement_id: uuid.UUID | None = None,
 ) -> tuple[AssetVersion, links.DeliveryLink]:
     """Check a delivery link and record the delivery; returns the version whose bytes to send
-    and the link (its campaign is written into the delivered copy).
+    and the link (its campaign is written into the delivered copy). `placement_id`: the
+    placement the fetch was for (checked by `dam.campaigns.deliveries`), recorded with it.
 
     The link pins a version; it is served only while that version is still the asset's
     published one and the asset is live and still in the campaign, so a link cannot outlive
@@ -666,7 +747,9 @@ def follow_delivery_link(
             AssetVersion.asset_id == asset.id, AssetVersion.number == link.version
         )
     ).one()
-    client_key = hashlib.sha256(f"{token}\n{client or ''}".encode()).hexdigest()
+    # One link fetched for two placements is two deliveries.
+    scope = f"{token}\n{client or ''}" + (f"\n{placement_id.hex}" if placement_id else "")
+    client_key = hashlib.sha256(scope.encode()).hexdigest()
     window = timedelta(seconds=ctx.settings.delivery_window_seconds)
     counted = session.exec(
         select(DeliveryEvent.id)
@@ -681,6 +764,8 @@ def follow_delivery_link(
                 campaign_id=link.campaign_id,
                 consumer_id=link.consumer_id,
                 channel=link.channel,
+                placement_id=placement_id,
+                preset=link.preset,
                 client_key=client_key,
                 at=now,
             )

@@ -20,207 +20,70 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
-from dam.bounds import MAX_YEAR, MIN_YEAR
+from dam.bounds import (
+    MAX_YEAR,
+    MIN_YEAR,
+    check_metric_amount,
+    check_metric_count,
+    check_metric_money,
+)
 from dam.errors import Invalid
+from dam.governance.metric_sources import (
+    FRACTIONAL,
+    LOCALES,
+    MONEY,
+    WHOLE,
+    SourceMapping,
+    parse_source_text,
+)
+from dam.governance.pack import GovernancePack
 
-# Fields a mapping can fill. Figures are validated by the metric row's bounds afterwards.
+CHANNEL_FACET = "channel"
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+__all__ = ["FRACTIONAL", "LOCALES", "MONEY", "WHOLE", "SourceMapping"]
+
 ID_FIELDS = ("external_id", "external_name", "account")
 DATE_FIELDS = ("date", "date_end")
-WHOLE = (
-    "impressions",
-    "clicks",
-    "sends",
-    "deliveries",
-    "opens",
-    "unique_opens",
-    "unsubscribes",
-    "bounces",
-)
-FRACTIONAL = ("conversions",)
-MONEY = ("spend", "revenue")
 TEXT_FIELDS = ("currency", "campaign_type")
 
-# Locale → (grouping separators, decimal separator).
-LOCALES: dict[str, tuple[str, str]] = {
-    "en": (",", "."),
-    "de": (".", ","),
-    "es": (".", ","),
-    "it": (".", ","),
-    "nl": (".", ","),
-    "pt": (".", ","),
-    "da": (".", ","),
-    "fr": (" ", ","),
-}
 EMPTY = {"", "--", "-", "\u2014", "n/a", "N/A"}
 # Digits, or digits grouped by commas, with an optional decimal point: en's common forms.
 _PLAIN = re.compile(r"(\d+|\d{1,3}(?:,\d{3})+)(\.\d+)?")
 _SIGNS = re.compile(r"[$€£¥%]|^[A-Z]{3}\s*|\s*[A-Z]{3}$")
 
 
-@dataclass(frozen=True)
-class SourceMapping:
-    name: str
-    platform: str  # the placements' `platform`
-    title: str
-    # Platform column (exact, case-insensitive) → field; a pattern column for names carrying
-    # a currency code, e.g. "Amount spent (USD)".
-    columns: Mapping[str, str]
-    patterns: Mapping[str, str] = field(default_factory=dict)
-    locale: str | None = None
-    channel: str | None = None
-    campaign_types: Mapping[str, str | None] = field(default_factory=dict)
-    daily_hint: str = ""
-
-    def field_of(self, header: str) -> tuple[str, str | None] | None:
-        """(field, currency from the header) for a platform column, or None."""
-        key = header.strip().lower()
-        for name, target in self.columns.items():
-            if name.lower() == key:
-                return target, None
-        for pattern, target in self.patterns.items():
-            match = re.fullmatch(pattern, header.strip(), flags=re.IGNORECASE)
-            if match:
-                return target, (match.groupdict().get("currency") or None)
-        return None
-
-
-SOURCES: dict[str, SourceMapping] = {
-    # Google Ads → Reports → Predefined reports → Basic → Ad, segmented by Day, downloaded as CSV.
-    "google_ads": SourceMapping(
-        name="google_ads",
-        platform="google_ads",
-        title="Google Ads ad report",
-        columns={
-            "Day": "date",
-            "Ad ID": "external_id",
-            "Ad name": "external_name",
-            "Customer ID": "account",
-            "Currency code": "currency",
-            "Campaign type": "campaign_type",
-            "Impr.": "impressions",
-            "Impressions": "impressions",
-            "Clicks": "clicks",
-            "Cost": "spend",
-            "Conversions": "conversions",
-            "Conv. value": "revenue",
-        },
-        campaign_types={
-            "search": "paid-search",
-            "shopping": "paid-search",
-            "display": "display",
-            "video": "video",
-            "demand gen": "social",
-            "performance max": None,
-        },
-        daily_hint="add the segment Time > Day (the `Day` column) before downloading",
-    ),
-    # Meta Ads Manager → Reports → Export table data (.csv), breakdown Time > Day, level Ad.
-    "meta": SourceMapping(
-        name="meta",
-        platform="meta",
-        title="Meta Ads Manager ads export",
-        columns={
-            "Reporting starts": "date",
-            "Reporting ends": "date_end",
-            "Ad ID": "external_id",
-            "Ad name": "external_name",
-            "Account ID": "account",
-            "Currency": "currency",
-            "Impressions": "impressions",
-            "Link clicks": "clicks",
-            "Purchases": "conversions",
-            "Purchases conversion value": "revenue",
-        },
-        patterns={r"Amount spent \((?P<currency>[A-Z]{3})\)": "spend"},
-        channel="social",
-        daily_hint="choose Breakdown > By time > Day before exporting",
-    ),
-    # Braze campaign analytics → Export data series (CSV of /campaigns/data_series): one
-    # Braze campaign per file, so the placement's external id is given as `external_id=`.
-    "braze": SourceMapping(
-        name="braze",
-        platform="braze",
-        title="Braze campaign data series",
-        columns={
-            "time": "date",
-            "sent": "sends",
-            "delivered": "deliveries",
-            "opens": "opens",
-            "unique_opens": "unique_opens",
-            "clicks": "clicks",
-            "unsubscribes": "unsubscribes",
-            "bounces": "bounces",
-            "conversions": "conversions",
-            "revenue": "revenue",
-        },
-        locale="en",
-        channel="email",
-        daily_hint="export the data series with `length` in days (one row per day)",
-    ),
-    # Campaign Manager 360 → Reporting → Standard report, dimension Date and Creative (or Ad),
-    # downloaded as CSV: report metadata lines, a `Report Fields` line, the header, the rows and
-    # a `Grand Total:` line. CM360 writes numbers unformatted (`12010`, `124.5`).
-    "cm360": SourceMapping(
-        name="cm360",
-        platform="cm360",
-        title="Campaign Manager 360 standard report",
-        columns={
-            "Date": "date",
-            "Creative ID": "external_id",
-            "Creative": "external_name",
-            "Advertiser ID": "account",
-            "Impressions": "impressions",
-            "Clicks": "clicks",
-            "Media Cost": "spend",
-            "Total Conversions": "conversions",
-            "Total Revenue": "revenue",
-        },
-        locale="en",
-        channel="display",
-        daily_hint="add the dimension Date to the standard report (one row per day)",
-    ),
-    # Iterable → GET /api/campaigns/metrics (CSV), one campaign per row (`id`) over the range
-    # asked for: ask for one day (startDateTime and endDateTime a day apart) and give `date=`.
-    "iterable": SourceMapping(
-        name="iterable",
-        platform="iterable",
-        title="Iterable campaign metrics",
-        columns={
-            "Date": "date",
-            "id": "external_id",
-            "Total Email Sends": "sends",
-            "Total Emails Delivered": "deliveries",
-            "Total Emails Opened": "opens",
-            "Unique Emails Opened": "unique_opens",
-            "Total Emails Clicked": "clicks",
-            "Total Unsubscribes": "unsubscribes",
-            "Total Emails Bounced": "bounces",
-            "Total Purchases": "conversions",
-            "Revenue": "revenue",
-        },
-        locale="en",
-        channel="email",
-        daily_hint="export one day at a time (startDateTime and endDateTime one day apart) and "
-        "send it with `date=` (the day it covers)",
-    ),
-}
-
-
-def get_source(name: str) -> SourceMapping:
-    source = SOURCES.get(name)
+def get_source(pack: GovernancePack, name: str) -> SourceMapping:
+    """A built-in source or one the governance pack declares (`sources/<name>.yaml`)."""
+    source = pack.metric_sources.get(name)
     if source is None:
         raise Invalid(
-            f"unknown source {name!r} (built-in: {', '.join(sorted(SOURCES))})",
+            f"unknown source {name!r} (known: {', '.join(sorted(pack.metric_sources))}; "
+            "declare others in the governance pack's sources/ or send a `mapping`)",
             code="unknown_source",
         )
     return source
+
+
+def inline_source(pack: GovernancePack, text: bytes) -> SourceMapping:
+    """A mapping sent with the upload (multipart part `mapping`, the format of the pack's
+    `sources/*.yaml`), validated the same way; 422 listing its problems as `mapping:line`."""
+    channels = pack.facet(CHANNEL_FACET).lookup if pack.has_facet(CHANNEL_FACET) else None
+    mapping, errors = parse_source_text(text, name="inline", channels=channels)
+    if mapping is None:
+        raise Invalid(
+            "the mapping is not valid: " + "; ".join(str(e) for e in errors),
+            code="invalid_mapping",
+            problems=[str(e) for e in errors],
+        )
+    return mapping
 
 
 def check_locale(locale: str | None) -> str | None:
@@ -309,27 +172,31 @@ def _split(
     return whole.replace(group, "") + (f".{fraction}" if sep else "")
 
 
-# "Total: Account" (Google Ads), "Grand Total:" (Campaign Manager 360).
-_TOTAL = re.compile(r"(grand\s+)?total\b", re.IGNORECASE)
+def _totals_pattern(prefixes: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Total lines ("Total: Account" in Google Ads, "Grand Total:" in Campaign Manager 360)
+    start with one of the source's prefixes, as a word."""
+    if not prefixes:
+        return None
+    alternatives = "|".join(r"\s+".join(map(re.escape, p.split())) for p in prefixes)
+    return re.compile(rf"(?:{alternatives})\b", re.IGNORECASE)
 
-# Besides ISO 8601: Google Ads' "Nov 20, 2026" when a report is downloaded with US dates.
-_DATE_FORMATS = ("%b %d, %Y", "%B %d, %Y")
 
-
-def parse_date(text: str) -> date:
+def parse_date(text: str, formats: tuple[str, ...] = ()) -> date:
+    """ISO 8601, else the source's formats (Google Ads' "Nov 20, 2026" with US dates)."""
     raw = text.strip()
     day: date | None = None
     try:
         day = date.fromisoformat(raw[:10])
     except ValueError:
-        for fmt in _DATE_FORMATS:
+        for fmt in formats:
             try:
                 day = datetime.strptime(raw, fmt).date()
                 break
             except ValueError:
                 continue
     if day is None:
-        raise CellError(f"{raw!r} is not a date (give ISO 8601, e.g. 2026-11-20)")
+        hint = f" or {', '.join(formats)}" if formats else ""
+        raise CellError(f"{raw!r} is not a date (give ISO 8601, e.g. 2026-11-20{hint})")
     if not MIN_YEAR <= day.year <= MAX_YEAR:
         raise CellError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
     return day
@@ -347,6 +214,8 @@ class ParsedExport:
     problems: dict[int, list[dict[str, str]]]
     skipped: list[int]
     currency: str | None
+    # The fields the header's columns fill (every row's values has each of them).
+    fields: frozenset[str] = frozenset()
 
 
 def _header_index(lines: list[list[str]], source: SourceMapping, *, dated: bool) -> int:
@@ -354,14 +223,23 @@ def _header_index(lines: list[list[str]], source: SourceMapping, *, dated: bool)
     if dated:
         needed.discard("date")
     best: tuple[int, set[str]] = (-1, set())
-    for index, cells in enumerate(lines[:50]):
+    candidates = list(enumerate(lines[:50]))
+    if source.header_line is not None:
+        # The mapping says where the header is: only that line may be it.
+        at = source.header_line - 1
+        candidates = [(at, lines[at])] if at < len(lines) else []
+    for index, cells in candidates:
         fields = {f[0] for f in (source.field_of(c) for c in cells) if f is not None}
         if needed <= fields:
             return index
         if len(fields) > len(best[1]):
             best = (index, fields)
     missing = sorted(name for name, target in source.columns.items() if target in needed - best[1])
-    detail = f"no header line with the {source.title}'s columns {', '.join(missing)}"
+    if source.header_line is not None:
+        where = f"line {source.header_line} is not the header: it lacks"
+    else:
+        where = "no header line with"
+    detail = f"{where} the {source.title}'s columns {', '.join(missing)}"
     if "date" in needed - best[1]:
         detail += f"; rows must be daily: {source.daily_hint}"
     raise Invalid(detail, code="invalid_export")
@@ -384,7 +262,7 @@ def parse_export(
         found = source.field_of(name)
         if found is not None:
             mapped.append((position, name.strip(), found[0], found[1]))
-    header_currency = next((c for *_, c in mapped if c), None)
+    header_currency = next((c for *_, c in mapped if c), None) or source.currency
     if any(target == "date" for _, _, target, _ in mapped):
         if day is not None:
             raise Invalid(
@@ -397,51 +275,102 @@ def parse_export(
     problems: dict[int, list[dict[str, str]]] = {}
     skipped = list(range(1, start + 1))
     converters = [
-        (p, column, target, _converter(target, locale)) for p, column, target, _ in mapped
+        (p, column, target, _converter(target, locale, source.date_formats))
+        for p, column, target, _ in mapped
     ]
-    # Total lines say so in their first cell or in the date column ("Total: Account").
+    totals = _totals_pattern(source.totals)
+    # Total lines say so in their first cell or in the date column ("Total: Account"); the
+    # pattern runs only on a cell starting like one of the prefixes (a 100k-row export).
+    firsts = {prefix.strip()[:1] for prefix in source.totals}
+    firsts |= {c.lower() for c in firsts} | {c.upper() for c in firsts} | {" ", "\t"}
     marks = sorted({0, *(p for p, _, target, _ in mapped if target == "date")})
+    body: list[tuple[int, list[str]]] = []
     for offset, cells in enumerate(lines[start + 1 :], start=start + 2):
         if not cells or not any(cells):
             continue
-        if any(p < len(cells) and _TOTAL.match(cells[p].strip()) for p in marks):
+        if (
+            totals is not None
+            and (cells[0][:1] in firsts or len(marks) > 1)
+            and _is_total(cells, marks, totals, firsts)
+        ):
             skipped.append(offset)
             continue
-        values: dict[str, Any] = {}
-        bad: list[dict[str, str]] = []
-        for position, column, target, convert in converters:
-            cell = cells[position] if position < len(cells) else ""
-            try:
-                values[target] = convert(cell)
-            except CellError as exc:
-                bad.append({"field": column, "message": str(exc)})
-        if "date_end" in values and values.get("date") and values["date_end"] != values["date"]:
-            bad.append(
+        body.append((offset, cells))
+    # Column by column: one converter over a whole column is several times faster than every
+    # converter on every row; a column with a bad cell is gone through again cell by cell to
+    # name each problem.
+    bad: dict[int, list[dict[str, str]]] = {}
+    columns: list[list[Any]] = []
+    width = max((p for p, *_ in converters), default=0) + 1
+    grid: list[tuple[str, ...]] = list(
+        zip(*(c if len(c) >= width else c + [""] * (width - len(c)) for _, c in body), strict=False)
+    )
+    for position, column, _, convert in converters:
+        cells_of = grid[position] if grid else ()
+        try:
+            columns.append(list(map(convert, cells_of)))
+        except CellError:
+            converted: list[Any] = []
+            for index, cell in enumerate(cells_of):
+                try:
+                    converted.append(convert(cell))
+                except CellError as exc:
+                    converted.append(None)
+                    bad.setdefault(index, []).append({"field": column, "message": str(exc)})
+            columns.append(converted)
+    targets = [target for _, _, target, _ in converters]
+    if not grid:
+        columns = [[] for _ in converters]
+    spans_days = "date_end" in targets
+    for index, converted_row in enumerate(zip(*columns, strict=True)):
+        offset = body[index][0]
+        values: dict[str, Any] = dict(zip(targets, converted_row, strict=True))
+        problems_here = bad.get(index, [])
+        if spans_days and values.get("date") and values["date_end"] not in (None, values["date"]):
+            problems_here.append(
                 {
                     "field": "date",
                     "message": f"the row spans {values['date']} to {values['date_end']}; "
                     f"rows must be daily: {source.daily_hint}",
                 }
             )
-        if bad:
-            problems[offset] = bad
-        else:
-            values.pop("date_end", None)
-            if day is not None:
-                values["date"] = day
-            if header_currency and not values.get("currency"):
-                values["currency"] = header_currency
-            rows.append(ExportRow(line=offset, values=values))
+        if problems_here:
+            problems[offset] = problems_here
+            continue
+        if spans_days:
+            del values["date_end"]
+        if day is not None:
+            values["date"] = day
+        if header_currency and not values.get("currency"):
+            values["currency"] = header_currency
+        rows.append(ExportRow(line=offset, values=values))
     if not rows and not problems:
         raise Invalid("the export has no data rows", code="invalid_export")
-    return ParsedExport(rows=rows, problems=problems, skipped=skipped, currency=header_currency)
+    return ParsedExport(
+        rows=rows,
+        problems=problems,
+        skipped=skipped,
+        currency=header_currency,
+        fields=frozenset(targets) - {"date_end"},
+    )
 
 
-def _date_cell(cell: str) -> date:
+def _is_total(
+    cells: list[str], marks: list[int], totals: re.Pattern[str], firsts: set[str]
+) -> bool:
+    for position in marks:
+        if position < len(cells):
+            cell = cells[position]
+            if cell[:1] in firsts and totals.match(cell.strip()):
+                return True
+    return False
+
+
+def _date_cell(cell: str, formats: tuple[str, ...] = ()) -> date:
     text = cell.strip()
     if text in EMPTY:
         raise CellError("the date is missing")
-    return parse_date(text)
+    return parse_date(text, formats)
 
 
 def _text_cell(cell: str) -> str | None:
@@ -449,10 +378,69 @@ def _text_cell(cell: str) -> str | None:
     return None if text in EMPTY else text
 
 
-def _converter(target: str, locale: str | None) -> Callable[[str], Any]:
+def _converter(
+    target: str, locale: str | None, formats: tuple[str, ...] = ()
+) -> Callable[[str], Any]:
     if target in DATE_FIELDS:
-        return _date_cell
+        return _memo(partial(_date_cell, formats=formats))
     if target in ID_FIELDS or target in TEXT_FIELDS:
         return _text_cell
-    kind = "whole" if target in WHOLE else "money" if target in MONEY else "fractional"
-    return partial(parse_number, locale=locale, kind=kind)
+    if target in WHOLE:
+        return _memo(partial(_whole, locale=locale))
+    checks = check_metric_amount if target in FRACTIONAL else check_metric_money
+    return _memo(
+        partial(
+            _hundredths,
+            locale=locale,
+            kind="fractional" if target in FRACTIONAL else "money",
+            check=checks,
+        )
+    )
+
+
+def _whole(cell: str, *, locale: str | None) -> int:
+    """A count as stored: empty is 0; held to the metric row's bounds (`dam.bounds`)."""
+    value = parse_number(cell, locale=locale, kind="whole")
+    if value is None:
+        return 0
+    if value != value.to_integral_value():
+        raise CellError("must be a whole number")
+    try:
+        return check_metric_count(int(value))
+    except ValueError as exc:
+        raise CellError(str(exc)) from exc
+
+
+def _hundredths(
+    cell: str, *, locale: str | None, kind: str, check: Callable[[Decimal], Decimal]
+) -> Decimal:
+    """Conversions or money as stored: empty is 0.00, rounded to hundredths, within bounds."""
+    value = parse_number(cell, locale=locale, kind=kind)
+    if value is None:
+        return ZERO
+    try:
+        return check(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    except ValueError as exc:
+        raise CellError(str(exc)) from exc
+
+
+_MEMO_SIZE = 65_536
+
+
+def _memo(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """The same cell text converts the same way: dates repeat on every row of a day, counts
+    and amounts often; bounded so a file of distinct values costs no more than without."""
+    seen: dict[str, Any] = {}
+
+    def cached(cell: str) -> Any:
+        hit = seen.get(cell, _MISS)
+        if hit is _MISS:
+            hit = convert(cell)
+            if len(seen) < _MEMO_SIZE:
+                seen[cell] = hit
+        return hit
+
+    return cached
+
+
+_MISS = object()

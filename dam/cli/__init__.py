@@ -14,9 +14,12 @@ from sqlmodel import select
 
 from dam.assets.campaign_ids import normalize_campaign_id
 from dam.assets.renditions_rebuild import rebuild_renditions
+from dam.assets.resumable import check_uploads
 from dam.auth import service as auth_service
 from dam.bounds import SafeDatetime
+from dam.cli import derivatives as derivatives_cli
 from dam.cli import governance as governance_cli
+from dam.cli import imports as imports_cli
 from dam.cli import search as search_cli
 from dam.cli import users as users_cli
 from dam.cli.contexts import command_context
@@ -45,7 +48,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(storage_app, name="storage")
 app.add_typer(search_cli.app, name="search")
 app.add_typer(governance_cli.app, name="governance")
+app.add_typer(derivatives_cli.app, name="derivatives")
 app.add_typer(users_cli.app, name="users")
+app.command("import")(imports_cli.import_command)
 
 
 @app.callback()
@@ -232,7 +237,8 @@ def storage_check(
         int, typer.Option(help="Leave orphans younger than this alone (uploads in flight).")
     ] = 60,
 ) -> None:
-    """Verify every version's blob exists (and with --deep, its hash); list and repair orphans."""
+    """Verify every version's blob exists (and with --deep, its hash); list and repair orphans;
+    list partial resumable uploads and remove expired ones."""
     ctx = command_context()
     capabilities = ctx.store.capabilities()
     for line in capabilities.lines():
@@ -261,7 +267,12 @@ def storage_check(
     )
     for line in temps.lines():
         typer.echo(line)
-    if not (report.ok and temps.ok):
+    # Resumable uploads: in progress (listed), expired (removed by --repair, as the worker's
+    # sweep does), bytes missing from disk (lost), part files without an upload (orphans).
+    uploads = check_uploads(ctx, repair=repair, grace_seconds=grace_minutes * 60)
+    for line in uploads.lines():
+        typer.echo(line)
+    if not (report.ok and temps.ok and uploads.ok):
         raise typer.Exit(1)
 
 

@@ -32,7 +32,8 @@ def check(
         typer.Option("--dir", help="Pack directory (default: DAM_TAXONOMY_DIR)."),
     ] = None,
 ) -> None:
-    """Validate taxonomy.yaml and brand_rules.yaml; list every problem as file:line: message."""
+    """Validate taxonomy.yaml, brand_rules.yaml, metadata.yaml and derivatives.yaml (presets that
+    can never satisfy their channel's rules included); list every problem as file:line: message."""
     target = directory if directory is not None else get_settings().taxonomy_dir
     if not target.is_dir():
         raise CommandFailed(
@@ -53,6 +54,7 @@ def check(
         f"{target}: revision {pack.revision} is valid: {len(pack.facets)} facets, "
         f"{pack.term_count} terms ({deprecated} deprecated), "
         f"{len(pack.rules)} rules ({enabled} enabled)"
+        + (f", {len(pack.presets)} derivative presets" if pack.presets else "")
     )
 
 

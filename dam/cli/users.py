@@ -44,8 +44,13 @@ def create(
         bool, typer.Option("--password-stdin", help="Read the password from stdin (scripts).")
     ] = False,
 ) -> None:
-    """Create a user; the password is prompted for (twice) unless --password-stdin."""
-    password = _read_password(from_stdin=password_stdin, prompt="Password")
+    """Create a user. The password (at least 10 characters) is prompted for twice, or read
+    from the first line of stdin with --password-stdin (no terminal needed):
+    `printf '%s\\n' "$PASSWORD" | dam users create EMAIL --role ROLE --password-stdin`."""
+    password = _read_password(
+        from_stdin=password_stdin,
+        prompt=f"Password (at least {auth.MIN_PASSWORD_LENGTH} characters)",
+    )
     with _users_session() as (ctx, session):
         user = auth.create_user(
             session,

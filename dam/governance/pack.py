@@ -23,7 +23,25 @@ from pydantic import BaseModel, ValidationError
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from dam.governance.checks import CHECKS, Finding, Subject
+from dam.governance.derivatives import (
+    DEFAULT_LIMITS,
+    DERIVATIVES_FILE,
+    AdhocLimits,
+    Preset,
+    parse_derivatives,
+    unsatisfiable,
+    with_scope,
+)
 from dam.governance.metadata import CORE_FIELDS, DEFAULT_POLICY, MetadataPolicy, parse_metadata
+from dam.governance.metric_sources import SOURCES_DIR, SourceMapping, parse_sources
+from dam.governance.review import (
+    DEFAULT_REVIEW,
+    REVIEW_FILE,
+    ReviewPolicy,
+    StageDraft,
+    build_review,
+    parse_review,
+)
 from dam.governance.yamlsource import (
     _NULL_TAG,
     PackError,
@@ -39,7 +57,9 @@ from dam.governance.yamlsource import (
 )
 
 __all__ = [
+    "DERIVATIVES_FILE",
     "METADATA_FILE",
+    "REVIEW_FILE",
     "RULES_FILE",
     "TAXONOMY_FILE",
     "Facet",
@@ -129,6 +149,11 @@ class Facet:
         """The id of the term whose id, label or synonym is `text` (case-insensitive)."""
         return self._lookup.get(_fold(text))
 
+    @property
+    def lookup(self) -> Mapping[str, str]:
+        """Folded id, label or synonym → term id (what `resolve` reads)."""
+        return self._lookup
+
     def suggest(self, text: str, *, n: int = 3) -> list[str]:
         """Closest usable term ids: deprecated terms are offered as their replacement."""
         out: list[str] = []
@@ -212,6 +237,21 @@ class GovernancePack:
     review_exempt_fields: frozenset[str] = frozenset()
     # metadata.yaml: embedded metadata -> asset fields, location visibility and stripping.
     metadata: MetadataPolicy = DEFAULT_POLICY
+    # sources/*.yaml and the built-ins: how platform exports read as metric rows.
+    metric_sources: Mapping[str, SourceMapping] = field(default_factory=dict)
+    # derivatives.yaml: channel presets, in file order, and the limits of ad-hoc transforms.
+    presets: tuple[Preset, ...] = ()
+    adhoc: AdhocLimits = DEFAULT_LIMITS
+
+    def preset(self, preset_id: str) -> Preset | None:
+        return next((p for p in self.presets if p.id == preset_id), None)
+
+    def presets_for(self, terms: Mapping[str, Sequence[str]]) -> tuple[Preset, ...]:
+        """The presets whose `when` matches these (canonical) terms, in file order."""
+        return tuple(p for p in self.presets if p.applies_to(terms))
+
+    # review.yaml: the review stages a submitted version passes through.
+    review: ReviewPolicy = DEFAULT_REVIEW
 
     def facet(self, facet_id: str) -> Facet:
         return self._facets[facet_id]
@@ -611,9 +651,19 @@ def _validate_params(
 
 
 def _parse_when(
-    src: _Source, rule_id: str, node: yaml.Node, facets: Mapping[str, _FacetDraft]
+    src: _Source,
+    rule_id: str,
+    node: yaml.Node,
+    facets: Mapping[str, _FacetDraft],
+    kind: str = "rule",
 ) -> dict[str, tuple[str, ...]] | None:
-    what = f"rule '{rule_id}': when"
+    return _parse_scope(src, f"{kind} '{rule_id}': when", node, facets)
+
+
+def _parse_scope(
+    src: _Source, what: str, node: yaml.Node, facets: Mapping[str, _FacetDraft]
+) -> dict[str, tuple[str, ...]] | None:
+    """A `when` mapping (facet → terms), validated against the taxonomy; `what` names it."""
     if not isinstance(node, yaml.MappingNode):
         src.error(node, f"{what} must map facets to lists of terms, not {_describe(node)}")
         return None
@@ -844,7 +894,8 @@ def _build_rule(draft: _RuleDraft, facets: Mapping[str, Facet], file: str) -> Ru
 
 
 def load_pack(directory: Path) -> GovernancePack:
-    """Read `taxonomy.yaml`, `brand_rules.yaml` and, when present, `metadata.yaml`.
+    """Read `taxonomy.yaml`, `brand_rules.yaml` and, when present, `metadata.yaml` and
+    `derivatives.yaml`.
 
     Raises `PackInvalid` listing every problem found in the files, sorted by file and line.
     """
@@ -880,9 +931,47 @@ def load_pack(directory: Path) -> GovernancePack:
     rules_root = rules_src.compose()
     rule_drafts = [] if rules_root is None else _parse_rules(rules_src, rules_root, known, governed)
 
+    # Source mappings name channels: checked against the taxonomy when it could be read.
+    channel_facet = (known or {}).get("channel")
+    metric_sources, sources_data = parse_sources(
+        directory / SOURCES_DIR,
+        errors,
+        None if known is None else (channel_facet.lookup if channel_facet else None),
+    )
+
+    derivatives_src = _Source(directory / DERIVATIVES_FILE, errors)
+    derivatives = None
+    if derivatives_src.path.exists():
+        derivatives_root = derivatives_src.compose()
+        if derivatives_root is not None:
+
+            def preset_when(
+                src: _Source, preset_id: str, node: yaml.Node
+            ) -> dict[str, tuple[str, ...]] | None:
+                assert known is not None
+                return _parse_when(src, preset_id, node, known, kind="preset")
+
+            derivatives = parse_derivatives(
+                derivatives_src, derivatives_root, None if known is None else preset_when
+            )
+
+    review_src = _Source(directory / REVIEW_FILE, errors)
+    stage_drafts: list[StageDraft] | None = None
+    if review_src.path.exists():
+        review_root = review_src.compose()
+        if review_root is not None:
+            stage_drafts = parse_review(review_src, review_root, known, _parse_scope)
+
     if errors:
-        order = {taxonomy_src.name: 0, rules_src.name: 1, metadata_src.name: 2}
-        errors.sort(key=lambda e: (order.get(e.file, 2), e.line or 0))
+        order = {
+            taxonomy_src.name: 0,
+            rules_src.name: 1,
+            metadata_src.name: 2,
+            derivatives_src.name: 3,
+            review_src.name: 4,
+        }
+        # The source mappings (sources/*.yaml) after the other files, file by file.
+        errors.sort(key=lambda e: (order.get(e.file, 5), e.file, e.line or 0))
         unique = list(dict.fromkeys(errors))
         raise PackInvalid(unique)
     assert revision is not None
@@ -895,10 +984,26 @@ def load_pack(directory: Path) -> GovernancePack:
         facet_lookup.setdefault(_fold(facet.label), facet.id)
         facet_lookup[_fold(facet.id)] = facet.id
     rules = tuple(_build_rule(d, facet_index, rules_src.name) for d in rule_drafts)
+    presets = tuple(
+        with_scope(p, facet_index) for p in (derivatives.presets if derivatives else ())
+    )
+    # A preset that can never pass its own channel's blocking rules would only ever be refused.
+    for preset in presets:
+        for rule, why in unsatisfiable(preset, rules):
+            derivatives_src.error(
+                preset.line,
+                f"preset '{preset.id}' can never satisfy rule '{rule.id}' "
+                f"({Path(rule.file).name}:{rule.line}) of the channel it serves: {why}",
+            )
+    if errors:
+        raise PackInvalid(list(dict.fromkeys(errors)))
     digest = hashlib.sha256(
         hashlib.sha256(taxonomy_src.data).digest()
         + hashlib.sha256(rules_src.data).digest()
         + (hashlib.sha256(metadata_src.data).digest() if metadata_src.data else b"")
+        + (hashlib.sha256(sources_data).digest() if sources_data else b"")
+        + (hashlib.sha256(derivatives_src.data).digest() if derivatives_src.data else b"")
+        + (hashlib.sha256(review_src.data).digest() if review_src.data else b"")
     ).hexdigest()
     return GovernancePack(
         revision=revision,
@@ -911,4 +1016,8 @@ def load_pack(directory: Path) -> GovernancePack:
         _facet_lookup=MappingProxyType(facet_lookup),
         review_exempt_fields=exempt_fields,
         metadata=policy,
+        metric_sources=metric_sources,
+        presets=presets,
+        adhoc=derivatives.limits if derivatives else DEFAULT_LIMITS,
+        review=build_review(stage_drafts, lambda facet, term: facet_index[facet].descendants(term)),
     )

@@ -42,3 +42,5 @@ class PrefillOut(BaseModel):
     prefilled: dict[str, str]
     # The file's embedded metadata as the caller may see it (location only for those allowed).
     embedded: dict[str, Any] | None = None
+    # The image's 64-bit perceptual hash (16 hex digits), null for files without one.
+    phash: str | None = None

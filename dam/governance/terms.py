@@ -26,7 +26,10 @@ def _problem(facet: str, term: str | None, message: str, suggestions: Sequence[s
 
 
 def normalize_terms(
-    pack: GovernancePack, terms: Mapping[str, Sequence[str] | str] | None
+    pack: GovernancePack,
+    terms: Mapping[str, Sequence[str] | str] | None,
+    *,
+    require: bool = True,
 ) -> NormalizedTerms:
     """Map ids, labels and synonyms (case-insensitive) of facets and terms to canonical ids.
 
@@ -37,7 +40,8 @@ def normalize_terms(
       `[social, instagram]`;
     - duplicates are dropped, first occurrence wins; blank strings are ignored;
     - unknown facets or terms, a required facet without a term, or more than one term in a
-      `multi: false` facet raise `Invalid(code="invalid_terms")` listing every problem.
+      `multi: false` facet raise `Invalid(code="invalid_terms")` listing every problem;
+      `require=False` leaves required facets alone (the file may still fill them in).
     """
     problems: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
@@ -122,7 +126,7 @@ def normalize_terms(
             result[facet.id] = kept
         if facet.id in troubled:
             continue  # the unknown term is the problem; "required" would only repeat it
-        if facet.required and not kept:
+        if require and facet.required and not kept:
             options = [t.id for t in facet.roots if not t.deprecated]
             problems.append(
                 _problem(facet.id, None, f"facet '{facet.id}' is required; choose a term", options)
@@ -153,3 +157,37 @@ def _unknown_message(pack: GovernancePack, facet_id: str, text: str) -> str:
         owners = ", ".join(f"'{f}'" for f in elsewhere)
         return f"'{text}' is not a term of facet '{facet_id}'; it belongs to facet {owners}"
     return f"unknown term '{text}' in facet '{facet_id}'"
+
+
+def suggest_terms(pack: GovernancePack, text: str, *, limit: int = 5) -> list[tuple[str, str]]:
+    """Taxonomy terms for what was typed, typos forgiven ("instagarm" → Instagram): labels and
+    synonyms that start with the text first, then the closest ones (difflib, as term
+    resolution suggests), for the whole text and for its last word. (facet id, term id) pairs,
+    deprecated terms given as their replacement."""
+    folded = " ".join(text.lower().split())
+    if len(folded) < 2:
+        return []
+    out: list[tuple[str, str]] = []
+
+    def add(facet_id: str, term_id: str) -> None:
+        term = pack.facet(facet_id).terms[term_id]
+        if term.deprecated:
+            if term.replaced_by is None:
+                return
+            term_id = term.replaced_by
+        if (facet_id, term_id) not in out:
+            out.append((facet_id, term_id))
+
+    for facet in pack.facets:
+        for term in facet.terms.values():
+            names = [term.label, *term.synonyms]
+            if any(n.lower().startswith(folded) for n in names):
+                add(facet.id, term.id)
+    words = folded.split()
+    for candidate in dict.fromkeys([folded, words[-1]]):
+        if len(candidate) < 3:
+            continue
+        for facet in pack.facets:
+            for term_id in facet.suggest(candidate, n=2):
+                add(facet.id, term_id)
+    return out[:limit]

@@ -52,11 +52,13 @@ def _hint(text: str, options: Iterable[str]) -> str:
 class _Source:
     """One YAML file of the pack plus the shared error list."""
 
-    def __init__(self, path: Path, errors: list[PackError]) -> None:
+    def __init__(self, path: Path, errors: list[PackError], *, data: bytes | None = None) -> None:
         self.path = path
         self.name = str(path)
         self.errors = errors
         self.data = b""
+        # Text sent with a request (named by `path`) instead of a file to read.
+        self._given = data
 
     def error(self, at: yaml.Node | int | None, message: str) -> None:
         line = at if at is None or isinstance(at, int) else _line(at)
@@ -64,7 +66,7 @@ class _Source:
 
     def compose(self) -> yaml.Node | None:
         try:
-            self.data = self.path.read_bytes()
+            self.data = self.path.read_bytes() if self._given is None else self._given
         except FileNotFoundError:
             self.error(None, "file not found")
             return None

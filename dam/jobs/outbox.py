@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from dam.jobs.wakeup import job_enqueued
 from dam.models import OutboxJob
 
 
@@ -28,6 +29,7 @@ def enqueue(
         max_attempts=max_attempts,
     )
     session.add(job)
+    job_enqueued(session)  # the worker wakes when this commits, not at its next poll
     return job
 
 

@@ -197,6 +197,45 @@ class DeliveryCopy(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 
+class FocalPoint(SQLModel, table=True):
+    """Where a version's subject is (normalised 0..1 on the upright image), and optional crop
+    boxes per derivative preset; derivatives crop around it. Absent: a content-aware default."""
+
+    __tablename__ = "focal_points"
+
+    version_id: uuid.UUID = Field(foreign_key="asset_versions.id", primary_key=True)
+    x: float
+    y: float
+    # preset id -> [x0, y0, x1, y1], normalised
+    crops: dict[str, list[float]] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    set_by: uuid.UUID | None = None
+    set_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class Derivative(SQLModel, table=True):
+    """A rendered channel derivative, stored as a blob under `key`: the digest of its source
+    bytes, preset definition, output format, focal point and the metadata it carries."""
+
+    __tablename__ = "derivatives"
+
+    key: str = Field(primary_key=True, max_length=64)
+    blob_key: str = Field(max_length=200)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", index=True)
+    version: int
+    preset: str = Field(max_length=64)
+    source_sha256: str = Field(max_length=64, index=True)
+    sha256: str = Field(max_length=64)
+    size: int = Field(sa_type=sa.BigInteger)
+    format: str = Field(max_length=8)
+    mime_type: str = Field(max_length=100)
+    width: int
+    height: int
+    # The governed-output check of the channel rules: {"status", "violations"} (warnings only:
+    # a derivative with a blocking violation is never stored).
+    compliance: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
 class BlobOwner(SQLModel, table=True):
     """Which asset a file's bytes belong to: one per SHA-256, taken with an atomic insert, so
     two simultaneous uploads of the same bytes cannot both make an asset (the second gets 409
@@ -326,6 +365,10 @@ class DeliveryEvent(SQLModel, table=True):
     campaign_id: str = Field(foreign_key="campaigns.id")
     consumer_id: uuid.UUID | None = None
     channel: str | None = Field(default=None, max_length=64)
+    # The placement the link was fetched for (`?placement=`): evidence of what ran where.
+    placement_id: uuid.UUID | None = None
+    # The derivative preset fetched (None: the delivered copy of the original).
+    preset: str | None = Field(default=None, max_length=64)
     # Digest of the link and the fetching client: one delivery per pair within a window.
     client_key: str | None = Field(default=None, max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
@@ -359,6 +402,9 @@ class CampaignMetric(SQLModel, table=True):
     bounces: int = Field(default=0, sa_type=sa.BigInteger)
     # ISO 4217 code of spend and revenue as the source gave it; '' when it gave none.
     currency: str = Field(default="", max_length=3, sa_column_kwargs={"server_default": ""})
+    # The version was worked out here (placement or publication history), not sent: a change
+    # of the campaign's timezone re-attributes the row.
+    attributed: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
 
 
@@ -440,12 +486,237 @@ class CampaignMetricMonth(SQLModel, table=True):
     asset_id: uuid.UUID = Field(primary_key=True, index=True)
     month: Date = Field(primary_key=True)
     channel: str = Field(primary_key=True, max_length=64)
+    # Money is summed per currency (never converted): '' for rows that gave none.
+    currency: str = Field(
+        default="", primary_key=True, max_length=3, sa_column_kwargs={"server_default": ""}
+    )
     impressions: int = Field(default=0, sa_type=sa.BigInteger)
     clicks: int = Field(default=0, sa_type=sa.BigInteger)
     conversion_hundredths: int = Field(default=0, sa_type=sa.BigInteger)
     spend_cents: int = Field(default=0, sa_type=sa.BigInteger)
     revenue_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    sends: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
+    deliveries: int = Field(
+        default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"}
+    )
+    opens: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
+    unique_opens: int = Field(
+        default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"}
+    )
+    unsubscribes: int = Field(
+        default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"}
+    )
+    bounces: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
 
+
+class UploadState(StrEnum):
+    receiving = "receiving"
+    completed = "completed"  # the asset was created: `asset_id`
+    failed = "failed"  # the last chunk arrived and the upload was refused: `error`
+
+
+class ResumableUpload(SQLModel, table=True):
+    """A tus upload (dam.assets.resumable): its bytes so far live in DAM_DATA_DIR/uploads/<id>
+    until the last chunk makes the asset; the row outlives them until it expires, so a client
+    that lost the last response can still ask for the outcome."""
+
+    __tablename__ = "resumable_uploads"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    created_by: uuid.UUID = Field(index=True)
+    state: UploadState = Field(default=UploadState.receiving, sa_type=_enum(UploadState))
+    length: int = Field(sa_type=sa.BigInteger)
+    offset: int = Field(default=0, sa_type=sa.BigInteger)
+    # What tus Upload-Metadata carried, decoded: filename, filetype and the `metadata` JSON.
+    upload_metadata: dict[str, str] = Field(
+        default_factory=dict, sa_column=json_column(default=dict)
+    )
+    # A PATCH holds the upload while it writes; another one meanwhile is refused (423).
+    locked_until: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    asset_id: uuid.UUID | None = Field(default=None)
+    # The refusal as the API's error body, with its HTTP status under "status".
+    error: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    expires_at: datetime = Field(sa_column=dt_column(index=True))
+
+
+# --- review stages, comments, notifications, briefs (issue 19) ------------------------------
+
+
+class RoundState(StrEnum):
+    open = "open"
+    approved = "approved"
+    rejected = "rejected"
+    # A newer version was submitted (or the asset archived) before this one was decided.
+    superseded = "superseded"
+
+
+class StageState(StrEnum):
+    waiting = "waiting"  # an earlier step is not approved yet
+    active = "active"  # waiting for its approvers; its SLA clock runs
+    approved = "approved"
+    rejected = "rejected"
+    cancelled = "cancelled"  # its round ended (rejected or superseded) before it was decided
+
+
+class ReviewRound(SQLModel, table=True):
+    """One submission of one version: the stages it passes through are fixed when it is
+    submitted, from the pack in force then, so a pack change never re-routes work in flight."""
+
+    __tablename__ = "review_rounds"
+    __table_args__ = (sa.UniqueConstraint("asset_id", "number"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", index=True)
+    version: int
+    number: int  # 1, 2, … per asset
+    state: RoundState = Field(default=RoundState.open, sa_type=_enum(RoundState), index=True)
+    pack_revision: str = Field(default="", max_length=64)
+    submitted_by: uuid.UUID | None = None
+    submitted_at: datetime = Field(default_factory=utcnow, sa_column=dt_column(index=True))
+    closed_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    closed_by: uuid.UUID | None = None
+    reason: str | None = None
+
+
+class ReviewStageRun(SQLModel, table=True):
+    """One pack stage within one round, with the pack's settings copied in."""
+
+    __tablename__ = "review_stage_runs"
+    __table_args__ = (sa.Index("ix_review_stage_runs_state_due", "state", "due_at"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    round_id: uuid.UUID = Field(foreign_key="review_rounds.id", index=True)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", index=True)
+    stage: str = Field(max_length=64)
+    label: str = Field(default="", max_length=200)
+    step: int = 0
+    roles: list[str] = Field(default_factory=list, sa_column=json_column(default=list))
+    users: list[str] = Field(default_factory=list, sa_column=json_column(default=list))
+    require: str = Field(default="any", max_length=8)
+    sla_hours: float | None = None
+    keep_on_resubmit: bool = False
+    state: StageState = Field(default=StageState.waiting, sa_type=_enum(StageState))
+    # Approved in an earlier round and kept (`keep_on_resubmit`): no approver acted this round.
+    carried: bool = False
+    started_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    due_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    # When approvers are warned that the due time nears (DAM_SLA_WARNING_HOURS before it, in
+    # working hours), and when they were.
+    warn_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    warned_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    completed_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    breached_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+
+
+class ReviewDecision(SQLModel, table=True):
+    __tablename__ = "review_decisions"
+
+    id: uuid.UUID = Field(default_factory=new_ordered_id, primary_key=True)
+    stage_run_id: uuid.UUID = Field(foreign_key="review_stage_runs.id", index=True)
+    round_id: uuid.UUID = Field(foreign_key="review_rounds.id", index=True)
+    actor_id: uuid.UUID | None = None
+    actor_name: str = Field(default="", max_length=320)
+    actor_role: str = Field(default="", max_length=32)
+    # What the approval counted for: "role:<role>" or "user:<email>" (for `require: all`).
+    counts_for: str = Field(default="", max_length=360)
+    verdict: str = Field(max_length=16)  # approved | rejected
+    reason: str | None = None
+    at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class Comment(SQLModel, table=True):
+    """A comment on one version, optionally pinned to a point or box of its preview
+    (coordinates as fractions of the width and height), a PDF page or a video time."""
+
+    __tablename__ = "comments"
+
+    id: uuid.UUID = Field(default_factory=new_ordered_id, primary_key=True)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", index=True)
+    version: int
+    author_id: uuid.UUID | None = None
+    author_name: str = Field(default="", max_length=320)
+    body: str
+    pin: dict[str, Any] | None = Field(default=None, sa_column=json_column(nullable=True))
+    mentions: list[str] = Field(default_factory=list, sa_column=json_column(default=list))
+    resolved: bool = False
+    resolved_by: uuid.UUID | None = None
+    resolved_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class Notification(SQLModel, table=True):
+    """One line of someone's inbox. `recipient_id` is a principal id (a user or an API key)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (sa.Index("ix_notifications_recipient_created", "recipient_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=new_ordered_id, primary_key=True)
+    recipient_id: uuid.UUID
+    kind: str = Field(max_length=32)
+    title: str = Field(max_length=500)
+    body: str = Field(default="")
+    asset_id: uuid.UUID | None = Field(default=None, index=True)
+    version: int | None = None
+    brief_id: uuid.UUID | None = None
+    # The domain event that caused it: one notification per event and recipient.
+    event_id: uuid.UUID | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+    read_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True))
+    email_status: str | None = Field(default=None, max_length=16)  # queued | sent | failed
+
+
+class BriefStatus(StrEnum):
+    open = "open"
+    cancelled = "cancelled"
+
+
+class Brief(SQLModel, table=True):
+    """A creative request: what is wanted, for which campaign and terms, by when."""
+
+    __tablename__ = "briefs"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    title: str = Field(max_length=300)
+    objective: str = Field(default="")
+    campaign_id: str | None = Field(default=None, foreign_key="campaigns.id", max_length=64)
+    terms: dict[str, list[str]] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    # [{"id": "ig-45", "label": "Instagram 4:5", "quantity": 3}, …]
+    deliverables: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=json_column(default=list)
+    )
+    due_at: datetime | None = Field(default=None, sa_column=dt_column(nullable=True, index=True))
+    notes: str = Field(default="")
+    # What "worked before" is ranked by on the brief's page: roas | ctr | conversion_rate …
+    kpi: str = Field(default="roas", max_length=32)
+    status: BriefStatus = Field(default=BriefStatus.open, sa_type=_enum(BriefStatus))
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=dt_column(index=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+class BriefAsset(SQLModel, table=True):
+    __tablename__ = "brief_assets"
+
+    brief_id: uuid.UUID = Field(foreign_key="briefs.id", primary_key=True)
+    asset_id: uuid.UUID = Field(foreign_key="assets.id", primary_key=True, index=True)
+    deliverable: str = Field(max_length=64)
+    linked_by: uuid.UUID | None = None
+    linked_at: datetime = Field(default_factory=utcnow, sa_column=dt_column())
+
+
+# The collections domain's tables (its own module; after the naming convention is set).
+from dam.models.collections import (  # noqa: E402
+    Collection,
+    CollectionGrant,
+    CollectionItem,
+    SavedSearch,
+    SavedSearchMatch,
+    ShareLink,
+    ShareLinkEvent,
+)
 
 __all__ = [
     "ApiKey",
@@ -456,19 +727,40 @@ __all__ = [
     "AssetVersion",
     "AuditEvent",
     "BlobOwner",
+    "Brief",
+    "BriefAsset",
+    "BriefStatus",
     "Campaign",
     "CampaignMetric",
     "CampaignMetricMonth",
+    "Collection",
+    "CollectionGrant",
+    "CollectionItem",
+    "Comment",
     "DeliveryCopy",
     "DeliveryEvent",
+    "Derivative",
+    "FocalPoint",
     "IdempotencyRecord",
     "JobStatus",
+    "Notification",
     "OutboxJob",
     "PhashBand",
     "Placement",
     "PlacementPeriod",
+    "ResumableUpload",
+    "ReviewDecision",
+    "ReviewRound",
+    "ReviewStageRun",
     "ReviewState",
     "Role",
+    "RoundState",
+    "SavedSearch",
+    "SavedSearchMatch",
+    "ShareLink",
+    "ShareLinkEvent",
+    "StageState",
+    "UploadState",
     "User",
     "Webhook",
     "WebhookDelivery",

@@ -8,7 +8,7 @@ filter with set containment and count facets with one grouping, and they cannot 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -62,6 +62,13 @@ class SearchBackend(Protocol):
     def upsert(self, session: Session, docs: Iterable[SearchDocument]) -> None: ...
 
     def delete(self, session: Session, doc_ids: Iterable[uuid.UUID]) -> None: ...
+
+    def update(
+        self, session: Session, *, upsert: Sequence[SearchDocument], delete: Sequence[uuid.UUID]
+    ) -> None:
+        """`upsert` and `delete` as one write (whoosh: one commit, so one new segment and one
+        snapshot for the next search to read, not two)."""
+        ...
 
     def entries(self, session: Session) -> Iterator[IndexEntry]:
         """Every indexed document's id and fingerprint, for `dam search check`."""

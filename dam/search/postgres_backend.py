@@ -178,6 +178,13 @@ class PostgresBackend:
         _lock_writer(session, wait=False)
         session.execute(sa.delete(search_documents).where(search_documents.c.asset_id.in_(ids)))
 
+    def update(
+        self, session: Session, *, upsert: Sequence[SearchDocument], delete: Sequence[uuid.UUID]
+    ) -> None:
+        # One transaction already: the caller's.
+        self.upsert(session, upsert)
+        self.delete(session, delete)
+
     def rebuild(self, session: Session, docs: Iterable[SearchDocument]) -> int:
         """Rewrites every row in place (readers keep seeing the old rows until commit), drops
         rows of assets that no longer exist, then recomputes every bitmap in one statement

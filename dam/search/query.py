@@ -23,12 +23,27 @@ _WORD = re.compile(r"[^\W_]+")
 _PIECE = re.compile(r'-?"[^"]*"?|\S+')
 
 
+# ASCII's control characters (all of its category C) and the usual whitespace controls.
+_ASCII_CONTROLS = str.maketrans({c: " " for c in (*map(chr, range(32)), "\x7f")})
+
+
 def normalize(text: str) -> str:
     """NFKC, case-folded, with control/format/private/unassigned characters turned into spaces."""
-    if text.isascii() and text.isprintable():
-        return text.lower()  # the common case, 10x faster: NFKC changes no printable ASCII
+    if text.isascii():
+        # The common case, 10x faster: NFKC changes no ASCII, and ASCII's category C is its
+        # control characters.
+        return text.translate(_ASCII_CONTROLS).lower()
     text = unicodedata.normalize("NFKC", text)
-    return "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text).casefold()
+    if not text.isprintable():
+        # Line breaks and tabs are category C: spaces. Only what is still not printable then
+        # (other controls, format, private, unassigned, and spaces other than " ") is looked
+        # at one character at a time.
+        spaced = text.translate(_ASCII_CONTROLS)
+        if spaced.isprintable():
+            text = spaced
+        else:
+            text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    return text.casefold()
 
 
 def tokenize(text: str) -> list[str]:

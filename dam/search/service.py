@@ -351,9 +351,9 @@ def index_assets(session: Session, *, ctx: Context, asset_ids: Sequence[uuid.UUI
     backend = get_search(ctx)
     docs = list(load_documents(session, pack=ctx.governance.pack, asset_ids=list(asset_ids)))
     found = {d.doc_id for d in docs}
-    backend.upsert(session, docs)
     # A published document that merged back into the working one (or an asset that is gone).
-    backend.delete(session, [d for d in doc_ids_of(asset_ids) if d not in found])
+    gone = [d for d in doc_ids_of(asset_ids) if d not in found]
+    backend.update(session, upsert=docs, delete=gone)
     return len(docs)
 
 
@@ -446,11 +446,35 @@ def similar_assets(
     page = SimilarPage(asset_id=asset.id, version=number, max_distance=max_distance, items=[])
     if version is None or not version.phash:
         return page
+    page.items = similar_to_hash(
+        session,
+        principal=principal,
+        phash=version.phash,
+        exclude_asset_id=asset.id,
+        max_distance=max_distance,
+        limit=limit,
+    )
+    return page
+
+
+def similar_to_hash(
+    session: Session,
+    *,
+    principal: Principal,
+    phash: str,
+    exclude_asset_id: uuid.UUID | None,
+    max_distance: int,
+    limit: int,
+) -> list[SimilarHit]:
+    """Assets this principal may see whose image is within `max_distance` of `phash`, nearest
+    first: an asset's look-alikes, and those of a file not uploaded yet (the upload form).
+    Restricted roles only ever get published versions."""
+    items: list[SimilarHit] = []
     restricted = principal.sees_only_published
     found = find_similar(
         session,
-        phash=version.phash,
-        exclude_asset_id=asset.id,
+        phash=phash,
+        exclude_asset_id=exclude_asset_id,
         max_distance=max_distance,
         limit=limit * 4 if restricted else limit,
         best_per_asset=not restricted,
@@ -481,7 +505,7 @@ def similar_assets(
         if restricted and number != other.published_version:
             continue
         seen.add(asset_id)
-        page.items.append(
+        items.append(
             SimilarHit(
                 id=asset_id,
                 version=number,
@@ -494,6 +518,6 @@ def similar_assets(
                 ),
             )
         )
-        if len(page.items) >= limit:
+        if len(items) >= limit:
             break
-    return page
+    return items

@@ -8,8 +8,10 @@ walk every document in Python):
   only the new segment is read;
 - a cache of term postings (bitset + BM25F scores): a text query is bitset arithmetic over its
   terms, and only the documents it matched are scored, to fill the requested page;
-- phrases of up to `MAX_SHINGLE` words are single terms of the `*_ng` fields (word n-grams);
-  longer phrases take the documents holding all their n-grams and check positions there.
+- a phrase takes the documents holding all its words (bitsets again) and looks for the words
+  in a row in each one's text, kept as a column (`*_words`); the matches are cached with the
+  segment, which never changes, so after an update only the new segment is looked at. (An
+  index built before that, with word n-gram fields `*_ng`, is searched as it was built.)
 
 Writes: one writer at a time, guarded by a process-wide lock plus whoosh's own file lock, with a
 timeout; a busy lock becomes `RetryLater` for the outbox job, never an error for a user.
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
-from whoosh import fields, index
+from whoosh import columns, fields, index
 from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.analysis.tokenizers import RegexTokenizer
 from whoosh.codec.whoosh3 import W3LeafMatcher
@@ -47,7 +49,7 @@ from whoosh.scoring import BM25F
 from whoosh.searching import Searcher
 
 from dam.jobs.registry import RetryLater
-from dam.search import whoosh_buffers
+from dam.search import whoosh_buffers, whoosh_build
 from dam.search.base import IndexEntry, SearchRequest, SearchResult, SortOrder
 from dam.search.document import SearchDocument
 from dam.search.query import ParsedQuery, tokenize
@@ -56,16 +58,18 @@ whoosh_buffers.install()
 
 POINTER = "CURRENT"
 MAX_PREFIX_EXPANSION = 50
-# Word n-grams indexed as single terms, so a phrase of up to this many words is one term lookup.
-# They cost indexing time (about 3x for n <= 3, 2x for n = 2). An index built with a smaller
-# value would miss the longer n-grams: changing it needs new field names or a reindex.
+# Indexes built before issue 22 hold word n-grams up to this many words as single terms (the
+# `*_ng` fields); they are searched and updated as they were built until `dam search reindex`.
 MAX_SHINGLE = 3
 # Postings kept per index generation in the term cache, about 100 bytes each: the terms of the
 # recent queries, not the whole index.
 TERM_CACHE_POSTINGS = 1_000_000
+# Postings kept per segment (shared by the snapshots of every generation holding it), so that
+# after an update a term is read again only from the new segment.
+SEGMENT_TERM_CACHE_POSTINGS = 500_000
 PREFIX_CACHE_SIZE = 512
-# Phrases longer than MAX_SHINGLE whose positions were checked, kept so paging through one is fast.
-PHRASE_CACHE_SIZE = 64
+# Phrases whose matches are kept (per segment; in an n-gram index, those checked by position).
+PHRASE_CACHE_SIZE = 256
 WRITE_TIMEOUT_SECONDS = 10.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -82,16 +86,16 @@ def _write_lock(root: Path) -> threading.RLock:
 
 def _schema() -> fields.Schema:
     text = SpaceSeparatedTokenizer()  # text is tokenized by dam.search.query.tokenize first
-    lines = RegexTokenizer(r"[^\n]+")
     return fields.Schema(
         id=fields.ID(stored=True, unique=True, sortable=True),
         fp=fields.STORED(),
-        title=fields.TEXT(analyzer=text, field_boost=3.0, phrase=True),
-        body=fields.TEXT(analyzer=text, phrase=True),
-        # "w1 w2" and "w1 w2 w3" of the same text, one per line: a phrase becomes a term lookup
-        # instead of whoosh's position matching in Python (seconds for common words at 100k).
-        title_ng=fields.TEXT(analyzer=lines, field_boost=3.0, phrase=False),
-        body_ng=fields.TEXT(analyzer=lines, phrase=False),
+        # No positions: a phrase is the documents holding all its words (bitsets), checked
+        # against the words themselves, kept as a column (see `_match_phrase`). Positions and
+        # the word n-gram fields that replaced them cost about half of the indexing time.
+        title=fields.TEXT(analyzer=text, field_boost=3.0, phrase=False),
+        body=fields.TEXT(analyzer=text, phrase=False),
+        title_words=fields.COLUMN(columns.VarBytesColumn()),
+        body_words=fields.COLUMN(columns.VarBytesColumn()),
         keys=fields.KEYWORD(scorable=False),
         created=fields.NUMERIC(numtype=int, bits=64, signed=True, sortable=True),
         title_sort=fields.ID(sortable=True),
@@ -143,15 +147,29 @@ class Snapshot:
     cached_postings: int = 0
     # (offset, segment data) of each segment, by offset: where a docnum's field length lives.
     spans: list[tuple[int, _SegmentData]] = field(default_factory=list)
+    # The segment readers, in the order of `spans`.
+    leaves: list[IndexReader] = field(default_factory=list)
     prefixes: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)
     phrases: OrderedDict[tuple[str, tuple[str, ...]], int] = field(default_factory=OrderedDict)
 
     @cached_property
     def by_created(self) -> list[int]:
         """Docnums, oldest first, ties by asset id."""
-        return sorted(
-            range(self.size), key=list(zip(self.created, self.ids, strict=True)).__getitem__
-        )
+        created = self.created
+        # Sorting by the int alone is twice as fast as by (created, id) tuples; the rare runs
+        # of equal times are then put in id order.
+        order = sorted(range(self.size), key=created.__getitem__)
+        ids = self.ids
+        i, n = 0, len(order)
+        while i < n:
+            j = i + 1
+            value = created[order[i]]
+            while j < n and created[order[j]] == value:
+                j += 1
+            if j - i > 1:
+                order[i:j] = sorted(order[i:j], key=ids.__getitem__)
+            i = j
+        return order
 
     @cached_property
     def created_sorted(self) -> list[int]:
@@ -191,13 +209,29 @@ class Snapshot:
         if found is not None:
             self.terms.move_to_end(key)
             return found
-        found = _read_postings(self.searcher, fieldname, text, self.size)
+        found = self._combined(fieldname, text)
         self.terms[key] = found
         self.cached_postings += found.count
         while self.cached_postings > TERM_CACHE_POSTINGS and len(self.terms) > 1:
             _, old = self.terms.popitem(last=False)
             self.cached_postings -= old.count
         return found
+
+    def _combined(self, fieldname: str, text: str) -> _Postings:
+        """A term's postings over the whole index, from each segment's (read once per segment:
+        after an update only the new segment's are read, not every segment's again)."""
+        bits = 0
+        weights: dict[int, float] = {}
+        for (offset, data), leaf in zip(self.spans, self.leaves, strict=True):
+            local_bits, local_weights = data.term(leaf, fieldname, text)
+            if not local_bits:
+                continue
+            bits |= local_bits << offset
+            if offset:
+                weights.update({d + offset: w for d, w in local_weights.items()})
+            else:
+                weights.update(local_weights)
+        return _Postings(bits=bits, count=len(weights), weights=weights)
 
     def scores(self, fieldname: str, text: str) -> dict[int, float]:
         postings = self.term(fieldname, text)
@@ -273,14 +307,6 @@ def _bitset(blocks: Iterable[Iterable[int]], size: int) -> int:
     return int.from_bytes(buf, "little")
 
 
-def _read_postings(searcher: Searcher, fieldname: str, text: str, size: int) -> _Postings:
-    weights: dict[int, float] = {}
-    for ids, block_weights in _blocks(searcher.reader(), fieldname, text, weights=True):
-        weights.update(zip(ids, block_weights, strict=True))
-    bits = _bitset([weights.keys()], size)
-    return _Postings(bits=bits, count=len(weights), weights=weights)
-
-
 @dataclass
 class _SegmentData:
     """What a snapshot needs from one segment, without its deletions. Segments never change
@@ -294,6 +320,35 @@ class _SegmentData:
     # Field lengths for BM25, per field and local docnum (-1: not read yet), filled as documents
     # are scored: they never change either, so they outlive the snapshot that read them.
     lengths: dict[str, list[int]] = field(default_factory=dict)
+    # (field, phrase words) -> local bitset of the documents holding the phrase (deleted ones
+    # included: the snapshot's live mask drops them). Also unchanging, so kept across updates.
+    phrases: OrderedDict[tuple[str, tuple[str, ...]], int] = field(default_factory=OrderedDict)
+    # (field, term) -> (local bitset, local docnum -> weight), deleted documents included.
+    terms: OrderedDict[tuple[str, str], tuple[int, dict[int, float]]] = field(
+        default_factory=OrderedDict
+    )
+    cached_postings: int = 0
+    # Snapshots of several generations share a segment's data: its caches have their own lock.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def term(self, leaf: IndexReader, fieldname: str, text: str) -> tuple[int, dict[int, float]]:
+        key = (fieldname, text)
+        with self.lock:
+            found = self.terms.get(key)
+            if found is not None:
+                self.terms.move_to_end(key)
+                return found
+        weights: dict[int, float] = {}
+        for ids, block_weights in _blocks(leaf, fieldname, text, weights=True):
+            weights.update(zip(ids, block_weights, strict=True))
+        found = (_bitset([weights.keys()], len(self.ids)), weights)
+        with self.lock:
+            self.terms[key] = found
+            self.cached_postings += len(weights)
+            while self.cached_postings > SEGMENT_TERM_CACHE_POSTINGS and len(self.terms) > 1:
+                _, (_, old) = self.terms.popitem(last=False)
+                self.cached_postings -= len(old)
+        return found
 
     def field_lengths(self, fieldname: str) -> list[int]:
         found = self.lengths.get(fieldname)
@@ -302,8 +357,19 @@ class _SegmentData:
         return found
 
 
-def _read_segment(leaf: IndexReader) -> _SegmentData:
+def _read_segment(leaf: IndexReader, directory: Path | None = None) -> _SegmentData:
     size = leaf.doc_count_all()
+    key = _segment_key(leaf)
+    if directory is not None and key is not None:
+        # Written by a full rebuild beside its segments (dam.search.whoosh_build).
+        sidecar = whoosh_build.read_sidecar(directory, key, size=size)
+        if sidecar is not None:
+            return _SegmentData(
+                masks=sidecar.masks,
+                created=sidecar.created,
+                ids=sidecar.ids,
+                titles=sidecar.titles,
+            )
     masks: dict[str, int] = {}
     for raw in leaf.lexicon("keys"):
         key = raw.decode("utf-8")
@@ -324,7 +390,9 @@ def _segment_key(leaf: IndexReader) -> str | None:
 
 
 def _build_snapshot(
-    searcher: Searcher, segments: dict[str, _SegmentData] | None = None
+    searcher: Searcher,
+    segments: dict[str, _SegmentData] | None = None,
+    directory: Path | None = None,
 ) -> tuple[Snapshot, dict[str, _SegmentData]]:
     """The snapshot of a searcher, reusing the data of segments read for an earlier one."""
     reader = searcher.reader()
@@ -337,14 +405,16 @@ def _build_snapshot(
     titles: list[str] = []
     used: dict[str, _SegmentData] = {}
     spans: list[tuple[int, _SegmentData]] = []
+    leaves: list[IndexReader] = []
     for leaf, offset in reader.leaf_readers():
         key = _segment_key(leaf)
         data = (segments or {}).get(key) if key is not None else None
         if data is None:
-            data = _read_segment(leaf)
+            data = _read_segment(leaf, directory)
         if key is not None:
             used[key] = data
         spans.append((offset, data))
+        leaves.append(leaf)
         if leaf.has_deletions():
             for d in leaf.deleted_docs_set:
                 d += offset
@@ -365,6 +435,7 @@ def _build_snapshot(
         titles=titles,
         lock=threading.Lock(),
         spans=spans,
+        leaves=leaves,
     )
     return snapshot, used
 
@@ -427,7 +498,8 @@ class WhooshBackend:
             # misses deletions made in an old segment by an update. The old searcher is left to
             # the garbage collector because a search may still be running on it.
             searcher = ix.searcher()
-            fresh, self._segments = _build_snapshot(searcher, self._segments)
+            directory = self.root / self._generation if self._generation else None
+            fresh, self._segments = _build_snapshot(searcher, self._segments, directory)
             self._snapshot = fresh
             return fresh
 
@@ -442,6 +514,20 @@ class WhooshBackend:
         ids = [str(d) for d in doc_ids]
         if ids:
             self._write(lambda w: [w.delete_by_term("id", i) for i in ids])
+
+    def update(
+        self, session: Session, *, upsert: Sequence[SearchDocument], delete: Sequence[uuid.UUID]
+    ) -> None:
+        if not upsert and not delete:
+            return
+
+        def action(w: Any) -> None:
+            for doc in upsert:
+                w.update_document(**_fields(doc, w.schema))
+            for doc_id in delete:
+                w.delete_by_term("id", str(doc_id))
+
+        self._write(action)
 
     def _write(self, action: Any) -> None:
         lock = _write_lock(self.root)
@@ -464,17 +550,10 @@ class WhooshBackend:
 
     def rebuild(self, session: Session, docs: Iterable[SearchDocument]) -> int:
         name, ix = self._create_generation()
-        count = 0
+        schema = ix.schema
         try:
-            writer = ix.writer(limitmb=256)
-            try:
-                for doc in docs:
-                    writer.add_document(**_fields(doc, ix.schema))
-                    count += 1
-            except BaseException:
-                writer.cancel()
-                raise
-            writer.commit(optimize=True)
+            # Read and prepared here, indexed by one child process per core.
+            count = whoosh_build.build(self.root / name, (_fields(doc, schema) for doc in docs))
         except BaseException:
             shutil.rmtree(self.root / name, ignore_errors=True)
             raise
@@ -550,13 +629,19 @@ def _shingles(words: Sequence[str]) -> str:
 def _fields(doc: SearchDocument, schema: fields.Schema) -> dict[str, Any]:
     title = tokenize(doc.title)
     body = tokenize(doc.body)
+    title_text = " ".join(title)
+    body_text = " ".join(body)
     values: dict[str, Any] = {
         "id": str(doc.doc_id),
         "fp": doc.fingerprint,
-        "title": " ".join(title),
-        "body": " ".join(body),
-        "title_ng": _shingles(title),
-        "body_ng": _shingles(body),
+        "title": title_text,
+        "body": body_text,
+        "title_words": title_text.encode(),
+        "body_words": body_text.encode(),
+    }
+    if "title_ng" in schema:  # an index built with n-gram fields, before issue 22
+        values.update(title_ng=_shingles(title), body_ng=_shingles(body))
+    values |= {
         "keys": "\n".join(doc.keys),
         "created": _micros(doc.created_at),
         "title_sort": doc.title_sort or "\uffff",  # untitled assets sort last
@@ -635,6 +720,56 @@ def _match_words(snap: Snapshot, words: Sequence[str]) -> tuple[int, list[Leaf]]
 
 
 def _match_phrase(snap: Snapshot, fieldname: str, words: Sequence[str]) -> tuple[int, list[Leaf]]:
+    column = f"{fieldname}_words"
+    if not snap.has_field(column):
+        return _match_phrase_in_old_index(snap, fieldname, words)
+    unique = list(dict.fromkeys(words))
+    leaves = [(fieldname, word) for word in unique]
+    candidates = -1
+    for word in unique:
+        candidates &= snap.term(fieldname, word).bits
+        if not candidates:
+            return 0, leaves
+    key = (fieldname, tuple(words))
+    needle = f" {' '.join(words)} ".encode()
+    bits = 0
+    for (offset, data), leaf in zip(snap.spans, snap.leaves, strict=True):
+        size = len(data.ids)
+        local = (candidates >> offset) & ((1 << size) - 1)
+        if not local:
+            continue
+        with data.lock:
+            found = data.phrases.get(key)
+            if found is not None:
+                data.phrases.move_to_end(key)
+        if found is None:
+            found = _phrase_in_column(leaf, column, needle, local)
+            with data.lock:
+                data.phrases[key] = found
+                if len(data.phrases) > PHRASE_CACHE_SIZE:
+                    data.phrases.popitem(last=False)
+        bits |= found << offset
+    return bits & snap.live, leaves
+
+
+def _phrase_in_column(leaf: IndexReader, column: str, needle: bytes, candidates: int) -> int:
+    """The candidates (local docnums holding every word) whose text has the words in a row:
+    `needle` is them joined by spaces with a space either side."""
+    reader = leaf.column_reader(column)
+    nbytes = (leaf.doc_count_all() + 7) // 8 or 1
+    found = bytearray(nbytes)
+    for i, byte in enumerate(candidates.to_bytes(nbytes, "little")):
+        if byte:
+            base = i << 3
+            for k in _BYTE_BITS[byte]:
+                if needle in b" " + reader[base + k] + b" ":
+                    found[i] |= 1 << k
+    return int.from_bytes(found, "little")
+
+
+def _match_phrase_in_old_index(
+    snap: Snapshot, fieldname: str, words: Sequence[str]
+) -> tuple[int, list[Leaf]]:
     shingles = f"{fieldname}_ng"
     if not snap.has_field(shingles):  # an index built before shingles: positions only
         grams = list(dict.fromkeys(words))

@@ -57,8 +57,13 @@ class BlobStore(Protocol):
 
     name: str
 
-    def put_file(self, key: str, path: Path, *, content_type: str) -> None:
-        """Store a local file under `key`; streams, bounded memory; overwrites atomically."""
+    def put_file(self, key: str, path: Path, *, content_type: str, move: bool = False) -> None:
+        """Store a local file under `key`; streams, bounded memory; overwrites atomically.
+
+        `move`: the caller gives `path` up (an upload's temp file, already synced to disk); a
+        backend on the same filesystem renames it into place instead of writing the bytes
+        again. Either way the caller may still remove `path` afterwards.
+        """
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
         """Store small objects (renditions)."""

@@ -46,9 +46,31 @@ class FsBlobStore:
             raise ValueError(f"storage key escapes the store root: {key!r}")
         return path
 
-    def put_file(self, key: str, path: Path, *, content_type: str) -> None:
+    def put_file(self, key: str, path: Path, *, content_type: str, move: bool = False) -> None:
+        target = self._path(key)
+        if move and self._adopt(target, path):
+            return
         with open(path, "rb") as src:
-            self._write(self._path(key), src)
+            self._write(target, src)
+
+    def _adopt(self, target: Path, path: Path) -> bool:
+        """Rename `path` into place: the bytes are written once, not copied. False when it
+        lives on another filesystem (or cannot be renamed), so the caller copies instead."""
+        try:
+            if os.stat(path).st_dev != os.stat(self.root).st_dev:
+                return False
+            # The file's data must be on disk before its name is (see `_write_with`).
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except OSError:
+            return False
+        _fsync_dir(target.parent)
+        return True
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
         target = self._path(key)

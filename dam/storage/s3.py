@@ -137,7 +137,8 @@ class S3BlobStore:
             preferred_transfer_client="classic",
         )
 
-    def put_file(self, key: str, path: Path, *, content_type: str) -> None:
+    def put_file(self, key: str, path: Path, *, content_type: str, move: bool = False) -> None:
+        # An object store cannot adopt a local file: `move` changes nothing here.
         self.client.upload_file(
             str(path),
             self.bucket,

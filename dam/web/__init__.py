@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dam.errors import BadRequest, DamError, NotFound, Unauthorized
-from dam.web import auth, pages
+from dam.web import admin, auth, campaign_forms, creative_ops, pages, preview_state, shares
+from dam.web import collections as collection_pages
 from dam.web.router import router
 
 __all__ = ["install_web"]
@@ -46,6 +47,13 @@ def install_web(app: FastAPI) -> None:
     )
     app.mount("/static", StaticFiles(directory=str(pages.HERE / "static")), name="static")
     app.include_router(router)
+    app.include_router(collection_pages.router)
+    app.include_router(shares.router)
+    app.include_router(creative_ops.router)
+    app.include_router(admin.router)
+    app.include_router(admin.public)
+    app.include_router(campaign_forms.router)
+    app.include_router(preview_state.router)
 
     api_dam = _delegate(app, DamError)
     api_validation = _delegate(app, RequestValidationError)

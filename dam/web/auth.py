@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,6 +26,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from dam.audit.service import record
+from dam.auth.passwords import hash_password, verify_password
+from dam.auth.passwords import hasher as _hasher
 from dam.context import Context
 from dam.db import insert_new
 from dam.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests
@@ -45,7 +45,6 @@ FREE_FAILURES = 5
 FIRST_LOCKOUT = timedelta(minutes=1)
 MAX_LOCKOUT = timedelta(minutes=15)
 
-_hasher = PasswordHasher()
 # Verifying against this when the email is unknown keeps sign-in time the same either way,
 # so response time does not reveal which emails have accounts.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
@@ -56,17 +55,6 @@ class WebSession:
     user_id: uuid.UUID
     csrf: str
     generation: int
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def normalize_email(email: str) -> str:

@@ -20,10 +20,10 @@ from dam.campaigns.schemas import InsightsReport, PerformanceReport
 from dam.context import Context
 from dam.errors import DamError, Forbidden
 from dam.governance.pack import GovernancePack
-from dam.models import Campaign, User
+from dam.models import Campaign, Role, User
 from dam.principal import Principal
 from dam.search.schemas import FacetCount, SearchPage
-from dam.web import auth
+from dam.web import auth, restricted
 from dam.web import service as web
 
 HERE = Path(__file__).parent
@@ -33,10 +33,12 @@ templates.env.filters.update(
     wait=web.human_wait,
     percent=web.percent,
     money=web.money,
+    in_currencies=web.in_currencies,
     amount=web.amount,
     when=web.when,
     last_day=web.last_day,
 )
+restricted.install(templates.env)
 templates.env.globals.update(
     STATE_LABELS={k.value: v for k, v in web.STATE_LABELS.items()},
     COMPLIANCE_LABELS=web.COMPLIANCE_LABELS,
@@ -121,20 +123,26 @@ def _violation_lines(violations: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def act(
-    session: Session, ctx: Context, action: Callable[[], object], *, done: str, to: str
+    session: Session,
+    ctx: Context,
+    action: Callable[[], Any],
+    *,
+    done: str | Callable[[Any], str],
+    to: str,
 ) -> Response:
     """Run one service call for a form; a refusal goes back to the page as a message (with the
     violations or term problems when there are any) and nothing it may have touched is
     committed."""
     secret = ctx.settings.secret_key
     try:
-        action()
+        result = action()
     except DamError as exc:
         session.rollback()
         # Brand-rule violations, or the problems of refused taxonomy terms.
         details = _violation_lines(exc.extra.get("violations") or exc.extra.get("problems") or [])
         return redirect_with(to, kind="error", text=str(exc.detail), details=details, secret=secret)
-    return redirect_with(to, kind="ok", text=done, secret=secret)
+    text = done if isinstance(done, str) else done(result)
+    return redirect_with(to, kind="ok", text=text, secret=secret)
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -181,7 +189,13 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
         items.append(("/review", "Review"))
     if principal.may(web.CAMPAIGN_TAGGERS):
         items.append(("/campaigns", "Campaigns"))
+        items.append(("/briefs", "Briefs"))
+        items.append(("/turnaround", "Turnaround"))
+    items.append(("/collections", "Collections"))
+    items.append(("/inbox", "Inbox"))
     items.append(("/governance", "Governance"))
+    if principal.role == Role.admin:
+        items.append(("/admin", "Admin"))
     return items
 
 
@@ -283,6 +297,31 @@ FIXED_FACETS = [
 ]
 
 
+def as_tree(
+    group: dict[str, Any], pack: GovernancePack, facet_id: str, facets: Any
+) -> dict[str, Any]:
+    """A taxonomy facet's entries as a tree: each term under the nearest ancestor that is
+    listed too (`children`), the roots in the order counted. The flat `entries` stay."""
+    facet = pack.facet(facet_id)
+    counted = [c.term for c in facets.get(facet_id, [])]
+    by_term = dict(zip(counted, group["entries"], strict=True))
+    roots: list[dict[str, Any]] = []
+    for term_id, entry in by_term.items():
+        entry["children"] = []
+        entry["term"] = term_id
+    for term_id, entry in by_term.items():
+        term = facet.terms.get(term_id)
+        parent = term.parent if term else None
+        while parent is not None and parent not in by_term:
+            above = facet.terms.get(parent)
+            parent = above.parent if above else None
+        if parent is None:
+            roots.append(entry)
+        else:
+            by_term[parent]["children"].append(entry)
+    return {**group, "tree": roots}
+
+
 def library_context(
     pack: GovernancePack, *, query: QueryParams, result: SearchPage, q: str, sort: Any
 ) -> dict[str, Any]:
@@ -301,7 +340,10 @@ def library_context(
             entries.append({"label": c.label, "count": c.count, "href": href, "on": on})
         return {"name": name, "label": label, "entries": entries}
 
-    groups = [group(f.id, f.label, result.facets.get(f.id, [])) for f in pack.facets]
+    groups = [
+        as_tree(group(f.id, f.label, result.facets.get(f.id, [])), pack, f.id, result.facets)
+        for f in pack.facets
+    ]
     groups += [group(name, label, result.facets.get(name, [])) for name, label in FIXED_FACETS]
     active = []
     for name, value in chosen:
@@ -381,7 +423,9 @@ def campaigns_context(
     }
 
 
-def export_context(principal: Principal, *, report: PerformanceReport) -> dict[str, Any]:
+def export_context(
+    principal: Principal, *, report: PerformanceReport, pack: GovernancePack
+) -> dict[str, Any]:
     """What the campaign page's export upload and placement form need: the built-in sources
     and locales, and the campaign's assets (id → title) the placement form can point at."""
     titles: dict[str, str] = {}
@@ -389,7 +433,7 @@ def export_context(principal: Principal, *, report: PerformanceReport) -> dict[s
         titles.setdefault(str(item.asset_id), item.title or str(item.asset_id))
     return {
         "can_report": principal.may(web.METRIC_REPORTERS),
-        "export_sources": web.export_sources(),
+        "export_sources": web.export_sources(pack),
         "export_locales": web.export_locales(),
         "campaign_assets": sorted(titles.items(), key=lambda kv: kv[1].lower()),
         "titles_json": json.dumps(titles),

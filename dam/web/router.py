@@ -11,19 +11,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from dam.api.deps import Analyst, AssetDep, ContextDep, Reviewer, SessionDep, Tagger, Uploader
 from dam.api.middleware import BodyKind, body_kind
+from dam.assets import derivatives as asset_derivatives
 from dam.assets import service as asset_service
 from dam.bounds import SafeDate, VersionNumber
 from dam.campaigns import reports
 from dam.campaigns import service as campaign_service
+from dam.context import Context
 from dam.errors import DamError, Unauthorized
+from dam.models import Asset
 from dam.principal import Principal
 from dam.search import service as search_service
 from dam.search.base import SortOrder
 from dam.search.schemas import SearchParams
-from dam.web import auth, pages
+from dam.web import auth, edit_form, pages
+from dam.web import collections as collection_pages
 from dam.web import service as web
 from dam.workflow import service as workflow
 
@@ -120,12 +125,10 @@ def library(
             {"result": None, "error": str(getattr(exc, "detail", exc)), "q": q or ""},
             status_code=400,
         )
-    return pages.render(
-        request,
-        "library.html",
-        principal,
-        pages.library_context(pack, query=query, result=result, q=q or "", sort=order),
-    )
+    context = pages.library_context(pack, query=query, result=result, q=q or "", sort=order)
+    context["bulk_facets"] = [{"id": f.id, "label": f.label} for f in pack.facets]
+    context.update(collection_pages.selection_context(session, principal=principal))
+    return pages.render(request, "library.html", principal, context)
 
 
 # --- asset page and its actions ------------------------------------------------------------
@@ -135,6 +138,20 @@ def library(
 def asset_page(
     request: Request, asset: AssetDep, ctx: ContextDep, session: SessionDep, principal: WebPrincipal
 ) -> Response:
+    return render_asset_page(request, asset, ctx, session, principal)
+
+
+def render_asset_page(
+    request: Request,
+    asset: Asset,
+    ctx: Context,
+    session: Session,
+    principal: Principal,
+    *,
+    refused: dict[str, Any] | None = None,
+) -> Response:
+    """The asset page; `refused` (dam.web.edit_form.refused_context) shows a refused edit's
+    problems with the form open, holding what was typed."""
     view = web.asset_view(session, ctx=ctx, principal=principal, asset=asset)
     choices = web.tag_choices(session, exclude=[c.id for c in view.campaigns])
     similar = search_service.similar_assets(
@@ -145,10 +162,22 @@ def asset_page(
         "tag_choices": choices,
         "similar": similar.items,
         "placements": web.asset_placements(session, asset=asset),
+        **collection_pages.asset_panel(request, ctx, session, principal=principal, asset=asset),
     }
     if view.can_edit:
         extra["etag"] = asset_service.etag(asset)
         extra["edit_facets"] = web.edit_facets(ctx.governance.pack, view.meta.terms)
+    if view.version is not None and view.version.kind == "image":
+        # Channel derivatives of the version shown, and where its focal point is.
+        extra["derivatives"] = asset_derivatives.listing(
+            session, ctx=ctx, asset=asset, version=view.version, base=""
+        )
+        extra["focal"] = asset_derivatives.focal_out(session, view.version)
+        extra["adhoc"] = ctx.governance.pack.adhoc
+    if refused is not None and view.can_edit:
+        extra.update(refused)
+        extra["edit_facets"] = web.edit_facets(ctx.governance.pack, refused["typed"]["terms"])
+        return pages.render(request, "asset.html", principal, extra, status_code=422)
     return pages.render(request, "asset.html", principal, extra)
 
 
@@ -189,7 +218,12 @@ def approve(
         session,
         ctx,
         lambda: workflow.approve(session, ctx=ctx, asset=asset, actor=actor),
-        done=f"Approved version {asset.current_version} of “{asset.title}”; it is now published.",
+        done=lambda version: (
+            f"Approved version {asset.current_version} of “{asset.title}”; it is now published."
+            if version.review_state == "approved"
+            else f"Approved your review stage of version {asset.current_version} of "
+            f"“{asset.title}”; it moves on to the next stage."
+        ),
         to=_back(asset.id, next),
     )
 
@@ -233,6 +267,7 @@ def restore(
 
 @router.post("/assets/{asset_id}/edit")
 def edit_metadata(
+    request: Request,
     actor: Uploader,
     asset: AssetDep,
     ctx: ContextDep,
@@ -245,25 +280,38 @@ def edit_metadata(
     terms: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 (FastAPI copies it)
 ) -> Response:
     """The metadata form: the same rules as PATCH, and refused if someone changed the asset
-    since the page was loaded (the page's ETag)."""
-
-    def apply() -> None:
-        current = asset_service.get_version(session, asset, asset.current_version)
-        patch = web.metadata_patch(
-            ctx.governance.pack,
-            current.terms,
-            title=title,
-            description=description,
-            tags=tags,
-            rights_end=rights_end,
-            terms=terms,
-            current_rights=current.rights_expire_at,
-        )
-        asset_service.update_metadata(
-            session, ctx=ctx, asset=asset, patch=patch, actor=actor, if_match=etag
-        )
-
-    return pages.act(session, ctx, apply, done="Metadata saved.", to=f"/assets/{asset.id}")
+    since the page was loaded (the page's ETag). A refusal shows the page again with every
+    problem, the fields marked and what was typed kept."""
+    pack = ctx.governance.pack
+    typed = edit_form.EditForm(
+        title=title, description=description, tags=tags, rights_end=rights_end, terms=terms
+    )
+    problems = edit_form.check(pack, typed)
+    if not problems:
+        try:
+            current = asset_service.get_version(session, asset, asset.current_version)
+            patch = web.metadata_patch(
+                pack,
+                current.terms,
+                title=title,
+                description=description,
+                tags=tags,
+                rights_end=rights_end,
+                terms=terms,
+                current_rights=current.rights_expire_at,
+            )
+            asset_service.update_metadata(
+                session, ctx=ctx, asset=asset, patch=patch, actor=actor, if_match=etag
+            )
+        except DamError as exc:
+            session.rollback()
+            problems = edit_form.from_error(pack, exc)
+    if problems:
+        refused = edit_form.refused_context(pack, problems, typed)
+        return render_asset_page(request, asset, ctx, session, actor, refused=refused)
+    return pages.redirect_with(
+        f"/assets/{asset.id}", kind="ok", text="Metadata saved.", secret=ctx.settings.secret_key
+    )
 
 
 @router.post("/assets/{asset_id}/archive")
@@ -273,6 +321,17 @@ def archive(actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionD
         ctx,
         lambda: asset_service.archive_asset(session, ctx=ctx, asset=asset, actor=actor),
         done=f"“{asset.title}” was archived: marketers and automation no longer see it.",
+        to=f"/assets/{asset.id}",
+    )
+
+
+@router.post("/assets/{asset_id}/unarchive")
+def unarchive(actor: Uploader, asset: AssetDep, ctx: ContextDep, session: SessionDep) -> Response:
+    return pages.act(
+        session,
+        ctx,
+        lambda: asset_service.unarchive_asset(session, ctx=ctx, asset=asset, actor=actor),
+        done=f"“{asset.title}” is back from the archive.",
         to=f"/assets/{asset.id}",
     )
 
@@ -394,9 +453,10 @@ def campaign_page(
             "campaign": campaign,
             "report": report,
             "chart": web.line_chart(series),
+            "thumbs": web.performance_thumbs(session, report.items, principal=principal),
             "metric": metric,
             "placements": web.campaign_placements(session, campaign=campaign),
-            **pages.export_context(principal, report=report),
+            **pages.export_context(principal, report=report, pack=ctx.governance.pack),
         },
     )
 

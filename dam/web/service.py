@@ -45,6 +45,7 @@ from dam.models import (
 )
 from dam.principal import REVIEWERS, UPLOADERS, Principal
 from dam.workflow import service as workflow_service
+from dam.workflow.schemas import StageOut
 
 STATE_LABELS = {
     ReviewState.draft: "Draft",
@@ -269,7 +270,9 @@ def asset_view(session: Session, *, ctx: Context, principal: Principal, asset: A
         versions=versions,
         terms=term_labels(ctx.governance.pack, meta.terms),
         campaigns=sorted(campaigns, key=lambda c: c.id),
-        performance=reports.asset_performance(session, [asset.id])[asset.id],
+        performance=reports.asset_performance(session, [asset.id], pack=ctx.governance.pack)[
+            asset.id
+        ],
         history=history.items,
         history_total=history.total,
         can_edit=may_upload(principal) and asset.status != AssetStatus.archived,
@@ -336,12 +339,16 @@ class ReviewItem:
     uploader: str | None
     terms: list[TermLabel]
     self_uploaded: bool
+    # The stages waiting now (labels), the soonest due time and whether it has passed.
+    stages: list[StageOut] = field(default_factory=list)
+    due_at: datetime | None = None
+    overdue: bool = False
 
 
 def review_items(
     session: Session, *, ctx: Context, principal: Principal, page: int, page_size: int
 ) -> tuple[int, list[ReviewItem]]:
-    """The workflow's queue (oldest first), each with the published version beside it."""
+    """The workflow's queue (soonest due first), each with the published version beside it."""
     queue = workflow_service.review_queue(session, now=ctx.now(), page=page, page_size=page_size)
     items: list[ReviewItem] = []
     for entry in queue.items:
@@ -369,6 +376,9 @@ def review_items(
                 uploader=entry.uploader.name,
                 terms=term_labels(ctx.governance.pack, version.terms),
                 self_uploaded=version.created_by == principal.id and principal.role != Role.admin,
+                stages=entry.stages,
+                due_at=entry.due_at,
+                overdue=entry.overdue,
             )
         )
     return queue.total, items
@@ -485,6 +495,9 @@ class Chart:
     x_labels: list[tuple[float, str]]
     y_labels: list[tuple[float, str]]
     empty: bool
+    # A mark on every day's figure (x, y, colour, "title, day: value"): a one-day campaign's
+    # line is a single point, which a polyline alone does not draw.
+    dots: list[tuple[float, float, str, str]] = field(default_factory=list)
 
 
 PALETTE = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"]
@@ -497,20 +510,65 @@ def line_chart(series: list[Series], *, width: int = 720, height: int = 240) -> 
         return Chart(width, height, [], [], [], empty=True)
     left, right, up, down = 56, 12, 12, 28
     plot_w, plot_h = width - left - right, height - up - down
-    step = plot_w / max(len(days) - 1, 1)
-    x_of = {d: left + i * step for i, d in enumerate(days)}
+    if len(days) == 1:
+        x_of = {days[0]: left + plot_w / 2}  # one day: its point in the middle
+    else:
+        step = plot_w / (len(days) - 1)
+        x_of = {d: left + i * step for i, d in enumerate(days)}
 
     def y_of(v: float) -> float:
         return up + plot_h - (v / top) * plot_h
 
     lines = []
+    dots: list[tuple[float, float, str, str]] = []
     for i, s in enumerate(series[: len(PALETTE)]):
         pts = " ".join(f"{x_of[d]:.1f},{y_of(v):.1f}" for d, v in s.points)
         lines.append((s.title, pts, PALETTE[i]))
+        dots.extend(
+            (
+                round(x_of[d], 1),
+                round(y_of(v), 1),
+                PALETTE[i],
+                f"{s.title}, {d.strftime('%d %b')}: {v:,}",
+            )
+            for d, v in s.points
+        )
     every = max(1, len(days) // 6)
     x_labels = [(x_of[d], d.strftime("%d %b")) for d in days[::every]]
     y_labels = [(y_of(top * f), f"{int(top * f):,}") for f in (0, 0.5, 1)]
-    return Chart(width, height, lines, x_labels, y_labels, empty=False)
+    return Chart(width, height, lines, x_labels, y_labels, empty=False, dots=dots)
+
+
+def performance_thumbs(
+    session: Session, rows: Sequence[Any], *, principal: Principal
+) -> dict[tuple[uuid.UUID, int | None], tuple[str | None, str]]:
+    """(thumbnail url or None, kind) for each performance row (asset id, version): the row's
+    version's thumbnail, or for restricted viewers the published version's (the only one they
+    may fetch); rows of assets the viewer may not see get none."""
+    ids = {r.asset_id for r in rows}
+    if not ids:
+        return {}
+    assets = {a.id: a for a in session.exec(select(Asset).where(col(Asset.id).in_(ids)))}
+    versions = {
+        (v.asset_id, v.number): v
+        for v in session.exec(select(AssetVersion).where(col(AssetVersion.asset_id).in_(ids)))
+    }
+    out: dict[tuple[uuid.UUID, int | None], tuple[str | None, str]] = {}
+    for r in rows:
+        asset = assets.get(r.asset_id)
+        if asset is None:
+            continue
+        if principal.sees_only_published:
+            number = asset.published_version
+        else:
+            number = r.version or asset.current_version
+        version = versions.get((asset.id, number or 0))
+        if version is None:
+            continue
+        has_thumb = "thumb" in (version.renditions or {})
+        url = f"/api/v1/assets/{asset.id}/renditions/thumb?version={number}" if has_thumb else None
+        out[(r.asset_id, r.version)] = (url, version.kind)
+    return out
 
 
 @dataclass(frozen=True)
@@ -592,9 +650,15 @@ class ExportSource:
     daily_hint: str
 
 
-def export_sources() -> list[ExportSource]:
+def export_sources(pack: GovernancePack) -> list[ExportSource]:
+    """The built-in sources (the most used first) and then the pack's own (`sources/*.yaml`),
+    by title."""
+    first = ("google_ads", "meta", "braze", "cm360", "iterable")
     out = []
-    for source in sources.SOURCES.values():
+    for source in sorted(
+        pack.metric_sources.values(),
+        key=lambda s: (first.index(s.name) if s.name in first else len(first), s.title.lower()),
+    ):
         fields = set(source.columns.values()) | set(source.patterns.values())
         out.append(
             ExportSource(
@@ -656,6 +720,18 @@ def amount(value: float) -> str:
 
 def money(value: Decimal | float | None) -> str:
     return NO_VALUE if value is None else f"{Decimal(value):,.2f}"
+
+
+def in_currencies(by_currency: Sequence[Any], name: str = "spend") -> str:
+    """A money figure with its currency, one amount per currency the rows were reported in
+    (never converted): `1,234.50 EUR`, `80.00 EUR · 25.00 USD`; rows that gave no currency
+    show the bare amount."""
+    parts = [
+        f"{money(value)} {c.currency}" if c.currency else money(value)
+        for c in by_currency
+        if (value := getattr(c, name)) is not None
+    ]
+    return " · ".join(parts) if parts else NO_VALUE
 
 
 def last_day(value: datetime | None) -> str:

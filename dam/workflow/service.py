@@ -22,9 +22,31 @@ from dam.errors import Conflict, Forbidden, Invalid
 from dam.events import emit
 from dam.governance.engine import ComplianceStatus
 from dam.governance.service import assess_version, fields_of, store_report
-from dam.models import ApiKey, Asset, AssetStatus, AssetVersion, ReviewState, Role, User
+from dam.models import (
+    ApiKey,
+    Asset,
+    AssetStatus,
+    AssetVersion,
+    ReviewRound,
+    ReviewStageRun,
+    ReviewState,
+    Role,
+    RoundState,
+    StageState,
+    User,
+)
 from dam.principal import Principal
-from dam.workflow.schemas import ReviewQueueItem, ReviewQueuePage, UploaderOut
+from dam.workflow import stages
+from dam.workflow.schemas import (
+    ApproversOut,
+    DecisionOut,
+    ReviewOut,
+    ReviewQueueItem,
+    ReviewQueuePage,
+    RoundOut,
+    StageOut,
+    UploaderOut,
+)
 
 # Rejected versions may be resubmitted: their metadata can be edited in place, so fixing what
 # the reviewer objected to does not always need new bytes.
@@ -56,17 +78,70 @@ def submit(
     version.reviewed_by = None
     version.reviewed_at = None
     session.add(version)
-    _audit_and_emit(session, asset=asset, version=version, actor=actor, now=now, before=before)
+    round_, started = stages.start_round(
+        session, ctx=ctx, asset=asset, version=version, actor=actor, now=now
+    )
+    runs = stages.runs_of(session, round_.id)
+    _audit_and_emit(
+        session,
+        asset=asset,
+        version=version,
+        actor=actor,
+        now=now,
+        before=before,
+        extra={"round": round_.number, "stages": [r.stage for r in runs]},
+        data={
+            "round": round_.number,
+            "stages": [r.stage for r in runs],
+            "kept": [r.stage for r in runs if r.carried],
+        },
+    )
+    _emit_started(session, asset=asset, version=version, round_=round_, started=started, now=now)
     return version
 
 
+def _emit_started(
+    session: Session,
+    *,
+    asset: Asset,
+    version: AssetVersion,
+    round_: ReviewRound,
+    started: list[ReviewStageRun],
+    now: datetime,
+) -> None:
+    for run in started:
+        emit(
+            session,
+            "review.stage_started",
+            asset=asset,
+            version=version.number,
+            now=now,
+            data={
+                "round": round_.number,
+                "stage": run.stage,
+                "label": run.label,
+                "roles": list(run.roles),
+                "users": list(run.users),
+                "due_at": None if run.due_at is None else run.due_at.isoformat(),
+            },
+        )
+
+
 def approve(
-    session: Session, *, ctx: Context, asset: Asset, actor: Principal, if_match: str | None = None
+    session: Session,
+    *,
+    ctx: Context,
+    asset: Asset,
+    actor: Principal,
+    if_match: str | None = None,
+    stage: str | None = None,
 ) -> AssetVersion:
-    """Approve the version in review: it becomes the published version, and its metadata the
-    published view. The metadata is judged again against the pack in force (it may have
-    changed since the submission): deprecated terms are stored as their replacements, a
-    blocking violation refuses the approval with the reason."""
+    """Approve a review stage of the version in review (`stage`, or the first stage waiting
+    now that the actor approves). Each completed stage fires `review.stage_approved`; the
+    last one's approval publishes the version, its metadata becomes the published view, and
+    `asset.approved` fires. The metadata is judged again against the pack in force then (it
+    may have changed since the submission): deprecated terms are stored as their
+    replacements, a blocking violation refuses the approval with the reason."""
     version = _current_for_transition(session, asset, if_match=if_match)
     _require_state(version, REVIEWABLE, verb="approved")
     # Four eyes: an uploader cannot wave their own work through, except an admin.
@@ -76,8 +151,32 @@ def approve(
             code="self_approval",
         )
     now = ctx.now()
-    metadata = _judged_for_approval(session, ctx=ctx, asset=asset, version=version)
+    # The compare-and-set first: of two reviewers acting at once, the second is refused here
+    # rather than by whatever the first one's verdict changed.
     bump_revision(session, asset, now=now)
+    round_ = _open_round(session, asset, version)
+    outcome = stages.approve_stage(
+        session, ctx=ctx, round_=round_, actor=actor, stage=stage, now=now
+    )
+    if not outcome.final:
+        _stage_progress(
+            session,
+            asset=asset,
+            version=version,
+            round_=round_,
+            actor=actor,
+            outcome=outcome,
+            now=now,
+        )
+        return version
+    metadata = _judged_for_approval(session, ctx=ctx, asset=asset, version=version)
+    round_.state = RoundState.approved
+    round_.closed_at = now
+    round_.closed_by = actor.id
+    session.add(round_)
+    _emit_stage_approved(
+        session, asset=asset, version=version, round_=round_, actor=actor, outcome=outcome, now=now
+    )
     version.review_state = ReviewState.approved
     version.reviewed_by = actor.id
     version.reviewed_at = now
@@ -105,12 +204,96 @@ def approve(
         now=now,
         before=ReviewState.in_review,
         extra={
+            "stage": outcome.run.stage,
             **({"published_version": published} if changed else {}),
             **({"published_metadata": live} if live else {}),
         },
-        data={"published_version": asset.published_version},
+        data={"published_version": asset.published_version, "round": round_.number},
     )
     return version
+
+
+def _open_round(session: Session, asset: Asset, version: AssetVersion) -> ReviewRound:
+    round_ = stages.open_round_of(session, asset, version.number)
+    if round_ is None:
+        raise Conflict(
+            f"version {version.number} has no open review; submit it again",
+            code="no_open_review",
+            version=version.number,
+        )
+    return round_
+
+
+def _stage_progress(
+    session: Session,
+    *,
+    asset: Asset,
+    version: AssetVersion,
+    round_: ReviewRound,
+    actor: Principal,
+    outcome: stages.StageOutcome,
+    now: datetime,
+) -> None:
+    """An approval that did not finish the review: the stage may have completed (and the
+    next step started), or it still waits for other approvers (`require: all`)."""
+    action = "review.stage_approved" if outcome.completed else "review.approval_recorded"
+    record(
+        session,
+        actor=actor,
+        action=action,
+        asset_id=asset.id,
+        version=version.number,
+        changes={
+            "stage": outcome.run.stage,
+            "round": round_.number,
+            **({"started": [r.stage for r in outcome.started]} if outcome.started else {}),
+        },
+        now=now,
+    )
+    if outcome.completed:
+        _emit_stage_approved(
+            session,
+            asset=asset,
+            version=version,
+            round_=round_,
+            actor=actor,
+            outcome=outcome,
+            now=now,
+        )
+        _emit_started(
+            session,
+            asset=asset,
+            version=version,
+            round_=round_,
+            started=outcome.started,
+            now=now,
+        )
+
+
+def _emit_stage_approved(
+    session: Session,
+    *,
+    asset: Asset,
+    version: AssetVersion,
+    round_: ReviewRound,
+    actor: Principal,
+    outcome: stages.StageOutcome,
+    now: datetime,
+) -> None:
+    emit(
+        session,
+        "review.stage_approved",
+        asset=asset,
+        version=version.number,
+        now=now,
+        data={
+            "round": round_.number,
+            "stage": outcome.run.stage,
+            "label": outcome.run.label,
+            "final": outcome.final,
+            "approved_by": {"id": str(actor.id), "name": actor.name},
+        },
+    )
 
 
 def _judged_for_approval(
@@ -151,8 +334,11 @@ def reject(
     actor: Principal,
     reason: str,
     if_match: str | None = None,
+    stage: str | None = None,
 ) -> AssetVersion:
-    """Reject the version in review with a reason; what is published does not change."""
+    """Reject the version in review with a reason, at `stage` or the first stage waiting now
+    that the actor approves; what is published does not change. The designer's resubmission
+    starts again at the first stage (stages marked `keep_on_resubmit` keep their approval)."""
     reason = reason.strip()
     if not reason:
         raise Invalid("a rejection needs a reason the designer can act on", code="reason_required")
@@ -160,6 +346,10 @@ def reject(
     _require_state(version, REVIEWABLE, verb="rejected")
     now = ctx.now()
     bump_revision(session, asset, now=now)
+    round_ = _open_round(session, asset, version)
+    run = stages.reject_round(
+        session, round_=round_, actor=actor, stage=stage, reason=reason, now=now
+    )
     version.review_state = ReviewState.rejected
     version.review_reason = reason
     version.reviewed_by = actor.id
@@ -172,8 +362,8 @@ def reject(
         actor=actor,
         now=now,
         before=ReviewState.in_review,
-        extra={"reason": reason},
-        data={"reason": reason},
+        extra={"reason": reason, "stage": run.stage},
+        data={"reason": reason, "stage": run.stage, "round": round_.number},
     )
     return version
 
@@ -181,10 +371,20 @@ def reject(
 def review_queue(
     session: Session, *, now: datetime, page: int = 1, page_size: int = 50
 ) -> ReviewQueuePage:
-    """Current versions in review, oldest submission first. A version superseded by a newer
-    upload cannot be approved any more, so it is not in the queue."""
+    """Current versions in review, the soonest due first (work without an SLA after work with
+    one, oldest submission first), with the stages waiting now and whether they are overdue.
+    A version superseded by a newer upload cannot be approved any more, so it is not listed."""
+    due = (
+        select(
+            col(ReviewStageRun.round_id).label("round_id"),
+            sa.func.min(ReviewStageRun.due_at).label("due_at"),
+        )
+        .where(col(ReviewStageRun.state) == StageState.active)
+        .group_by(col(ReviewStageRun.round_id))
+        .subquery()
+    )
     query = (
-        select(AssetVersion, Asset)
+        select(AssetVersion, Asset, ReviewRound, due.c.due_at)
         .join(
             Asset,
             sa.and_(
@@ -192,6 +392,15 @@ def review_queue(
                 col(Asset.current_version) == col(AssetVersion.number),
             ),
         )
+        .join(
+            ReviewRound,
+            sa.and_(
+                col(ReviewRound.asset_id) == col(Asset.id),
+                col(ReviewRound.version) == col(AssetVersion.number),
+                col(ReviewRound.state) == RoundState.open,
+            ),
+        )
+        .join(due, due.c.round_id == col(ReviewRound.id))
         .where(
             col(AssetVersion.review_state) == ReviewState.in_review,
             col(Asset.status) != AssetStatus.archived,
@@ -200,23 +409,44 @@ def review_queue(
     total = session.exec(select(sa.func.count()).select_from(query.subquery())).one()
     rows = list(
         session.exec(
-            query.order_by(col(AssetVersion.submitted_at), col(AssetVersion.id))
+            query.order_by(
+                sa.case((due.c.due_at.is_(None), 1), else_=0),
+                due.c.due_at,
+                col(ReviewRound.submitted_at),
+                col(AssetVersion.id),
+            )
             .offset((page - 1) * page_size)
             .limit(page_size)
         )
     )
-    names = _principal_names(session, (v.created_by for v, _ in rows if v.created_by))
+    names = _principal_names(session, (v.created_by for v, *_ in rows if v.created_by))
+    active_runs: dict[uuid.UUID, list[ReviewStageRun]] = {}
+    round_ids = [r.id for _, _, r, _ in rows]
+    if round_ids:
+        for run in session.exec(
+            select(ReviewStageRun)
+            .where(
+                col(ReviewStageRun.round_id).in_(round_ids),
+                col(ReviewStageRun.state) == StageState.active,
+            )
+            .order_by(col(ReviewStageRun.step), col(ReviewStageRun.stage))
+        ):
+            active_runs.setdefault(run.round_id, []).append(run)
     items = []
-    for version, asset in rows:
-        submitted_at = version.submitted_at or version.created_at
+    for version, asset, round_, due_at in rows:
+        submitted_at = round_.submitted_at
         items.append(
             ReviewQueueItem(
                 asset_id=asset.id,
                 title=version.title,
                 pending_changes=_pending_fields(asset, version),
                 version=version.number,
+                round=round_.number,
                 submitted_at=submitted_at,
                 waited_seconds=max(0, int((now - submitted_at).total_seconds())),
+                due_at=due_at,
+                overdue=due_at is not None and due_at < now,
+                stages=[_stage_out(run, now=now) for run in active_runs.get(round_.id, [])],
                 compliance_status=version.compliance_status,
                 uploader=UploaderOut(
                     id=version.created_by,
@@ -225,6 +455,66 @@ def review_queue(
             )
         )
     return ReviewQueuePage(total=total, page=page, page_size=page_size, items=items)
+
+
+def _stage_out(run: ReviewStageRun, *, now: datetime) -> StageOut:
+    return StageOut(
+        stage=run.stage,
+        label=run.label,
+        step=run.step,
+        state=run.state.value,
+        approvers=ApproversOut(roles=list(run.roles), users=list(run.users)),
+        require=run.require,
+        sla_hours=run.sla_hours,
+        carried=run.carried,
+        started_at=run.started_at,
+        due_at=run.due_at,
+        completed_at=run.completed_at,
+        breached_at=run.breached_at,
+        overdue=run.state == StageState.active and run.due_at is not None and run.due_at < now,
+    )
+
+
+def review_of(session: Session, *, asset: Asset, now: datetime) -> ReviewOut:
+    """Every review round of the asset, newest first, with its stages and decisions."""
+    rounds = list(
+        session.exec(
+            select(ReviewRound)
+            .where(col(ReviewRound.asset_id) == asset.id)
+            .order_by(col(ReviewRound.number).desc())
+        )
+    )
+    out = []
+    for round_ in rounds:
+        runs = stages.runs_of(session, round_.id)
+        by_run: dict[uuid.UUID, list[DecisionOut]] = {}
+        for d in stages.decisions_of(session, [r.id for r in runs]):
+            by_run.setdefault(d.stage_run_id, []).append(
+                DecisionOut(
+                    verdict=d.verdict,
+                    actor_id=d.actor_id,
+                    actor_name=d.actor_name,
+                    actor_role=d.actor_role,
+                    reason=d.reason,
+                    at=d.at,
+                )
+            )
+        out.append(
+            RoundOut(
+                number=round_.number,
+                version=round_.version,
+                state=round_.state.value,
+                pack_revision=round_.pack_revision,
+                submitted_at=round_.submitted_at,
+                closed_at=round_.closed_at,
+                reason=round_.reason,
+                stages=[
+                    _stage_out(r, now=now).model_copy(update={"decisions": by_run.get(r.id, [])})
+                    for r in runs
+                ],
+            )
+        )
+    return ReviewOut(asset_id=asset.id, rounds=out)
 
 
 def _pending_fields(asset: Asset, version: AssetVersion) -> list[str]:
@@ -320,3 +610,23 @@ def _principal_names(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UU
     ):
         names[user_id] = user_name or email
     return names
+
+
+def waiting_for(session: Session, *, actor: Principal, now: datetime) -> list[ReviewQueueItem]:
+    """The review stages waiting now that `actor` may approve, soonest due first: the "waits
+    for me" part of an inbox. Their own uploads are left out (they may not approve them)."""
+    email = stages.email_of(session, actor)
+    queue = review_queue(session, now=now, page=1, page_size=200).items
+    out = []
+    for item in queue:
+        if item.uploader.id == actor.id and actor.role != Role.admin:
+            continue
+        mine = [
+            s
+            for s in item.stages
+            if actor.role.value in s.approvers.roles
+            or (email is not None and email in s.approvers.users)
+        ]
+        if mine:
+            out.append(item.model_copy(update={"stages": mine}))
+    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -235,10 +236,10 @@ def main() -> None:
             svc_ms.append((time.perf_counter() - start) * 1000)
         print(f"feed: {statistics.mean(sizes):.0f} items/page on average (limit 100)")
         results.append(
-            ("campaign feed p95, HTTP", f"{p95(http_ms):.1f} ms", "<= 20 ms", p95(http_ms) <= 20)
+            ("campaign feed p95, HTTP", f"{p95(http_ms):.1f} ms", "<= 15 ms", p95(http_ms) <= 15)
         )
         results.append(
-            ("campaign feed p95, service", f"{p95(svc_ms):.1f} ms", "<= 20 ms", p95(svc_ms) <= 20)
+            ("campaign feed p95, service", f"{p95(svc_ms):.1f} ms", "<= 15 ms", p95(svc_ms) <= 15)
         )
 
         # --- ingestion -------------------------------------------------------------------
@@ -261,6 +262,8 @@ def main() -> None:
         ][:50_000]
         rates: list[float] = []
         for attempt in range(3):  # first inserts, then restatements (the update path)
+            if attempt:  # a restatement changes the figures (an unchanged row is not rewritten)
+                batch = [{**row, "impressions": row["impressions"] + 1} for row in batch]
             start = time.perf_counter()
             with session_scope(engine) as session:
                 campaign = service.get_campaign(session, big, principal=SYSTEM)
@@ -283,16 +286,16 @@ def main() -> None:
             (
                 "metrics ingestion, service",
                 f"{min(rates):,.0f} rows/s",
-                ">= 10,000 rows/s",
-                min(rates) >= 10_000,
+                ">= 20,000 rows/s",
+                min(rates) >= 20_000,
             )
         )
         results.append(
             (
                 "metrics ingestion, HTTP JSON",
                 f"{http_rate:,.0f} rows/s",
-                ">= 10,000 rows/s",
-                http_rate >= 10_000,
+                ">= 20,000 rows/s",
+                http_rate >= 20_000,
             )
         )
 
@@ -323,12 +326,14 @@ def main() -> None:
         (
             "creative insights over 1M rows, p95",
             f"{p95(timings):.0f} ms",
-            "<= 500 ms",
-            p95(timings) <= 500,
+            "<= 200 ms",
+            p95(timings) <= 200,
         )
     )
 
     print()
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     print(f"{'measure':40} {'result':>16}   {'budget':<18} ok")
     for name, value, budget, ok in results:
         print(f"{name:40} {value:>16}   {budget:<18} {'yes' if ok else 'NO'}")

@@ -150,9 +150,10 @@ def main() -> None:
             assert response.status_code == 200, response.text[:500]
             assert response.json()["rows"] == rows, response.json()["rows"]
             results.append((label, elapsed))
-    load = os.getloadavg()[0]
+    load = os.getloadavg()
     print(
-        f"{rows:,}-row Google Ads export ({len(body) / 2**20:.1f} MiB), PostgreSQL, load {load:.2f}"
+        f"{rows:,}-row Google Ads export ({len(body) / 2**20:.1f} MiB), PostgreSQL, load average"
+        f" {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores"
     )
     for label, elapsed in results:
         verdict = "ok" if elapsed <= 10 else "OVER"

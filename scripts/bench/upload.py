@@ -1,13 +1,23 @@
-"""Upload benchmark: a large file through the API to the S3 backend, beside a direct boto3
-upload of the same file to the same endpoint, in one run.
+"""Upload benchmark: large files through the API beside a peer that receives the same bytes in
+the same run, one upload and four at once, with the server's peak RSS.
 
-Prints the API server's peak RSS (VmHWM of the `dam serve` process) and both throughputs next to
-the budgets in DESIGN.md: peak RSS <= 256 MiB, API throughput >= 0.6x direct boto3.
+    python scripts/bench/upload.py                          # embedded: filesystem store
+    python scripts/bench/upload.py --storage s3             # S3 (moto started here)
+    python scripts/bench/upload.py --storage s3 --s3-endpoint http://localhost:9000  # MinIO
 
-    python scripts/bench/upload.py --size-mib 1024
-    python scripts/bench/upload.py --size-mib 1024 --s3-endpoint http://localhost:9000  # MinIO
+Embedded (`--storage fs`), the peers are HTTP sinks on the same machine that write the request
+body to a file on the same disk and fsync it, as the DAM must:
+- "plain sink": a socket server reading the body into one buffer (no HTTP framework);
+- "uvicorn sink": a bare ASGI app on uvicorn with the same HTTP parser as `dam serve`.
+With S3 the peer is a direct boto3 upload of the same file to the same endpoint.
 
-Without --s3-endpoint it starts moto's S3 server in a separate process on 127.0.0.1.
+Every request is sent by the same client: headers and the multipart envelope with `sendall`, the
+file with `sendfile`, so the client costs almost no CPU on a machine it shares with the server.
+The server's peak RSS is reset before each run (`/proc/PID/clear_refs`, "5") and read as VmHWM
+after it, so the figure is the upload's peak, not the start-up's.
+
+Budgets (DESIGN.md, issue 22): API >= 0.6x the plain sink (S3: direct boto3), four concurrent
+uploads >= 1.5x one upload's throughput, server peak RSS <= 256 MiB.
 """
 
 from __future__ import annotations
@@ -17,28 +27,35 @@ import json
 import os
 import secrets
 import socket
+import statistics
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-
-import boto3
-import httpx
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
 MIB = 1024 * 1024
 RSS_BUDGET_MIB = 256
 RATIO_BUDGET = 0.6
+CONCURRENCY_BUDGET = 1.5
+CONCURRENT = 4
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+# --- the files ---------------------------------------------------------------------------------
 
 
 def short_clip() -> bytes:
@@ -64,26 +81,190 @@ def short_clip() -> bytes:
     return data
 
 
-def write_mp4(path: Path, size: int) -> None:
+def write_mp4(path: Path, size: int, clip: bytes) -> None:
     """A decodable MP4 of exactly `size` bytes: the short clip, then one top-level `free` box
-    (which every demuxer skips) filled with random bytes, so the upload is accepted as video and
-    the bytes do not compress."""
-    clip = short_clip()
+    (which every demuxer skips) filled with random bytes, so the upload is accepted as video,
+    every file is distinct and the bytes do not compress."""
     pad = size - len(clip)
     if pad < 16:
-        raise SystemExit(f"--size-mib is too small for the {len(clip)}-byte clip")
-    chunk = os.urandom(MIB)
+        raise SystemExit(f"the file size is too small for the {len(clip)}-byte clip")
     with path.open("wb") as out:
         out.write(clip)
         # 64-bit box size: the padding may exceed 4 GiB.
         out.write(struct.pack(">I", 1) + b"free" + struct.pack(">Q", pad))
         left = pad - 16
         while left > 0:
-            out.write(chunk[: min(left, MIB)])
-            left -= MIB
+            out.write(os.urandom(min(left, 4 * MIB)))
+            left -= 4 * MIB
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    port: int
+    path: str
+    headers: dict[str, str]
+
+
+METADATA = json.dumps(
+    {
+        "title": "Upload benchmark clip",
+        "description": "A large synthetic video for the upload benchmark.",
+        "terms": {"asset_type": ["video"], "usage_rights": ["owned"], "brand": ["halden"]},
+    }
+)
+
+
+def post_file(target: Target, file: Path) -> tuple[int, bytes]:
+    """POST `file` as the 'file' part of a multipart form (with the metadata part), sent with
+    sendfile; returns the status and the response body."""
+    boundary = secrets.token_hex(16)
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'
+        f'{METADATA}\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{file.name}"\r\nContent-Type: video/mp4\r\n\r\n'
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    size = file.stat().st_size
+    headers = {
+        "Host": f"127.0.0.1:{target.port}",
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + size + len(tail)),
+        "Connection": "close",
+        **target.headers,
+    }
+    request = f"POST {target.path} HTTP/1.1\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items()
+    )
+    with socket.create_connection(("127.0.0.1", target.port)) as sock, file.open("rb") as fh:
+        sock.sendall(request.encode() + b"\r\n" + head)
+        offset = 0
+        while offset < size:
+            sent = os.sendfile(sock.fileno(), fh.fileno(), offset, size - offset)
+            if sent == 0:
+                raise SystemExit("the server closed the connection during the upload")
+            offset += sent
+        sock.sendall(tail)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    status_line, _, rest = response.partition(b"\r\n")
+    _, _, payload = rest.partition(b"\r\n\r\n")
+    return int(status_line.split()[1]), payload
+
+
+def timed_uploads(target: Target, files: list[Path], *, expect: int) -> float:
+    """Upload `files` at once, one connection each; returns the wall time."""
+    errors: list[str] = []
+
+    def one(file: Path) -> None:
+        status, payload = post_file(target, file)
+        if status != expect:
+            errors.append(f"{status} {payload[:300]!r}")
+
+    threads = [threading.Thread(target=one, args=(f,)) for f in files]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"upload failed: {errors[0]}")
+    return elapsed
+
+
+# --- the peers ----------------------------------------------------------------------------------
+
+
+def run_plain_sink(port: int, directory: Path) -> None:
+    """A socket server that reads each request body into one reused buffer, writes it to a file
+    on the given directory's disk, fsyncs it, answers 201 and deletes the file."""
+    listener = socket.create_server(("127.0.0.1", port), backlog=64)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, first = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            fd, name_ = tempfile.mkstemp(dir=directory, prefix="sink-")
+            try:
+                os.write(fd, first)
+                left = length - len(first)
+                buf = bytearray(MIB)
+                view = memoryview(buf)
+                while left > 0:
+                    n = conn.recv_into(view, min(left, MIB))
+                    if not n:
+                        return
+                    os.write(fd, view[:n])
+                    left -= n
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(name_)
+            conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def run_uvicorn_sink(port: int, directory: Path) -> None:
+    """A bare ASGI app on uvicorn (httptools, as `dam serve`): body chunks written to a file by
+    a thread, fsync, 201."""
+    import asyncio
+
+    import uvicorn
+
+    async def app(scope: dict, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        loop = asyncio.get_running_loop()
+        fd, name_ = tempfile.mkstemp(dir=directory, prefix="sink-")
+        try:
+            more = True
+            while more:
+                message = await receive()
+                body = message.get("body", b"")
+                if body:
+                    await loop.run_in_executor(None, os.write, fd, body)
+                more = message.get("more_body", False)
+            await loop.run_in_executor(None, os.fsync, fd)
+        finally:
+            os.close(fd)
+            os.unlink(name_)
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", http="httptools")
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port}")
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
+    import httpx
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -95,146 +276,152 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def peak_rss_mib(pid: int) -> float:
+# --- peak RSS -------------------------------------------------------------------------------------
+
+
+def reset_peak(pid: int) -> None:
+    # "5" resets the peak resident set size (VmHWM) to the current RSS (Linux >= 4.0).
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def status_mib(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def file_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(MIB):
-            yield chunk
+# --- the run --------------------------------------------------------------------------------------
 
 
-def multipart_body(path: Path, boundary: str, metadata: str) -> Iterator[bytes]:
-    yield (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n'
-        f'{metadata}\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="bench.mp4"\r\nContent-Type: video/mp4\r\n\r\n'
-    ).encode()
-    yield from file_chunks(path)
-    yield f"\r\n--{boundary}--\r\n".encode()
+@dataclass
+class Figures:
+    single: list[float]  # MiB/s per round
+    concurrent: list[float]  # aggregate MiB/s per round
+
+
+def measure(
+    target: Target,
+    big: list[Path],
+    small: list[list[Path]],
+    *,
+    warm_up: Path,
+    expect: int,
+    pid: int | None,
+) -> tuple[Figures, float]:
+    figures = Figures([], [])
+    peak = 0.0
+    # A first small upload, not counted: what a server loads on its first request.
+    timed_uploads(target, [warm_up], expect=expect)
+    for n, file in enumerate(big):
+        if pid is not None:
+            reset_peak(pid)
+        seconds = timed_uploads(target, [file], expect=expect)
+        figures.single.append(file.stat().st_size / MIB / seconds)
+        files = small[n]
+        seconds = timed_uploads(target, files, expect=expect)
+        figures.concurrent.append(sum(f.stat().st_size for f in files) / MIB / seconds)
+        if pid is not None:
+            peak = max(peak, status_mib(pid, "VmHWM"))
+    return figures, peak
+
+
+def verdict(ok: bool) -> str:
+    return "OK" if ok else "OVER BUDGET"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--size-mib", type=int, default=1024, help="the single upload's size")
+    parser.add_argument(
+        "--concurrent-mib", type=int, default=256, help=f"size of each of the {CONCURRENT} files"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="alternating peer/API rounds")
+    parser.add_argument("--storage", choices=["fs", "s3"], default="fs")
     parser.add_argument("--s3-endpoint", default=None, help="use this S3 endpoint (else moto)")
     parser.add_argument("--chunk-mib", type=int, default=16, help="server multipart part size")
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temp dir")
+    # Internal: the peers run as their own processes.
+    parser.add_argument("--plain-sink", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--uvicorn-sink", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.plain_sink:
+        run_plain_sink(int(args.plain_sink[0]), Path(args.plain_sink[1]))
+        return
+    if args.uvicorn_sink:
+        run_uvicorn_sink(int(args.uvicorn_sink[0]), Path(args.uvicorn_sink[1]))
+        return
 
+    print(f"start: {load()}  ({os.cpu_count()} cores)")
     env = dict(os.environ)
     procs: list[subprocess.Popen[bytes]] = []
-    workdir = Path(tempfile.mkdtemp(prefix="dam-bench-upload-"))
+    workdir = Path(tempfile.mkdtemp(prefix="dam-bench-upload-", dir=args.workdir))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     try:
-        endpoint = args.s3_endpoint
-        if endpoint is None:
-            port = free_port()
-            env.update(
-                AWS_ACCESS_KEY_ID="bench",
-                AWS_SECRET_ACCESS_KEY="bench-secret",
-                AWS_DEFAULT_REGION="us-east-1",
-            )
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            endpoint = f"http://127.0.0.1:{port}"
-            wait_http(endpoint)
-        bucket = f"bench-{secrets.token_hex(4)}"
+        clip = short_clip()
+        inputs = workdir / "inputs"
+        inputs.mkdir()
+        big = [inputs / f"big-{r}.mp4" for r in range(args.rounds)]
+        small = [
+            [inputs / f"small-{r}-{i}.mp4" for i in range(CONCURRENT)] for r in range(args.rounds)
+        ]
+        for f in big:
+            write_mp4(f, args.size_mib * MIB, clip)
+        for group in small:
+            for f in group:
+                write_mp4(f, args.concurrent_mib * MIB, clip)
+        warm = inputs / "warm-up.mp4"
+        write_mp4(warm, MIB, clip)
+
         admin_key = "dam_" + secrets.token_urlsafe(24)
         api_port = free_port()
         env.update(
             DAM_DATA_DIR=str(workdir / "data"),
-            DAM_STORAGE="s3",
-            DAM_S3_ENDPOINT_URL=endpoint,
-            DAM_S3_BUCKET=bucket,
             DAM_BOOTSTRAP_ADMIN_KEY=admin_key,
-            DAM_MAX_UPLOAD_MIB=str(args.size_mib + 64),
-            DAM_S3_MULTIPART_CHUNK_MIB=str(args.chunk_mib),
+            DAM_MAX_UPLOAD_MIB=str(max(args.size_mib, args.concurrent_mib) + 64),
         )
-        subprocess.run(["dam", "storage", "init"], env=env, check=True, capture_output=True)
+        peers: dict[str, Figures] = {}
+        if args.storage == "s3":
+            endpoint = start_s3(args, env, procs)
+            env.update(
+                DAM_STORAGE="s3",
+                DAM_S3_ENDPOINT_URL=endpoint,
+                DAM_S3_BUCKET=f"bench-{secrets.token_hex(4)}",
+                DAM_S3_MULTIPART_CHUNK_MIB=str(args.chunk_mib),
+            )
+            peers["direct boto3"] = boto3_peer(args, env, endpoint, big, small)
+        else:
+            env["DAM_STORAGE"] = "fs"
+            sink_dir = workdir / "data" / "sink"
+            sink_dir.mkdir(parents=True)
+            for name, flag in (("plain sink", "--plain-sink"), ("uvicorn sink", "--uvicorn-sink")):
+                port = free_port()
+                sink = subprocess.Popen(
+                    [sys.executable, __file__, flag, str(port), str(sink_dir)], **quiet
+                )
+                procs.append(sink)
+                wait_port(port)
+                peers[name], _ = measure(
+                    Target(port, "/", {}), big, small, warm_up=warm, expect=201, pid=None
+                )
+                sink.terminate()
+                sink.wait(timeout=10)
+
+        cli = [sys.executable, "-m", "dam.cli"]
+        subprocess.run([*cli, "storage", "init"], env=env, check=True, capture_output=True)
         server = subprocess.Popen(
-            ["dam", "serve", "--host", "127.0.0.1", "--port", str(api_port), "--no-worker"],
+            [*cli, "serve", "--host", "127.0.0.1", "--port", str(api_port), "--no-worker"],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            **quiet,
         )
         procs.append(server)
-        base = f"http://127.0.0.1:{api_port}"
-        wait_http(f"{base}/healthz")
-        idle_rss = peak_rss_mib(server.pid)
+        wait_http(f"http://127.0.0.1:{api_port}/healthz")
+        idle = status_mib(server.pid, "VmRSS")
+        start_hwm = status_mib(server.pid, "VmHWM")
+        api = Target(api_port, "/api/v1/assets", {"Authorization": f"Bearer {admin_key}"})
+        figures, peak = measure(api, big, small, warm_up=warm, expect=201, pid=server.pid)
 
-        path = workdir / "bench.mp4"
-        write_mp4(path, args.size_mib * MIB)
-        size = path.stat().st_size
-
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-            region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
-            config=Config(
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                s3={"addressing_style": "path"},
-            ),
-        )
-        transfer = TransferConfig(
-            multipart_threshold=args.chunk_mib * MIB,
-            multipart_chunksize=args.chunk_mib * MIB,
-            max_concurrency=4,
-        )
-        started = time.perf_counter()
-        s3.upload_file(str(path), bucket, "direct/bench.mp4", Config=transfer)
-        direct_s = time.perf_counter() - started
-
-        metadata = json.dumps(
-            {
-                "title": "Upload benchmark clip",
-                "description": "A large synthetic video for the upload benchmark.",
-                "terms": {"asset_type": ["video"], "usage_rights": ["owned"], "brand": ["halden"]},
-            }
-        )
-        boundary = secrets.token_hex(16)
-        started = time.perf_counter()
-        response = httpx.post(
-            f"{base}/api/v1/assets",
-            headers={
-                "Authorization": f"Bearer {admin_key}",
-                "Content-Type": f"multipart/form-data; boundary={boundary}",
-            },
-            content=multipart_body(path, boundary, metadata),
-            timeout=None,
-        )
-        api_s = time.perf_counter() - started
-        if response.status_code != 201:
-            raise SystemExit(f"upload failed: {response.status_code} {response.text[:500]}")
-        rss = peak_rss_mib(server.pid)
-
-        direct_mibs = size / MIB / direct_s
-        api_mibs = size / MIB / api_s
-        ratio = api_mibs / direct_mibs
-        print(
-            f"file: {size / MIB:.0f} MiB MP4, S3 endpoint {endpoint}, "
-            f"part size {args.chunk_mib} MiB"
-        )
-        print(f"direct boto3 upload : {direct_s:7.2f} s  {direct_mibs:7.1f} MiB/s")
-        print(f"API upload          : {api_s:7.2f} s  {api_mibs:7.1f} MiB/s")
-        verdict = "OK" if ratio >= RATIO_BUDGET else "OVER BUDGET"
-        print(f"throughput ratio    : {ratio:.2f}   (budget >= {RATIO_BUDGET})  {verdict}")
-        verdict = "OK" if rss <= RSS_BUDGET_MIB else "OVER BUDGET"
-        print(
-            f"server peak RSS     : {rss:.0f} MiB (idle {idle_rss:.0f} MiB)   "
-            f"(budget <= {RSS_BUDGET_MIB} MiB)  {verdict}"
-        )
+        report(args, peers, figures, peak=peak, idle=idle, start_hwm=start_hwm)
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -243,6 +430,128 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
+
+
+def start_s3(args: argparse.Namespace, env: dict[str, str], procs: list) -> str:  # type: ignore[type-arg]
+    if args.s3_endpoint:
+        return str(args.s3_endpoint)
+    port = free_port()
+    env.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench-secret",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_http(endpoint)
+    return endpoint
+
+
+def boto3_peer(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    endpoint: str,
+    big: list[Path],
+    small: list[list[Path]],
+) -> Figures:
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
+        region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            s3={"addressing_style": "path"},
+        ),
+    )
+    bucket = f"bench-direct-{secrets.token_hex(4)}"
+    s3.create_bucket(Bucket=bucket)
+    transfer = TransferConfig(
+        multipart_threshold=args.chunk_mib * MIB,
+        multipart_chunksize=args.chunk_mib * MIB,
+        max_concurrency=4,
+    )
+    figures = Figures([], [])
+    for n, file in enumerate(big):
+        started = time.perf_counter()
+        s3.upload_file(str(file), bucket, f"direct/{file.name}", Config=transfer)
+        figures.single.append(file.stat().st_size / MIB / (time.perf_counter() - started))
+        files = small[n]
+        threads = [
+            threading.Thread(
+                target=s3.upload_file,
+                args=(str(f), bucket, f"direct/{f.name}"),
+                kwargs={"Config": transfer},
+            )
+            for f in files
+        ]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        total = sum(f.stat().st_size for f in files) / MIB
+        figures.concurrent.append(total / (time.perf_counter() - started))
+    return figures
+
+
+def report(
+    args: argparse.Namespace,
+    peers: dict[str, Figures],
+    api: Figures,
+    *,
+    peak: float,
+    idle: float,
+    start_hwm: float,
+) -> None:
+    med = statistics.median
+    print(
+        f"files: one of {args.size_mib} MiB, then {CONCURRENT} x {args.concurrent_mib} MiB at "
+        f"once; {args.rounds} rounds, storage {args.storage}; MiB/s per round, median"
+    )
+    print(f"{'':<16}{'one upload':>24}{f'{CONCURRENT} at once':>24}{'gain':>8}")
+
+    def line(name: str, f: Figures) -> None:
+        one = " ".join(f"{v:6.0f}" for v in f.single) + f" | {med(f.single):5.0f}"
+        many = " ".join(f"{v:6.0f}" for v in f.concurrent) + f" | {med(f.concurrent):5.0f}"
+        print(f"{name:<16}{one:>24}{many:>24}{med(f.concurrent) / med(f.single):>7.2f}x")
+
+    for name, figures in peers.items():
+        line(name, figures)
+    line("DAM API", api)
+    reference_name = next(iter(peers))
+    reference = peers[reference_name]
+    ratio = med(api.single) / med(reference.single)
+    print(
+        f"API / {reference_name}, one upload: {ratio:.2f}x  (budget >= {RATIO_BUDGET})  "
+        f"{verdict(ratio >= RATIO_BUDGET)}"
+    )
+    for name, figures in list(peers.items())[1:]:
+        print(f"API / {name}, one upload: {med(api.single) / med(figures.single):.2f}x")
+    gain = med(api.concurrent) / med(api.single)
+    print(
+        f"API {CONCURRENT} at once / one: {gain:.2f}x  (budget >= {CONCURRENCY_BUDGET})  "
+        f"{verdict(gain >= CONCURRENCY_BUDGET)}"
+    )
+    print(
+        f"server peak RSS during the uploads (VmHWM after clear_refs): {peak:.0f} MiB  "
+        f"(idle RSS {idle:.0f} MiB, VmHWM at start-up {start_hwm:.0f} MiB)  "
+        f"(budget <= {RSS_BUDGET_MIB} MiB)  {verdict(peak <= RSS_BUDGET_MIB)}"
+    )
+    print(f"end: {load()}")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,18 @@ def test_put_file_round_trips_bytes_with_checked_sha256(store: BlobStore, tmp_pa
     assert store.exists(SAMPLE_KEY) is True
 
 
+def test_put_file_with_move_stores_the_bytes_and_leaves_the_source_to_the_caller(
+    store: BlobStore, tmp_path: Path
+) -> None:
+    source = sample_file(tmp_path)
+
+    store.put_file(SAMPLE_KEY, source, content_type="text/plain", move=True)
+
+    assert hashlib.sha256(read_all(store, SAMPLE_KEY)).hexdigest() == SAMPLE_SHA256
+    # The filesystem store renamed it into place; an object store uploaded a copy.
+    assert source.exists() is (not isinstance(store, FsBlobStore))
+
+
 def test_put_bytes_round_trips(store: BlobStore) -> None:
     key = rendition_key(SAMPLE_SHA256, "thumb")
     store.put_bytes(key, b"RIFF\x00webp", content_type="image/webp")
@@ -330,6 +342,43 @@ def test_fs_failed_write_leaves_neither_blob_nor_temp_file(
 
     assert fs_store.exists(SAMPLE_KEY) is False
     assert [p.name for p in fs_store.root.rglob("*") if p.is_file()] == []
+
+
+def test_fs_put_file_with_move_renames_the_file_instead_of_copying_it(
+    fs_store: FsBlobStore, tmp_path: Path
+) -> None:
+    source = sample_file(tmp_path)
+    inode = source.stat().st_ino
+
+    fs_store.put_file(SAMPLE_KEY, source, content_type="text/plain", move=True)
+
+    stored = fs_store.root / SAMPLE_KEY
+    assert stored.stat().st_ino == inode  # the same file, written once
+    assert stored.read_bytes() == SAMPLE
+    assert not source.exists()
+    assert [p.name for p in fs_store.root.rglob(".tmp-*")] == []
+
+
+def test_fs_put_file_with_move_copies_when_the_rename_is_refused(
+    fs_store: FsBlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    source = sample_file(tmp_path)
+    real_replace = os.replace
+
+    def cross_device(src: Any, dst: Any) -> None:
+        if Path(src) == source:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cross_device)
+
+    fs_store.put_file(SAMPLE_KEY, source, content_type="text/plain", move=True)
+
+    assert (fs_store.root / SAMPLE_KEY).read_bytes() == SAMPLE
+    assert source.read_bytes() == SAMPLE  # copied: the source is the caller's to remove
+    assert [p.name for p in fs_store.root.rglob(".tmp-*")] == []
 
 
 def test_fs_iter_keys_skips_temp_files(fs_store: FsBlobStore) -> None:

@@ -263,13 +263,17 @@ def test_form_post_without_csrf_token_changes_nothing(
     assert _version(users.ctx, asset_id).review_state == ReviewState.draft
 
 
+# Campaigns and the creative-operations pages (briefs, turnaround), collections, the inbox.
+CREATIVE_OPS = ["/campaigns", "/briefs", "/turnaround", "/collections", "/inbox"]
+
+
 @pytest.mark.parametrize(
     ("role", "links"),
     [
-        (Role.designer, ["/library", "/upload", "/campaigns", "/governance"]),
-        (Role.brand_manager, ["/library", "/upload", "/review", "/campaigns", "/governance"]),
-        (Role.marketer, ["/library", "/campaigns", "/governance"]),
-        (Role.admin, ["/library", "/upload", "/review", "/campaigns", "/governance"]),
+        (Role.designer, ["/library", "/upload", *CREATIVE_OPS, "/governance"]),
+        (Role.brand_manager, ["/library", "/upload", "/review", *CREATIVE_OPS, "/governance"]),
+        (Role.marketer, ["/library", *CREATIVE_OPS, "/governance"]),
+        (Role.admin, ["/library", "/upload", "/review", *CREATIVE_OPS, "/governance", "/admin"]),
     ],
 )
 def test_navigation_offers_only_the_pages_the_role_may_use(

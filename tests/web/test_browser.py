@@ -199,8 +199,8 @@ def test_designer_reviewer_marketer_story(browser: Any, live: Live, tmp_path: Pa
     page.locator("#files").set_input_files([str(good), str(small)])
     expect(page.locator(".file-row")).to_have_count(2)
     page.locator(".file-title").first.fill("Trail runner at dawn")
-    page.get_by_label("Description").fill("Trail runner on a ridge at sunrise, spring social.")
-    page.get_by_label("Tags").fill("spring, running")
+    page.locator("#description").fill("Trail runner on a ridge at sunrise, spring social.")
+    page.locator("#tags").fill("spring, running")
     page.locator('fieldset[data-facet="asset_type"]').get_by_label("Photo", exact=True).check()
     page.locator('fieldset[data-facet="usage_rights"]').get_by_label("Owned", exact=True).check()
     channel = page.locator('fieldset[data-facet="channel"]')
@@ -263,7 +263,9 @@ def test_designer_reviewer_marketer_story(browser: Any, live: Live, tmp_path: Pa
     search = page.get_by_role("combobox", name="Search the library")
     search.fill("photograph")  # a synonym of the Photo term
     suggestions = page.get_by_role("listbox", name="Suggestions").get_by_role("option")
-    expect(suggestions).to_have_text(["Trail runner at dawn"])
+    # The matching title first, then the taxonomy's terms for the word (Photo).
+    expect(suggestions.first).to_have_text("Trail runner at dawn")
+    expect(page.locator("#q-suggestions .suggest-term").first).to_contain_text("Photo")
     search.press("Enter")
     page.wait_for_url("**/library?q=photograph*")
     expect(page.locator(".asset-card")).to_have_count(1)
@@ -278,7 +280,7 @@ def test_designer_reviewer_marketer_story(browser: Any, live: Live, tmp_path: Pa
     downloaded = Path(download_info.value.path())
     # The marketer gets a delivered copy: the same picture, with the governed metadata written.
     assert same_picture(downloaded.read_bytes(), good.read_bytes())
-    page.get_by_label("Add to campaign").fill("spring26-social")
+    page.get_by_label("Add to campaign").select_option("SPRING26-SOCIAL")
     page.get_by_role("button", name="Add", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("SPRING26-SOCIAL")
     expect(page.locator(".campaign-list")).to_contain_text("SPRING26-SOCIAL")

@@ -178,8 +178,10 @@ def test_edit_that_breaks_a_rule_or_is_stale_saves_nothing(
         data={**EDIT, "terms": terms, "csrf_token": csrf, "etag": etag},
     )
     assert "Metadata saved." not in refused.text
-    assert "1 problem with taxonomy terms" in refused.text
-    assert "facet &#39;usage_rights&#39; is required; choose a term" in refused.text
+    # In the form's words (tests/web/test_edit_refused.py has the whole story).
+    assert refused.status_code == 422
+    assert "The metadata was not saved: 1 problem to fix." in refused.text
+    assert "Usage rights is required" in refused.text
     assert _asset(asset_id, users).title == GRAPHIC["title"]
 
     # Someone else edits first: the page's ETag is stale and the form is refused.

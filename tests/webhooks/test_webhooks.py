@@ -234,10 +234,13 @@ def test_subscriptions_receive_only_their_event_types(
             "asset.approved",
             "asset.created",
             "asset.submitted",
+            "notification.created",  # the uploader's inbox: approved
+            "review.stage_approved",
+            "review.stage_started",
         ]
         approved = json.loads(approvals.received[0].body)
         assert approved["asset"]["published_version"] == 1
-        assert approved["data"] == {"published_version": 1}
+        assert approved["data"] == {"published_version": 1, "round": 1}
 
 
 def test_failed_delivery_is_retried_with_backoff(

@@ -218,6 +218,7 @@ def test_rejection_reason_is_shown_and_cleared_on_resubmission(
     assert event.changes == {
         "review_state": {"before": "in_review", "after": "rejected"},
         "reason": REASON,
+        "stage": "brand",
     }
     resubmitted = transition(client, designer, asset_id, "submit").json()["current_version"]
     assert (resubmitted["review_state"], resubmitted["review_reason"]) == ("in_review", None)

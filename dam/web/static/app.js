@@ -37,6 +37,26 @@
     card.addEventListener("focusout", function () { hoverClip(card, false); });
   });
 
+  // Phones (collections.css, max-width 600px): the top menu and the library's filters fold
+  // behind a button each; on wider screens the buttons are not shown.
+  function foldBehind(target, label, className) {
+    if (!target) return;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button " + className;
+    button.textContent = label;
+    button.setAttribute("aria-expanded", "false");
+    if (!target.id) target.id = className + "-target";
+    button.setAttribute("aria-controls", target.id);
+    button.addEventListener("click", function () {
+      var open = target.classList.toggle("unfolded");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+    target.parentNode.insertBefore(button, target);
+  }
+  foldBehind(document.querySelector(".topbar nav"), "Menu", "menu-button");
+  foldBehind(document.querySelector(".library-body .facets"), "Filters", "filters-button");
+
   // Move focus to a message after an action so keyboard and screen-reader users hear it.
   var flash = document.querySelector("[data-flash]");
   if (flash) flash.focus();
@@ -65,14 +85,30 @@
     if (items[index]) box.setAttribute("aria-activedescendant", items[index].id);
   }
 
-  function show(items) {
+  function show(items, terms) {
     listbox.innerHTML = "";
-    if (!items.length) { close(); return; }
+    terms = terms || [];
+    if (!items.length && !terms.length) { close(); return; }
+    // Taxonomy terms for what was typed (typos forgiven): each opens the library filtered by it.
+    terms.forEach(function (t) {
+      items = items.concat([{ term: t }]);
+    });
     items.forEach(function (item, i) {
       var li = document.createElement("li");
       li.id = "q-opt-" + i;
       li.setAttribute("role", "option");
       li.setAttribute("aria-selected", "false");
+      if (item.term) {
+        li.dataset.href = "/library?" + item.term.filter;
+        li.className = "suggest-term";
+        li.textContent = item.term.label + " · " + item.term.facet_label;
+        li.addEventListener("mousedown", function (e) {
+          e.preventDefault();
+          window.location.href = li.dataset.href;
+        });
+        listbox.appendChild(li);
+        return;
+      }
       li.dataset.href = "/assets/" + item.id;
       // Highlights come from the server HTML-escaped, with only <mark> added.
       li.innerHTML = item.highlights && item.highlights.title ? item.highlights.title : "";
@@ -93,13 +129,20 @@
     lastQuery = q;
     if (controller) controller.abort();
     controller = new AbortController();
-    fetch("/api/v1/search?page_size=6&facet_counts=false&q=" + encodeURIComponent(q), {
+    var options = {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
       signal: controller.signal,
-    })
-      .then(function (r) { return r.ok ? r.json() : { items: [] }; })
-      .then(function (body) { if (box.value.trim() === q) show(body.items || []); })
+    };
+    function items(r) { return r.ok ? r.json() : { items: [] }; }
+    Promise.all([
+      fetch("/api/v1/search?page_size=6&facet_counts=false&q=" + encodeURIComponent(q), options)
+        .then(items),
+      fetch("/api/v1/taxonomy/suggest?limit=4&q=" + encodeURIComponent(q), options).then(items),
+    ])
+      .then(function (both) {
+        if (box.value.trim() === q) show(both[0].items || [], both[1].items || []);
+      })
       .catch(function () {});
   }
 

@@ -79,10 +79,11 @@
   var tries = 0;
   function poll() {
     tries += 1;
-    fetch("/api/v1/assets/" + asset, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    // A small JSON answer (dam/web/preview_state.py), not the whole asset.
+    fetch("/assets/" + asset + "/preview-state", { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (res) { return res.ok ? res.json() : null; })
       .then(function (body) {
-        var current = body && body.current_version;
+        var current = body;
         if (!current || current.number !== version) return; // a newer version: its own page
         fill(current);
         var previews = current.previews || {};

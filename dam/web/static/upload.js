@@ -1,7 +1,10 @@
 // Upload page: choose or drop files, see what each file's embedded metadata pre-fills
 // (/api/v1/governance/prefill) and change it, check each against the brand rules through
 // /api/v1/governance/validate (nothing stored), then upload with per-file progress.
-// Requests carry the session cookie and the page's CSRF token header.
+// Requests carry the session cookie and the page's CSRF token header. Each file may override
+// the shared metadata in the per-file grid; files are sent as resumable tus uploads
+// (/api/v1/uploads, vendored tus-js-client): the last response names the asset made
+// (DAM-Asset-Id) or the refusal (DAM-Upload-Error).
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -14,6 +17,10 @@
   var noFiles = document.getElementById("no-files");
   var entries = [];
   var counter = 0;
+  var grid = document.getElementById("file-grid");
+  var gridEmpty = document.getElementById("grid-empty");
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var CHUNK = 8 * 1024 * 1024;
 
   var STATUS = {
     pending: ["Not checked", "comp-none"],
@@ -44,9 +51,19 @@
     badge.className = "file-status badge " + STATUS[status][1];
   }
 
-  function showProblems(entry, violations, message) {
+  function showProblems(entry, violations, message, duplicateOf) {
     window.DAM.showProblems(entry.el.querySelector(".file-problems"), violations);
-    entry.el.querySelector(".file-result").textContent = message || "";
+    var result = entry.el.querySelector(".file-result");
+    result.textContent = message || "";
+    if (duplicateOf) {
+      // The exact file is already stored: a link to it, not only the id.
+      var link = document.createElement("a");
+      link.href = "/assets/" + duplicateOf;
+      link.textContent = "Open the existing asset";
+      link.setAttribute("data-duplicate-of", duplicateOf);
+      result.appendChild(document.createTextNode(" "));
+      result.appendChild(link);
+    }
   }
 
   // The per-file fields a file's embedded metadata can fill, in the order shown. `extra`
@@ -121,6 +138,45 @@
     return box;
   }
 
+  // Assets that look nearly the same as the chosen file (the prefill answer's `similar`),
+  // shown before anything is uploaded: a thumbnail and a link to each.
+  function showLookalikes(entry, similar) {
+    var panel = entry.el.querySelector(".file-lookalikes");
+    var items = panel.querySelector(".lookalikes");
+    items.innerHTML = "";
+    similar.forEach(function (hit) {
+      var li = document.createElement("li");
+      li.className = "lookalike";
+      var link = document.createElement("a");
+      link.href = "/assets/" + hit.id;
+      link.setAttribute("data-lookalike", hit.id);
+      var thumb = document.createElement("span");
+      thumb.className = "lookalike-thumb";
+      if (hit.thumbnail_url) {
+        var img = document.createElement("img");
+        img.src = hit.thumbnail_url;
+        img.alt = "";
+        img.loading = "lazy";
+        thumb.appendChild(img);
+      } else {
+        thumb.textContent = "No preview yet";
+        thumb.classList.add("placeholder");
+      }
+      link.appendChild(thumb);
+      var name = document.createElement("span");
+      name.className = "lookalike-title";
+      name.textContent = hit.title;
+      link.appendChild(name);
+      li.appendChild(link);
+      var how = document.createElement("span");
+      how.className = "small muted";
+      how.textContent = hit.distance === 0 ? "the same image" : "nearly the same (" + hit.distance + " of 64 bits differ)";
+      li.appendChild(how);
+      items.appendChild(li);
+    });
+    panel.hidden = !similar.length;
+  }
+
   function showPrefill(entry, body) {
     var panel = entry.el.querySelector(".file-embedded");
     var grid = panel.querySelector(".embedded-grid");
@@ -142,6 +198,7 @@
       if (!entry.titleEdited) {
         title.value = meta.title || title.value;
         entry.titleFromFile = title.value;
+        if (entry.syncTitle) entry.syncTitle();
       }
       shown += 1;
     }
@@ -194,7 +251,10 @@
     return window.DAM.postForm("/api/v1/governance/prefill", data).then(function (res) {
       reading.hidden = true;
       // A file the server refuses says why when it is checked; nothing to show here.
-      if (res.status === 200 && res.body) showPrefill(entry, res.body);
+      if (res.status === 200 && res.body) {
+        showPrefill(entry, res.body);
+        showLookalikes(entry, res.body.similar || []);
+      }
     });
   }
 
@@ -217,15 +277,82 @@
       node.querySelector(".remove").addEventListener("click", function () {
         entries = entries.filter(function (e) { return e !== entry; });
         node.remove();
+        entry.row.remove();
         noFiles.hidden = entries.length > 0;
+        grid.hidden = !entries.length;
+        gridEmpty.hidden = entries.length > 0;
       });
       node.querySelector(".remove").setAttribute("aria-label", "Remove " + file.name);
+      entry.row = gridRow(entry, title);
       list.appendChild(node);
       entries.push(entry);
       setStatus(entry, "pending");
       entry.reading = readEmbedded(entry);
     });
     noFiles.hidden = entries.length > 0;
+    grid.hidden = !entries.length;
+    gridEmpty.hidden = entries.length > 0;
+  }
+
+  // The file's row in the per-file grid: its title (the same value as in the file list), a
+  // description, added tags and a term per facet; empty cells take the shared values.
+  function gridRow(entry, title) {
+    var tr = document.createElement("tr");
+    var name = document.createElement("th");
+    name.scope = "row";
+    name.className = "grid-file";
+    name.textContent = entry.file.name;
+    tr.appendChild(name);
+    function cell(control, label) {
+      var td = document.createElement("td");
+      control.setAttribute("aria-label", label + " of " + entry.file.name);
+      td.appendChild(control);
+      tr.appendChild(td);
+      return control;
+    }
+    var gridTitle = document.createElement("input");
+    gridTitle.type = "text";
+    gridTitle.maxLength = 500;
+    gridTitle.className = "grid-title";
+    gridTitle.value = title.value;
+    cell(gridTitle, "Title");
+    gridTitle.addEventListener("input", function () {
+      title.value = gridTitle.value;
+      entry.titleEdited = true;
+    });
+    title.addEventListener("input", function () { gridTitle.value = title.value; });
+    entry.syncTitle = function () { gridTitle.value = title.value; };
+    var description = document.createElement("textarea");
+    description.rows = 1;
+    description.maxLength = 20000;
+    description.className = "grid-description";
+    description.placeholder = "(shared)";
+    cell(description, "Description");
+    var tags = document.createElement("input");
+    tags.type = "text";
+    tags.className = "grid-tags";
+    tags.placeholder = "tag, tag";
+    cell(tags, "More tags");
+    grid.querySelectorAll("thead th[data-facet]").forEach(function (th) {
+      var facet = th.dataset.facet;
+      var select = document.getElementById("grid-facet-" + facet).content.firstElementChild.cloneNode(true);
+      cell(select, th.textContent.trim());
+    });
+    grid.querySelector("tbody").appendChild(tr);
+    return tr;
+  }
+
+  function overrides(entry) {
+    var row = entry.row;
+    var terms = {};
+    row.querySelectorAll("select.grid-term").forEach(function (select) {
+      if (select.value) terms[select.dataset.facet] = [select.value];
+    });
+    return {
+      description: row.querySelector(".grid-description").value.trim(),
+      tags: splitList(row.querySelector(".grid-tags").value),
+      terms: terms,
+    };
   }
 
   function splitList(text) {
@@ -284,13 +411,24 @@
       if (value) extra[spec.name] = value;
     });
     if (Object.keys(extra).length) meta.extra = extra;
+
+    // The per-file grid wins over the shared fields for this file.
+    var own = overrides(entry);
+    if (own.description) meta.description = own.description;
+    if (own.tags.length) {
+      var base = meta.tags || sharedTags;
+      meta.tags = base.concat(own.tags.filter(function (t) { return base.indexOf(t) === -1; }));
+    }
+    Object.keys(own.terms).forEach(function (facet) { meta.terms[facet] = own.terms[facet]; });
     return meta;
   }
 
   function missingRequired() {
     var missing = [];
     form.querySelectorAll('fieldset[data-required="true"]').forEach(function (fs) {
-      var ok = fs.querySelector("input:checked");
+      var facet = fs.dataset.facet;
+      var perFile = entries.length && entries.every(function (e) { return overrides(e).terms[facet]; });
+      var ok = fs.querySelector("input:checked") || perFile;
       fs.classList.toggle("invalid", !ok);
       if (!ok) missing.push(fs.querySelector("legend").firstChild.textContent.trim());
     });
@@ -318,7 +456,7 @@
         var note = "";
         if (res.body.duplicate_of) note = "This exact file is already in the library.";
         else if (report.status === "pass") note = "Meets every brand rule that applies.";
-        showProblems(entry, report.violations, note);
+        showProblems(entry, report.violations, note, res.body.duplicate_of);
         if (res.body.duplicate_of) setStatus(entry, "error");
       } else {
         setStatus(entry, "error");
@@ -349,7 +487,7 @@
     bar.value = 0;
     bar.setAttribute("aria-label", "Upload progress of " + entry.file.name);
     setStatus(entry, "uploading");
-    return send("/api/v1/assets", entry, function (pct) { bar.value = pct; }).then(function (res) {
+    return resumable(entry, function (pct) { bar.value = pct; }).then(function (res) {
       if (res.status === 201 && res.body) {
         bar.value = 100;
         entry.assetId = res.body.id;
@@ -374,8 +512,62 @@
       } else {
         setStatus(entry, "error");
         var p = problemsOf(res.body);
-        showProblems(entry, p.list, p.message);
+        showProblems(entry, p.list, p.message, res.body && res.body.existing_asset_id);
       }
+    });
+  }
+
+  function parsed(text) {
+    try { return JSON.parse(text); } catch (err) { return null; }
+  }
+
+  // Send the file as a tus upload; resolves {status, body} like postForm: 201 with the asset
+  // made from it, or the refusal's status and error body. An interrupted upload of the same
+  // file with the same metadata (after a reload, too) is resumed from where the server is.
+  function resumable(entry, onProgress) {
+    var metadata = JSON.stringify(metadataFor(entry));
+    var file = entry.file;
+    return new Promise(function (resolve) {
+      var outcome = null;
+      var upload = new window.tus.Upload(file, {
+        endpoint: "/api/v1/uploads",
+        chunkSize: CHUNK,
+        retryDelays: [0, 1000, 3000, 5000, 10000],
+        headers: { "X-CSRF-Token": csrf },
+        metadata: { filename: file.name, filetype: file.type || "application/octet-stream", metadata: metadata },
+        // The same bytes with other metadata are another upload: never resume one into the other.
+        fingerprint: function () {
+          return Promise.resolve(["dam", file.name, file.size, file.lastModified, metadata].join("|"));
+        },
+        removeFingerprintOnSuccess: true,
+        onProgress: function (sent, total) { onProgress(Math.round((100 * sent) / total)); },
+        onAfterResponse: function (req, res) {
+          var id = res.getHeader("DAM-Asset-Id");
+          var error = res.getHeader("DAM-Upload-Error");
+          if (id) outcome = { id: id };
+          else if (error) outcome = { error: parsed(error) };
+        },
+        onSuccess: function () {
+          if (outcome && outcome.id) {
+            fetch("/api/v1/assets/" + outcome.id, { credentials: "same-origin", headers: { Accept: "application/json" } })
+              .then(function (res) { return res.json(); })
+              .then(function (body) { resolve({ status: 201, body: body }); },
+                function () { resolve({ status: 201, body: { id: outcome.id, title: file.name } }); });
+          } else if (outcome && outcome.error) {
+            resolve({ status: outcome.error.status || 422, body: outcome.error });
+          } else {
+            resolve({ status: 0, body: null });
+          }
+        },
+        onError: function (error) {
+          var res = error.originalResponse;
+          resolve({ status: res ? res.getStatus() : 0, body: res ? parsed(res.getBody()) : null });
+        },
+      });
+      upload.findPreviousUploads().then(function (previous) {
+        if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+        upload.start();
+      });
     });
   }
 
