@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from common import proc_kib, uptime_line, wait_http
 from PIL import Image, ImageDraw
 
 MIB = 1024 * 1024
@@ -99,31 +100,8 @@ def write_small_png(path: Path) -> None:
     img.save(path, "PNG")
 
 
-def proc_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise SystemExit(f"no {field} in /proc/{pid}/status")
-
-
 def mib(kib: int) -> float:
     return kib / 1024
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
-
-
-def load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 def metadata(title: str) -> str:
@@ -217,7 +195,7 @@ def main() -> None:
         wait_renditions(client, [warm.json()["id"]], args.timeout)
         time.sleep(args.settle)
         idle_kib = proc_kib(pid, "VmRSS")
-        load_before = load()
+        load_before = uptime_line()
 
         Path(f"/proc/{pid}/clear_refs").write_text("5")
         responses: list[httpx.Response] = []
@@ -250,7 +228,7 @@ def main() -> None:
         peak_kib = proc_kib(pid, "VmHWM")
         time.sleep(args.settle)
         after_kib = proc_kib(pid, "VmRSS")
-        load_after = load()
+        load_after = uptime_line()
         thumbs_ok = all(
             client.get(f"/api/v1/assets/{i}/renditions/{kind}").status_code == 200
             for i in ids

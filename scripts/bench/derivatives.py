@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from common import proc_kib, uptime_line, wait_http
 from PIL import Image, ImageDraw, ImageFilter
 
 MIB = 1024 * 1024
@@ -67,29 +68,6 @@ def photo(path: Path, seed: int) -> None:
         x, y = (seed * 997 + n * 631) % 5600, (seed * 389 + n * 257) % 3600
         draw.ellipse((x, y, x + 400, y + 300), fill=((n * 37) % 256, (n * 91) % 256, seed * 40))
     img.save(path, "JPEG", quality=92)
-
-
-def proc_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise SystemExit(f"no {field} in /proc/{pid}/status")
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
-
-
-def load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -178,7 +156,7 @@ def main() -> None:
         client.put(f"/api/v1/assets/{ids[0]}/versions/1/focal-point", json={"x": 0.01, "y": 0.01})
         client.get(f"/api/v1/assets/{ids[0]}/derivatives/{PRESET}?format=webp")
         time.sleep(2)
-        load_before = load()
+        load_before = uptime_line()
 
         # --- uncached -------------------------------------------------------------------------
         uncached: list[float] = []
@@ -253,7 +231,7 @@ def main() -> None:
             list(pool.map(one, jobs))
         burst_s = time.perf_counter() - t0
         peak_kib = proc_kib(pid, "VmHWM")
-        load_after = load()
+        load_after = uptime_line()
 
         p50, p95 = statistics.median(uncached), percentile(uncached, 0.95)
         v50, v95 = statistics.median(vips), percentile(vips, 0.95)

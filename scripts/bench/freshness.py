@@ -36,14 +36,10 @@ import time
 from pathlib import Path
 
 import httpx
+from common import load_average
 from PIL import Image, ImageDraw
 
 BUDGET_MS = 300.0
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 def free_port() -> int:
@@ -181,7 +177,7 @@ def main() -> None:
     setups = ["embedded", "postgres"] if args.setup == "both" else [args.setup]
     if "postgres" in setups and not args.database_url:
         parser.error("the postgres setup needs --database-url")
-    print(f"start: {load()}  ({os.cpu_count()} cores)")
+    print(f"start: {load_average()}  ({os.cpu_count()} cores)")
     for name in setups:
         with tempfile.TemporaryDirectory(prefix=f"dam-bench-fresh-{name}-") as tmp:
             env = dict(os.environ)
@@ -199,7 +195,9 @@ def main() -> None:
                     continue
                 env["DAM_WORKER_WAKE"] = "true" if wake else "false"
                 results.append((label, run_setup(name, env, args, tag=label.split()[0])))
-            print(f"\n== {name}: {args.uploads} uploads, {args.gap_ms:.0f} ms apart; {load()}")
+            print(
+                f"\n== {name}: {args.uploads} uploads, {args.gap_ms:.0f} ms apart; {load_average()}"
+            )
             print(f"{'':<24}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}")
             for label, values in results:
                 p95 = percentile(values, 0.95)
@@ -208,7 +206,7 @@ def main() -> None:
                     f"{max(values):>9.0f}  budget <= {BUDGET_MS:.0f}  "
                     f"{'OK' if p95 <= BUDGET_MS else 'OVER BUDGET'}"
                 )
-    print(f"\nend: {load()}")
+    print(f"\nend: {load_average()}")
 
 
 if __name__ == "__main__":

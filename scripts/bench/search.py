@@ -46,6 +46,7 @@ from sqlmodel import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import load_average
 from freshness import free_port, jpeg, wait_http
 from generate_library import generate
 
@@ -70,11 +71,6 @@ PHRASES = ['"trail runner"', '"in the rain"', '"product shot"', '"deep snow"', '
 PREFIXES = ["gl", "ten", "camp", "bo", "jac", "su", "ka"]
 REGIONS = ["emea", "de", "amer", "apac", "nordics", "us"]
 CHANNELS = ["social", "email", "instagram", "print", "web"]
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 @dataclass
@@ -296,7 +292,7 @@ def run_backend(
     )
     ctx = build_context(settings)
     upgrade(ctx.engine)
-    print(f"\n== {kind.value} ({load()})")
+    print(f"\n== {kind.value} ({load_average()})")
     if args.reuse_index:
         print(f"reusing the index under {data_dir}")
     else:
@@ -313,7 +309,7 @@ def run_backend(
         print(
             f"index build: {build:.1f} s for {count} assets (CPU: this process "
             f"{time.process_time() - cpu:.1f} s, index processes {child_cpu:.1f} s)"
-            f"{budget}{verdict}  [{load()}]"
+            f"{budget}{verdict}  [{load_average()}]"
         )
     with Session(ctx.engine) as session:
         warm = time.perf_counter()
@@ -399,7 +395,7 @@ def run_backend(
             f"upload stream: {server.uploads} uploads during the queries "
             f"({len(server.failures)} failed{': ' + server.failures[0] if server.failures else ''})"
         )
-    print(f"over budget: {', '.join(over) if over else 'none'}  [{load()}]")
+    print(f"over budget: {', '.join(over) if over else 'none'}  [{load_average()}]")
     ctx.engine.dispose()
 
 
@@ -423,7 +419,7 @@ def main() -> None:
     parser.add_argument("--upload-gap-ms", type=float, default=250.0)
     parser.add_argument("--no-fts5", action="store_true", help="skip the SQLite FTS5 peer")
     args = parser.parse_args()
-    print(f"start: {load()}  ({os.cpu_count()} cores)")
+    print(f"start: {load_average()}  ({os.cpu_count()} cores)")
     settings = Settings(database_url=args.database_url)
     if not args.skip_generate:
         from dam.db import create_db_engine
@@ -453,7 +449,8 @@ def main() -> None:
         if not args.no_fts5:
             fts = Fts5(Path(tmp) / "fts5.sqlite3")
             seconds, count = fts.build(args.database_url, Path("taxonomy"))
-            print(f"SQLite FTS5 peer: built in {seconds:.1f} s for {count} documents  [{load()}]")
+            built = f"built in {seconds:.1f} s for {count} documents"
+            print(f"SQLite FTS5 peer: {built}  [{load_average()}]")
         data_dir = args.data_dir or Path(tmp)
         data_dir.mkdir(parents=True, exist_ok=True)
         for kind in backends:

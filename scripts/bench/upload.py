@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import load_average
+
 MIB = 1024 * 1024
 RSS_BUDGET_MIB = 256
 RATIO_BUDGET = 0.6
@@ -48,11 +50,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
 # --- the files ---------------------------------------------------------------------------------
@@ -352,7 +349,7 @@ def main() -> None:
         run_uvicorn_sink(int(args.uvicorn_sink[0]), Path(args.uvicorn_sink[1]))
         return
 
-    print(f"start: {load()}  ({os.cpu_count()} cores)")
+    print(f"start: {load_average()}  ({os.cpu_count()} cores)")
     env = dict(os.environ)
     procs: list[subprocess.Popen[bytes]] = []
     workdir = Path(tempfile.mkdtemp(prefix="dam-bench-upload-", dir=args.workdir))
@@ -551,7 +548,7 @@ def report(
         f"(idle RSS {idle:.0f} MiB, VmHWM at start-up {start_hwm:.0f} MiB)  "
         f"(budget <= {RSS_BUDGET_MIB} MiB)  {verdict(peak <= RSS_BUDGET_MIB)}"
     )
-    print(f"end: {load()}")
+    print(f"end: {load_average()}")
 
 
 if __name__ == "__main__":
