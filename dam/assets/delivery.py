@@ -33,6 +33,7 @@ from dam.db import insert_new
 from dam.media.writeback import DeliveryMetadata, delivery_cache_key, write_delivery_copy
 from dam.models import Asset, AssetVersion, DeliveryCopy
 from dam.principal import Principal
+from dam.storage import read_to_file
 
 DELIVERY_PREFIX = "derived/delivery"
 # Who gets the original as stored: the roles that upload and review it.
@@ -195,9 +196,7 @@ def _make_copy(
     tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp_dir, prefix="delivery-") as work:
         source = Path(work) / "source"
-        with source.open("wb") as out:
-            for chunk in ctx.store.open(version.blob_key):
-                out.write(chunk)
+        read_to_file(ctx.store, version.blob_key, source)
         copy = write_delivery_copy(
             source, Path(work) / "copy", fmt=version.format, metadata=metadata, strip=strip
         )

@@ -83,6 +83,7 @@ from dam.models import (
     ReviewState,
 )
 from dam.principal import Principal
+from dam.storage import read_to_file
 
 __all__ = [
     "ADHOC_PRESET",
@@ -658,9 +659,7 @@ def _render_and_store(
     tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp_dir, prefix="derivative-") as work:
         source = Path(work) / "source"
-        with source.open("wb") as out:
-            for chunk in ctx.store.open(version.blob_key):
-                out.write(chunk)
+        read_to_file(ctx.store, version.blob_key, source)
         spec = _spec(job.preset, job.fmt, job.focus)
         writes = job.metadata is not None and job.fmt in REWRITABLE_FORMATS
         # The governed metadata adds a few KiB; leave room for it inside a byte budget.

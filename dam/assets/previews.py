@@ -35,7 +35,7 @@ from dam.media.previews import (
 from dam.media.renditions import RENDITIONS
 from dam.media.sandbox import Limits, RenderFailed, run_isolated
 from dam.models import AssetVersion
-from dam.storage import rendition_key
+from dam.storage import read_to_file, rendition_key
 
 STATE_KEY = "previews"
 _KIND_LABEL = {"image": "Image", "vector": "Vector", "document": "PDF", "video": "Video"}
@@ -120,9 +120,7 @@ def render_version(
         work = Path(tempfile.mkdtemp(dir=tmp_root, prefix="render-"))
         try:
             source = work / "source"
-            with source.open("wb") as fp:
-                for chunk in ctx.store.open(blob_key):
-                    fp.write(chunk)
+            read_to_file(ctx.store, blob_key, source)
             out = work / "out"
             out.mkdir()
             try:

@@ -11,6 +11,7 @@ from dam.storage.base import (
     BlobStore,
     StorageUnavailable,
     blob_key,
+    read_to_file,
     rendition_key,
     sha256_from_blob_key,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "StorageUnavailable",
     "blob_key",
     "get_blob_store",
+    "read_to_file",
     "rendition_key",
     "sha256_from_blob_key",
 ]

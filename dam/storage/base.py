@@ -189,3 +189,10 @@ def check_range(start: int, end: int | None) -> None:
 
 class StorageUnavailable(RuntimeError):
     """The backend cannot be reached or written; raised by `ping` with the backend's reason."""
+
+
+def read_to_file(store: BlobStore, key: str, path: Path) -> None:
+    """Stream a blob into a local file (for tools that need a path: decoders, exiv2)."""
+    with path.open("wb") as out:
+        for chunk in store.open(key):
+            out.write(chunk)
