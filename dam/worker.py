@@ -133,7 +133,10 @@ def claim_leases(ctx: Context, *, limit: int = 10, lane: Lane = ANY) -> list[tup
     )
     with Session(ctx.engine) as session:
         query = (
-            select(OutboxJob.id).where(claimable).order_by(col(OutboxJob.run_after)).limit(limit)
+            select(OutboxJob.id)
+            .where(claimable)
+            .order_by(col(OutboxJob.run_after), col(OutboxJob.id))
+            .limit(limit)
         )
         if ctx.settings.is_postgres:
             query = query.with_for_update(skip_locked=True)

@@ -274,7 +274,8 @@ class OutboxJob(SQLModel, table=True):
     __tablename__ = "outbox_jobs"
     __table_args__ = (sa.Index("ix_outbox_jobs_claim", "status", "run_after"),)
 
-    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    # Time-ordered: jobs due at the same moment are claimed in the order they were enqueued.
+    id: uuid.UUID = Field(default_factory=new_ordered_id, primary_key=True)
     kind: str = Field(max_length=64)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
     status: JobStatus = Field(default=JobStatus.pending, sa_type=_enum(JobStatus))
