@@ -7,6 +7,7 @@ Rows are realistic for search and campaign benchmarks (titles, descriptions, ter
 governance pack, tags, campaign links, review/lifecycle states, 1-3 versions per asset) but
 HAVE NO BLOBS: every version carries a fake SHA-256 and a blob key that does not exist, so
 downloads, renditions and `dam storage check` will report them missing. Use a dedicated database.
+Perceptual hashes are clustered in shoots and studio looks as real ones are (`Phashes`).
 After loading, build the search index with `dam search reindex` (the bench does it itself).
 """
 
@@ -122,10 +123,69 @@ def _weighted(rng: random.Random, choices: list[tuple[str, float]]) -> str:
     return rng.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
 
 
+def _flip(value: int, rng: random.Random, low: int, high: int) -> int:
+    """`value` with between `low` and `high` of its 64 bits flipped."""
+    for bit in rng.sample(range(64), rng.randint(low, high)):
+        value ^= 1 << bit
+    return value
+
+
+class Phashes:
+    """Perceptual hashes clustered as a real library's are, not uniform: assets come in shoots
+    (a new shoot every ~12 assets on average) whose photos lie 3-12 bits from the shoot's
+    centre; one asset in six is a near-duplicate (0-3 bits) of an earlier one of its shoot; one
+    shoot in five is a studio set-up (white background, packshot) centred 4-10 bits from one of
+    a handful of shared studio looks, which makes dense regions across shoots; a new version
+    moves 0-4 bits from the previous one. `near` are hashes (e.g. of the files a benchmark will
+    upload) that one shoot in ten is centred 2-8 bits from, so uploads find lookalikes as they
+    do in use. `uniform` draws every hash at random from the generator's own stream (the
+    distribution of earlier runs)."""
+
+    def __init__(self, seed: int, *, uniform: bool = False, near: tuple[str, ...] = ()) -> None:
+        self.rng = random.Random(seed * 7919 + 1)
+        self.uniform = uniform
+        self.near = [int(h, 16) for h in near]
+        self.studios = [self.rng.getrandbits(64) for _ in range(6)]
+        self.shoot: list[int] = []
+        self.centre = 0
+
+    def first(self, main: random.Random) -> str:
+        if self.uniform:
+            return f"{main.getrandbits(64):016x}"
+        rng = self.rng
+        if not self.shoot or rng.random() < 1 / 12:
+            roll = rng.random()
+            if self.near and roll < 0.1:
+                self.centre = _flip(rng.choice(self.near), rng, 2, 8)
+            elif roll < 0.3:
+                self.centre = _flip(rng.choice(self.studios), rng, 4, 10)
+            else:
+                self.centre = rng.getrandbits(64)
+            self.shoot = []
+        if self.shoot and rng.random() < 1 / 6:
+            value = _flip(rng.choice(self.shoot), rng, 0, 3)
+        else:
+            value = _flip(self.centre, rng, 3, 12)
+        self.shoot.append(value)
+        return f"{value:016x}"
+
+    def next_version(self, previous: str, main: random.Random) -> str:
+        if self.uniform:
+            return f"{main.getrandbits(64):016x}"
+        return f"{_flip(int(previous, 16), self.rng, 0, 4):016x}"
+
+
 def generate(
-    engine: sa.engine.Engine, *, pack: GovernancePack, assets: int, campaigns: int, seed: int
+    engine: sa.engine.Engine,
+    *,
+    pack: GovernancePack,
+    assets: int,
+    campaigns: int,
+    seed: int,
+    phashes: Phashes | None = None,
 ) -> None:
     rng = random.Random(seed)
+    hashes = phashes or Phashes(seed)
     now = datetime.now(UTC)
     facets = {f.id: _leaves(pack, f.id) for f in pack.facets}
     campaign_ids = [
@@ -216,7 +276,9 @@ def generate(
                     "updated_at": created,
                 }
             )
+            phash = ""
             for number in range(1, versions + 1):
+                phash = hashes.next_version(phash, rng) if phash else hashes.first(rng)
                 sha = hashlib.sha256(f"synthetic-{asset_id}-{number}".encode()).hexdigest()
                 ext = {"image": "jpg", "video": "mp4", "document": "pdf", "vector": "svg"}[kind]
                 version_rows.append(
@@ -235,7 +297,7 @@ def generate(
                         "height": height,
                         "color_mode": "RGB",
                         "icc_profile": None,
-                        "phash": f"{rng.getrandbits(64):016x}",
+                        "phash": phash,
                         "media": {},
                         "renditions": {},
                         "compliance": None,
@@ -279,13 +341,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", help="default: DAM_DATABASE_URL")
     parser.add_argument("--taxonomy-dir", type=Path, default=None)
+    parser.add_argument(
+        "--uniform-phash",
+        action="store_true",
+        help="random perceptual hashes (earlier runs' library) instead of clustered shoots",
+    )
     args = parser.parse_args()
     settings = Settings()
     url = args.database_url or settings.resolved_database_url
     engine = create_db_engine(url)
     upgrade(engine)
     pack = load_pack(args.taxonomy_dir or settings.taxonomy_dir)
-    generate(engine, pack=pack, assets=args.assets, campaigns=args.campaigns, seed=args.seed)
+    generate(
+        engine,
+        pack=pack,
+        assets=args.assets,
+        campaigns=args.campaigns,
+        seed=args.seed,
+        phashes=Phashes(args.seed, uniform=args.uniform_phash),
+    )
 
 
 if __name__ == "__main__":
