@@ -123,15 +123,20 @@ def _fill() -> None:
         " GROUP BY t.facet, t.term, r.month, r.channel, r.campaign_id, r.currency"
     )
     bind = op.get_bind()
+    # On SQLite the ids are passed through as stored (no parsing): the migration copies, it
+    # does not judge.
+    uuid_type: sa.types.TypeEngine[object] = (
+        sa.Uuid() if bind.dialect.name == "postgresql" else sa.String()
+    )
     cells = sa.table(
         "campaign_asset_cells",
-        sa.column("asset_id", sa.Uuid()),
+        sa.column("asset_id", uuid_type),
         sa.column("digest", sa.String()),
         sa.column("cells", sa.String()),
     )
     rollup = sa.table(
         "campaign_metric_months",
-        sa.column("asset_id", sa.Uuid()),
+        sa.column("asset_id", uuid_type),
         sa.column("month", sa.Date()),
         sa.column("channel", sa.String()),
     )
