@@ -422,9 +422,9 @@ def refresh_rollup(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         first, last, assets = spans.get(row["campaign_id"], (row["date"], row["date"], set()))
         assets.add(row["asset_id"])
         spans[row["campaign_id"]] = (min(first, row["date"]), max(last, row["date"]), assets)
+    rollup.lock(session)
     for campaign_id, (first, last, assets) in sorted(spans.items()):
         start, end = first.replace(day=1), next_month(last)
-        rollup.lock(session, campaign_id, sorted(assets))
         for chunk in _chunks(sorted(assets), 500):
             _rebuild(
                 session,
@@ -447,6 +447,7 @@ def refresh_rollup(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 def rebuild_rollup(session: Session) -> None:
     """Recount the whole rollup and the term rollups (after rows were written outside
     `upsert_rows`, e.g. a bulk load in SQL)."""
+    rollup.lock(session)
     _rebuild(session, [], [])
     rollup.rebuild(session)
 

@@ -18,9 +18,10 @@ and `asset_terms` (a recount, so exact whatever was there) and re-derives the to
 patterns; triggers on `asset_terms` (migration 0021) move an asset's figures and pattern
 between terms when its terms change, so every write path of `assets.terms` is covered.
 
-On PostgreSQL the upsert locks the touched assets (then the campaign) before it reads
-`asset_terms`, and the trigger locks the campaigns an asset has figures in, so a term edit and
-an ingest of the same campaign never count from each other's half-written state.
+On PostgreSQL every writer takes one transaction-level advisory lock (`lock`) before it
+reads `asset_terms` or a pattern: the upsert for its rollup work, the trigger for an asset that
+has figures or campaigns. Concurrent ingests queue only for that part (about 0.1 s of a 50k-row
+batch) and the commit; a term edit of a tagged asset waits for it.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ FIGURES = (
 )
 TERM_KEY = ("facet", "term", "month", "channel", "campaign_id", "currency")
 CHUNK = 500
+# The advisory lock of every writer of the term rollups on PostgreSQL ("dam_ctr1"); the same
+# number is in migration 0021's trigger.
+LOCK_KEY = 0x64616D5F63747231
 
 rollup = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
 term_months = CampaignTermMonth.__table__  # type: ignore[attr-defined]
@@ -124,22 +128,14 @@ def _term_sums(where: list[Any]) -> Any:
     )
 
 
-def lock(session: Session, campaign_id: str, asset_ids: Sequence[uuid.UUID]) -> None:
-    """PostgreSQL: the touched assets, then the campaign, locked for the rest of the
-    transaction (the order a term edit takes them in: its asset row, then from the trigger the
-    campaigns), so a concurrent term edit waits or is waited for, never half seen."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for chunk in _chunks(sorted(asset_ids), CHUNK):
-        session.execute(
-            sa.text(
-                "SELECT 1 FROM assets WHERE id = ANY(:ids) ORDER BY id FOR NO KEY UPDATE"
-            ).bindparams(sa.bindparam("ids", type_=sa.ARRAY(sa.Uuid()))),
-            {"ids": list(chunk)},
-        )
-    session.execute(
-        sa.text("SELECT 1 FROM campaigns WHERE id = :c FOR NO KEY UPDATE"), {"c": campaign_id}
-    )
+def lock(session: Session) -> None:
+    """PostgreSQL: the term rollups' transaction lock (`LOCK_KEY`), taken before anything here
+    reads `asset_terms` or a pattern; the `asset_terms` trigger takes it too for an asset with
+    figures or campaigns. One lock for every writer of these tables: a term edit and an ingest
+    never count from each other's half-written state, and the shared per-term counters are
+    never locked in two orders (no deadlocks between a bulk edit and an ingest)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
 
 
 def refresh_terms(session: Session, campaign_id: str, start: Date, end: Date) -> None:
@@ -178,7 +174,8 @@ def _patterns_of(session: Session, asset_ids: Sequence[Any]) -> dict[Any, tuple[
 
 def refresh_cells(session: Session, asset_ids: Iterable[uuid.UUID]) -> None:
     """Re-derive the patterns of these assets from the rollup and move the term counts of
-    those that changed."""
+    those that changed (applied once, in key order)."""
+    delta: dict[tuple[str, str, str], list[Any]] = {}
     for chunk in _chunks(sorted(set(asset_ids)), CHUNK):
         new = _patterns_of(session, chunk)
         old = {
@@ -192,7 +189,6 @@ def refresh_cells(session: Session, asset_ids: Iterable[uuid.UUID]) -> None:
         changed = sorted(a for a in set(new) | set(old) if new.get(a) != old.get(a))
         if not changed:
             continue
-        delta: dict[tuple[str, str, str], list[Any]] = {}
         for asset_id, facet, term in session.execute(
             sa.select(terms.c.asset_id, terms.c.facet, terms.c.term).where(
                 terms.c.asset_id.in_(changed)
@@ -203,13 +199,13 @@ def refresh_cells(session: Session, asset_ids: Iterable[uuid.UUID]) -> None:
                     digest, text = side[asset_id]
                     entry = delta.setdefault((facet, term, digest), [text, 0])
                     entry[1] += sign
-        _apply_term_cells(session, delta)
         session.execute(sa.delete(asset_cells).where(asset_cells.c.asset_id.in_(changed)))
         rows = [
             {"asset_id": a, "digest": new[a][0], "cells": new[a][1]} for a in changed if a in new
         ]
         if rows:
             session.execute(sa.insert(asset_cells), rows)
+    _apply_term_cells(session, delta)
 
 
 def _apply_term_cells(session: Session, delta: dict[tuple[str, str, str], list[Any]]) -> None:

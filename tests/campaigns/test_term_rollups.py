@@ -311,3 +311,42 @@ def test_a_term_edit_rolls_back_with_its_transaction(ctx: Context) -> None:
         assert _snapshot(session) == before
         report = reports.creative_insights(session, pack=ctx.governance.pack, facet="visual_style")
         assert [(i.term, i.assets, i.campaigns) for i in report.items] == [("lifestyle", 1, 1)]
+
+
+def test_an_ingest_waits_for_an_open_term_edit(ctx: Context, db_backend: str) -> None:
+    """PostgreSQL: the trigger of a term edit takes the rollups' lock, so an ingest in another
+    transaction waits for it (here: gives up at its lock_timeout) instead of recounting the
+    campaign from terms about to change; after the edit commits, it goes through exactly."""
+    if db_backend != "postgres":
+        pytest.skip("SQLite has one writer at a time; the lock is PostgreSQL's")
+    rnd = random.Random(9)
+    with Session(ctx.engine) as session:
+        session.add(Campaign(id="LK1", name="LK1", channel="instagram"))
+        asset = Asset(title="x", terms={"visual_style": ["lifestyle"]}, current_version=1)
+        session.add(asset)
+        session.flush()
+        session.add(AssetCampaign(asset_id=asset.id, campaign_id="LK1"))
+        aid = asset.id
+        session.commit()
+    with Session(ctx.engine) as session:
+        metrics.upsert_rows(session, [_row(rnd, "LK1", aid, date(2026, 9, 3))])
+        session.commit()
+    editing = Session(ctx.engine)
+    try:
+        asset = editing.get(Asset, aid)
+        assert asset is not None
+        asset.terms = {"visual_style": ["flat-lay"]}
+        editing.add(asset)
+        editing.flush()
+        with Session(ctx.engine) as ingest:
+            ingest.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                metrics.upsert_rows(ingest, [_row(rnd, "LK1", aid, date(2026, 9, 4))])
+            ingest.rollback()
+        editing.commit()
+    finally:
+        editing.close()
+    with Session(ctx.engine) as ingest:
+        metrics.upsert_rows(ingest, [_row(rnd, "LK1", aid, date(2026, 9, 4))])
+        ingest.commit()
+    _check(ctx, rnd, ranges=2)

@@ -37,6 +37,8 @@ FIGURES = (
 )
 KEY = ("facet", "term", "month", "channel", "campaign_id", "currency")
 ROLLUP_KEY = ("month", "channel", "campaign_id", "currency")
+# dam.campaigns.rollup.LOCK_KEY ("dam_ctr1").
+LOCK_KEY = 0x64616D5F63747231
 
 
 def _add(row: str) -> str:
@@ -85,15 +87,19 @@ DECLARE
     target uuid;
 BEGIN
     target := CASE WHEN TG_OP = 'DELETE' THEN OLD.asset_id ELSE NEW.asset_id END;
-    -- An asset without figures has nothing in the rollups (the usual case: a new upload).
+    -- An asset without figures or campaigns has nothing in the rollups and cannot get any
+    -- before this commits (the usual case: a new upload).
+    IF NOT EXISTS (SELECT 1 FROM campaign_asset_cells WHERE asset_id = target)
+       AND NOT EXISTS (SELECT 1 FROM asset_campaigns WHERE asset_id = target) THEN
+        RETURN NULL;
+    END IF;
+    -- The lock every writer of the term rollups takes (dam.campaigns.rollup.LOCK_KEY): an
+    -- ingest that is recounting waits, or is waited for; each statement below then reads
+    -- what it committed.
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
     IF NOT EXISTS (SELECT 1 FROM campaign_asset_cells WHERE asset_id = target) THEN
         RETURN NULL;
     END IF;
-    -- Wait for an ingest of any campaign the asset has figures in (it locks the campaign
-    -- before recounting it); each statement below then reads what it committed.
-    PERFORM 1 FROM campaigns WHERE id IN
-        (SELECT campaign_id FROM campaign_metric_months WHERE asset_id = target)
-        ORDER BY id FOR NO KEY UPDATE;
     IF TG_OP = 'DELETE' THEN
         {_remove("OLD")}
     ELSE
