@@ -489,12 +489,12 @@ def planned(
     }
     out: dict[uuid.UUID, list[tuple[Preset, _Job, tuple[int, int] | None]]] = {}
     # Items of a page mostly share their terms: the presets are worked out once per set.
-    by_terms: dict[str, list[Preset]] = {}
+    by_terms: dict[tuple[tuple[str, tuple[str, ...]], ...], list[Preset]] = {}
     for source in sources:
         governed = delivery.governed_fields(
             asset_id=source.asset_id, version=source.version, live=source.live
         )
-        terms_key = json.dumps(source.live.terms, sort_keys=True)
+        terms_key = tuple(sorted((k, tuple(v)) for k, v in source.live.terms.items()))
         chosen = by_terms.get(terms_key)
         if chosen is None:
             chosen = by_terms[terms_key] = presets_for(pack, source.live.terms, channels)
