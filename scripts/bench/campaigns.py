@@ -2,13 +2,13 @@
 
     python scripts/bench/campaigns.py [--url postgresql://postgres@127.0.0.1:5432/test]
 
-Builds a throw-away schema with 100k published assets, 1k campaigns (each asset in 1-3) and
-1M metric rows, inserted directly with COPY / INSERT … SELECT (no blobs needed), then times
-the real code paths: the feed over real HTTP (`dam serve` in a subprocess on a free port, an
-httpx client with keep-alive; the server's CPU time per request read from /proc), through the
-in-process ASGI client and as the service call alone; ingestion through the service and the
-HTTP app; creative insights (whole months, a channel, a range that cuts through months).
-Every figure is printed beside its budget, with `uptime` before and after.
+Builds a throw-away schema with 100k (`--assets`) published assets, 1k campaigns (each asset in
+1-3) and 1M metric rows, inserted directly with COPY / INSERT … SELECT (no blobs needed), then
+times the real code paths: the feed over real HTTP (`dam serve` in a subprocess on a free port,
+an httpx client with keep-alive; the server's CPU time per request read from /proc), through the
+in-process ASGI client and as the service call alone; ingestion through the service and the HTTP
+app; creative insights (whole months, a channel, a range that cuts through months). Every figure
+is printed beside its budget, with `uptime` before and after.
 """
 
 from __future__ import annotations
@@ -228,7 +228,12 @@ def main() -> None:
     parser.add_argument("--feed-requests", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the schema for EXPLAIN")
     parser.add_argument("--schema", default=SCHEMA, help="the throw-away schema's name")
+    parser.add_argument(
+        "--assets", type=int, default=ASSETS, help="library size (docs/scaling.md: 1,000,000)"
+    )
     args = parser.parse_args()
+    global ASSETS  # the seed and the report read the size
+    ASSETS = args.assets
     rnd = random.Random(26)
 
     admin = create_db_engine(args.url)
