@@ -173,6 +173,7 @@ def search_assets(
     items = _hits(session, result.ids, principal=principal, params=params)
     return SearchPage(
         total=result.total,
+        total_relation=result.total_relation,
         page=params.page,
         page_size=params.page_size,
         items=items,
