@@ -182,3 +182,30 @@ def test_a_browse_is_never_capped(ctx: Context, monkeypatch: pytest.MonkeyPatch)
     got = _search(ctx, "", sort=SortOrder.newest)
     assert (got.total_relation, got.total) == ("eq", len(docs))
     assert got.counts == dict(_counts(docs))
+
+
+def test_a_date_filter_reads_rows_so_it_is_capped_too(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _library(ctx, 60, seed=15)
+    after = START + timedelta(minutes=20)
+    kept = sorted(
+        (d for d in docs if d.created_at >= after),
+        key=lambda d: (d.created_at, d.asset_id),
+        reverse=True,
+    )
+    monkeypatch.setattr(postgres_backend, "MATCH_CAP", 15)
+    request = SearchRequest(
+        query=parse_query(None),
+        filters=((WORKING_KEY,),),
+        created_after=after,
+        sort=SortOrder.newest,
+        offset=5,
+        limit=10,
+        count_prefixes=COUNTED_PREFIXES,
+    )
+    with session_scope(ctx.engine) as session:
+        got = PostgresBackend().search(session, request)
+    assert (got.total_relation, got.total) == ("gte", 15)
+    assert got.ids == [d.asset_id for d in kept[5:15]]
+    assert sum(n for k, n in got.counts.items() if k.startswith("type:")) == 15
