@@ -280,10 +280,14 @@ class PostgresBackend:
         joined = "g0" + "".join(f" JOIN g{n} USING (seg)" for n in range(1, len(sets)))
         anded = " & ".join(f"g{n}.bits" for n in range(len(sets)))
         ctes.append(f"m AS (SELECT seg, {anded} AS bits FROM {joined})")  # noqa: S608
+        # The counts per posting row are taken in a subquery of their own (OFFSET 0 keeps the
+        # planner from merging it), so what is grouped is (key id, count), never the 4 KB bit
+        # strings: with fresh statistics the planner had chosen to sort the joined rows, bits
+        # and all, by key, spilling 18 MB to disk (80 ms of CPU per browse instead of 28).
         counted = (
-            "SELECT k.key, sum(bit_count(p.bits & m.bits)) "
-            "FROM search_postings p JOIN m USING (seg) JOIN search_keys k ON k.id = p.key_id "
-            "GROUP BY k.key UNION ALL "
+            "SELECT k.key, sum(c.n) FROM (SELECT p.key_id, bit_count(p.bits & m.bits) AS n "
+            "FROM search_postings p JOIN m USING (seg) OFFSET 0) AS c "
+            "JOIN search_keys k ON k.id = c.key_id GROUP BY k.key UNION ALL "
             if request.count_prefixes
             else ""
         )
@@ -335,9 +339,10 @@ class PostgresBackend:
         params.update(limit=request.limit, offset=request.offset, cap=MATCH_CAP)
         counted = (
             f", {_MATCH_BITMAP} "  # noqa: S608
-            "SELECT k.key, sum(bit_count(p.bits & bm.bits)), NULL::bigint "
-            "FROM search_postings p JOIN bm USING (seg) JOIN search_keys k ON k.id = p.key_id "
-            "WHERE NOT p.campaign GROUP BY k.key "
+            "SELECT k.key, sum(c.n), NULL::bigint FROM ("
+            "  SELECT p.key_id, bit_count(p.bits & bm.bits) AS n FROM search_postings p"
+            "  JOIN bm USING (seg) WHERE NOT p.campaign OFFSET 0"
+            ") AS c JOIN search_keys k ON k.id = c.key_id GROUP BY k.key "
             "UNION ALL SELECT k.key, c.n, NULL FROM ("
             "  SELECT id, count(*) AS n FROM (SELECT unnest(m.campaign_ids) AS id FROM m"
             "  WHERE m.n <= :cap) AS e GROUP BY id"
