@@ -33,7 +33,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +95,20 @@ def _schema() -> fields.Schema:
         body=fields.TEXT(analyzer=text, phrase=False),
         title_words=fields.COLUMN(columns.VarBytesColumn()),
         body_words=fields.COLUMN(columns.VarBytesColumn()),
-        keys=fields.KEYWORD(scorable=False),
-        created=fields.NUMERIC(numtype=int, bits=64, signed=True, sortable=True),
-        title_sort=fields.ID(sortable=True),
+        # Filters, facet counts and sorts run on the snapshot's bitsets and orders, never on
+        # whoosh queries: the keys (one a line), dates and sort titles are columns only, not
+        # terms (indexed, they were 40 % of the postings a rebuild writes). An index built
+        # before this has them as fields `keys`, `created` (NUMERIC) and `title_sort` (ID).
+        key_list=fields.COLUMN(columns.VarBytesColumn()),
+        created=fields.COLUMN(columns.NumericColumn("q")),
+        title_sort=fields.COLUMN(columns.VarBytesColumn()),
     )
 
 
 def _keys_field_analyzer(schema: fields.Schema) -> None:
     # Keys hold tags with spaces and commas; one key per line keeps each one a single token.
-    schema["keys"].analyzer = RegexTokenizer(r"[^\n]+")
+    if "keys" in schema:  # an index built before issue 22's columns
+        schema["keys"].analyzer = RegexTokenizer(r"[^\n]+")
 
 
 def _micros(value: datetime) -> int:
@@ -137,11 +141,6 @@ class Snapshot:
     searcher: Searcher
     size: int
     live: int
-    masks: dict[str, int]
-    # Per docnum: the sort keys, each sort order built the first time it is needed.
-    created: list[int]
-    ids: list[str]
-    titles: list[str]
     lock: threading.Lock
     terms: OrderedDict[tuple[str, str], _Postings] = field(default_factory=OrderedDict)
     cached_postings: int = 0
@@ -151,36 +150,33 @@ class Snapshot:
     leaves: list[IndexReader] = field(default_factory=list)
     prefixes: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)
     phrases: OrderedDict[tuple[str, tuple[str, ...]], int] = field(default_factory=OrderedDict)
+    # Filter key -> its live documents over the whole index, combined from the segments' the
+    # first time the key is filtered by in this generation (not every key at every update).
+    combined: dict[str, int] = field(default_factory=dict)
 
-    @cached_property
-    def by_created(self) -> list[int]:
-        """Docnums, oldest first, ties by asset id."""
-        created = self.created
-        # Sorting by the int alone is twice as fast as by (created, id) tuples; the rare runs
-        # of equal times are then put in id order.
-        order = sorted(range(self.size), key=created.__getitem__)
-        ids = self.ids
-        i, n = 0, len(order)
-        while i < n:
-            j = i + 1
-            value = created[order[i]]
-            while j < n and created[order[j]] == value:
-                j += 1
-            if j - i > 1:
-                order[i:j] = sorted(order[i:j], key=ids.__getitem__)
-            i = j
-        return order
+    def mask(self, key: str) -> int:
+        found = self.combined.get(key)
+        if found is None:
+            found = 0
+            for offset, data in self.spans:
+                bits = data.masks.get(key)
+                if bits:
+                    found |= bits << offset
+            found = self.combined[key] = found & self.live
+        return found
 
-    @cached_property
-    def created_sorted(self) -> list[int]:
-        """Created values in `by_created` order, for date ranges."""
-        return [self.created[d] for d in self.by_created]
+    def local(self, bits: int) -> Iterator[tuple[int, _SegmentData, int]]:
+        """(offset, segment data, the segment's part of `bits`) of each segment `bits` holds
+        documents of."""
+        for offset, data in self.spans:
+            part = (bits >> offset) & ((1 << len(data.ids)) - 1)
+            if part:
+                yield offset, data, part
 
-    @cached_property
-    def by_title(self) -> list[int]:
-        return sorted(
-            range(self.size), key=list(zip(self.titles, self.ids, strict=True)).__getitem__
-        )
+    def doc_id(self, docnum: int) -> str:
+        i = bisect.bisect_right(self.spans, docnum, key=lambda span: span[0]) - 1
+        offset, data = self.spans[i]
+        return data.ids[docnum - offset]
 
     def mask_of(self, docnums: Iterable[int]) -> int:
         buf = bytearray((self.size + 7) // 8)
@@ -328,6 +324,10 @@ class _SegmentData:
         default_factory=OrderedDict
     )
     cached_postings: int = 0
+    # Sort orders of local docnums ("created", "title") and the created values in date order.
+    orders: dict[str, list[int]] = field(default_factory=dict)
+    # Count prefixes -> the keys counted for them.
+    counted: dict[tuple[str, ...], list[tuple[str, int]]] = field(default_factory=dict)
     # Snapshots of several generations share a segment's data: its caches have their own lock.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -356,6 +356,56 @@ class _SegmentData:
             found = self.lengths[fieldname] = [-1] * len(self.ids)
         return found
 
+    # The segment's documents in each sort order, sorted once per segment (not once per index
+    # generation, i.e. after every update): a page is the first of each segment's, merged.
+
+    def by_created(self) -> list[int]:
+        """Local docnums, oldest first, ties by asset id, then docnum."""
+        found = self.orders.get("created")
+        if found is None:
+            created, ids = self.created, self.ids
+            # Sorting by the int alone is twice as fast as by (created, id) tuples; the rare
+            # runs of equal times are then put in id order.
+            found = sorted(range(len(created)), key=created.__getitem__)
+            i, n = 0, len(found)
+            while i < n:
+                j = i + 1
+                value = created[found[i]]
+                while j < n and created[found[j]] == value:
+                    j += 1
+                if j - i > 1:
+                    found[i:j] = sorted(found[i:j], key=ids.__getitem__)
+                i = j
+            self.orders["created"] = found
+        return found
+
+    def created_sorted(self) -> list[int]:
+        """Created values in `by_created` order, for date ranges."""
+        found = self.orders.get("created_values")
+        if found is None:
+            created = self.created
+            found = self.orders["created_values"] = [created[d] for d in self.by_created()]
+        return found
+
+    def by_title(self) -> list[int]:
+        """Local docnums by sort title, ties by asset id, then docnum."""
+        found = self.orders.get("title")
+        if found is None:
+            keys = list(zip(self.titles, self.ids, strict=True))
+            found = self.orders["title"] = sorted(range(len(keys)), key=keys.__getitem__)
+        return found
+
+    def keys_with(self, prefixes: tuple[str, ...]) -> list[tuple[str, int]]:
+        """(key, local bitset) of the keys starting with one of `prefixes`."""
+        found = self.counted.get(prefixes)
+        if found is None:
+            found = [(key, bits) for key, bits in self.masks.items() if key.startswith(prefixes)]
+            with self.lock:
+                self.counted[prefixes] = found
+                if len(self.counted) > 16:
+                    self.counted.pop(next(iter(self.counted)))
+        return found
+
 
 def _read_segment(leaf: IndexReader, directory: Path | None = None) -> _SegmentData:
     size = leaf.doc_count_all()
@@ -370,18 +420,35 @@ def _read_segment(leaf: IndexReader, directory: Path | None = None) -> _SegmentD
                 ids=sidecar.ids,
                 titles=sidecar.titles,
             )
-    masks: dict[str, int] = {}
-    for raw in leaf.lexicon("keys"):
-        key = raw.decode("utf-8")
-        masks[key] = _bitset((ids for ids, _ in _blocks(leaf, "keys", key, weights=False)), size)
     if not size:
-        return _SegmentData(masks=masks, created=[], ids=[], titles=[])
+        return _SegmentData(masks={}, created=[], ids=[], titles=[])
+    if "key_list" in leaf.schema:
+        masks = _masks_from_column(leaf, size)
+        titles = [raw.decode() for raw in leaf.column_reader("title_sort")]
+    else:  # an index built before issue 22's columns: keys are terms
+        masks = {}
+        for raw in leaf.lexicon("keys"):
+            key = raw.decode("utf-8")
+            blocks = (ids for ids, _ in _blocks(leaf, "keys", key, weights=False))
+            masks[key] = _bitset(blocks, size)
+        titles = list(leaf.column_reader("title_sort"))
     return _SegmentData(
         masks=masks,
         created=list(leaf.column_reader("created")),
         ids=list(leaf.column_reader("id")),
-        titles=list(leaf.column_reader("title_sort")),
+        titles=titles,
     )
+
+
+def _masks_from_column(leaf: IndexReader, size: int) -> dict[str, int]:
+    """Each key's bitset from the keys column (one key a line per document)."""
+    docnums: dict[str, list[int]] = {}
+    for d, raw in enumerate(leaf.column_reader("key_list")):
+        if raw:
+            for key in dict.fromkeys(raw.decode().split("\n")):
+                if key:
+                    docnums.setdefault(key, []).append(d)
+    return {key: _bitset([found], size) for key, found in docnums.items()}
 
 
 def _segment_key(leaf: IndexReader) -> str | None:
@@ -399,10 +466,6 @@ def _build_snapshot(
     size = reader.doc_count_all()
     nbytes = (size + 7) // 8
     live_buf = bytearray(b"\xff" * nbytes)
-    masks: dict[str, int] = {}
-    created: list[int] = []
-    ids: list[str] = []
-    titles: list[str] = []
     used: dict[str, _SegmentData] = {}
     spans: list[tuple[int, _SegmentData]] = []
     leaves: list[IndexReader] = []
@@ -419,20 +482,11 @@ def _build_snapshot(
             for d in leaf.deleted_docs_set:
                 d += offset
                 live_buf[d >> 3] &= ~(1 << (d & 7)) & 0xFF
-        for name, bits in data.masks.items():
-            masks[name] = masks.get(name, 0) | (bits << offset)
-        created.extend(data.created)
-        ids.extend(data.ids)
-        titles.extend(data.titles)
     live = int.from_bytes(live_buf, "little") & ((1 << size) - 1)
     snapshot = Snapshot(
         searcher=searcher,
         size=size,
         live=live,
-        masks={name: bits & live for name, bits in masks.items()},
-        created=created,
-        ids=ids,
-        titles=titles,
         lock=threading.Lock(),
         spans=spans,
         leaves=leaves,
@@ -585,7 +639,7 @@ class WhooshBackend:
         for alternatives in request.filters:
             either = 0
             for key in alternatives:
-                either |= snap.masks.get(key, 0)
+                either |= snap.mask(key)
             matched &= either
             if not matched:
                 break
@@ -606,16 +660,20 @@ class WhooshBackend:
                 docnums = _ranked(snap, leaves, matched, want)[request.offset :]
             else:
                 docnums = _ordered(snap, matched, request.sort, want)[request.offset :]
-            ids = [uuid.UUID(snap.searcher.stored_fields(d)["id"]) for d in docnums]
+            ids = [uuid.UUID(snap.doc_id(d)) for d in docnums]
         return SearchResult(total=total, ids=ids, counts=counts)
 
     def _date_mask(self, snap: Snapshot, request: SearchRequest) -> int:
-        lo, hi = 0, len(snap.created_sorted)
-        if request.created_after:
-            lo = bisect_left(snap.created_sorted, _micros(request.created_after))
-        if request.created_before:
-            hi = bisect_left(snap.created_sorted, _micros(request.created_before))
-        return snap.mask_of(snap.by_created[lo:hi])
+        after = _micros(request.created_after) if request.created_after else None
+        before = _micros(request.created_before) if request.created_before else None
+        bits = 0
+        for offset, data in snap.spans:
+            values = data.created_sorted()
+            lo = bisect_left(values, after) if after is not None else 0
+            hi = bisect_left(values, before) if before is not None else len(values)
+            if lo < hi:
+                bits |= _bitset([data.by_created()[lo:hi]], len(data.ids)) << offset
+        return bits & snap.live
 
 
 def _shingles(words: Sequence[str]) -> str:
@@ -641,11 +699,13 @@ def _fields(doc: SearchDocument, schema: fields.Schema) -> dict[str, Any]:
     }
     if "title_ng" in schema:  # an index built with n-gram fields, before issue 22
         values.update(title_ng=_shingles(title), body_ng=_shingles(body))
-    values |= {
-        "keys": "\n".join(doc.keys),
-        "created": _micros(doc.created_at),
-        "title_sort": doc.title_sort or "\uffff",  # untitled assets sort last
-    }
+    keys = "\n".join(doc.keys)
+    title_sort = doc.title_sort or "\uffff"  # untitled assets sort last
+    values["created"] = _micros(doc.created_at)
+    if "key_list" in schema:
+        values |= {"key_list": keys.encode(), "title_sort": title_sort.encode()}
+    else:  # an index built before issue 22's columns
+        values |= {"keys": keys, "title_sort": title_sort}
     # An index built before a field existed keeps working until `dam search reindex`.
     return {name: value for name, value in values.items() if name in schema}
 
@@ -850,29 +910,61 @@ def _ranked(snap: Snapshot, leaves: Sequence[Leaf], matched: int, want: int) -> 
 
 
 def _counts(snap: Snapshot, matched: int, prefixes: Sequence[str]) -> dict[str, int]:
+    """Per key with one of the prefixes, how many matched documents hold it: summed over the
+    segments, each key's segment bitset ANDed with the segment's part of the match."""
     counts: dict[str, int] = {}
     if not matched or not prefixes:
         return counts
     wanted = tuple(prefixes)
-    for key, mask in snap.masks.items():
-        if key.startswith(wanted):
-            n = (mask & matched).bit_count()
+    get = counts.get
+    for _, data, local in snap.local(matched):
+        for key, bits in data.keys_with(wanted):
+            n = (bits & local).bit_count()
             if n:
-                counts[key] = n
+                counts[key] = get(key, 0) + n
     return counts
 
 
 def _ordered(snap: Snapshot, matched: int, sort: SortOrder, want: int) -> list[int]:
-    bits = snap.to_bytes(matched)
-    if sort == SortOrder.by_title:
-        order: Iterable[int] = snap.by_title
-    elif sort == SortOrder.oldest:
-        order = snap.by_created
-    else:  # newest, and relevance without any text to rank by
-        order = reversed(snap.by_created)
+    """The first `want` matched docnums in the sort order: each segment's first `want` in its
+    own order (sorted once per segment), merged by the same keys."""
+    newest = sort not in (SortOrder.by_title, SortOrder.oldest)  # relevance without text too
+    candidates: list[tuple[Any, ...]] = []
+    for offset, data, local in snap.local(matched):
+        if sort == SortOrder.by_title:
+            primary: list[Any] = data.titles
+            order: Sequence[int] = data.by_title()
+        else:
+            primary = data.created
+            order = data.by_created()
+        ids = data.ids
+        count = local.bit_count()
+        size = len(ids)
+        if count * count * 4 <= want * size:
+            # Few matches here: sorting them beats walking the order until `want` are found.
+            docs: Iterable[int] = _local_docnums(local, size)
+        else:
+            docs = _first_in(order, local, size, want, reverse=newest)
+        candidates.extend((primary[d], ids[d], d + offset) for d in docs)
+    best = heapq.nlargest(want, candidates) if newest else heapq.nsmallest(want, candidates)
+    return [d for _, _, d in best]
+
+
+def _local_docnums(bits: int, size: int) -> list[int]:
     out: list[int] = []
-    for d in order:
-        if bits[d >> 3] >> (d & 7) & 1:
+    for i, byte in enumerate(bits.to_bytes((size + 7) // 8 or 1, "little")):
+        if byte:
+            base = i << 3
+            out.extend(base + k for k in _BYTE_BITS[byte])
+    return out
+
+
+def _first_in(order: Sequence[int], bits: int, size: int, want: int, *, reverse: bool) -> list[int]:
+    """The first `want` docnums of `order` (or of its reverse) that are in `bits`."""
+    buf = bits.to_bytes((size + 7) // 8 or 1, "little")
+    out: list[int] = []
+    for d in reversed(order) if reverse else order:
+        if buf[d >> 3] >> (d & 7) & 1:
             out.append(d)
             if len(out) >= want:
                 break

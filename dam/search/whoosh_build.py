@@ -100,12 +100,13 @@ class _SidecarBuilder:
         self.titles: list[str] = []
 
     def add(self, docnum: int, fields: dict[str, Any]) -> None:
-        for key in dict.fromkeys(fields.get("keys", "").split("\n")):
+        # A build writes the current schema: keys and sort title as UTF-8 columns.
+        for key in dict.fromkeys(fields["key_list"].decode().split("\n")):
             if key:
                 self.keys.setdefault(key, []).append(docnum)
         self.created.append(fields["created"])
         self.ids.append(fields["id"])
-        self.titles.append(fields["title_sort"])
+        self.titles.append(fields["title_sort"].decode())
 
     def write(self, directory: Path, segment_id: str) -> None:
         size = len(self.ids)
