@@ -123,13 +123,11 @@ _BYTE_BITS: tuple[tuple[int, ...], ...] = tuple(
 
 @dataclass
 class _Postings:
-    """One term of one field: its documents as a bitset, and each document's BM25F score
-    (computed the first time the term is ranked by, from the weights read with the bitset)."""
+    """One term of one field over the whole index: its documents as a bitset (deleted ones
+    dropped). The weights and scores stay with each segment's (`_SegmentData.term`)."""
 
     bits: int
     count: int
-    weights: dict[int, float]  # emptied once `scores` is computed from it
-    scores: dict[int, float] | None = None
 
 
 @dataclass
@@ -214,51 +212,25 @@ class Snapshot:
         return found
 
     def _combined(self, fieldname: str, text: str) -> _Postings:
-        """A term's postings over the whole index, from each segment's (read once per segment:
-        after an update only the new segment's are read, not every segment's again)."""
+        """A term's documents over the whole index, from each segment's (read once per
+        segment: after an update only the new segment's are read, not every segment's again)."""
         bits = 0
-        weights: dict[int, float] = {}
+        count = 0
         for (offset, data), leaf in zip(self.spans, self.leaves, strict=True):
             local_bits, local_weights = data.term(leaf, fieldname, text)
-            if not local_bits:
-                continue
-            bits |= local_bits << offset
-            if offset:
-                weights.update({d + offset: w for d, w in local_weights.items()})
-            else:
-                weights.update(local_weights)
-        return _Postings(bits=bits, count=len(weights), weights=weights)
+            if local_bits:
+                bits |= local_bits << offset
+                count += len(local_weights)
+        return _Postings(bits=bits & self.live, count=count)
 
-    def scores(self, fieldname: str, text: str) -> dict[int, float]:
-        postings = self.term(fieldname, text)
-        if postings.scores is None:
-            postings.scores = self._score_all(fieldname, text, postings.weights)
-            postings.weights = {}
-        return postings.scores
-
-    def _score_all(self, fieldname: str, text: str, weights: dict[int, float]) -> dict[int, float]:
-        # The same BM25F as whoosh's scorer (weights already carry the field boost), with each
-        # document's field length read once and kept with its segment, so a new snapshot after
-        # an update only reads the lengths of the new segment's documents.
+    def bm25(self, fieldname: str, text: str) -> tuple[float, float, float, float]:
+        """(idf, k1 + 1, k1 * (1 - b), k1 * b / average length): the same BM25F as whoosh's
+        scorer, whose document statistics change with every update."""
         searcher = self.searcher
         model = searcher.weighting
         b, k1 = (model.B, model.K1) if isinstance(model, BM25F) else (0.75, 1.2)
-        idf = searcher.idf(fieldname, text)
         avg = searcher.avg_field_length(fieldname) or 1
-        starts = [offset for offset, _ in self.spans]
-        lengths = [data.field_lengths(fieldname) for _, data in self.spans]
-        field_length = searcher.doc_field_length
-        norm_a = k1 * (1 - b)
-        norm_b = k1 * b / avg
-        out: dict[int, float] = {}
-        for d, w in weights.items():
-            i = bisect.bisect_right(starts, d) - 1
-            local = lengths[i]
-            dl = local[d - starts[i]]
-            if dl < 0:
-                dl = local[d - starts[i]] = field_length(d, fieldname, 1)
-            out[d] = idf * (w * (k1 + 1)) / (w + norm_a + norm_b * dl)
-        return out
+        return searcher.idf(fieldname, text), k1 + 1, k1 * (1 - b), k1 * b / avg
 
 
 def _blocks(
@@ -887,25 +859,41 @@ def _verify_phrase(
 
 def _ranked(snap: Snapshot, leaves: Sequence[Leaf], matched: int, want: int) -> list[int]:
     """The `want` best matched documents by BM25F summed over the query's terms, as whoosh
-    sums the scores of an And/Or; ties by docnum. Only matched documents are scored."""
-    docs = snap.docnums(matched)
-    inside: set[int] | None = None
+    sums the scores of an And/Or; ties by docnum. Only matched documents are scored, segment
+    by segment from each one's weights and field lengths (read once per segment), with the
+    index-wide idf and average length of this generation."""
+    params = [(fieldname, text, *snap.bm25(fieldname, text)) for fieldname, text in leaves]
     scores: dict[int, float] = {}
     get = scores.get
-    for fieldname, text in leaves:
-        term_scores = snap.scores(fieldname, text)
-        if len(term_scores) < len(docs):
-            if inside is None:
-                inside = set(docs)
-            for d, value in term_scores.items():
-                if d in inside:
-                    scores[d] = get(d, 0.0) + value
-        else:
-            term_get = term_scores.get
-            for d in docs:
-                score = term_get(d)
-                if score is not None:
-                    scores[d] = get(d, 0.0) + score
+    for (offset, data), leaf in zip(snap.spans, snap.leaves, strict=True):
+        size = len(data.ids)
+        local = (matched >> offset) & ((1 << size) - 1)
+        if not local:
+            continue
+        count = local.bit_count()
+        docs: list[int] | None = None
+        buf = local.to_bytes((size + 7) // 8 or 1, "little")
+        for fieldname, text, idf, k1p1, norm_a, norm_b in params:
+            _, weights = data.term(leaf, fieldname, text)
+            if not weights:
+                continue
+            lengths = data.field_lengths(fieldname)
+            field_length = leaf.doc_field_length
+            if count < len(weights):  # look the few matched documents up in the term's
+                if docs is None:
+                    docs = _local_docnums(local, size)
+                weight_of = weights.get
+                pairs: Iterable[tuple[int, float]] = (
+                    (d, w) for d in docs if (w := weight_of(d)) is not None
+                )
+            else:
+                pairs = ((d, w) for d, w in weights.items() if buf[d >> 3] >> (d & 7) & 1)
+            for d, w in pairs:
+                dl = lengths[d]
+                if dl < 0:
+                    dl = lengths[d] = field_length(d, fieldname, 1)
+                key = d + offset
+                scores[key] = get(key, 0.0) + idf * (w * k1p1) / (w + norm_a + norm_b * dl)
     return heapq.nsmallest(want, scores, key=lambda d: (-scores[d], d))
 
 

@@ -21,6 +21,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from whoosh import columns
 from whoosh.codec import whoosh3
 from whoosh.filedb import structfile
 from whoosh.util.numeric import byte_to_length
@@ -115,6 +116,16 @@ ORIGINAL_DOC_FIELD_LENGTH = whoosh3.W3PerDocReader.doc_field_length
 _LENGTHS: tuple[int | None, ...] = (None, *(byte_to_length(b) for b in range(1, 256)))
 
 
+def _length_bytes(reader: Any) -> bytes:
+    """A length column's bytes, one per document: read in one piece from the file (a reader
+    is opened per searcher, so per index generation), else one value at a time."""
+    if isinstance(reader, columns.NumericColumn.Reader) and reader._fixedlen == 1:
+        count = min(reader._count, reader._doccount)
+        raw = bytes(reader._dbfile.get(reader._basepos, count)) if count else b""
+        return raw + bytes(reader._defaultbytes) * (reader._doccount - count)
+    return bytes(reader)
+
+
 def _doc_field_length(self: Any, docnum: int, fieldname: str, default: Any = 0) -> Any:
     """whoosh's W3PerDocReader.doc_field_length, from a table of the field's length bytes."""
     if docnum > self._doccount:
@@ -123,7 +134,7 @@ def _doc_field_length(self: Any, docnum: int, fieldname: str, default: Any = 0) 
     table = tables.get(fieldname, _MISSING)
     if table is _MISSING:
         reader = self._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
-        table = tables[fieldname] = None if reader is None else bytes(reader)
+        table = tables[fieldname] = None if reader is None else _length_bytes(reader)
     if table is None:
         return default
     # Past the column's end whoosh reads its default byte, 0 (None), as here.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from whoosh import query as wq
 from whoosh.codec import whoosh3
 
 from dam.search import whoosh_buffers, whoosh_build
@@ -161,3 +162,38 @@ def test_the_field_length_table_reads_what_whoosh_reads(tmp_path: Path) -> None:
                 assert ours == original(per_doc, d, fieldname, default=-7)
         with pytest.raises(IndexError):
             per_doc.doc_field_length(size + 1, "title")
+
+
+def test_relevance_ranks_as_whoosh_itself_across_segments_and_updates(tmp_path: Path) -> None:
+    # The ranking is computed per segment from cached weights and lengths, with the idf and
+    # average lengths of the current generation: the order is whoosh's own And/Or search's.
+    rng = random.Random(11)
+    backend = WhooshBackend(tmp_path / "ix")
+    backend.rebuild(None, [make_doc(rng, n) for n in range(1, 200)])  # type: ignore[arg-type]
+    for step in range(3):
+        upsert = [make_doc(rng, n, revision=2 + step) for n in rng.sample(range(1, 260), 30)]
+        backend.update(None, upsert=upsert, delete=[uuid.UUID(int=rng.randrange(1, 200))])  # type: ignore[arg-type]
+        snap = backend.snapshot()
+        for text in ["alpine", "boots", "kayak lake", "tent runner boots"]:
+            words = text.split()
+            query = wq.And([wq.Or([wq.Term("title", w), wq.Term("body", w)]) for w in words])
+            theirs = [hit.docnum for hit in snap.searcher.search(query, limit=None)]
+            request = SearchRequest(query=parse_query(f"{text} "), limit=1000)
+            found = backend.search(None, request)  # type: ignore[arg-type]
+            assert found.ids == [uuid.UUID(snap.doc_id(d)) for d in theirs]
+            assert found.total == len(theirs) > 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "kayak", "kayak lake kayak kayak", "größe café\tcafé\nline  two\r\nend ", "a" * 70],
+)
+def test_a_build_childs_word_values_are_whooshs(tmp_path: Path, text: str) -> None:
+    schema = WhooshBackend(tmp_path / "ix")._create_generation()[1].schema
+    for name in ("title", "body"):
+        theirs = list(schema[name].format.word_values(text, schema[name].analyzer, mode="index"))
+        whoosh_build._fast_word_values(schema[name])
+        ours = list(schema[name].format.word_values(text, schema[name].analyzer, mode="index"))
+        assert schema[name].format.word_values.__name__ == "word_values"  # patched
+        assert sorted(ours) == sorted(theirs)
+        assert [type(v) for row in ours for v in row] == [type(v) for row in theirs for v in row]
