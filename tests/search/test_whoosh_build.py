@@ -116,6 +116,8 @@ def test_sidecars_hold_what_the_postings_give(tmp_path: Path, parallel: None) ->
         assert from_sidecar.created == from_postings.created
         assert from_sidecar.ids == from_postings.ids
         assert from_sidecar.titles == from_postings.titles
+        assert from_sidecar.orders["created"] == from_postings.by_created()
+        assert from_sidecar.orders["title"] == from_postings.by_title()
     assert len(list(directory.glob(f"*{whoosh_build.SIDECAR_EXT}"))) == 2
 
 
