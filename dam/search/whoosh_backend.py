@@ -377,7 +377,7 @@ def _read_segment(leaf: IndexReader, directory: Path | None = None) -> _SegmentD
                 created=sidecar.created,
                 ids=sidecar.ids,
                 titles=sidecar.titles,
-                orders={"created": sidecar.by_created, "title": sidecar.by_title},
+                orders=_sidecar_orders(sidecar),
             )
     if not size:
         return _SegmentData(masks={}, created=[], ids=[], titles=[])
@@ -408,6 +408,11 @@ def _masks_from_column(leaf: IndexReader, size: int) -> dict[str, int]:
                 if key:
                     docnums.setdefault(key, []).append(d)
     return {key: _bitset([found], size) for key, found in docnums.items()}
+
+
+def _sidecar_orders(sidecar: whoosh_build.Sidecar) -> dict[str, list[int]]:
+    orders = {"created": sidecar.by_created, "title": sidecar.by_title}
+    return {name: order for name, order in orders.items() if order is not None}
 
 
 def _segment_key(leaf: IndexReader) -> str | None:

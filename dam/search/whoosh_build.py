@@ -47,9 +47,10 @@ class Sidecar:
     created: list[int]
     ids: list[str]
     titles: list[str]
-    # The segment's sort orders (`created_order`, `title_order`), sorted by the child.
-    by_created: list[int]
-    by_title: list[int]
+    # The segment's sort orders (`created_order`, `title_order`), sorted by the child (None in
+    # a format 2 sidecar, written before them).
+    by_created: list[int] | None
+    by_title: list[int] | None
 
 
 def created_order(created: list[int], ids: list[str]) -> list[int]:
@@ -90,26 +91,29 @@ def read_sidecar(directory: Path, segment_id: str, *, size: int) -> Sidecar | No
         data = pickle.loads(raw)  # noqa: S301 (written by this module, in the index directory)
     except Exception:
         return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("size") != size:
+    # Format 2 (before the sort orders) is read too: its orders are sorted on first use.
+    if not isinstance(data, dict) or data.get("format") not in (2, FORMAT):
+        return None
+    if data.get("size") != size:
         return None
     try:
         created = array("q")
         created.frombytes(data["created"])
         by_created, by_title = array("I"), array("I")
-        by_created.frombytes(data["by_created"])
-        by_title.frombytes(data["by_title"])
+        by_created.frombytes(data.get("by_created", b""))
+        by_title.frombytes(data.get("by_title", b""))
         sidecar = Sidecar(
             masks={k: int.from_bytes(v, "little") for k, v in data["masks"].items()},
             created=created.tolist(),
             ids=_unjoin(data["ids"], size),
             titles=_unjoin(data["titles"], size),
-            by_created=by_created.tolist(),
-            by_title=by_title.tolist(),
+            by_created=by_created.tolist() if "by_created" in data else None,
+            by_title=by_title.tolist() if "by_title" in data else None,
         )
     except Exception:
         return None
     columns = (sidecar.created, sidecar.ids, sidecar.titles, sidecar.by_created, sidecar.by_title)
-    if any(len(column) != size for column in columns):
+    if any(column is not None and len(column) != size for column in columns):
         return None
     return sidecar
 

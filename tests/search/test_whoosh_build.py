@@ -210,3 +210,24 @@ def test_after_an_update_a_term_is_read_only_from_the_new_segment(
 
     assert set(backend.search(None, word).ids) == before | {added.doc_id}  # type: ignore[arg-type]
     assert read_from and set(read_from) == {1}  # the new one-document segment only
+
+
+def test_a_sidecar_written_before_the_sort_orders_is_still_read(
+    tmp_path: Path, parallel: None
+) -> None:
+    import pickle
+
+    backend = WhooshBackend(tmp_path / "ix")
+    backend.rebuild(None, docs(50))  # type: ignore[arg-type]
+    snap = backend.snapshot()
+    directory = backend.root / str(backend._generation)
+    for path in directory.glob(f"*{whoosh_build.SIDECAR_EXT}"):
+        data = pickle.loads(path.read_bytes())
+        del data["by_created"], data["by_title"]
+        path.write_bytes(pickle.dumps({**data, "format": 2}))
+    for leaf in snap.leaves:
+        old = _read_segment(leaf, directory)
+        assert old.orders == {}  # sorted on first use, as before
+        assert old.masks == _read_segment(leaf, None).masks
+        assert old.by_created() == _read_segment(leaf, None).by_created()
+    assert results(WhooshBackend(backend.root)) == results(backend)
