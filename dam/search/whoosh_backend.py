@@ -69,6 +69,8 @@ SEGMENT_TERM_CACHE_POSTINGS = 500_000
 PREFIX_CACHE_SIZE = 512
 # Phrases whose matches are kept (per segment; in an n-gram index, those checked by position).
 PHRASE_CACHE_SIZE = 256
+# Facet counts kept per segment, by match (see `_SegmentData.counts`).
+COUNT_CACHE_SIZE = 32
 WRITE_TIMEOUT_SECONDS = 10.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -298,6 +300,10 @@ class _SegmentData:
     cached_postings: int = 0
     # Sort orders of local docnums ("created", "title") and the created values in date order.
     orders: dict[str, list[int]] = field(default_factory=dict)
+    # (count prefixes, local match) -> counts, the most recent last.
+    count_cache: OrderedDict[tuple[tuple[str, ...], int], dict[str, int]] = field(
+        default_factory=OrderedDict
+    )
     # Count prefixes -> the keys counted for them.
     counted: dict[tuple[str, ...], list[tuple[str, int]]] = field(default_factory=dict)
     # Snapshots of several generations share a segment's data: its caches have their own lock.
@@ -351,6 +357,28 @@ class _SegmentData:
         found = self.orders.get("title")
         if found is None:
             found = self.orders["title"] = whoosh_build.title_order(self.titles, self.ids)
+        return found
+
+    def counts(self, prefixes: tuple[str, ...], local: int) -> dict[str, int]:
+        """Per key with one of `prefixes`, how many of the local docnums `local` hold it (none:
+        left out). The last few answers are kept: a segment's bitsets never change, so the same
+        match in it (the same browse, or any match in an old segment an update did not touch)
+        has the same counts."""
+        cache_key = (prefixes, local)
+        with self.lock:
+            found = self.count_cache.get(cache_key)
+            if found is not None:
+                self.count_cache.move_to_end(cache_key)
+                return found
+        found = {}
+        for key, bits in self.keys_with(prefixes):
+            n = (bits & local).bit_count()
+            if n:
+                found[key] = n
+        with self.lock:
+            self.count_cache[cache_key] = found
+            if len(self.count_cache) > COUNT_CACHE_SIZE:
+                self.count_cache.popitem(last=False)
         return found
 
     def keys_with(self, prefixes: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -898,10 +926,8 @@ def _counts(snap: Snapshot, matched: int, prefixes: Sequence[str]) -> dict[str, 
     wanted = tuple(prefixes)
     get = counts.get
     for _, data, local in snap.local(matched):
-        for key, bits in data.keys_with(wanted):
-            n = (bits & local).bit_count()
-            if n:
-                counts[key] = get(key, 0) + n
+        for key, n in data.counts(wanted, local).items():
+            counts[key] = get(key, 0) + n
     return counts
 
 
