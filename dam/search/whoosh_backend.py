@@ -807,14 +807,25 @@ def _match_phrase(snap: Snapshot, fieldname: str, words: Sequence[str]) -> tuple
 def _phrase_in_column(leaf: IndexReader, column: str, needle: bytes, candidates: int) -> int:
     """The candidates (local docnums holding every word) whose text has the words in a row:
     `needle` is them joined by spaces with a space either side."""
-    reader = leaf.column_reader(column)
+    reader = leaf.column_reader(column, translate=False)
     nbytes = (leaf.doc_count_all() + 7) // 8 or 1
     found = bytearray(nbytes)
+    buf = getattr(getattr(reader, "_dbfile", None), "_buf", None)
+    if isinstance(reader, columns.VarBytesColumn.Reader) and buf is not None:
+        # A column in a memory-mapped segment: each text sliced from the map directly (the
+        # reader's own offsets and lengths), not through three method calls per document.
+        start, offsets, lengths = reader._basepos, reader._offsets, reader._lengths
+
+        def text(d: int) -> Any:
+            at = start + offsets[d]
+            return buf[at : at + lengths[d]]
+    else:
+        text = reader.__getitem__
     for i, byte in enumerate(candidates.to_bytes(nbytes, "little")):
         if byte:
             base = i << 3
             for k in _BYTE_BITS[byte]:
-                if needle in b" " + reader[base + k] + b" ":
+                if needle in b" " + text(base + k) + b" ":
                     found[i] |= 1 << k
     return int.from_bytes(found, "little")
 

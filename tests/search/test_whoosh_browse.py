@@ -2,8 +2,9 @@
 on structures cached per segment: bitsets per key, sort orders sorted once. Here they are
 checked against the plain computation over the documents as they are, on randomised libraries
 with ties, over several segments, after updates, deletes and new documents (which must
-invalidate nothing stale); and the build's field-length table against whoosh's own reads. Each request runs twice: the
-second answer comes from the caches the first filled (facet counts per segment and match)."""
+invalidate nothing stale); and the build's field-length table against whoosh's own reads.
+Each request runs twice: the second answer comes from the caches the first filled (facet
+counts per segment and match)."""
 
 from __future__ import annotations
 

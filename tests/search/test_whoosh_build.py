@@ -231,3 +231,19 @@ def test_a_sidecar_written_before_the_sort_orders_is_still_read(
         assert old.masks == _read_segment(leaf, None).masks
         assert old.by_created() == _read_segment(leaf, None).by_created()
     assert results(WhooshBackend(backend.root)) == results(backend)
+
+
+def test_phrases_in_the_mapped_column_are_the_column_readers(
+    tmp_path: Path, parallel: None
+) -> None:
+    backend = WhooshBackend(tmp_path / "ix")
+    backend.rebuild(None, docs(60))  # type: ignore[arg-type]
+    for leaf in backend.snapshot().leaves:
+        size = leaf.doc_count_all()
+        for column in ("title_words", "body_words"):
+            reader = leaf.column_reader(column)
+            for phrase in ("in the", "the rain", "rain", "granite kayak lake", "größe café"):
+                needle = f" {phrase} ".encode()
+                expected = sum(1 << d for d in range(size) if needle in b" " + reader[d] + b" ")
+                everyone = (1 << size) - 1
+                assert whoosh_backend._phrase_in_column(leaf, column, needle, everyone) == expected
