@@ -247,3 +247,42 @@ def test_phrases_in_the_mapped_column_are_the_column_readers(
                 expected = sum(1 << d for d in range(size) if needle in b" " + reader[d] + b" ")
                 everyone = (1 << size) - 1
                 assert whoosh_backend._phrase_in_column(leaf, column, needle, everyone) == expected
+
+
+def _schema_before_columns() -> Any:
+    # The schema of an index built before keys, dates and sort titles became columns.
+    from whoosh import columns, fields
+    from whoosh.analysis import SpaceSeparatedTokenizer
+
+    text = SpaceSeparatedTokenizer()
+    return fields.Schema(
+        id=fields.ID(stored=True, unique=True, sortable=True),
+        fp=fields.STORED(),
+        title=fields.TEXT(analyzer=text, field_boost=3.0, phrase=False),
+        body=fields.TEXT(analyzer=text, phrase=False),
+        title_words=fields.COLUMN(columns.VarBytesColumn()),
+        body_words=fields.COLUMN(columns.VarBytesColumn()),
+        keys=fields.KEYWORD(scorable=False),
+        created=fields.NUMERIC(numtype=int, bits=64, signed=True, sortable=True),
+        title_sort=fields.ID(sortable=True),
+    )
+
+
+def test_an_index_with_keys_as_terms_is_searched_and_updated_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = docs(70)
+    current = WhooshBackend(tmp_path / "current")
+    current.rebuild(None, library)  # type: ignore[arg-type]
+    with monkeypatch.context() as mp:
+        mp.setattr(whoosh_backend, "_schema", _schema_before_columns)
+        old = WhooshBackend(tmp_path / "old")
+        old.rebuild(None, library)  # type: ignore[arg-type]
+    assert "keys" in old.snapshot().searcher.schema
+    assert results(old) == results(current)
+    changed = SearchDocument(
+        **{**library[3].__dict__, "keys": ("f:region:apac", "visible:1"), "revision": 2}  # type: ignore[arg-type]
+    )
+    for backend in (old, current):
+        backend.update(None, upsert=[changed], delete=[library[5].doc_id])  # type: ignore[arg-type]
+    assert results(old) == results(current)
