@@ -2,7 +2,7 @@
 change as much as wall time (on a shared machine at load 10 a query's wall time is mostly
 waiting for a core).
 
-    python scripts/bench/search_cpu.py --database-url postgresql://postgres@127.0.0.1:5432/dam_x
+    python scripts/bench/search_cpu_postgres.py --database-url postgresql://postgres@127.0.0.1:5432/dam_x
 
 Runs the query kinds of scripts/bench/search.py (same generator, same seed) against an index
 already built there (`dam search reindex` with DAM_SEARCH=postgres), on one connection, and
