@@ -14,9 +14,10 @@ ten matches or all of them:
 - text (or date/tag filters): the matching rows are found once (GIN, with relevance when asked)
   and give the page, the total, their ords (turned into a bitmap in the same statement) for the
   facet counts, and their campaign ids, counted per row (a campaign touches few documents, so
-  its bitmaps would be mostly zeros to AND). The scan stops at MATCH_CAP matching rows, since
-  each is a heap read of a ~1 KB row (and, for a phrase, a recheck of its positions): a result
-  over the cap says so (`total_relation` "gte", see `_match`).
+  its bitmaps would be mostly zeros to AND). With a cap (`DAM_SEARCH_MATCH_CAP`, off by
+  default) the scan stops at that many matching rows, since each is a heap read of a ~1 KB row
+  (and, for a phrase, a recheck of its positions): a result over the cap says so
+  (`total_relation` "gte", see `_match`).
 
 Search statements run with custom plans, and text matches with more work_mem and a cached-heap
 random_page_cost, set for the (read-only) search transaction only: the server's defaults made
@@ -74,8 +75,11 @@ NO_KEY = 0
 SEGMENT_BITS = 32768  # bits per posting row (migration 0005)
 WRITE_LOCK = 0x64616D5F73726368  # "dam_srch"
 WRITE_WAIT_SECONDS = 10.0
-# Text matches read at most this many rows (see `_match`); a browse is exact at any size.
-MATCH_CAP = 2000
+# Text matches read at most this many rows when capped (`DAM_SEARCH_MATCH_CAP`, see `_match`);
+# 0: no cap, every figure exact (the default). A browse is exact at any size.
+MATCH_CAP = 0
+# What "no cap" reads at most (a LIMIT PostgreSQL can add one to).
+_UNCAPPED = 2**62
 
 
 def _lexeme(word: str) -> str:
@@ -139,7 +143,9 @@ def _lock_writer(session: Session, *, wait: bool) -> None:
 class PostgresBackend:
     name = "postgres"
 
-    def __init__(self) -> None:
+    def __init__(self, match_cap: int | None = None) -> None:
+        # None: MATCH_CAP, read at each search; 0: every match is read.
+        self.match_cap = match_cap
         # key -> id, filled from committed rows only (what a search read), so never stale:
         # a key's id never changes once committed.
         self._key_ids: dict[str, int] = {}
@@ -327,16 +333,17 @@ class PostgresBackend:
     ) -> SearchResult:
         """Text (or date/tag filters): the matching rows are read once, into a materialized
         CTE that gives the page, the total, the bitmap of their ords for the facet counts and
-        their campaign ids. At most MATCH_CAP of them are read (the heap scan stops there): a
+        their campaign ids. With a cap, at most that many are read (the heap scan stops there): a
         result with more has `total_relation` "gte", its total and counts covering the first
-        MATCH_CAP matches in the table's order, its relevance page ranked among those, and a
+        `cap` matches in the table's order, its relevance page ranked among those, and a
         date or title page read exactly in its index order by a second statement."""
         cond, params = _condition(groups, request, tsq)
         ranked = request.sort == SortOrder.relevance and request.query.has_positive
         rank = ", ts_rank(d.tsv, to_tsquery('simple', :tsq)) AS r" if ranked else ""
         title = ", d.title_sort" if request.sort == SortOrder.by_title else ""
         order = _order(request, ranked=ranked, prefix="")
-        params.update(limit=request.limit, offset=request.offset, cap=MATCH_CAP)
+        cap = (MATCH_CAP if self.match_cap is None else self.match_cap) or _UNCAPPED
+        params.update(limit=request.limit, offset=request.offset, cap=cap)
         counted = (
             f", {_MATCH_BITMAP} "  # noqa: S608
             "SELECT k.key, sum(c.n), NULL::bigint FROM ("
@@ -377,7 +384,7 @@ class PostgresBackend:
                 total = int(n)
             elif n and key.startswith(request.count_prefixes):
                 counts[key] = int(n)
-        if total <= MATCH_CAP:
+        if total <= cap:
             return SearchResult(total=total, ids=[i for _, i in sorted(page)], counts=counts)
         ids = [i for _, i in sorted(page)]
         if not ranked:
@@ -393,7 +400,7 @@ class PostgresBackend:
                     params,
                 ).scalars()
             ]
-        return SearchResult(total=MATCH_CAP, ids=ids, counts=counts, total_relation="gte")
+        return SearchResult(total=cap, ids=ids, counts=counts, total_relation="gte")
 
 
 # The matches' ords as one bit string per segment (`bm`): `search_bitmap()` of migration 0005

@@ -1,4 +1,5 @@
-"""PostgreSQL text matches stop reading rows at MATCH_CAP: below it every figure is exact; above
+"""PostgreSQL text matches read every row unless a cap is set (`DAM_SEARCH_MATCH_CAP`, here
+MATCH_CAP); with one they stop reading rows at the cap: below it every figure is exact; above
 it the result says so (`total_relation` "gte"), its counts are those of the `total` rows read,
 date and title pages are still exact, and phrases on documents shaped like real ones match
 exactly what a word-by-word scan of their text finds."""
@@ -209,3 +210,15 @@ def test_a_date_filter_reads_rows_so_it_is_capped_too(
     assert (got.total_relation, got.total) == ("gte", 15)
     assert got.ids == [d.asset_id for d in kept[5:15]]
     assert sum(n for k, n in got.counts.items() if k.startswith("type:")) == 15
+
+
+def test_no_cap_by_default_and_the_setting_sets_it(ctx: Context) -> None:
+    from dam.config import Settings
+
+    docs = _library(ctx, 200, seed=16)
+    matched = [d for d in docs if "rain" in tokenize(f"{d.title} {d.body}")]
+    assert postgres_backend.MATCH_CAP == 0 and ctx.settings.search_match_cap == 0
+    got = _search(ctx, "rain", sort=SortOrder.newest)
+    assert (got.total_relation, got.total) == ("eq", len(matched))
+    capped = Settings(search_match_cap=7)
+    assert PostgresBackend(match_cap=capped.search_match_cap or None).match_cap == 7
