@@ -9,13 +9,9 @@ email renderers) that do not hold the API key; what it can fetch is fixed by the
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from dam import signing
 from dam.errors import Forbidden
@@ -47,20 +43,7 @@ def sign(link: DeliveryLink, *, secret: str) -> str:
     }
     if link.preset is not None:
         body["p"] = link.preset  # only when set: links without one stay as they were
-    # What `signing.seal` makes, with the keyed HMAC (secret and purpose) set up once per
-    # secret and copied: a feed page signs a link per item and per derivative.
-    payload = signing.b64(_COMPACT.encode(body).encode())
-    mac = _keyed(secret).copy()
-    mac.update(payload.encode("ascii"))
-    return f"{payload}.{signing.b64(mac.digest())}"
-
-
-_COMPACT = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
-
-
-@lru_cache(maxsize=4)
-def _keyed(secret: str) -> hmac.HMAC:
-    return hmac.new(secret.encode(), _PURPOSE, hashlib.sha256)
+    return signing.seal(body, purpose=_PURPOSE, secret=secret)
 
 
 def verify(token: str, *, secret: str, now: datetime) -> DeliveryLink:
