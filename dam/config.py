@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     # rows; above it totals and facet counts cover the rows read (`total_relation: "gte"`) and
     # a relevance page is the best of them. 0 (default): every match is read, all exact.
     search_match_cap: int = Field(default=0, ge=0)
+    # PostgreSQL search: documents a process indexes between its vacuums of the posting tables
+    # (each write leaves a dead 4 KB row per key; autovacuum comes once a minute at best). 0: off.
+    search_vacuum_every: int = Field(default=50, ge=0)
     taxonomy_dir: Path = Field(default_factory=lambda: _default_dir("taxonomy"))
     bootstrap_admin_key: str | None = None
     secret_key: str = DEV_SECRET

@@ -30,6 +30,7 @@ guard keeps an older job that commits late from overwriting a newer document.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +44,8 @@ from dam.jobs.registry import RetryLater
 from dam.search.base import IndexEntry, SearchRequest, SearchResult, SortOrder
 from dam.search.document import COUNTED_PREFIXES, SearchDocument, swap_halves_sql
 from dam.search.query import ParsedQuery, tokenize
+
+log = logging.getLogger(__name__)
 
 # Not in SQLModel.metadata: the tables exist only on PostgreSQL (migrations 0002, 0005).
 metadata = sa.MetaData()
@@ -140,12 +143,33 @@ def _lock_writer(session: Session, *, wait: bool) -> None:
         time.sleep(0.05)
 
 
+def _vacuum_postings(session: Session) -> None:
+    """After an index write commits: VACUUM the posting tables, on a connection of its own
+    (VACUUM runs outside a transaction; it blocks neither searches nor writes). Each indexed
+    document rewrites the 4 KB posting row of each of its keys, never in place (a row fills
+    half a page), so the old versions pile up until a vacuum: after a few hundred uploads
+    every browse read several times the live table through the stale index entries. Autovacuum
+    does it too when it is on, but only once per `autovacuum_naptime` (a minute by default);
+    the tables hold one row per key and segment, so vacuuming them takes milliseconds."""
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, sa.engine.Connection) else bind
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("VACUUM search_postings_facets, search_postings_campaigns")
+    except sa.exc.DBAPIError as exc:  # maintenance only: the write it follows has committed
+        log.warning("search: vacuum of the posting tables failed: %s", exc)
+
+
 class PostgresBackend:
     name = "postgres"
 
-    def __init__(self, match_cap: int | None = None) -> None:
+    def __init__(self, match_cap: int | None = None, vacuum_every: int = 0) -> None:
         # None: MATCH_CAP, read at each search; 0: every match is read.
         self.match_cap = match_cap
+        # Documents written between this process's vacuums of the posting tables (0: never).
+        self.vacuum_every = vacuum_every
+        self._written = 0
         # key -> id, filled from committed rows only (what a search read), so never stale:
         # a key's id never changes once committed.
         self._key_ids: dict[str, int] = {}
@@ -194,6 +218,10 @@ class PostgresBackend:
         # One transaction already: the caller's.
         self.upsert(session, upsert)
         self.delete(session, delete)
+        self._written += len(upsert) + len(delete)
+        if self.vacuum_every and self._written >= self.vacuum_every:
+            self._written = 0
+            sa.event.listen(session, "after_commit", _vacuum_postings, once=True)
 
     def rebuild(self, session: Session, docs: Iterable[SearchDocument]) -> int:
         """Rewrites every row in place (readers keep seeing the old rows until commit), drops

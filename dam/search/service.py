@@ -68,7 +68,10 @@ def get_search(ctx: Context) -> SearchBackend:
                 raise RuntimeError("DAM_SEARCH=postgres needs DAM_DATABASE_URL on PostgreSQL")
             from dam.search.postgres_backend import PostgresBackend
 
-            backend = PostgresBackend(match_cap=ctx.settings.search_match_cap or None)
+            backend = PostgresBackend(
+                match_cap=ctx.settings.search_match_cap or None,
+                vacuum_every=ctx.settings.search_vacuum_every,
+            )
         else:
             from dam.search.whoosh_backend import WhooshBackend
 
