@@ -223,6 +223,7 @@ def fill_metrics(engine, days: int) -> int:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    global ASSETS  # the seed and the report read the size
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--feed-requests", type=int, default=500)
@@ -232,7 +233,6 @@ def main() -> None:
         "--assets", type=int, default=ASSETS, help="library size (docs/scaling.md: 1,000,000)"
     )
     args = parser.parse_args()
-    global ASSETS  # the seed and the report read the size
     ASSETS = args.assets
     rnd = random.Random(26)
 
