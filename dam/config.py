@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     s3_presign_downloads: bool = False
     s3_multipart_chunk_mib: int = Field(default=16, ge=5, le=512)
     search: SearchKind = SearchKind.whoosh
+    # PostgreSQL search: a text match (or date/tag filter) reads at most this many matching
+    # rows; above it totals and facet counts cover the rows read (`total_relation: "gte"`) and
+    # a relevance page is the best of them. 0 (default): every match is read, all exact.
+    search_match_cap: int = Field(default=0, ge=0)
+    # PostgreSQL search: documents a process indexes between its vacuums of the posting tables
+    # (each write leaves a dead 4 KB row per key; autovacuum comes once a minute at best). 0: off.
+    search_vacuum_every: int = Field(default=50, ge=0)
     taxonomy_dir: Path = Field(default_factory=lambda: _default_dir("taxonomy"))
     bootstrap_admin_key: str | None = None
     secret_key: str = DEV_SECRET

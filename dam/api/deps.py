@@ -19,7 +19,9 @@ from dam.models import Asset, Role
 from dam.principal import Principal
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
+    # async: an attribute read, so it runs on the event loop instead of taking a trip through
+    # the thread pool on every request (a sync dependency does).
     ctx: Context = request.app.state.ctx
     return ctx
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from dam.api.deps import AssetDep, ContextDep, PrincipalDep, SessionDep
 from dam.bounds import PageNumber, SafeDatetime
@@ -38,7 +38,7 @@ def search(
     facet_counts: Annotated[
         bool, Query(description="false: hits and total only, e.g. for type-ahead")
     ] = True,
-) -> SearchPage:
+) -> Response:
     """Full-text search with facet counts over the whole result set. Any facet id of the
     governance pack is also a filter (`region=emea`, repeatable; a parent term matches its
     descendants). Marketer and automation keys only ever match published, live assets."""
@@ -65,7 +65,11 @@ def search(
         facets=facets,
         facet_counts=facet_counts,
     )
-    return service.search_assets(session, ctx=ctx, principal=principal, params=params)
+    result = service.search_assets(session, ctx=ctx, principal=principal, params=params)
+    # Serialized once, by pydantic's own JSON encoder: returned as a model, FastAPI would
+    # validate it against the response model again and then encode it (the OpenAPI schema
+    # still comes from `response_model`).
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.get("/assets/{asset_id}/similar", response_model=SimilarPage)

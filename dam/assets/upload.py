@@ -1,11 +1,13 @@
 """Streaming multipart reception: the file part goes straight to a temp file while its SHA-256
 and size are computed and the byte limit enforced; nothing holds the whole body in memory.
 
-The event loop only parses: the file's bytes are gathered (as views of the received chunks, no
-copy) into batches of `FLUSH_BYTES`, and each batch is hashed and written by a thread while the
-loop receives the next one (hashlib and file writes release the GIL), at most one batch in flight
-per upload. The temp file is synced to disk before it is returned, so the blob store can rename
-it into place (same filesystem) instead of writing the bytes a second time.
+The event loop, which receives every connection, only gathers the body's chunks (no copy) into
+batches of `FLUSH_BYTES`; a thread parses each batch (python-multipart), hashes the file's bytes
+and writes them, while the loop receives the next one (hashlib and file writes release the GIL),
+at most one batch in flight per upload. So the loop's work per byte is the HTTP server's alone,
+and concurrent uploads parse, hash and write on threads of their own. The temp file is synced to
+disk before it is returned, so the blob store can rename it into place (same filesystem) instead
+of writing the bytes a second time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -29,8 +32,8 @@ from dam.errors import BadRequest, Invalid, PayloadTooLarge
 
 FILE_FIELD = "file"
 TEXT_FIELDS = frozenset({"metadata"})
-# Bytes gathered before a batch goes to the writer thread: large enough that the hand-over costs
-# nothing, small enough that two batches per upload (one written, one gathered) stay small.
+# Body bytes gathered before a batch goes to a thread: large enough that the hand-over costs
+# nothing, small enough that two batches per upload (one processed, one gathered) stay small.
 FLUSH_BYTES = 1024 * 1024
 # While the upload streams, the writer thread asks the kernel every so often to start writing
 # the bytes so far to disk (without waiting for it), so the sync at the end has little left to
@@ -89,6 +92,7 @@ class _Receiver:
         self.flushed = 0  # of which the kernel was asked to write back
         self.filename: str | None = None
         self.declared_type: str | None = None
+        self.parser: MultipartParser | None = None
 
     # python-multipart callbacks ------------------------------------------------------------
     def on_part_begin(self) -> None:
@@ -168,13 +172,28 @@ class _Receiver:
                     f"form field {self.part.name!r} is not valid UTF-8", code="invalid_form"
                 ) from exc
 
-    # writer thread ----------------------------------------------------------------------------
+    # in a thread, one batch at a time ---------------------------------------------------------
+    def process(self, chunks: list[bytes], *, last: bool) -> None:
+        """Parse a batch of the body's chunks, then hash and write the file's bytes they held;
+        after the last, end the form and, when the file part is complete, sync and close it."""
+        assert self.parser is not None
+        for chunk in chunks:
+            self.parser.write(chunk)
+        if last:
+            self.parser.finalize()
+        if self.file is None:
+            return
+        if last and self.file_done:
+            self.write_batch(self.take_batch(), last=True)
+        elif self.pending:
+            self.write_batch(self.take_batch())
+
     def take_batch(self) -> list[memoryview]:
         batch, self.pending, self.pending_bytes = self.pending, [], 0
         return batch
 
     def write_batch(self, batch: list[memoryview], *, last: bool = False) -> None:
-        """Runs in a thread: hash and write one batch (and, for the last, sync and close)."""
+        """Hash and write one batch (and, for the last, sync and close)."""
         file = self.file
         assert file is not None
         for view in batch:
@@ -222,7 +241,7 @@ async def receive_upload(
             limit_bytes=max_bytes,
         )
     receiver = _Receiver(tmp_dir=tmp_dir, max_bytes=max_bytes, max_field_bytes=max_field_bytes)
-    parser = MultipartParser(
+    receiver.parser = MultipartParser(
         params[b"boundary"],
         callbacks={
             "on_part_begin": receiver.on_part_begin,
@@ -236,21 +255,21 @@ async def receive_upload(
     )
     loop = asyncio.get_running_loop()
     writing: asyncio.Future[None] | None = None
+    chunks: list[bytes] = []
+    gathered = 0
     try:
         async for chunk in stream:
-            parser.write(chunk)
-            if receiver.pending_bytes >= FLUSH_BYTES:
+            chunks.append(chunk)
+            gathered += len(chunk)
+            if gathered >= FLUSH_BYTES:
                 if writing is not None:
                     await writing
-                writing = loop.run_in_executor(None, receiver.write_batch, receiver.take_batch())
-        parser.finalize()
+                writing = loop.run_in_executor(None, partial(receiver.process, chunks, last=False))
+                chunks, gathered = [], 0
         if writing is not None:
             await writing
             writing = None
-        if receiver.file_done:
-            await loop.run_in_executor(
-                None, lambda: receiver.write_batch(receiver.take_batch(), last=True)
-            )
+        await loop.run_in_executor(None, partial(receiver.process, chunks, last=True))
     except MultipartParseError as exc:
         await _settle(writing)
         receiver.cleanup()

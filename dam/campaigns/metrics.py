@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from dam.audit.service import record
 from dam.bounds import MetricAmount, MetricCount, MetricMoney, SafeDate, VersionNumber
+from dam.campaigns import rollup
 from dam.campaigns.attribution import Period, live_on, publication_periods, zone
 from dam.campaigns.service import resolve_channel
 from dam.campaigns.sums import cents
@@ -373,9 +374,9 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
     # and rows and placements per asset are bounded (`dam.bounds`), so no sum can leave a
     # 64-bit integer.
     raw = CampaignMetric.__table__  # type: ignore[attr-defined]
-    rollup = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
+    table = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
     month = month_of(session.get_bind().dialect.name, raw.c.date)
-    session.execute(sa.delete(rollup).where(*rollup_where))
+    session.execute(sa.delete(table).where(*rollup_where))
     summed = (
         sa.select(
             raw.c.campaign_id,
@@ -406,21 +407,23 @@ def _rebuild(session: Session, where: list[Any], rollup_where: list[Any]) -> Non
         "revenue_cents",
         *EMAIL,
     ]
-    session.execute(sa.insert(rollup).from_select(names, summed))
+    session.execute(sa.insert(table).from_select(names, summed))
 
 
 def refresh_rollup(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Recount the rollup for each campaign and asset the rows touch, over the months between
     the earliest and latest day they carry (per campaign; a few untouched months in between
-    are recounted too, which is harmless)."""
+    are recounted too, which is harmless), then the term rollups of those campaign months and
+    the touched assets' patterns (`dam.campaigns.rollup`)."""
     raw = CampaignMetric.__table__  # type: ignore[attr-defined]
-    rollup = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
+    table = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
     spans: dict[str, tuple[Date, Date, set[uuid.UUID]]] = {}
     for row in rows:
         first, last, assets = spans.get(row["campaign_id"], (row["date"], row["date"], set()))
         assets.add(row["asset_id"])
         spans[row["campaign_id"]] = (min(first, row["date"]), max(last, row["date"]), assets)
-    for campaign_id, (first, last, assets) in spans.items():
+    rollup.lock(session)
+    for campaign_id, (first, last, assets) in sorted(spans.items()):
         start, end = first.replace(day=1), next_month(last)
         for chunk in _chunks(sorted(assets), 500):
             _rebuild(
@@ -432,18 +435,21 @@ def refresh_rollup(session: Session, rows: Sequence[dict[str, Any]]) -> None:
                     raw.c.date < end,
                 ],
                 [
-                    rollup.c.campaign_id == campaign_id,
-                    rollup.c.asset_id.in_(chunk),
-                    rollup.c.month >= start,
-                    rollup.c.month < end,
+                    table.c.campaign_id == campaign_id,
+                    table.c.asset_id.in_(chunk),
+                    table.c.month >= start,
+                    table.c.month < end,
                 ],
             )
+        rollup.refresh(session, campaign_id, start, end, sorted(assets))
 
 
 def rebuild_rollup(session: Session) -> None:
-    """Recount the whole rollup (after rows were written outside `upsert_rows`, e.g. a bulk
-    load in SQL)."""
+    """Recount the whole rollup and the term rollups (after rows were written outside
+    `upsert_rows`, e.g. a bulk load in SQL)."""
+    rollup.lock(session)
     _rebuild(session, [], [])
+    rollup.rebuild(session)
 
 
 def ingest_metrics(

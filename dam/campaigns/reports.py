@@ -21,6 +21,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from dam.campaigns import rollup
 from dam.campaigns.metrics import EMAIL, next_month
 from dam.campaigns.schemas import (
     AssetPerformance,
@@ -42,7 +43,6 @@ from dam.models import (
     AssetTerm,
     Campaign,
     CampaignMetric,
-    CampaignMetricMonth,
     DeliveryEvent,
 )
 
@@ -411,49 +411,28 @@ def asset_performance(
     return result
 
 
-def _insight_rows(
-    *,
-    date_from: date | None,
-    date_to: date | None,
-    channels: Sequence[str] | None,
-) -> Any:
-    """(asset, campaign, figures in cents) behind the report: whole months from the rollup,
-    the days of a month the range only cuts through from the daily table, so the sums stay
-    exact whatever the range."""
-    raw = CampaignMetric.__table__  # type: ignore[attr-defined]
-    rollup = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
+def _full_months(
+    date_from: date | None, date_to: date | None
+) -> tuple[date | None, date | None, bool, list[tuple[date | None, date | None]]]:
+    """(first whole month, first month after the whole months, whether there is no whole
+    month, the [lo, hi) day ranges of the months the range only cuts through)."""
     end = date_to + timedelta(days=1) if date_to is not None else None
     first_full = date_from if date_from is None or date_from.day == 1 else next_month(date_from)
     after_full = end.replace(day=1) if end is not None else None
-    no_full_month = first_full is not None and after_full is not None and first_full >= after_full
-    day_ranges: list[tuple[date | None, date | None]] = []
-    parts: list[Any] = []
-    if no_full_month:
-        day_ranges.append((date_from, end))
-    else:
-        if date_from is not None and first_full is not None and date_from < first_full:
-            day_ranges.append((date_from, first_full))
-        if end is not None and after_full is not None and after_full < end:
-            day_ranges.append((after_full, end))
-        months = sa.select(
-            rollup.c.asset_id,
-            rollup.c.campaign_id,
-            rollup.c.channel,
-            rollup.c.currency,
-            rollup.c.impressions,
-            rollup.c.clicks,
-            *(rollup.c[name] for name in EMAIL),
-            rollup.c.conversion_hundredths.label("conversions_cents"),
-            rollup.c.spend_cents,
-            rollup.c.revenue_cents,
-        )
-        if first_full is not None:
-            months = months.where(rollup.c.month >= first_full)
-        if after_full is not None:
-            months = months.where(rollup.c.month < after_full)
-        if channels is not None:
-            months = months.where(rollup.c.channel.in_(list(channels)))
-        parts.append(months)
+    if first_full is not None and after_full is not None and first_full >= after_full:
+        return first_full, after_full, True, [(date_from, end)]
+    days: list[tuple[date | None, date | None]] = []
+    if date_from is not None and first_full is not None and date_from < first_full:
+        days.append((date_from, first_full))
+    if end is not None and after_full is not None and after_full < end:
+        days.append((after_full, end))
+    return first_full, after_full, False, days
+
+
+def _day_rows(day_ranges: Sequence[tuple[date | None, date | None]], channels: Any) -> Any:
+    """The daily rows of the months a range only cuts through, figures in cents."""
+    raw = CampaignMetric.__table__  # type: ignore[attr-defined]
+    parts = []
     for lo, hi in day_ranges:
         days = sa.select(
             raw.c.asset_id,
@@ -498,47 +477,110 @@ def creative_insights(
         suggestions = pack.suggest_facet(facet)
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
         raise Invalid(f"unknown facet {facet!r}{hint}", code="unknown_facet")
-    rows = _insight_rows(date_from=date_from, date_to=date_to, channels=channels)
-    terms = AssetTerm.__table__  # type: ignore[attr-defined]
-    joined = rows.join(terms, terms.c.asset_id == rows.c.asset_id)
-    if _dialect(session) == "postgresql":
-        # The distinct counts sort ~one row per (asset, campaign, term); at the default 4 MB
-        # that sort spills to disk. Scoped to this transaction.
-        session.execute(sa.text("SET LOCAL work_mem = '64MB'"))
-    # Sums by term, family and currency (money is never added across currencies); the
-    # evidence counts by term alone.
+    dialect = _dialect(session)
+    emails = email_channels(pack)
+    first_full, after_full, no_full_month, day_ranges = _full_months(date_from, date_to)
     parts: dict[str, Parts] = {}
-    for row in session.execute(
-        sa.select(
-            terms.c.term,
-            rows.c.currency,
-            _family(rows.c.channel, email_channels(pack)),
-            *_sum_columns(_dialect(session), rows, in_cents=True),
-        )
-        .select_from(joined)
-        .where(terms.c.facet == facet_id)
-        .group_by(terms.c.term, rows.c.currency, "family")
-    ):
-        parts.setdefault(str(row.term), {})[(row.family, row.currency)] = _sums(row)
-    # The evidence behind each term, without count(DISTINCT) (a sort of the whole join): the
-    # assets with the term that have figures (a semi-join; a term lists an asset once), and
-    # the distinct (term, campaign) pairs counted.
-    with_figures = (
-        sa.select(terms.c.term, sa.func.count().label("n"))
-        .where(terms.c.facet == facet_id, terms.c.asset_id.in_(sa.select(rows.c.asset_id)))
-        .group_by(terms.c.term)
-    )
-    pairs = (
-        sa.select(terms.c.term, rows.c.campaign_id)
-        .distinct()
-        .select_from(joined)
-        .where(terms.c.facet == facet_id)
-        .subquery("pairs")
-    )
-    in_campaigns = sa.select(pairs.c.term, sa.func.count().label("n")).group_by(pairs.c.term)
-    assets_of = {str(term): int(n) for term, n in session.execute(with_figures)}
-    campaigns_of = {str(term): int(n) for term, n in session.execute(in_campaigns)}
-    evidence = {term: (assets_of.get(term, 0), campaigns_of.get(term, 0)) for term in parts}
+    campaigns_of: dict[str, set[str]] = {}
+    assets_of: dict[str, int] = {}
+    full_channels = frozenset(channels) if channels is not None else None
+
+    def add(term: str, key: tuple[str, str], sums: Sums) -> None:
+        line = parts.setdefault(term, {})
+        if key in line:
+            line[key].add(sums)
+        else:
+            line[key] = sums
+
+    if not no_full_month:
+        # Whole months from the term rollup: sums by term, family and currency (money is never
+        # added across currencies), the campaigns behind each term, and the assets counted
+        # over the patterns of cells that meet the range and the channels.
+        where = [rollup.term_months.c.facet == facet_id]
+        if first_full is not None:
+            where.append(rollup.term_months.c.month >= first_full)
+        if after_full is not None:
+            where.append(rollup.term_months.c.month < after_full)
+        if channels is not None:
+            where.append(rollup.term_months.c.channel.in_(list(channels)))
+        months = sa.select(
+            rollup.term_months.c.term,
+            rollup.term_months.c.campaign_id,
+            rollup.term_months.c.channel,
+            rollup.term_months.c.currency,
+            rollup.term_months.c.impressions,
+            rollup.term_months.c.clicks,
+            *(rollup.term_months.c[name] for name in EMAIL),
+            rollup.term_months.c.conversion_hundredths.label("conversions_cents"),
+            rollup.term_months.c.spend_cents,
+            rollup.term_months.c.revenue_cents,
+        ).where(*where)
+        source = months.subquery("months")
+        for row in session.execute(
+            sa.select(
+                source.c.term,
+                source.c.currency,
+                _family(source.c.channel, emails),
+                *_sum_columns(dialect, source, in_cents=True),
+            ).group_by(source.c.term, source.c.currency, "family")
+        ):
+            add(str(row.term), (row.family, row.currency), _sums(row))
+        for term, campaign_id in session.execute(
+            sa.select(rollup.term_months.c.term, rollup.term_months.c.campaign_id)
+            .where(*where)
+            .distinct()
+        ):
+            campaigns_of.setdefault(str(term), set()).add(campaign_id)
+        for term, cells, n in session.execute(
+            sa.select(
+                rollup.term_cells.c.term, rollup.term_cells.c.cells, rollup.term_cells.c.assets
+            ).where(rollup.term_cells.c.facet == facet_id)
+        ):
+            if rollup.meets(cells, first_full, after_full, full_channels):
+                assets_of[str(term)] = assets_of.get(str(term), 0) + int(n)
+    if day_ranges:
+        # The days of the months the range only cuts through, from the daily table; their
+        # assets count where they have no figures in the whole months already counted.
+        rows = _day_rows(day_ranges, channels)
+        terms = AssetTerm.__table__  # type: ignore[attr-defined]
+        joined = rows.join(terms, terms.c.asset_id == rows.c.asset_id)
+        for row in session.execute(
+            sa.select(
+                terms.c.term,
+                rows.c.currency,
+                _family(rows.c.channel, emails),
+                *_sum_columns(dialect, rows, in_cents=True),
+            )
+            .select_from(joined)
+            .where(terms.c.facet == facet_id)
+            .group_by(terms.c.term, rows.c.currency, "family")
+        ):
+            add(str(row.term), (row.family, row.currency), _sums(row))
+        for term, campaign_id in session.execute(
+            sa.select(terms.c.term, rows.c.campaign_id)
+            .select_from(joined)
+            .where(terms.c.facet == facet_id)
+            .distinct()
+        ):
+            campaigns_of.setdefault(str(term), set()).add(campaign_id)
+        with_days = sa.select(rows.c.asset_id).distinct().subquery("with_days")
+        for term, cells in session.execute(
+            sa.select(terms.c.term, rollup.asset_cells.c.cells)
+            .select_from(
+                with_days.join(terms, terms.c.asset_id == with_days.c.asset_id).outerjoin(
+                    rollup.asset_cells, rollup.asset_cells.c.asset_id == with_days.c.asset_id
+                )
+            )
+            .where(terms.c.facet == facet_id)
+        ):
+            counted = (
+                not no_full_month
+                and cells is not None
+                and rollup.meets(cells, first_full, after_full, full_channels)
+            )
+            if not counted:
+                assets_of[str(term)] = assets_of.get(str(term), 0) + 1
+    evidence = {term: (assets_of.get(term, 0), len(campaigns_of.get(term, ()))) for term in parts}
     facet_def = pack.facet(facet_id)
     items = []
     for term_id, line in parts.items():

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -150,8 +151,10 @@ class Preset:
             "metadata": str(self.metadata),
         }
 
-    @property
+    @cached_property
     def digest(self) -> str:
+        # Cached: part of every cache key, asked for per preset and item of a feed page; the
+        # preset is frozen, so its definition never changes.
         text = json.dumps(self.definition(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 

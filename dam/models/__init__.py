@@ -510,6 +510,64 @@ class CampaignMetricMonth(SQLModel, table=True):
     bounces: int = Field(default=0, sa_type=sa.BigInteger, sa_column_kwargs={"server_default": "0"})
 
 
+class CampaignTermMonth(SQLModel, table=True):
+    """`campaign_metric_months` summed per term of the assets (via `asset_terms`), campaign,
+    month, channel and currency: what creative insights read for whole months. `assets` is
+    how many rollup rows (one per asset) are behind the row; a row at 0 is deleted. Kept in
+    step by the metrics upsert (a recount of the touched campaign months) and by triggers on
+    `asset_terms` (migration 0021), so a term edit is reflected in the same transaction."""
+
+    __tablename__ = "campaign_term_months"
+    __table_args__ = (
+        sa.Index("ix_campaign_term_months_campaign_id_month", "campaign_id", "month"),
+    )
+
+    facet: str = Field(primary_key=True)
+    term: str = Field(primary_key=True)
+    month: Date = Field(primary_key=True)
+    channel: str = Field(primary_key=True, max_length=64)
+    campaign_id: str = Field(primary_key=True, max_length=64)
+    currency: str = Field(default="", primary_key=True, max_length=3)
+    assets: int = Field(default=0, sa_type=sa.BigInteger)
+    impressions: int = Field(default=0, sa_type=sa.BigInteger)
+    clicks: int = Field(default=0, sa_type=sa.BigInteger)
+    conversion_hundredths: int = Field(default=0, sa_type=sa.BigInteger)
+    spend_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    revenue_cents: int = Field(default=0, sa_type=sa.BigInteger)
+    sends: int = Field(default=0, sa_type=sa.BigInteger)
+    deliveries: int = Field(default=0, sa_type=sa.BigInteger)
+    opens: int = Field(default=0, sa_type=sa.BigInteger)
+    unique_opens: int = Field(default=0, sa_type=sa.BigInteger)
+    unsubscribes: int = Field(default=0, sa_type=sa.BigInteger)
+    bounces: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class CampaignAssetCells(SQLModel, table=True):
+    """The (month, channel) cells in which an asset has figures in any campaign, as a JSON
+    list (`cells`) and its digest: the asset's pattern. Written by the metrics upsert."""
+
+    __tablename__ = "campaign_asset_cells"
+
+    asset_id: uuid.UUID = Field(primary_key=True)
+    digest: str = Field(max_length=32)
+    cells: str
+
+
+class CampaignTermCells(SQLModel, table=True):
+    """How many assets of a term have each pattern of cells (`CampaignAssetCells`): the
+    number of distinct assets with figures under any month and channel filter is the sum over
+    the patterns that meet the filter, without reading an asset. Kept by the metrics upsert
+    and by the `asset_terms` triggers (migration 0021)."""
+
+    __tablename__ = "campaign_term_cells"
+
+    facet: str = Field(primary_key=True)
+    term: str = Field(primary_key=True)
+    digest: str = Field(primary_key=True, max_length=32)
+    cells: str
+    assets: int = Field(default=0, sa_type=sa.BigInteger)
+
+
 class UploadState(StrEnum):
     receiving = "receiving"
     completed = "completed"  # the asset was created: `asset_id`
@@ -732,8 +790,11 @@ __all__ = [
     "BriefAsset",
     "BriefStatus",
     "Campaign",
+    "CampaignAssetCells",
     "CampaignMetric",
     "CampaignMetricMonth",
+    "CampaignTermCells",
+    "CampaignTermMonth",
     "Collection",
     "CollectionGrant",
     "CollectionItem",

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from sqlmodel import Session
 
@@ -46,6 +46,10 @@ class SearchResult:
     total: int
     ids: list[uuid.UUID]  # document ids (an asset's, or its published document's)
     counts: dict[str, int] = field(default_factory=dict)
+    # "eq": `total` and `counts` are exact. "gte": the backend stopped reading matches at a cap
+    # (PostgreSQL text matches, MATCH_CAP), so `total` and `counts` cover the first `total`
+    # matches only and the true figures are at least these.
+    total_relation: Literal["eq", "gte"] = "eq"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -64,7 +65,12 @@ class SearchHit(BaseModel):
 
 
 class SearchPage(BaseModel):
+    # With `total_relation` "gte" the search stopped counting at a cap (PostgreSQL, a search
+    # that reads rows: text, dates or tags; at 2,000 matches): `total` and the facet counts
+    # cover the first `total` matches and the true figures are at least these ("2,000+").
+    # "eq": exact.
     total: int
+    total_relation: Literal["eq", "gte"] = "eq"
     page: int
     page_size: int
     items: list[SearchHit]

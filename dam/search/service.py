@@ -68,7 +68,10 @@ def get_search(ctx: Context) -> SearchBackend:
                 raise RuntimeError("DAM_SEARCH=postgres needs DAM_DATABASE_URL on PostgreSQL")
             from dam.search.postgres_backend import PostgresBackend
 
-            backend = PostgresBackend()
+            backend = PostgresBackend(
+                match_cap=ctx.settings.search_match_cap or None,
+                vacuum_every=ctx.settings.search_vacuum_every,
+            )
         else:
             from dam.search.whoosh_backend import WhooshBackend
 
@@ -173,6 +176,7 @@ def search_assets(
     items = _hits(session, result.ids, principal=principal, params=params)
     return SearchPage(
         total=result.total,
+        total_relation=result.total_relation,
         page=params.page,
         page_size=params.page_size,
         items=items,
@@ -224,11 +228,17 @@ def highlight(text: str, words: set[str], prefix: str | None, *, limit: int | No
     """HTML-escaped `text` (a window of about `limit` characters around the first match when
     given) with matching words in <mark>."""
 
-    def hit(word: str) -> bool:
-        folded = normalize(word)
+    def hit(folded: str) -> bool:
         return folded in words or (prefix is not None and folded.startswith(prefix))
 
-    matches = [m for m in _WORD.finditer(text) if hit(m.group())]
+    if text.isascii():
+        # Folding ASCII keeps every character where it is (controls become spaces, letters
+        # lower case), so the words of the folded text are the words of `text`, folded: one
+        # pass instead of folding each word.
+        folded_text = normalize(text)
+        matches = [m for m in _WORD.finditer(folded_text) if hit(m.group())]
+    else:
+        matches = [m for m in _WORD.finditer(text) if hit(normalize(m.group()))]
     start, end = 0, len(text)
     if limit is not None and len(text) > limit:
         first = matches[0].start() if matches else 0
@@ -240,7 +250,7 @@ def highlight(text: str, words: set[str], prefix: str | None, *, limit: int | No
         if m.start() < start or m.end() > end:
             continue
         out.append(html.escape(text[pos : m.start()]))
-        out.append(f"<mark>{html.escape(m.group())}</mark>")
+        out.append(f"<mark>{html.escape(text[m.start() : m.end()])}</mark>")
         pos = m.end()
     out.append(html.escape(text[pos:end]))
     if end < len(text):

@@ -33,7 +33,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +69,8 @@ SEGMENT_TERM_CACHE_POSTINGS = 500_000
 PREFIX_CACHE_SIZE = 512
 # Phrases whose matches are kept (per segment; in an n-gram index, those checked by position).
 PHRASE_CACHE_SIZE = 256
+# Facet counts kept per segment, by match (see `_SegmentData.counts`).
+COUNT_CACHE_SIZE = 32
 WRITE_TIMEOUT_SECONDS = 10.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -96,15 +97,20 @@ def _schema() -> fields.Schema:
         body=fields.TEXT(analyzer=text, phrase=False),
         title_words=fields.COLUMN(columns.VarBytesColumn()),
         body_words=fields.COLUMN(columns.VarBytesColumn()),
-        keys=fields.KEYWORD(scorable=False),
-        created=fields.NUMERIC(numtype=int, bits=64, signed=True, sortable=True),
-        title_sort=fields.ID(sortable=True),
+        # Filters, facet counts and sorts run on the snapshot's bitsets and orders, never on
+        # whoosh queries: the keys (one a line), dates and sort titles are columns only, not
+        # terms (indexed, they were 40 % of the postings a rebuild writes). An index built
+        # before this has them as fields `keys`, `created` (NUMERIC) and `title_sort` (ID).
+        key_list=fields.COLUMN(columns.VarBytesColumn()),
+        created=fields.COLUMN(columns.NumericColumn("q")),
+        title_sort=fields.COLUMN(columns.VarBytesColumn()),
     )
 
 
 def _keys_field_analyzer(schema: fields.Schema) -> None:
     # Keys hold tags with spaces and commas; one key per line keeps each one a single token.
-    schema["keys"].analyzer = RegexTokenizer(r"[^\n]+")
+    if "keys" in schema:  # an index built before issue 22's columns
+        schema["keys"].analyzer = RegexTokenizer(r"[^\n]+")
 
 
 def _micros(value: datetime) -> int:
@@ -119,13 +125,11 @@ _BYTE_BITS: tuple[tuple[int, ...], ...] = tuple(
 
 @dataclass
 class _Postings:
-    """One term of one field: its documents as a bitset, and each document's BM25F score
-    (computed the first time the term is ranked by, from the weights read with the bitset)."""
+    """One term of one field over the whole index: its documents as a bitset (deleted ones
+    dropped). The weights and scores stay with each segment's (`_SegmentData.term`)."""
 
     bits: int
     count: int
-    weights: dict[int, float]  # emptied once `scores` is computed from it
-    scores: dict[int, float] | None = None
 
 
 @dataclass
@@ -137,11 +141,6 @@ class Snapshot:
     searcher: Searcher
     size: int
     live: int
-    masks: dict[str, int]
-    # Per docnum: the sort keys, each sort order built the first time it is needed.
-    created: list[int]
-    ids: list[str]
-    titles: list[str]
     lock: threading.Lock
     terms: OrderedDict[tuple[str, str], _Postings] = field(default_factory=OrderedDict)
     cached_postings: int = 0
@@ -151,36 +150,33 @@ class Snapshot:
     leaves: list[IndexReader] = field(default_factory=list)
     prefixes: OrderedDict[str, list[str]] = field(default_factory=OrderedDict)
     phrases: OrderedDict[tuple[str, tuple[str, ...]], int] = field(default_factory=OrderedDict)
+    # Filter key -> its live documents over the whole index, combined from the segments' the
+    # first time the key is filtered by in this generation (not every key at every update).
+    combined: dict[str, int] = field(default_factory=dict)
 
-    @cached_property
-    def by_created(self) -> list[int]:
-        """Docnums, oldest first, ties by asset id."""
-        created = self.created
-        # Sorting by the int alone is twice as fast as by (created, id) tuples; the rare runs
-        # of equal times are then put in id order.
-        order = sorted(range(self.size), key=created.__getitem__)
-        ids = self.ids
-        i, n = 0, len(order)
-        while i < n:
-            j = i + 1
-            value = created[order[i]]
-            while j < n and created[order[j]] == value:
-                j += 1
-            if j - i > 1:
-                order[i:j] = sorted(order[i:j], key=ids.__getitem__)
-            i = j
-        return order
+    def mask(self, key: str) -> int:
+        found = self.combined.get(key)
+        if found is None:
+            found = 0
+            for offset, data in self.spans:
+                bits = data.masks.get(key)
+                if bits:
+                    found |= bits << offset
+            found = self.combined[key] = found & self.live
+        return found
 
-    @cached_property
-    def created_sorted(self) -> list[int]:
-        """Created values in `by_created` order, for date ranges."""
-        return [self.created[d] for d in self.by_created]
+    def local(self, bits: int) -> Iterator[tuple[int, _SegmentData, int]]:
+        """(offset, segment data, the segment's part of `bits`) of each segment `bits` holds
+        documents of."""
+        for offset, data in self.spans:
+            part = (bits >> offset) & ((1 << len(data.ids)) - 1)
+            if part:
+                yield offset, data, part
 
-    @cached_property
-    def by_title(self) -> list[int]:
-        return sorted(
-            range(self.size), key=list(zip(self.titles, self.ids, strict=True)).__getitem__
-        )
+    def doc_id(self, docnum: int) -> str:
+        i = bisect.bisect_right(self.spans, docnum, key=lambda span: span[0]) - 1
+        offset, data = self.spans[i]
+        return data.ids[docnum - offset]
 
     def mask_of(self, docnums: Iterable[int]) -> int:
         buf = bytearray((self.size + 7) // 8)
@@ -218,51 +214,25 @@ class Snapshot:
         return found
 
     def _combined(self, fieldname: str, text: str) -> _Postings:
-        """A term's postings over the whole index, from each segment's (read once per segment:
-        after an update only the new segment's are read, not every segment's again)."""
+        """A term's documents over the whole index, from each segment's (read once per
+        segment: after an update only the new segment's are read, not every segment's again)."""
         bits = 0
-        weights: dict[int, float] = {}
+        count = 0
         for (offset, data), leaf in zip(self.spans, self.leaves, strict=True):
             local_bits, local_weights = data.term(leaf, fieldname, text)
-            if not local_bits:
-                continue
-            bits |= local_bits << offset
-            if offset:
-                weights.update({d + offset: w for d, w in local_weights.items()})
-            else:
-                weights.update(local_weights)
-        return _Postings(bits=bits, count=len(weights), weights=weights)
+            if local_bits:
+                bits |= local_bits << offset
+                count += len(local_weights)
+        return _Postings(bits=bits & self.live, count=count)
 
-    def scores(self, fieldname: str, text: str) -> dict[int, float]:
-        postings = self.term(fieldname, text)
-        if postings.scores is None:
-            postings.scores = self._score_all(fieldname, text, postings.weights)
-            postings.weights = {}
-        return postings.scores
-
-    def _score_all(self, fieldname: str, text: str, weights: dict[int, float]) -> dict[int, float]:
-        # The same BM25F as whoosh's scorer (weights already carry the field boost), with each
-        # document's field length read once and kept with its segment, so a new snapshot after
-        # an update only reads the lengths of the new segment's documents.
+    def bm25(self, fieldname: str, text: str) -> tuple[float, float, float, float]:
+        """(idf, k1 + 1, k1 * (1 - b), k1 * b / average length): the same BM25F as whoosh's
+        scorer, whose document statistics change with every update."""
         searcher = self.searcher
         model = searcher.weighting
         b, k1 = (model.B, model.K1) if isinstance(model, BM25F) else (0.75, 1.2)
-        idf = searcher.idf(fieldname, text)
         avg = searcher.avg_field_length(fieldname) or 1
-        starts = [offset for offset, _ in self.spans]
-        lengths = [data.field_lengths(fieldname) for _, data in self.spans]
-        field_length = searcher.doc_field_length
-        norm_a = k1 * (1 - b)
-        norm_b = k1 * b / avg
-        out: dict[int, float] = {}
-        for d, w in weights.items():
-            i = bisect.bisect_right(starts, d) - 1
-            local = lengths[i]
-            dl = local[d - starts[i]]
-            if dl < 0:
-                dl = local[d - starts[i]] = field_length(d, fieldname, 1)
-            out[d] = idf * (w * (k1 + 1)) / (w + norm_a + norm_b * dl)
-        return out
+        return searcher.idf(fieldname, text), k1 + 1, k1 * (1 - b), k1 * b / avg
 
 
 def _blocks(
@@ -328,6 +298,14 @@ class _SegmentData:
         default_factory=OrderedDict
     )
     cached_postings: int = 0
+    # Sort orders of local docnums ("created", "title") and the created values in date order.
+    orders: dict[str, list[int]] = field(default_factory=dict)
+    # (count prefixes, local match) -> counts, the most recent last.
+    count_cache: OrderedDict[tuple[tuple[str, ...], int], dict[str, int]] = field(
+        default_factory=OrderedDict
+    )
+    # Count prefixes -> the keys counted for them.
+    counted: dict[tuple[str, ...], list[tuple[str, int]]] = field(default_factory=dict)
     # Snapshots of several generations share a segment's data: its caches have their own lock.
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -356,6 +334,64 @@ class _SegmentData:
             found = self.lengths[fieldname] = [-1] * len(self.ids)
         return found
 
+    # The segment's documents in each sort order, sorted once per segment (not once per index
+    # generation, i.e. after every update): a page is the first of each segment's, merged.
+
+    def by_created(self) -> list[int]:
+        """Local docnums, oldest first, ties by asset id, then docnum."""
+        found = self.orders.get("created")
+        if found is None:
+            found = self.orders["created"] = whoosh_build.created_order(self.created, self.ids)
+        return found
+
+    def created_sorted(self) -> list[int]:
+        """Created values in `by_created` order, for date ranges."""
+        found = self.orders.get("created_values")
+        if found is None:
+            created = self.created
+            found = self.orders["created_values"] = [created[d] for d in self.by_created()]
+        return found
+
+    def by_title(self) -> list[int]:
+        """Local docnums by sort title, ties by asset id, then docnum."""
+        found = self.orders.get("title")
+        if found is None:
+            found = self.orders["title"] = whoosh_build.title_order(self.titles, self.ids)
+        return found
+
+    def counts(self, prefixes: tuple[str, ...], local: int) -> dict[str, int]:
+        """Per key with one of `prefixes`, how many of the local docnums `local` hold it (none:
+        left out). The last few answers are kept: a segment's bitsets never change, so the same
+        match in it (the same browse, or any match in an old segment an update did not touch)
+        has the same counts."""
+        cache_key = (prefixes, local)
+        with self.lock:
+            found = self.count_cache.get(cache_key)
+            if found is not None:
+                self.count_cache.move_to_end(cache_key)
+                return found
+        found = {}
+        for key, bits in self.keys_with(prefixes):
+            n = (bits & local).bit_count()
+            if n:
+                found[key] = n
+        with self.lock:
+            self.count_cache[cache_key] = found
+            if len(self.count_cache) > COUNT_CACHE_SIZE:
+                self.count_cache.popitem(last=False)
+        return found
+
+    def keys_with(self, prefixes: tuple[str, ...]) -> list[tuple[str, int]]:
+        """(key, local bitset) of the keys starting with one of `prefixes`."""
+        found = self.counted.get(prefixes)
+        if found is None:
+            found = [(key, bits) for key, bits in self.masks.items() if key.startswith(prefixes)]
+            with self.lock:
+                self.counted[prefixes] = found
+                if len(self.counted) > 16:
+                    self.counted.pop(next(iter(self.counted)))
+        return found
+
 
 def _read_segment(leaf: IndexReader, directory: Path | None = None) -> _SegmentData:
     size = leaf.doc_count_all()
@@ -369,19 +405,42 @@ def _read_segment(leaf: IndexReader, directory: Path | None = None) -> _SegmentD
                 created=sidecar.created,
                 ids=sidecar.ids,
                 titles=sidecar.titles,
+                orders=_sidecar_orders(sidecar),
             )
-    masks: dict[str, int] = {}
-    for raw in leaf.lexicon("keys"):
-        key = raw.decode("utf-8")
-        masks[key] = _bitset((ids for ids, _ in _blocks(leaf, "keys", key, weights=False)), size)
     if not size:
-        return _SegmentData(masks=masks, created=[], ids=[], titles=[])
+        return _SegmentData(masks={}, created=[], ids=[], titles=[])
+    if "key_list" in leaf.schema:
+        masks = _masks_from_column(leaf, size)
+        titles = [raw.decode() for raw in leaf.column_reader("title_sort")]
+    else:  # an index built before issue 22's columns: keys are terms
+        masks = {}
+        for raw in leaf.lexicon("keys"):
+            key = raw.decode("utf-8")
+            blocks = (ids for ids, _ in _blocks(leaf, "keys", key, weights=False))
+            masks[key] = _bitset(blocks, size)
+        titles = list(leaf.column_reader("title_sort"))
     return _SegmentData(
         masks=masks,
         created=list(leaf.column_reader("created")),
         ids=list(leaf.column_reader("id")),
-        titles=list(leaf.column_reader("title_sort")),
+        titles=titles,
     )
+
+
+def _masks_from_column(leaf: IndexReader, size: int) -> dict[str, int]:
+    """Each key's bitset from the keys column (one key a line per document)."""
+    docnums: dict[str, list[int]] = {}
+    for d, raw in enumerate(leaf.column_reader("key_list")):
+        if raw:
+            for key in dict.fromkeys(raw.decode().split("\n")):
+                if key:
+                    docnums.setdefault(key, []).append(d)
+    return {key: _bitset([found], size) for key, found in docnums.items()}
+
+
+def _sidecar_orders(sidecar: whoosh_build.Sidecar) -> dict[str, list[int]]:
+    orders = {"created": sidecar.by_created, "title": sidecar.by_title}
+    return {name: order for name, order in orders.items() if order is not None}
 
 
 def _segment_key(leaf: IndexReader) -> str | None:
@@ -399,10 +458,6 @@ def _build_snapshot(
     size = reader.doc_count_all()
     nbytes = (size + 7) // 8
     live_buf = bytearray(b"\xff" * nbytes)
-    masks: dict[str, int] = {}
-    created: list[int] = []
-    ids: list[str] = []
-    titles: list[str] = []
     used: dict[str, _SegmentData] = {}
     spans: list[tuple[int, _SegmentData]] = []
     leaves: list[IndexReader] = []
@@ -419,20 +474,11 @@ def _build_snapshot(
             for d in leaf.deleted_docs_set:
                 d += offset
                 live_buf[d >> 3] &= ~(1 << (d & 7)) & 0xFF
-        for name, bits in data.masks.items():
-            masks[name] = masks.get(name, 0) | (bits << offset)
-        created.extend(data.created)
-        ids.extend(data.ids)
-        titles.extend(data.titles)
     live = int.from_bytes(live_buf, "little") & ((1 << size) - 1)
     snapshot = Snapshot(
         searcher=searcher,
         size=size,
         live=live,
-        masks={name: bits & live for name, bits in masks.items()},
-        created=created,
-        ids=ids,
-        titles=titles,
         lock=threading.Lock(),
         spans=spans,
         leaves=leaves,
@@ -585,7 +631,7 @@ class WhooshBackend:
         for alternatives in request.filters:
             either = 0
             for key in alternatives:
-                either |= snap.masks.get(key, 0)
+                either |= snap.mask(key)
             matched &= either
             if not matched:
                 break
@@ -606,16 +652,20 @@ class WhooshBackend:
                 docnums = _ranked(snap, leaves, matched, want)[request.offset :]
             else:
                 docnums = _ordered(snap, matched, request.sort, want)[request.offset :]
-            ids = [uuid.UUID(snap.searcher.stored_fields(d)["id"]) for d in docnums]
+            ids = [uuid.UUID(snap.doc_id(d)) for d in docnums]
         return SearchResult(total=total, ids=ids, counts=counts)
 
     def _date_mask(self, snap: Snapshot, request: SearchRequest) -> int:
-        lo, hi = 0, len(snap.created_sorted)
-        if request.created_after:
-            lo = bisect_left(snap.created_sorted, _micros(request.created_after))
-        if request.created_before:
-            hi = bisect_left(snap.created_sorted, _micros(request.created_before))
-        return snap.mask_of(snap.by_created[lo:hi])
+        after = _micros(request.created_after) if request.created_after else None
+        before = _micros(request.created_before) if request.created_before else None
+        bits = 0
+        for offset, data in snap.spans:
+            values = data.created_sorted()
+            lo = bisect_left(values, after) if after is not None else 0
+            hi = bisect_left(values, before) if before is not None else len(values)
+            if lo < hi:
+                bits |= _bitset([data.by_created()[lo:hi]], len(data.ids)) << offset
+        return bits & snap.live
 
 
 def _shingles(words: Sequence[str]) -> str:
@@ -641,11 +691,13 @@ def _fields(doc: SearchDocument, schema: fields.Schema) -> dict[str, Any]:
     }
     if "title_ng" in schema:  # an index built with n-gram fields, before issue 22
         values.update(title_ng=_shingles(title), body_ng=_shingles(body))
-    values |= {
-        "keys": "\n".join(doc.keys),
-        "created": _micros(doc.created_at),
-        "title_sort": doc.title_sort or "\uffff",  # untitled assets sort last
-    }
+    keys = "\n".join(doc.keys)
+    title_sort = doc.title_sort or "\uffff"  # untitled assets sort last
+    values["created"] = _micros(doc.created_at)
+    if "key_list" in schema:
+        values |= {"key_list": keys.encode(), "title_sort": title_sort.encode()}
+    else:  # an index built before issue 22's columns
+        values |= {"keys": keys, "title_sort": title_sort}
     # An index built before a field existed keeps working until `dam search reindex`.
     return {name: value for name, value in values.items() if name in schema}
 
@@ -755,14 +807,25 @@ def _match_phrase(snap: Snapshot, fieldname: str, words: Sequence[str]) -> tuple
 def _phrase_in_column(leaf: IndexReader, column: str, needle: bytes, candidates: int) -> int:
     """The candidates (local docnums holding every word) whose text has the words in a row:
     `needle` is them joined by spaces with a space either side."""
-    reader = leaf.column_reader(column)
+    reader = leaf.column_reader(column, translate=False)
     nbytes = (leaf.doc_count_all() + 7) // 8 or 1
     found = bytearray(nbytes)
+    buf = getattr(getattr(reader, "_dbfile", None), "_buf", None)
+    if isinstance(reader, columns.VarBytesColumn.Reader) and buf is not None:
+        # A column in a memory-mapped segment: each text sliced from the map directly (the
+        # reader's own offsets and lengths), not through three method calls per document.
+        start, offsets, lengths = reader._basepos, reader._offsets, reader._lengths
+
+        def text(d: int) -> Any:
+            at = start + offsets[d]
+            return buf[at : at + lengths[d]]
+    else:
+        text = reader.__getitem__
     for i, byte in enumerate(candidates.to_bytes(nbytes, "little")):
         if byte:
             base = i << 3
             for k in _BYTE_BITS[byte]:
-                if needle in b" " + reader[base + k] + b" ":
+                if needle in b" " + text(base + k) + b" ":
                     found[i] |= 1 << k
     return int.from_bytes(found, "little")
 
@@ -827,52 +890,98 @@ def _verify_phrase(
 
 def _ranked(snap: Snapshot, leaves: Sequence[Leaf], matched: int, want: int) -> list[int]:
     """The `want` best matched documents by BM25F summed over the query's terms, as whoosh
-    sums the scores of an And/Or; ties by docnum. Only matched documents are scored."""
-    docs = snap.docnums(matched)
-    inside: set[int] | None = None
+    sums the scores of an And/Or; ties by docnum. Only matched documents are scored, segment
+    by segment from each one's weights and field lengths (read once per segment), with the
+    index-wide idf and average length of this generation."""
+    params = [(fieldname, text, *snap.bm25(fieldname, text)) for fieldname, text in leaves]
     scores: dict[int, float] = {}
     get = scores.get
-    for fieldname, text in leaves:
-        term_scores = snap.scores(fieldname, text)
-        if len(term_scores) < len(docs):
-            if inside is None:
-                inside = set(docs)
-            for d, value in term_scores.items():
-                if d in inside:
-                    scores[d] = get(d, 0.0) + value
-        else:
-            term_get = term_scores.get
-            for d in docs:
-                score = term_get(d)
-                if score is not None:
-                    scores[d] = get(d, 0.0) + score
+    for (offset, data), leaf in zip(snap.spans, snap.leaves, strict=True):
+        size = len(data.ids)
+        local = (matched >> offset) & ((1 << size) - 1)
+        if not local:
+            continue
+        count = local.bit_count()
+        docs: list[int] | None = None
+        buf = local.to_bytes((size + 7) // 8 or 1, "little")
+        for fieldname, text, idf, k1p1, norm_a, norm_b in params:
+            _, weights = data.term(leaf, fieldname, text)
+            if not weights:
+                continue
+            lengths = data.field_lengths(fieldname)
+            field_length = leaf.doc_field_length
+            if count < len(weights):  # look the few matched documents up in the term's
+                if docs is None:
+                    docs = _local_docnums(local, size)
+                weight_of = weights.get
+                pairs: Iterable[tuple[int, float]] = (
+                    (d, w) for d in docs if (w := weight_of(d)) is not None
+                )
+            else:
+                pairs = ((d, w) for d, w in weights.items() if buf[d >> 3] >> (d & 7) & 1)
+            for d, w in pairs:
+                dl = lengths[d]
+                if dl < 0:
+                    dl = lengths[d] = field_length(d, fieldname, 1)
+                key = d + offset
+                scores[key] = get(key, 0.0) + idf * (w * k1p1) / (w + norm_a + norm_b * dl)
     return heapq.nsmallest(want, scores, key=lambda d: (-scores[d], d))
 
 
 def _counts(snap: Snapshot, matched: int, prefixes: Sequence[str]) -> dict[str, int]:
+    """Per key with one of the prefixes, how many matched documents hold it: summed over the
+    segments, each key's segment bitset ANDed with the segment's part of the match."""
     counts: dict[str, int] = {}
     if not matched or not prefixes:
         return counts
     wanted = tuple(prefixes)
-    for key, mask in snap.masks.items():
-        if key.startswith(wanted):
-            n = (mask & matched).bit_count()
-            if n:
-                counts[key] = n
+    get = counts.get
+    for _, data, local in snap.local(matched):
+        for key, n in data.counts(wanted, local).items():
+            counts[key] = get(key, 0) + n
     return counts
 
 
 def _ordered(snap: Snapshot, matched: int, sort: SortOrder, want: int) -> list[int]:
-    bits = snap.to_bytes(matched)
-    if sort == SortOrder.by_title:
-        order: Iterable[int] = snap.by_title
-    elif sort == SortOrder.oldest:
-        order = snap.by_created
-    else:  # newest, and relevance without any text to rank by
-        order = reversed(snap.by_created)
+    """The first `want` matched docnums in the sort order: each segment's first `want` in its
+    own order (sorted once per segment), merged by the same keys."""
+    newest = sort not in (SortOrder.by_title, SortOrder.oldest)  # relevance without text too
+    candidates: list[tuple[Any, ...]] = []
+    for offset, data, local in snap.local(matched):
+        if sort == SortOrder.by_title:
+            primary: list[Any] = data.titles
+            order: Sequence[int] = data.by_title()
+        else:
+            primary = data.created
+            order = data.by_created()
+        ids = data.ids
+        count = local.bit_count()
+        size = len(ids)
+        if count * count * 4 <= want * size:
+            # Few matches here: sorting them beats walking the order until `want` are found.
+            docs: Iterable[int] = _local_docnums(local, size)
+        else:
+            docs = _first_in(order, local, size, want, reverse=newest)
+        candidates.extend((primary[d], ids[d], d + offset) for d in docs)
+    best = heapq.nlargest(want, candidates) if newest else heapq.nsmallest(want, candidates)
+    return [d for _, _, d in best]
+
+
+def _local_docnums(bits: int, size: int) -> list[int]:
     out: list[int] = []
-    for d in order:
-        if bits[d >> 3] >> (d & 7) & 1:
+    for i, byte in enumerate(bits.to_bytes((size + 7) // 8 or 1, "little")):
+        if byte:
+            base = i << 3
+            out.extend(base + k for k in _BYTE_BITS[byte])
+    return out
+
+
+def _first_in(order: Sequence[int], bits: int, size: int, want: int, *, reverse: bool) -> list[int]:
+    """The first `want` docnums of `order` (or of its reverse) that are in `bits`."""
+    buf = bits.to_bytes((size + 7) // 8 or 1, "little")
+    out: list[int] = []
+    for d in reversed(order) if reverse else order:
+        if buf[d >> 3] >> (d & 7) & 1:
             out.append(d)
             if len(out) >= want:
                 break

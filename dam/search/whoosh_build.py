@@ -19,13 +19,17 @@ import subprocess
 import sys
 import traceback
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from whoosh import formats
+from whoosh.analysis.tokenizers import RegexTokenizer
+
 SIDECAR_EXT = ".damsnap"
-FORMAT = 2
+FORMAT = 3
 # Documents per batch sent to a child: large enough that pickling is cheap per document.
 BATCH = 500
 # Below this many documents one process does it all: starting the children costs a second.
@@ -43,6 +47,33 @@ class Sidecar:
     created: list[int]
     ids: list[str]
     titles: list[str]
+    # The segment's sort orders (`created_order`, `title_order`), sorted by the child (None in
+    # a format 2 sidecar, written before them).
+    by_created: list[int] | None
+    by_title: list[int] | None
+
+
+def created_order(created: list[int], ids: list[str]) -> list[int]:
+    """Docnums, oldest first, ties by id, then docnum."""
+    # Sorting by the int alone is twice as fast as by (created, id) tuples; the rare runs of
+    # equal times are then put in id order.
+    order = sorted(range(len(created)), key=created.__getitem__)
+    i, n = 0, len(order)
+    while i < n:
+        j = i + 1
+        value = created[order[i]]
+        while j < n and created[order[j]] == value:
+            j += 1
+        if j - i > 1:
+            order[i:j] = sorted(order[i:j], key=ids.__getitem__)
+        i = j
+    return order
+
+
+def title_order(titles: list[str], ids: list[str]) -> list[int]:
+    """Docnums by title, ties by id, then docnum."""
+    keys = list(zip(titles, ids, strict=True))
+    return sorted(range(len(keys)), key=keys.__getitem__)
 
 
 def sidecar_path(directory: Path, segment_id: str) -> Path:
@@ -60,20 +91,29 @@ def read_sidecar(directory: Path, segment_id: str, *, size: int) -> Sidecar | No
         data = pickle.loads(raw)  # noqa: S301 (written by this module, in the index directory)
     except Exception:
         return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("size") != size:
+    # Format 2 (before the sort orders) is read too: its orders are sorted on first use.
+    if not isinstance(data, dict) or data.get("format") not in (2, FORMAT):
+        return None
+    if data.get("size") != size:
         return None
     try:
         created = array("q")
         created.frombytes(data["created"])
+        by_created, by_title = array("I"), array("I")
+        by_created.frombytes(data.get("by_created", b""))
+        by_title.frombytes(data.get("by_title", b""))
         sidecar = Sidecar(
             masks={k: int.from_bytes(v, "little") for k, v in data["masks"].items()},
             created=created.tolist(),
             ids=_unjoin(data["ids"], size),
             titles=_unjoin(data["titles"], size),
+            by_created=by_created.tolist() if "by_created" in data else None,
+            by_title=by_title.tolist() if "by_title" in data else None,
         )
     except Exception:
         return None
-    if not len(sidecar.created) == len(sidecar.ids) == len(sidecar.titles) == size:
+    columns = (sidecar.created, sidecar.ids, sidecar.titles, sidecar.by_created, sidecar.by_title)
+    if any(column is not None and len(column) != size for column in columns):
         return None
     return sidecar
 
@@ -100,12 +140,13 @@ class _SidecarBuilder:
         self.titles: list[str] = []
 
     def add(self, docnum: int, fields: dict[str, Any]) -> None:
-        for key in dict.fromkeys(fields.get("keys", "").split("\n")):
+        # A build writes the current schema: keys and sort title as UTF-8 columns.
+        for key in dict.fromkeys(fields["key_list"].decode().split("\n")):
             if key:
                 self.keys.setdefault(key, []).append(docnum)
         self.created.append(fields["created"])
         self.ids.append(fields["id"])
-        self.titles.append(fields["title_sort"])
+        self.titles.append(fields["title_sort"].decode())
 
     def write(self, directory: Path, segment_id: str) -> None:
         size = len(self.ids)
@@ -123,11 +164,48 @@ class _SidecarBuilder:
             "created": array("q", self.created).tobytes(),
             "ids": _join(self.ids),
             "titles": _join(self.titles),
+            "by_created": array("I", created_order(self.created, self.ids)).tobytes(),
+            "by_title": array("I", title_order(self.titles, self.ids)).tobytes(),
         }
         target = sidecar_path(directory, segment_id)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, target)
+
+
+# whoosh's SpaceSeparatedTokenizer: what the text fields are analyzed with.
+_SPACE_SEPARATED = r"[^ \t\r\n]+"
+
+
+def _fast_word_values(fieldobj: Any) -> None:
+    """Give a text field analyzed by whoosh's SpaceSeparatedTokenizer into a Frequency format
+    (title and body) the same postings without a Token object per word: the words found by the
+    tokenizer's own expression in one C call, counted, each weighted by its count times the
+    format's boost (a token's boost is 1.0), the value its packed count. Patched on this
+    process's schema only (a build child's): the index's schema stays whoosh's."""
+    fmt = fieldobj.format
+    analyzer = fieldobj.analyzer
+    if not (
+        type(fmt) is formats.Frequency
+        and type(analyzer) is RegexTokenizer
+        and analyzer.expression.pattern == _SPACE_SEPARATED
+        and not analyzer.gaps
+    ):
+        return
+    original = fmt.word_values
+    findall = analyzer.expression.findall
+    boost = fmt.field_boost
+    pack = formats.pack_uint
+
+    def word_values(value: Any, analyzer: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
+            return original(value, analyzer, **kwargs)
+        return (
+            (word, freq, float(freq) * boost, pack(freq))
+            for word, freq in Counter(findall(value)).items()
+        )
+
+    fmt.word_values = word_values
 
 
 def _write_segment(directory: Path, batches: Iterable[list[dict[str, Any]]]) -> bytes | None:
@@ -139,6 +217,8 @@ def _write_segment(directory: Path, batches: Iterable[list[dict[str, Any]]]) -> 
     ix = index.open_dir(str(directory))
     # _lk=False: the parent holds the index's lock for the whole build.
     writer = SegmentWriter(ix, _lk=False, limitmb=LIMIT_MB)
+    for name in writer.schema.names():
+        _fast_word_values(writer.schema[name])
     sidecar = _SidecarBuilder()
     docnum = 0
     try:

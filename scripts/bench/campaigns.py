@@ -2,10 +2,13 @@
 
     python scripts/bench/campaigns.py [--url postgresql://postgres@127.0.0.1:5432/test]
 
-Builds a throw-away schema with 100k published assets, 1k campaigns (each asset in 1-3) and
-1M metric rows, inserted directly with COPY / INSERT … SELECT (no blobs needed), then times
-the real code paths: the feed and ingestion through the HTTP app (in-process ASGI client, so
-auth, validation and JSON are included) and the service functions on their own.
+Builds a throw-away schema with 100k (`--assets`) published assets, 1k campaigns (each asset in
+1-3) and 1M metric rows, inserted directly with COPY / INSERT … SELECT (no blobs needed), then
+times the real code paths: the feed over real HTTP (`dam serve` in a subprocess on a free port,
+an httpx client with keep-alive; the server's CPU time per request read from /proc), through the
+in-process ASGI client and as the service call alone; ingestion through the service and the HTTP
+app; creative insights (whole months, a channel, a range that cuts through months). Every figure
+is printed beside its budget, with `uptime` before and after.
 """
 
 from __future__ import annotations
@@ -14,13 +17,18 @@ import argparse
 import json
 import os
 import random
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
+from common import uptime_line, wait_http
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -44,6 +52,57 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[18]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def feed_over_http(
+    url: str, tmp: Path, campaigns: list[str], key: str, requests: int, rnd: random.Random
+) -> tuple[list[float], float]:
+    """The feed through a real server: (ms per request, server CPU ms per request)."""
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        DAM_DATABASE_URL=url,
+        DAM_DATA_DIR=str(tmp / "server"),
+        DAM_TAXONOMY_DIR=str(ROOT / "taxonomy"),
+        DAM_RUN_WORKER="false",
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dam.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz")
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
+            for cid in campaigns[:20]:  # warm-up (one connection, kept alive)
+                client.get(f"/api/v1/campaigns/{cid}/assets").raise_for_status()
+            samples: list[float] = []
+            cpu_before = cpu_seconds(server.pid)
+            for _ in range(requests):
+                cid = rnd.choice(campaigns)
+                start = time.perf_counter()
+                response = client.get(f"/api/v1/campaigns/{cid}/assets")
+                samples.append((time.perf_counter() - start) * 1000)
+                assert response.status_code == 200, response.text
+            cpu_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / requests
+        return samples, cpu_ms
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def seed(engine, rnd: random.Random) -> tuple[list[str], dict[str, list[uuid.UUID]]]:  # type: ignore[no-untyped-def]
@@ -164,20 +223,26 @@ def fill_metrics(engine, days: int) -> int:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    global ASSETS  # the seed and the report read the size
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--feed-requests", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the schema for EXPLAIN")
+    parser.add_argument("--schema", default=SCHEMA, help="the throw-away schema's name")
+    parser.add_argument(
+        "--assets", type=int, default=ASSETS, help="library size (docs/scaling.md: 1,000,000)"
+    )
     args = parser.parse_args()
+    ASSETS = args.assets
     rnd = random.Random(26)
 
     admin = create_db_engine(args.url)
     with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-        conn.exec_driver_sql(f"CREATE SCHEMA {SCHEMA}")
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE")
+        conn.exec_driver_sql(f"CREATE SCHEMA {args.schema}")
     admin.dispose()
     sep = "&" if "?" in args.url else "?"
-    url = f"{args.url}{sep}options=-csearch_path%3D{SCHEMA}"
+    url = f"{args.url}{sep}options=-csearch_path%3D{args.schema}"
     engine = create_db_engine(url)
     upgrade(engine)
     tmp = Path(tempfile.mkdtemp(prefix="dam-bench-"))
@@ -205,6 +270,23 @@ def main() -> None:
     app = create_app(ctx=ctx, run_worker=False)
     results: list[tuple[str, str, str, bool]] = []
 
+    print(f"before: {uptime_line()}")
+    http_real, server_cpu = feed_over_http(
+        url, tmp, campaigns, automation_key, args.feed_requests, rnd
+    )
+    results.append(
+        (
+            "campaign feed p95, HTTP (uvicorn)",
+            f"{p95(http_real):.1f} ms",
+            "<= 15 ms",
+            p95(http_real) <= 15,
+        )
+    )
+    print(
+        f"feed over HTTP: median {statistics.median(http_real):.1f} ms, "
+        f"server CPU {server_cpu:.1f} ms/request"
+    )
+
     with TestClient(app) as client:
         # --- feed -----------------------------------------------------------------------
         for cid in campaigns[:20]:  # warm-up
@@ -220,6 +302,7 @@ def main() -> None:
             sizes.append(len(response.json()["items"]))
         svc_ms: list[float] = []
         principal = auth_service.authenticate(Session(engine), token=automation_key, now=NOW)
+        cpu_start = time.process_time()
         for _ in range(args.feed_requests):
             cid = rnd.choice(campaigns)
             start = time.perf_counter()
@@ -234,9 +317,18 @@ def main() -> None:
                     limit=100,
                 )
             svc_ms.append((time.perf_counter() - start) * 1000)
-        print(f"feed: {statistics.mean(sizes):.0f} items/page on average (limit 100)")
+        svc_cpu = (time.process_time() - cpu_start) * 1000 / args.feed_requests
+        print(
+            f"feed: {statistics.mean(sizes):.0f} items/page on average (limit 100); service "
+            f"call median {statistics.median(svc_ms):.1f} ms, CPU {svc_cpu:.1f} ms/call"
+        )
         results.append(
-            ("campaign feed p95, HTTP", f"{p95(http_ms):.1f} ms", "<= 15 ms", p95(http_ms) <= 15)
+            (
+                "campaign feed p95, in-process ASGI",
+                f"{p95(http_ms):.1f} ms",
+                "<= 15 ms",
+                p95(http_ms) <= 15,
+            )
         )
         results.append(
             ("campaign feed p95, service", f"{p95(svc_ms):.1f} ms", "<= 15 ms", p95(svc_ms) <= 15)
@@ -264,7 +356,7 @@ def main() -> None:
         for attempt in range(3):  # first inserts, then restatements (the update path)
             if attempt:  # a restatement changes the figures (an unchanged row is not rewritten)
                 batch = [{**row, "impressions": row["impressions"] + 1} for row in batch]
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             with session_scope(engine) as session:
                 campaign = service.get_campaign(session, big, principal=SYSTEM)
                 n, _ = metrics.ingest_metrics(
@@ -272,7 +364,10 @@ def main() -> None:
                 )
             rates.append(n / (time.perf_counter() - start))
             label = "insert" if attempt == 0 else "upsert"
-            print(f"ingest service {label}: {n} rows, {rates[-1]:,.0f} rows/s")
+            print(
+                f"ingest service {label}: {n} rows, {rates[-1]:,.0f} rows/s "
+                f"(client CPU {time.process_time() - cpu_start:.2f} s)"
+            )
         body = json.dumps(batch)
         start = time.perf_counter()
         response = client.post(
@@ -306,34 +401,54 @@ def main() -> None:
     total = fill_metrics(engine, per_link)
     print(f"campaign_metrics: {total:,} rows")
     pack = ctx.governance.pack
+    cases = [
+        ("creative insights, whole library", {}),
+        ("creative insights, channel=social", {"channel": "social"}),
+        (
+            "creative insights, Oct 2026 (a month)",
+            {"date_from": date(2026, 10, 1), "date_to": date(2026, 10, 31)},
+        ),
+    ]
     timings: list[float] = []
-    for i in range(12):
+    cpu_start = time.process_time()
+    calls = 0
+    for i in range(24):
+        label, params = cases[i % len(cases)]
         start = time.perf_counter()
         with Session(engine) as session:
-            report = reports.creative_insights(
-                session,
-                pack=pack,
-                facet="visual_style",
-                channel="social" if i % 2 else None,
-            )
-        timings.append((time.perf_counter() - start) * 1000)
-    timings = timings[2:]  # warm-up
+            report = reports.creative_insights(session, pack=pack, facet="visual_style", **params)
+        calls += 1
+        if i >= len(cases):  # the first round is the warm-up
+            timings.append((time.perf_counter() - start) * 1000)
+    insights_cpu = (time.process_time() - cpu_start) * 1000 / calls
     print(
         f"insights: {len(report.items)} terms, e.g. {report.items[0].term} "
-        f"roas={report.items[0].roas:.3f} assets={report.items[0].assets}"
+        f"roas={report.items[0].roas:.3f} assets={report.items[0].assets} "
+        f"campaigns={report.items[0].campaigns}; median {statistics.median(timings):.0f} ms, "
+        f"client CPU {insights_cpu:.1f} ms/call"
     )
     results.append(
         (
-            "creative insights over 1M rows, p95",
+            f"creative insights over {total / 1e6:.1f}M rows, p95",
             f"{p95(timings):.0f} ms",
             "<= 200 ms",
             p95(timings) <= 200,
         )
     )
+    # A range that cuts through a month reads those days from the daily table (not budgeted).
+    start = time.perf_counter()
+    with Session(engine) as session:
+        reports.creative_insights(
+            session,
+            pack=pack,
+            facet="visual_style",
+            date_from=date(2026, 10, 2),
+            date_to=date(2026, 10, 3),
+        )
+    print(f"insights, 2 days inside a month: {(time.perf_counter() - start) * 1000:.0f} ms")
 
     print()
-    load = os.getloadavg()
-    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    print(f"after:  {uptime_line()} ({os.cpu_count()} cores)")
     print(f"{'measure':40} {'result':>16}   {'budget':<18} ok")
     for name, value, budget, ok in results:
         print(f"{name:40} {value:>16}   {budget:<18} {'yes' if ok else 'NO'}")
@@ -343,7 +458,7 @@ def main() -> None:
         return
     admin = create_db_engine(args.url)
     with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE")
     admin.dispose()
 
 

@@ -10,11 +10,19 @@ body to a file on the same disk and fsync it, as the DAM must:
 - "plain sink": a socket server reading the body into one buffer (no HTTP framework);
 - "uvicorn sink": a bare ASGI app on uvicorn with the same HTTP parser as `dam serve`.
 With S3 the peer is a direct boto3 upload of the same file to the same endpoint.
+Beside them (embedded), what the disk alone gives for the same sizes, with no HTTP at all: the
+bytes written from memory by threads of this process and synced, once with the writeback started
+while writing (every 8 MiB, as the DAM does) and once synced only at the end (as the sinks do).
+A writer that already keeps the disk busy while it receives cannot gain more from four uploads at
+once than the first of those lines does.
 
 Every request is sent by the same client: headers and the multipart envelope with `sendall`, the
 file with `sendfile`, so the client costs almost no CPU on a machine it shares with the server.
 The server's peak RSS is reset before each run (`/proc/PID/clear_refs`, "5") and read as VmHWM
-after it, so the figure is the upload's peak, not the start-up's.
+after it, so the figure is the upload's peak, not the start-up's. CPU seconds per GiB received are
+read from `/proc` for each server (its main thread, which is the event loop of uvicorn and of the
+DAM and only accepts connections in the plain sink, apart from all its other threads, those that
+ended included, and its child processes) and for the client threads.
 
 Budgets (DESIGN.md, issue 22): API >= 0.6x the plain sink (S3: direct boto3), four concurrent
 uploads >= 1.5x one upload's throughput, server peak RSS <= 256 MiB.
@@ -34,8 +42,9 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from common import load_average
 
@@ -288,6 +297,126 @@ def status_mib(pid: int, field: str) -> float:
     return float("nan")
 
 
+# --- CPU time -------------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_seconds(path: Path, *, children: bool = False) -> float:
+    """utime + stime (and the waited-for children's, when asked) from a /proc stat file."""
+    try:
+        fields = path.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
+def _child_pids(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+@dataclass
+class Cpu:
+    main: float = 0.0  # the server's main thread: uvicorn's event loop
+    others: float = 0.0  # every other thread of the server, those that ended included
+    children: float = 0.0  # the server's child processes (the DAM's metadata parser)
+    client: float = 0.0  # this process: the client threads sending the bodies
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        return Cpu(
+            self.main - other.main,
+            self.others - other.others,
+            self.children - other.children,
+            self.client - other.client,
+        )
+
+    def __add__(self, other: Cpu) -> Cpu:
+        return Cpu(
+            self.main + other.main,
+            self.others + other.others,
+            self.children + other.children,
+            self.client + other.client,
+        )
+
+
+def cpu_now(pid: int | None) -> Cpu:
+    times = os.times()
+    cpu = Cpu(client=times.user + times.system)
+    if pid is None:
+        return cpu
+    cpu.main = _stat_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
+    cpu.others = _stat_seconds(Path(f"/proc/{pid}/stat")) - cpu.main
+    todo = _child_pids(pid)
+    while todo:
+        child = todo.pop()
+        cpu.children += _stat_seconds(Path(f"/proc/{child}/stat"), children=True)
+        todo += _child_pids(child)
+    return cpu
+
+
+# --- the disk alone -------------------------------------------------------------------------------
+
+WRITEBACK_EVERY = 8 * MIB
+
+
+def _sync_file_range() -> Any:
+    import ctypes
+
+    fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return fn
+
+
+def disk_alone(
+    directory: Path, big: list[Path], small: list[list[Path]], *, early_writeback: bool
+) -> Figures:
+    """The same sizes written from memory to files in `directory` and synced, by one thread per
+    file, with no HTTP: the disk's own throughput for one file and for four at once."""
+    source = memoryview(os.urandom(64 * MIB))
+    start_writeback = _sync_file_range() if early_writeback else None
+
+    def write(size: int, name: str) -> None:
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            written = flushed = 0
+            while written < size:
+                offset = written % len(source)
+                written += os.write(fd, source[offset : offset + min(MIB, size - written)])
+                if start_writeback is not None and written - flushed >= WRITEBACK_EVERY:
+                    start_writeback(fd, flushed, written - flushed, 2)  # SYNC_FILE_RANGE_WRITE
+                    flushed = written
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+            (directory / name).unlink()
+
+    def timed(sizes: list[int]) -> float:
+        threads = [
+            threading.Thread(target=write, args=(size, f"disk-{n}")) for n, size in enumerate(sizes)
+        ]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(sizes) / MIB / (time.perf_counter() - started)
+
+    figures = Figures([], [])
+    for n, file in enumerate(big):
+        figures.single.append(timed([file.stat().st_size]))
+        figures.concurrent.append(timed([f.stat().st_size for f in small[n]]))
+    return figures
+
+
 # --- the run --------------------------------------------------------------------------------------
 
 
@@ -295,6 +424,11 @@ def status_mib(pid: int, field: str) -> float:
 class Figures:
     single: list[float]  # MiB/s per round
     concurrent: list[float]  # aggregate MiB/s per round
+    # CPU seconds over the rounds, and the GiB they received, for one upload and for four at once
+    single_cpu: Cpu = field(default_factory=Cpu)
+    concurrent_cpu: Cpu = field(default_factory=Cpu)
+    single_gib: float = 0.0
+    concurrent_gib: float = 0.0
 
 
 def measure(
@@ -313,10 +447,16 @@ def measure(
     for n, file in enumerate(big):
         if pid is not None:
             reset_peak(pid)
+        before = cpu_now(pid)
         seconds = timed_uploads(target, [file], expect=expect)
+        figures.single_cpu += cpu_now(pid) - before
+        figures.single_gib += file.stat().st_size / 1024 / MIB
         figures.single.append(file.stat().st_size / MIB / seconds)
         files = small[n]
+        before = cpu_now(pid)
         seconds = timed_uploads(target, files, expect=expect)
+        figures.concurrent_cpu += cpu_now(pid) - before
+        figures.concurrent_gib += sum(f.stat().st_size for f in files) / 1024 / MIB
         figures.concurrent.append(sum(f.stat().st_size for f in files) / MIB / seconds)
         if pid is not None:
             peak = max(peak, status_mib(pid, "VmHWM"))
@@ -378,6 +518,7 @@ def main() -> None:
             DAM_MAX_UPLOAD_MIB=str(max(args.size_mib, args.concurrent_mib) + 64),
         )
         peers: dict[str, Figures] = {}
+        ceilings: dict[str, Figures] = {}  # the disk alone, no HTTP
         if args.storage == "s3":
             endpoint = start_s3(args, env, procs)
             env.update(
@@ -399,10 +540,12 @@ def main() -> None:
                 procs.append(sink)
                 wait_port(port)
                 peers[name], _ = measure(
-                    Target(port, "/", {}), big, small, warm_up=warm, expect=201, pid=None
+                    Target(port, "/", {}), big, small, warm_up=warm, expect=201, pid=sink.pid
                 )
                 sink.terminate()
                 sink.wait(timeout=10)
+            for name, early in (("disk, writeback", True), ("disk, sync at end", False)):
+                ceilings[name] = disk_alone(sink_dir, big, small, early_writeback=early)
 
         cli = [sys.executable, "-m", "dam.cli"]
         subprocess.run([*cli, "storage", "init"], env=env, check=True, capture_output=True)
@@ -418,7 +561,7 @@ def main() -> None:
         api = Target(api_port, "/api/v1/assets", {"Authorization": f"Bearer {admin_key}"})
         figures, peak = measure(api, big, small, warm_up=warm, expect=201, pid=server.pid)
 
-        report(args, peers, figures, peak=peak, idle=idle, start_hwm=start_hwm)
+        report(args, peers, ceilings, figures, peak=peak, idle=idle, start_hwm=start_hwm)
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -508,6 +651,7 @@ def boto3_peer(
 def report(
     args: argparse.Namespace,
     peers: dict[str, Figures],
+    ceilings: dict[str, Figures],
     api: Figures,
     *,
     peak: float,
@@ -529,6 +673,26 @@ def report(
     for name, figures in peers.items():
         line(name, figures)
     line("DAM API", api)
+    for name, figures in ceilings.items():
+        line(name, figures)
+    if ceilings:
+        print("(disk: the same sizes written from memory and synced, no HTTP)")
+    print(
+        "CPU s per GiB received, one upload | 4 at once: server main thread (the event loop), "
+        "its other threads, its child processes; the client"
+    )
+    for name, figures in [*peers.items(), ("DAM API", api)]:
+        if not figures.single_gib:
+            continue
+        one = figures.single_cpu
+        many = figures.concurrent_cpu
+        a, b = figures.single_gib, figures.concurrent_gib
+        print(
+            f"{name:<16}main {one.main / a:4.2f} | {many.main / b:4.2f}   "
+            f"others {one.others / a:4.2f} | {many.others / b:4.2f}   "
+            f"children {one.children / a:4.2f} | {many.children / b:4.2f}   "
+            f"client {one.client / a:4.2f} | {many.client / b:4.2f}"
+        )
     reference_name = next(iter(peers))
     reference = peers[reference_name]
     ratio = med(api.single) / med(reference.single)

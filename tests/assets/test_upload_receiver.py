@@ -113,3 +113,21 @@ def test_body_ending_inside_the_file_part_is_refused_without_a_temp_file(tmp_pat
         receive(chunked(body(PAYLOAD, close=False), [65536]), tmp_path)
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_form_refused_by_the_parsing_thread_after_the_file_leaves_no_temp_file(
+    tmp_path: Path,
+) -> None:
+    # The batches are parsed off the loop: a second 'file' part, seen batches after the first
+    # file's bytes were written, is refused as a 4xx and its temp file removed.
+    second = (
+        f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="b.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\nmore"
+    ).encode()
+    data = body(PAYLOAD + second)
+
+    with pytest.raises(Invalid) as refused:
+        receive(chunked(data, [65536]), tmp_path)
+
+    assert refused.value.code == "invalid_form"
+    assert list(tmp_path.iterdir()) == []

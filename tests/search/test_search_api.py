@@ -10,9 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dam.context import Context
-from dam.models import AssetStatus
+from dam.models import AssetStatus, Role
 from tests.conftest import Clock
 from tests.search.support import add_campaign, index_now, make_asset, set_state
+from tests.web.support import Users, sign_in
 
 URL = "/api/v1/search"
 
@@ -368,3 +369,32 @@ def test_long_phrases_and_exclusion_of_a_word_in_the_body(
     # The excluded word is only in the description (body), not the title.
     assert found(client, admin, q="runner -sunrise") == {library.boots}
     assert found(client, admin, q="runner -sole") == {library.runner}
+
+
+def test_a_capped_total_says_so_in_the_api_and_the_library(
+    client: TestClient,
+    ctx: Context,
+    admin: dict[str, str],
+    library: Library,
+    search_backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Exact totals say "eq"; PostgreSQL stops counting a text match at MATCH_CAP and says
+    "gte" (whoosh always counts everything), and the library page shows "N+"."""
+    body = client.get(URL, headers=admin, params={"q": "trail", "sort": "newest"}).json()
+    assert body["total_relation"] == "eq" and body["total"] == len(body["items"]) > 2
+    if search_backend != "postgres":
+        return
+    from dam.search import postgres_backend
+
+    monkeypatch.setattr(postgres_backend, "MATCH_CAP", 2)
+    capped = client.get(URL, headers=admin, params={"q": "trail", "sort": "newest"}).json()
+    assert (capped["total"], capped["total_relation"]) == (2, "gte")
+    # A date-sorted page is still exact; the counts cover the two matches read.
+    assert capped["items"] == body["items"]
+    assert sum(c["count"] for c in capped["facets"]["type"]) == 2
+    users = Users(ctx)
+    sign_in(client, users.create(Role.admin, email="cap@example.com"))
+    page = client.get("/library", params={"q": "trail"}).text
+    assert "2+ assets" in page
+    assert '<span class="count">2+</span>' in page

@@ -116,6 +116,8 @@ def test_sidecars_hold_what_the_postings_give(tmp_path: Path, parallel: None) ->
         assert from_sidecar.created == from_postings.created
         assert from_sidecar.ids == from_postings.ids
         assert from_sidecar.titles == from_postings.titles
+        assert from_sidecar.orders["created"] == from_postings.by_created()
+        assert from_sidecar.orders["title"] == from_postings.by_title()
     assert len(list(directory.glob(f"*{whoosh_build.SIDECAR_EXT}"))) == 2
 
 
@@ -208,3 +210,79 @@ def test_after_an_update_a_term_is_read_only_from_the_new_segment(
 
     assert set(backend.search(None, word).ids) == before | {added.doc_id}  # type: ignore[arg-type]
     assert read_from and set(read_from) == {1}  # the new one-document segment only
+
+
+def test_a_sidecar_written_before_the_sort_orders_is_still_read(
+    tmp_path: Path, parallel: None
+) -> None:
+    import pickle
+
+    backend = WhooshBackend(tmp_path / "ix")
+    backend.rebuild(None, docs(50))  # type: ignore[arg-type]
+    snap = backend.snapshot()
+    directory = backend.root / str(backend._generation)
+    for path in directory.glob(f"*{whoosh_build.SIDECAR_EXT}"):
+        data = pickle.loads(path.read_bytes())
+        del data["by_created"], data["by_title"]
+        path.write_bytes(pickle.dumps({**data, "format": 2}))
+    for leaf in snap.leaves:
+        old = _read_segment(leaf, directory)
+        assert old.orders == {}  # sorted on first use, as before
+        assert old.masks == _read_segment(leaf, None).masks
+        assert old.by_created() == _read_segment(leaf, None).by_created()
+    assert results(WhooshBackend(backend.root)) == results(backend)
+
+
+def test_phrases_in_the_mapped_column_are_the_column_readers(
+    tmp_path: Path, parallel: None
+) -> None:
+    backend = WhooshBackend(tmp_path / "ix")
+    backend.rebuild(None, docs(60))  # type: ignore[arg-type]
+    for leaf in backend.snapshot().leaves:
+        size = leaf.doc_count_all()
+        for column in ("title_words", "body_words"):
+            reader = leaf.column_reader(column)
+            for phrase in ("in the", "the rain", "rain", "granite kayak lake", "größe café"):
+                needle = f" {phrase} ".encode()
+                expected = sum(1 << d for d in range(size) if needle in b" " + reader[d] + b" ")
+                everyone = (1 << size) - 1
+                assert whoosh_backend._phrase_in_column(leaf, column, needle, everyone) == expected
+
+
+def _schema_before_columns() -> Any:
+    # The schema of an index built before keys, dates and sort titles became columns.
+    from whoosh import columns, fields
+    from whoosh.analysis import SpaceSeparatedTokenizer
+
+    text = SpaceSeparatedTokenizer()
+    return fields.Schema(
+        id=fields.ID(stored=True, unique=True, sortable=True),
+        fp=fields.STORED(),
+        title=fields.TEXT(analyzer=text, field_boost=3.0, phrase=False),
+        body=fields.TEXT(analyzer=text, phrase=False),
+        title_words=fields.COLUMN(columns.VarBytesColumn()),
+        body_words=fields.COLUMN(columns.VarBytesColumn()),
+        keys=fields.KEYWORD(scorable=False),
+        created=fields.NUMERIC(numtype=int, bits=64, signed=True, sortable=True),
+        title_sort=fields.ID(sortable=True),
+    )
+
+
+def test_an_index_with_keys_as_terms_is_searched_and_updated_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = docs(70)
+    current = WhooshBackend(tmp_path / "current")
+    current.rebuild(None, library)  # type: ignore[arg-type]
+    with monkeypatch.context() as mp:
+        mp.setattr(whoosh_backend, "_schema", _schema_before_columns)
+        old = WhooshBackend(tmp_path / "old")
+        old.rebuild(None, library)  # type: ignore[arg-type]
+    assert "keys" in old.snapshot().searcher.schema
+    assert results(old) == results(current)
+    changed = SearchDocument(
+        **{**library[3].__dict__, "keys": ("f:region:apac", "visible:1"), "revision": 2}  # type: ignore[arg-type]
+    )
+    for backend in (old, current):
+        backend.update(None, upsert=[changed], delete=[library[5].doc_id])  # type: ignore[arg-type]
+    assert results(old) == results(current)
