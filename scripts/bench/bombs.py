@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import struct
 import subprocess
 import tempfile
@@ -33,19 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from common import proc_kib, uptime_line, wait_http
+from common import free_port, proc_kib, uptime_line, wait_http
 from PIL import Image, ImageDraw
 
 MIB = 1024 * 1024
 PEAK_BUDGET_MIB = 400
 AFTER_BUDGET_MIB = 50
 RENDITIONS = ("preview", "thumb")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from common import uptime_line, wait_http
+from common import cpu_seconds, free_port, uptime_line, wait_http
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -52,18 +51,6 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[18]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/PID/stat, clock ticks)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def feed_over_http(

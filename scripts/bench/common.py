@@ -4,6 +4,7 @@ load to print beside every figure. Imported as `common` (the scripts run from th
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +18,26 @@ def proc_kib(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise SystemExit(f"no {field} in /proc/{pid}/status")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stat_seconds(path: Path, *, children: bool = False) -> float:
+    """utime + stime (and the waited-for children's, when asked) from a /proc stat file."""
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine so far."""
+    return stat_seconds(Path(f"/proc/{pid}/stat"))
 
 
 def wait_http(url: str, timeout: float = 60) -> None:

@@ -24,7 +24,6 @@ import io
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from common import proc_kib, uptime_line, wait_http
+from common import free_port, proc_kib, uptime_line, wait_http
 from PIL import Image, ImageDraw, ImageFilter
 
 MIB = 1024 * 1024
@@ -43,12 +42,6 @@ UNCACHED_BUDGET_MS = 400
 CACHED_BUDGET_MS = 15
 RSS_BUDGET_MIB = 400
 PRESET = "ig-feed-4x5"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def photo(path: Path, seed: int) -> None:

@@ -27,7 +27,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,16 +35,10 @@ import time
 from pathlib import Path
 
 import httpx
-from common import load_average
+from common import free_port, load_average
 from PIL import Image, ImageDraw
 
 BUDGET_MS = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -39,8 +39,8 @@ from sqlmodel import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_average, wait_http
-from freshness import free_port, jpeg, percentile
+from common import free_port, load_average, wait_http
+from freshness import jpeg, percentile
 from generate_library import Phashes, generate
 
 from dam.config import SearchKind, Settings

@@ -28,7 +28,6 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import statistics
 import struct
 import subprocess
@@ -41,18 +40,13 @@ from typing import Any
 
 import httpx
 import pypdfium2 as pdfium
+from common import free_port
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "tests" / "media" / "files"
 LATENCY_BUDGET_S = 5.0
 RSS_BUDGET_MIB = 300
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def status_kib(pid: int, field: str) -> int:

@@ -46,8 +46,8 @@ from sqlmodel import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_average
-from freshness import free_port, jpeg, wait_http
+from common import free_port, load_average
+from freshness import jpeg, wait_http
 from generate_library import generate
 
 from dam.config import SearchKind, Settings

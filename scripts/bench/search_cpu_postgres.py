@@ -28,20 +28,12 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_average
+from common import cpu_seconds, load_average
 from search import BUDGET_MS, pct, query_kinds
 
 from dam.config import SearchKind, Settings
 from dam.context import build_context
 from dam.search import service
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process on this machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def main() -> None:
@@ -77,7 +69,7 @@ def main() -> None:
                 session.rollback()
             wall: list[float] = []
             capped = 0
-            pg0, py0 = process_cpu(pid), time.process_time()
+            pg0, py0 = cpu_seconds(pid), time.process_time()
             for request in requests:
                 started = time.perf_counter()
                 result = backend.search(session, request)
@@ -85,7 +77,7 @@ def main() -> None:
                 # getattr: the script also runs against code from before the match cap.
                 capped += getattr(result, "total_relation", "eq") == "gte"
                 session.rollback()
-            pg1, py1 = process_cpu(pid), time.process_time()
+            pg1, py1 = cpu_seconds(pid), time.process_time()
             for query in queries:
                 service.search_assets(
                     session, ctx=ctx, principal=query.principal, params=query.params

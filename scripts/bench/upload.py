@@ -46,19 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import load_average
+from common import free_port, load_average, stat_seconds, wait_http
 
 MIB = 1024 * 1024
 RSS_BUDGET_MIB = 256
 RATIO_BUDGET = 0.6
 CONCURRENCY_BUDGET = 1.5
 CONCURRENT = 4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the files ---------------------------------------------------------------------------------
@@ -268,20 +262,6 @@ def wait_port(port: int, timeout: float = 60) -> None:
     raise SystemExit(f"nothing listens on port {port}")
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
-
-
 # --- peak RSS -------------------------------------------------------------------------------------
 
 
@@ -299,19 +279,13 @@ def status_mib(pid: int, field: str) -> float:
 
 # --- CPU time -------------------------------------------------------------------------------------
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
 
 def _stat_seconds(path: Path, *, children: bool = False) -> float:
-    """utime + stime (and the waited-for children's, when asked) from a /proc stat file."""
+    """`stat_seconds`, 0 for a thread or child that has gone meanwhile."""
     try:
-        fields = path.read_text().rsplit(")", 1)[1].split()
+        return stat_seconds(path, children=children)
     except OSError:
         return 0.0
-    ticks = int(fields[11]) + int(fields[12])
-    if children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / CLOCK_TICKS
 
 
 def _child_pids(pid: int) -> list[int]:
