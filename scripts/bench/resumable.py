@@ -26,7 +26,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from upload import MIB, RSS_BUDGET_MIB, free_port, peak_rss_mib, wait_http, write_mp4
+from common import free_port, wait_http
+from upload import MIB, RSS_BUDGET_MIB, short_clip, status_mib, write_mp4
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -72,9 +73,9 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/healthz")
-        idle = peak_rss_mib(server.pid)
+        idle = status_mib(server.pid, "VmHWM")
         path = workdir / "bench.mp4"
-        write_mp4(path, args.size_mib * MIB)
+        write_mp4(path, args.size_mib * MIB, short_clip())
         size = path.stat().st_size
         chunk = args.chunk_mib * MIB
         metadata = json.dumps(
@@ -158,7 +159,7 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         assert answer is not None
         outcome = answer.headers.get("dam-asset-id") or answer.headers.get("dam-upload-error")
-        rss = peak_rss_mib(server.pid)
+        rss = status_mib(server.pid, "VmHWM")
         load = os.getloadavg()
         print(
             f"file: {size / MIB:.0f} MiB MP4 in {args.chunk_mib} MiB chunks, "
