@@ -391,16 +391,20 @@ class PostgresBackend:
                 kth = ranked[top - 1] if len(ranked) >= top else 0
                 if kth <= outside:
                     # A campaign left out may still reach the top: count every one whose
-                    # bound is at least the k-th count (ties go by key); with few matches
-                    # (bounds are loosest then), all of them over the matching rows.
-                    params["floor"] = max(kth, 1)
+                    # bound is at least the k-th count (ties go by key), by their bitmaps, or
+                    # over the matching rows when there are fewer of those than bitmaps to
+                    # AND (bounds are loosest on few matches). `cost` is computed once.
+                    params.update(floor=max(kth, 1), total=total, and_rows=AND_ROWS)
                     sql = (
-                        "SELECT k.key, c.n, 'c' FROM (SELECT e.id, count(*) AS n FROM ("  # noqa: S608
+                        f"WITH {', '.join(ctes)}, "  # noqa: S608
+                        "r AS (SELECT id FROM bounds WHERE b >= :floor), "
+                        "cost AS (SELECT count(*) * (SELECT count(*) FROM m) * :and_rows AS n "
+                        "FROM r) "
+                        "SELECT k.key, c.n, 'c' FROM (SELECT e.id, count(*) AS n FROM ("
                         "SELECT unnest(d.campaign_ids) AS id FROM search_documents d "
-                        f"WHERE {cond}) AS e GROUP BY e.id) AS c JOIN search_keys k USING (id)"
-                        if total <= CAMPAIGN_ROWS
-                        else f"WITH {', '.join(ctes)} "  # noqa: S608
-                        f"{_campaign_anded('SELECT id FROM bounds WHERE b >= :floor')}"
+                        f"WHERE {cond} AND (SELECT n FROM cost) > :total) AS e GROUP BY e.id) "
+                        "AS c JOIN search_keys k USING (id) UNION ALL "
+                        + _campaign_anded("SELECT id FROM r", also="(SELECT n FROM cost) <= :total")
                     )
                     more = session.execute(sa.text(sql), params)
                     campaigns.update((str(key), int(n)) for key, n, _ in more)
@@ -525,10 +529,9 @@ bounds AS (
     GROUP BY 1 HAVING count(*) = :ngroups
 )"""
 CAMPAIGN_BATCH = 3
-# A browse with at most this many matches whose top campaigns the first bounds did not settle
-# counts the rest over its rows (a GIN lookup and a heap read each) rather than by bitmaps:
-# bounds are loosest on small match sets.
-CAMPAIGN_ROWS = 5000
+# What ANDing one 4 KB campaign bitmap costs, in matching rows read (a GIN entry and a heap
+# fetch each), for choosing how to count the campaigns a first round did not settle.
+AND_ROWS = 1
 # A browse page is read in its sort's index order when that reads under 1/WALK_RATIO of the
 # matching rows (see `_browse`).
 WALK_RATIO = 4

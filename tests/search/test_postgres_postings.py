@@ -318,7 +318,7 @@ def _campaign_doc(rng: random.Random, n: int) -> SearchDocument:
     )
 
 
-@pytest.mark.parametrize("row_limit", [0, 5000])
+@pytest.mark.parametrize("and_rows", [0, 10**6])  # the rest by bitmaps; over the rows
 @pytest.mark.parametrize(
     "groups",
     [
@@ -331,12 +331,12 @@ def _campaign_doc(rng: random.Random, n: int) -> SearchDocument:
     ],
 )
 def test_campaign_top_k_is_the_top_of_an_exact_count(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch, groups: list[tuple[str, ...]], row_limit: int
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, groups: list[tuple[str, ...]], and_rows: int
 ) -> None:
     """A browse counts only the campaigns that can be among the top `campaign_limit` (bounds
     from the pair counts, bitmaps or rows for the rest): the result is the top of a full
     count, ties by key, whichever way the rest were counted."""
-    monkeypatch.setattr(postgres_backend, "CAMPAIGN_ROWS", row_limit)
+    monkeypatch.setattr(postgres_backend, "AND_ROWS", and_rows)
     rng = random.Random(11)
     _start_ords_near_a_segment_end(ctx)
     docs = [_campaign_doc(rng, n) for n in range(600)]

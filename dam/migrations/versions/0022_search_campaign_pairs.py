@@ -191,7 +191,9 @@ def upgrade() -> None:
         "SELECT k, c, count(*) FROM search_documents AS d, unnest(d.posting_ids) AS k, "
         "unnest(d.campaign_ids) AS c GROUP BY 1, 2 ORDER BY 1, 2"
     )
-    op.execute("ANALYZE search_campaign_pairs")
+    # And statistics for the planner, which a browse's page plan now relies on (a server
+    # without autovacuum may have none for an index filled by a reindex).
+    op.execute("ANALYZE search_campaign_pairs, search_documents")
 
 
 def downgrade() -> None:
