@@ -355,11 +355,13 @@ class PostgresBackend:
                 "AS x UNION ALL "
             )
         elif top is not None:
-            # The bitmaps of the campaigns with the highest bounds, and the next bound.
+            # The bitmaps of the campaigns with the highest bounds, the next bound, and how
+            # many campaigns have each bound (for choosing how to count the rest, if need be).
             counted += (
                 _campaign_anded("SELECT id FROM bounds ORDER BY b DESC, id LIMIT :batch")  # noqa: S608
                 + " UNION ALL SELECT NULL, (SELECT b FROM bounds ORDER BY b DESC, id "
                 "OFFSET :batch LIMIT 1), 'next' UNION ALL "
+                "SELECT b::text, count(*), 'h' FROM bounds GROUP BY b UNION ALL "
             )
         rows = session.execute(
             sa.text(
@@ -374,6 +376,7 @@ class PostgresBackend:
         counts: dict[str, int] = {}
         campaigns: dict[str, int] = {}
         outside: int | None = None  # the highest bound of a campaign not counted
+        bound_counts: dict[int, int] = {}  # bound -> campaigns with it
         for key, n, kind in rows:
             if kind == "t":
                 total = int(n or 0)
@@ -381,6 +384,8 @@ class PostgresBackend:
                 library = int(n or 0)
             elif kind == "next":
                 outside = None if n is None else int(n)
+            elif kind == "h":
+                bound_counts[int(key)] = int(n)
             elif kind == "c":
                 campaigns[key] = int(n)
             elif n and key.startswith(request.count_prefixes):
@@ -393,18 +398,18 @@ class PostgresBackend:
                     # A campaign left out may still reach the top: count every one whose
                     # bound is at least the k-th count (ties go by key), by their bitmaps, or
                     # over the matching rows when there are fewer of those than bitmaps to
-                    # AND (bounds are loosest on few matches). `cost` is computed once.
-                    params.update(floor=max(kth, 1), total=total, and_rows=AND_ROWS)
+                    # AND (bounds are loosest on few matches).
+                    floor = max(kth, 1)
+                    left = sum(c for b, c in bound_counts.items() if b >= floor)
+                    segments = library // SEGMENT_BITS + 1
+                    params["floor"] = floor
                     sql = (
-                        f"WITH {', '.join(ctes)}, "  # noqa: S608
-                        "r AS (SELECT id FROM bounds WHERE b >= :floor), "
-                        "cost AS (SELECT count(*) * (SELECT count(*) FROM m) * :and_rows AS n "
-                        "FROM r) "
-                        "SELECT k.key, c.n, 'c' FROM (SELECT e.id, count(*) AS n FROM ("
+                        "SELECT k.key, c.n, 'c' FROM (SELECT e.id, count(*) AS n FROM ("  # noqa: S608
                         "SELECT unnest(d.campaign_ids) AS id FROM search_documents d "
-                        f"WHERE {cond} AND (SELECT n FROM cost) > :total) AS e GROUP BY e.id) "
-                        "AS c JOIN search_keys k USING (id) UNION ALL "
-                        + _campaign_anded("SELECT id FROM r", also="(SELECT n FROM cost) <= :total")
+                        f"WHERE {cond}) AS e GROUP BY e.id) AS c JOIN search_keys k USING (id)"
+                        if total < left * segments * AND_ROWS
+                        else f"WITH {', '.join(ctes)} "  # noqa: S608
+                        f"{_campaign_anded('SELECT id FROM bounds WHERE b >= :floor')}"
                     )
                     more = session.execute(sa.text(sql), params)
                     campaigns.update((str(key), int(n)) for key, n, _ in more)
