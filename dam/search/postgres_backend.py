@@ -10,7 +10,9 @@ ten matches or all of them:
 
 - browse (no text, no date or tag filter): the matches are themselves a bitmap, the AND of the
   filters' postings (values of one parameter OR-ed), and nothing is read from the documents but
-  the page;
+  the page; the campaign facet shows its top 20 (`SearchRequest.campaign_limit`), and per-
+  campaign pair counts (`search_campaign_pairs`, migration 0022) bound each campaign's count,
+  so only the bitmaps of campaigns that can reach the top are ANDed (none with one filter key);
 - text (or date/tag filters): the matching rows are found once (GIN, with relevance when asked)
   and give the page, the total, their ords (turned into a bitmap in the same statement) for the
   facet counts, and their campaign ids, counted per row (a campaign touches few documents, so
