@@ -341,16 +341,15 @@ def check_rows(
         "attributed": False,
         "updated_at": now,
     }
+    default_channel = campaign.channel
     for index, row in enumerate(parsed):
         if row is None:
             continue
-        channel_text = row.get("channel") or campaign.channel
-        channel: str | None = None
+        channel_text = row.get("channel") or default_channel
+        channel = channels.get(channel_text) if channel_text else None
         if not channel_text:
             _problems(bad, index, "channel", "no channel given and the campaign has none")
-        elif channel_text in channels:
-            channel = channels[channel_text]
-        else:
+        elif channel is None:
             try:
                 channel = channels[channel_text] = resolve_channel(pack, channel_text)
             except Invalid as exc:
@@ -373,9 +372,8 @@ def check_rows(
         seen[key] = index
         attributed = version is None
         if attributed:
-            if ident in fixed:
-                version = fixed[ident]
-            elif ident in periods_of:
+            version = fixed.get(ident)
+            if version is None and ident in periods_of:
                 version = live_on(periods_of[ident], day, tz).version
         # The row's own values over the defaults (the key order is the defaults').
         out = dict(blank)
@@ -432,10 +430,13 @@ def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     with raw.cursor() as cursor, cursor.copy(f"COPY metrics_in ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(values_of(row))
-    # Constant column names only.
+    # Constant column names only. In key order: the index is written page by page whatever
+    # order the rows came in (an export is by day, the key by asset), and two batches that
+    # share rows lock them in the same order (no deadlock between them).
     session.execute(
         sa.text(
             f"INSERT INTO campaign_metrics ({names}) SELECT {names} FROM metrics_in"  # noqa: S608
+            f" ORDER BY {', '.join(KEY)}"
             f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates} WHERE {changed}"
         )
     )
