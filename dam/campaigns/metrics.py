@@ -430,13 +430,10 @@ def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     with raw.cursor() as cursor, cursor.copy(f"COPY metrics_in ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(values_of(row))
-    # Constant column names only. In key order: the index is written page by page whatever
-    # order the rows came in (an export is by day, the key by asset), and two batches that
-    # share rows lock them in the same order (no deadlock between them).
+    # Constant column names only.
     session.execute(
         sa.text(
             f"INSERT INTO campaign_metrics ({names}) SELECT {names} FROM metrics_in"  # noqa: S608
-            f" ORDER BY {', '.join(KEY)}"
             f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates} WHERE {changed}"
         )
     )
