@@ -1,7 +1,9 @@
 """Performance metrics ingestion: a batch of daily rows per campaign, asset and channel.
 
 All rows are validated before anything is written, so a batch is applied whole or not at all
-(or, with `on_error=skip`, its good rows are, and the others are answered).
+(or, with `on_error=skip`, its good rows are, and the others are answered). A valid batch is
+checked by pydantic's own constraints in one pass (`_FastRow`); a batch with any bad row goes
+through `MetricRowIn`, which names every problem.
 Writing is an `INSERT … ON CONFLICT DO UPDATE` on the natural key, which makes re-sending a
 day replace it (platforms restate yesterday's figures) and a retried request harmless.
 
