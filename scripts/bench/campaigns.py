@@ -170,6 +170,31 @@ def seed(engine, rnd: random.Random) -> tuple[list[str], dict[str, list[uuid.UUI
     return campaigns, members
 
 
+def _seeded(url: str) -> bool:
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.exec_driver_sql("SELECT to_regclass('asset_campaigns')").scalar())
+    finally:
+        engine.dispose()
+
+
+def members_of(engine) -> tuple[list[str], dict[str, list[uuid.UUID]]]:  # type: ignore[no-untyped-def]
+    """The campaigns of a schema `seed` filled, with their assets."""
+    members: dict[str, list[uuid.UUID]] = {}
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT c.id, ac.asset_id FROM campaigns c"
+            " LEFT JOIN asset_campaigns ac ON ac.campaign_id = c.id"
+            " WHERE c.id LIKE 'BENCH%%' ORDER BY c.id, ac.asset_id"
+        )
+        for cid, aid in rows:
+            members.setdefault(cid, [])
+            if aid is not None:
+                members[cid].append(aid)
+    return sorted(members), members
+
+
 def fill_metrics(engine, days: int) -> int:  # type: ignore[no-untyped-def]
     """Metrics for every (asset, campaign) link over `days` days, written in SQL, then the
     monthly rollup recounted (asset_terms fills itself: triggers on `assets`)."""
@@ -219,17 +244,27 @@ def main() -> None:
     parser.add_argument(
         "--assets", type=int, default=ASSETS, help="library size (docs/scaling.md: 1,000,000)"
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the schema a --keep run left (same --schema and --assets) instead of seeding",
+    )
+    parser.add_argument(
+        "--feed-only", action="store_true", help="time the feed only (no ingestion, no insights)"
+    )
     args = parser.parse_args()
     ASSETS = args.assets
     rnd = random.Random(26)
 
-    admin = create_db_engine(args.url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE")
-        conn.exec_driver_sql(f"CREATE SCHEMA {args.schema}")
-    admin.dispose()
     sep = "&" if "?" in args.url else "?"
     url = f"{args.url}{sep}options=-csearch_path%3D{args.schema}"
+    reuse = args.reuse and _seeded(url)
+    if not reuse:
+        admin = create_db_engine(args.url)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {args.schema} CASCADE")
+            conn.exec_driver_sql(f"CREATE SCHEMA {args.schema}")
+        admin.dispose()
     engine = create_db_engine(url)
     upgrade(engine)
     tmp = Path(tempfile.mkdtemp(prefix="dam-bench-"))
@@ -240,14 +275,19 @@ def main() -> None:
     ctx.clock = lambda: NOW
 
     t0 = time.perf_counter()
-    campaigns, members = seed(engine, rnd)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-    links = sum(len(v) for v in members.values())
-    print(
-        f"seeded {ASSETS} assets, {CAMPAIGNS} campaigns, {links} links "
-        f"in {time.perf_counter() - t0:.1f}s"
-    )
+    if reuse:
+        campaigns, members = members_of(engine)
+        links = sum(len(v) for v in members.values())
+        print(f"reusing schema {args.schema}: {len(campaigns)} campaigns, {links} links")
+    else:
+        campaigns, members = seed(engine, rnd)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        links = sum(len(v) for v in members.values())
+        print(
+            f"seeded {ASSETS} assets, {CAMPAIGNS} campaigns, {links} links "
+            f"in {time.perf_counter() - t0:.1f}s"
+        )
 
     with session_scope(engine) as session:
         _, automation_key = auth_service.create_key(
@@ -320,6 +360,9 @@ def main() -> None:
         results.append(
             ("campaign feed p95, service", f"{p95(svc_ms):.1f} ms", "<= 15 ms", p95(svc_ms) <= 15)
         )
+        if args.feed_only:
+            finish(args, engine, results)
+            return
 
         # --- ingestion -------------------------------------------------------------------
         big = max(members, key=lambda c: len(members[c]))
@@ -434,6 +477,10 @@ def main() -> None:
         )
     print(f"insights, 2 days inside a month: {(time.perf_counter() - start) * 1000:.0f} ms")
 
+    finish(args, engine, results)
+
+
+def finish(args: argparse.Namespace, engine, results: list[tuple[str, str, str, bool]]) -> None:  # type: ignore[no-untyped-def]
     print()
     print(f"after:  {uptime_line()} ({os.cpu_count()} cores)")
     print(f"{'measure':40} {'result':>16}   {'budget':<18} ok")
