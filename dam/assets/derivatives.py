@@ -80,6 +80,7 @@ from dam.models import (
     AssetStatus,
     AssetVersion,
     Campaign,
+    DeliveryCopy,
     Derivative,
     FocalPoint,
     ReviewState,
@@ -96,6 +97,7 @@ __all__ = [
     "Focal",
     "Made",
     "Planned",
+    "Plans",
     "Source",
     "Stored",
     "adhoc_preset",
@@ -108,12 +110,14 @@ __all__ = [
     "listing",
     "make_derivatives",
     "negotiate",
+    "plan",
     "planned",
     "presets_for",
     "queue_derivatives",
     "render_presets",
     "set_focal_point",
     "sign_link",
+    "stored_and_copies",
     "verify_link",
 ]
 
@@ -549,6 +553,26 @@ class Stored:
     compliance: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class Plans:
+    """Per asset, the presets that serve it with their cache keys, before looking up which
+    are rendered (`keys` to look up, `resolve` with what `stored` found)."""
+
+    items: Mapping[uuid.UUID, list[tuple[_Step, str]]]
+
+    def keys(self) -> set[str]:
+        return {key for items in self.items.values() for _step, key in items}
+
+    def resolve(self, made: Mapping[str, Stored]) -> dict[uuid.UUID, list[Planned]]:
+        return {
+            asset_id: [
+                Planned(step.preset, key, step.format, step.width, step.height, made.get(key))
+                for step, key in items
+            ]
+            for asset_id, items in self.items.items()
+        }
+
+
 def planned(
     ctx: Context,
     session: Session,
@@ -560,9 +584,22 @@ def planned(
     """Per asset, the presets that serve it (by its terms and `channels`) with their cache keys
     and, when already rendered, the stored derivative: two queries for a whole page, one when
     the caller read the focal points (by version id; a version without one is not in it)."""
+    plans = plan(ctx, session, sources, channels=channels, focal=focal)
+    return plans.resolve(stored(session, plans.keys()))
+
+
+def plan(
+    ctx: Context,
+    session: Session,
+    sources: Sequence[Source],
+    *,
+    channels: Sequence[str] = (),
+    focal: Mapping[uuid.UUID, _Focal] | None = None,
+) -> Plans:
+    """`planned` without looking up what is rendered (reads the focal points when not given)."""
     pack = ctx.governance.pack
     if not pack.presets or not sources:
-        return {}
+        return Plans({})
     if focal is None:
         focal = {
             row.version_id: row
@@ -608,14 +645,7 @@ def planned(
             (step, step.frame.key(source_json, metadata_json if step.written else None))
             for step in steps
         ]
-    made = stored(session, {key for items in out.values() for _step, key in items})
-    return {
-        asset_id: [
-            Planned(step.preset, key, step.format, step.width, step.height, made.get(key))
-            for step, key in items
-        ]
-        for asset_id, items in out.items()
-    }
+    return Plans(out)
 
 
 def _steps(
@@ -946,6 +976,44 @@ def _presets_for(
         widened = {**{k: list(v) for k, v in terms.items()}, "channel": [channel]}
         chosen.update(id(p) for p in pack.presets_for(widened))
     return [p for p in pack.presets if id(p) in chosen]
+
+
+def stored_and_copies(
+    session: Session, keys: Collection[str], copy_keys: Collection[str]
+) -> tuple[dict[str, Stored], dict[str, delivery.CopyDigest]]:
+    """`stored(keys)` and `delivery.copies_by_key(copy_keys)` in one query (a feed page)."""
+    if not keys or not copy_keys:
+        return stored(session, keys), delivery.copies_by_key(session, copy_keys)
+    made = sa.select(
+        sa.literal("d").label("kind"),
+        col(Derivative.key),
+        col(Derivative.sha256),
+        col(Derivative.size),
+        col(Derivative.width),
+        col(Derivative.height),
+        col(Derivative.compliance),
+    ).where(among(session, col(Derivative.key), keys))
+    copies = sa.select(
+        sa.literal("c"),
+        col(DeliveryCopy.key),
+        col(DeliveryCopy.sha256),
+        col(DeliveryCopy.size),
+        sa.null(),
+        sa.null(),
+        sa.null(),
+    ).where(among(session, col(DeliveryCopy.key), set(copy_keys)))
+    found: dict[str, Stored] = {}
+    copied: dict[str, delivery.CopyDigest] = {}
+    for kind, key, sha, size, width, height, compliance in session.execute(
+        sa.union_all(made, copies)
+    ):
+        if kind == "c":
+            copied[key] = delivery.CopyDigest(sha, size)
+        else:
+            found[key] = Stored(
+                sha256=sha, size=size, width=width, height=height, compliance=compliance or {}
+            )
+    return found, copied
 
 
 def stored(session: Session, keys: Collection[str]) -> dict[str, Stored]:

@@ -473,9 +473,8 @@ def campaign_feed(
         )
         for row in rows
     }
-    copies = delivery.copies_by_key(session, copy_keys.values())
     # The presets that serve each item, by its terms and the campaign's channel.
-    presets = derivatives.planned(
+    plans = derivatives.plan(
         ctx,
         session,
         [
@@ -499,6 +498,9 @@ def campaign_feed(
             if row.focal_version is not None
         },
     )
+    # What of it is made already: the derivatives and the delivered copies, in one query.
+    made, copies = derivatives.stored_and_copies(session, plans.keys(), copy_keys.values())
+    presets = plans.resolve(made)
     # Every link of the page names the same campaign, consumer, channel and expiry.
     sign = links.signer(
         campaign_id=campaign.id,
