@@ -87,6 +87,11 @@ def _principal(request: Request, ctx: Context, session: Session | None) -> Princ
                 principal = auth_service.authenticate(own, token=token.strip(), now=ctx.now())
         else:
             principal = auth_service.authenticate(session, token=token.strip(), now=ctx.now())
+            if session.get_bind().dialect.name == "sqlite":
+                # Every SQLite transaction here takes the write lock (BEGIN IMMEDIATE, see
+                # dam.db): holding it from here on would lock out a route that works through a
+                # session of its own. On PostgreSQL the read holds no lock anyone waits for.
+                session.commit()
     else:
         session_principal: Callable[[Request], Principal | None] | None = (
             request.app.state.session_principal
