@@ -213,9 +213,7 @@ def _facets(
     names: dict[str, str] = {}
     if top:
         names = dict(
-            session.execute(_query(session, "campaign_names"), {"ids": [c for c, _ in top]})
-            .tuples()
-            .all()
+            session.execute(_query(session, "campaign_names"), {"ids": [c for c, _ in top]}).all()
         )
     grouped["campaign"] = [FacetCount(term=c, label=names.get(c, c), count=n) for c, n in top]
     for entries in grouped.values():
