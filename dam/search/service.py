@@ -23,7 +23,7 @@ from dam.governance.pack import GovernancePack
 from dam.jobs.outbox import enqueue
 from dam.models import Asset, AssetVersion, Campaign, JobStatus, OutboxJob
 from dam.principal import Principal
-from dam.search.base import SearchBackend, SearchRequest, SortOrder
+from dam.search.base import CAMPAIGN_FACET_SIZE, SearchBackend, SearchRequest, SortOrder
 from dam.search.document import (
     COUNTED_PREFIXES,
     VISIBLE_KEY,
@@ -51,7 +51,6 @@ from dam.search.similar import find_similar
 JOB_KIND = "search.index"
 MAX_FILTER_VALUES = 50
 MAX_FILTER_CHARS = 200
-CAMPAIGN_FACET_SIZE = 20
 SNIPPET_CHARS = 200
 TYPES = ("image", "video", "document", "vector")
 COMPLIANCE = ("pass", "warn", "fail")
