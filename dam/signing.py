@@ -17,9 +17,6 @@ from functools import lru_cache
 from typing import Any
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
-_BLOCK = 64  # SHA-256's block size, in bytes
-_IPAD = bytes(b ^ 0x36 for b in range(256))
-_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def b64(data: bytes) -> str:
@@ -32,27 +29,18 @@ def unb64(text: str) -> bytes:
 
 
 @lru_cache(maxsize=16)
-def _keyed(secret: str, purpose: bytes) -> tuple[Any, Any]:
-    # HMAC (RFC 2104) by hand: the inner hash with the padded key and the purpose already fed
-    # in, and the outer one with its padded key, copied per token. A campaign feed page signs a
-    # link per item and per derivative, and two `hashlib` copies cost half of `hmac.copy()`.
-    key = secret.encode()
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    inner = hashlib.sha256(key.translate(_IPAD))
-    inner.update(purpose)
-    return inner, hashlib.sha256(key.translate(_OPAD))
+def _keyed(secret: str, purpose: bytes) -> hmac.HMAC:
+    # The HMAC with the secret and the purpose already fed in, copied per token: a campaign feed
+    # page signs a link per item and per derivative. (A hand-made HMAC from two hashlib copies
+    # would save 0.6 us a token, 0.2 ms a feed page: not worth owning crypto code for.)
+    return hmac.new(secret.encode(), purpose, hashlib.sha256)
 
 
 def mac(secret: str, purpose: bytes, payload: bytes) -> bytes:
     """HMAC-SHA256 over `purpose + payload` with the secret."""
-    inner, outer = _keyed(secret, purpose)
-    hashed = inner.copy()
-    hashed.update(payload)
-    sealed = outer.copy()
-    sealed.update(hashed.digest())
-    return sealed.digest()
+    keyed = _keyed(secret, purpose).copy()
+    keyed.update(payload)
+    return keyed.digest()
 
 
 def seal(body: dict[str, Any], *, purpose: bytes, secret: str) -> str:
