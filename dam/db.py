@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,21 @@ def insert_new(
         .returning(target.c[unique[0]])
     )
     return session.execute(statement).first() is not None
+
+
+def among(session: Session, column: Any, values: Collection[Any]) -> sa.ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL `column = ANY(CAST(:values AS type[]))` with the
+    array written as one text parameter: the statement's text is the same whatever the number
+    of values (psycopg converts it once), and one string is far cheaper to send than a
+    parameter per value or a list psycopg adapts element by element."""
+    if session.get_bind().dialect.name == "postgresql":
+        text = "{" + ",".join(_array_element(str(v)) for v in values) + "}"
+        return column == sa.any_(sa.cast(sa.literal(text, sa.Text), sa.ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+def _array_element(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

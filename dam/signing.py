@@ -31,11 +31,13 @@ def unb64(text: str) -> bytes:
 @lru_cache(maxsize=16)
 def _keyed(secret: str, purpose: bytes) -> hmac.HMAC:
     # The HMAC with the secret and the purpose already fed in, copied per token: a campaign feed
-    # page signs a link per item and per derivative.
+    # page signs a link per item and per derivative. (A hand-made HMAC from two hashlib copies
+    # would save 0.6 us a token, 0.2 ms a feed page: not worth owning crypto code for.)
     return hmac.new(secret.encode(), purpose, hashlib.sha256)
 
 
 def mac(secret: str, purpose: bytes, payload: bytes) -> bytes:
+    """HMAC-SHA256 over `purpose + payload` with the secret."""
     keyed = _keyed(secret, purpose).copy()
     keyed.update(payload)
     return keyed.digest()
@@ -43,7 +45,13 @@ def mac(secret: str, purpose: bytes, payload: bytes) -> bytes:
 
 def seal(body: dict[str, Any], *, purpose: bytes, secret: str) -> str:
     """A compact JSON body, signed."""
-    payload = b64(_COMPACT.encode(body).encode())
+    return seal_text(_COMPACT.encode(body), purpose=purpose, secret=secret)
+
+
+def seal_text(text: str, *, purpose: bytes, secret: str) -> str:
+    """`seal` of a body already written as compact JSON with sorted keys (what `seal` makes of
+    it), for callers that sign many bodies differing in a few values."""
+    payload = b64(text.encode())
     return f"{payload}.{b64(mac(secret, purpose, payload.encode('ascii')))}"
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+
 import pytest
 
 from dam import signing
@@ -32,3 +36,19 @@ def test_a_changed_payload_is_refused() -> None:
     forged = signing.b64(b'{"v":2}') + "." + signature
     with pytest.raises(ValueError, match="signature mismatch"):
         signing.unseal(forged, purpose=b"p:", secret="s")
+
+
+@pytest.mark.parametrize("secret", ["s", "x" * 64, "y" * 65, "ünïcode secret"])
+@pytest.mark.parametrize("payload", [b"", b"abc", b"x" * 300])
+def test_mac_is_hmac_sha256_over_the_purpose_and_payload(secret: str, payload: bytes) -> None:
+    expected = hmac.new(secret.encode(), b"p:" + payload, hashlib.sha256).digest()
+    assert signing.mac(secret, b"p:", payload) == expected
+    assert signing.mac(secret, b"p:", payload) == expected  # the cached keys are not consumed
+
+
+def test_seal_text_is_seal_of_the_compact_json() -> None:
+    body = {"b": [1, "é"], "a": None}
+    text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    assert signing.seal_text(text, purpose=b"p:", secret="s") == signing.seal(
+        body, purpose=b"p:", secret="s"
+    )

@@ -163,10 +163,10 @@ def campaign_feed(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     channel: Annotated[str | None, Query(description="recorded with each delivery")] = None,
-) -> FeedPage:
+) -> Response:
     """The campaign's approved, live assets with tracked `download_url`s, for automation.
     Page with `cursor`; sync incrementally with `updated_since` (inclusive)."""
-    return service.campaign_feed(
+    page = service.campaign_feed(
         session,
         ctx=ctx,
         campaign=campaign,
@@ -179,6 +179,10 @@ def campaign_feed(
         cursor=cursor,
         channel=channel,
     )
+    # Serialized once, by pydantic's JSON encoder: returned as a model, FastAPI would validate
+    # it against the response model again and then encode it (the schema still comes from
+    # `response_model`).
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.get("/campaigns/{campaign_id}/assets/removed", response_model=RemovedPage)

@@ -24,12 +24,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, col
 
 from dam.assets.metadata import Metadata
 from dam.context import Context
-from dam.db import insert_new
+from dam.db import among, insert_new
 from dam.media.writeback import DeliveryMetadata, delivery_cache_key, write_delivery_copy
 from dam.models import Asset, AssetVersion, DeliveryCopy
 from dam.principal import Principal
@@ -218,9 +220,20 @@ def _make_copy(
     return made
 
 
-def copies_by_key(session: Session, keys: Collection[str]) -> dict[str, DeliveryCopy]:
-    """The delivered copies already made under these cache keys (see `copy_key`)."""
-    if not keys:
+class CopyDigest(NamedTuple):
+    sha256: str
+    size: int
+
+
+def copies_by_key(session: Session, keys: Collection[str]) -> dict[str, CopyDigest]:
+    """The digests of the delivered copies already made under these cache keys (see
+    `copy_key`), by columns: what a feed states of each."""
+    wanted = set(keys)
+    if not wanted:
         return {}
-    rows = session.exec(select(DeliveryCopy).where(col(DeliveryCopy.key).in_(list(keys))))
-    return {row.key: row for row in rows}
+    rows = session.execute(
+        sa.select(col(DeliveryCopy.key), col(DeliveryCopy.sha256), col(DeliveryCopy.size)).where(
+            among(session, col(DeliveryCopy.key), wanted)
+        )
+    )
+    return {key: CopyDigest(sha256, size) for key, sha256, size in rows}

@@ -26,13 +26,15 @@ import math
 import tempfile
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from dam import signing
@@ -41,7 +43,7 @@ from dam.assets.metadata import Metadata
 from dam.assets.schemas import DerivativeOut, FocalPointOut
 from dam.audit.service import record
 from dam.context import Context
-from dam.db import insert_new
+from dam.db import among, insert_new
 from dam.errors import Conflict, DamError, Forbidden, Invalid, NotFound
 from dam.governance.derivatives import (
     AdhocLimits,
@@ -78,6 +80,7 @@ from dam.models import (
     AssetStatus,
     AssetVersion,
     Campaign,
+    DeliveryCopy,
     Derivative,
     FocalPoint,
     ReviewState,
@@ -91,9 +94,12 @@ __all__ = [
     "DERIVATIVE_PREFIX",
     "DerivativeLink",
     "DerivativeNoncompliant",
+    "Focal",
     "Made",
     "Planned",
+    "Plans",
     "Source",
+    "Stored",
     "adhoc_preset",
     "cache_key",
     "derivative",
@@ -104,12 +110,14 @@ __all__ = [
     "listing",
     "make_derivatives",
     "negotiate",
+    "plan",
     "planned",
     "presets_for",
     "queue_derivatives",
     "render_presets",
     "set_focal_point",
     "sign_link",
+    "stored_and_copies",
     "verify_link",
 ]
 
@@ -122,6 +130,8 @@ _RENDER_EVENTS = frozenset({"asset.approved", "asset.updated", "asset.campaigns_
 # The audience of derivatives in the pack's privacy policy (metadata.yaml strip_from).
 AUDIENCE = "derivatives"
 _PURPOSE = b"dam.derivative.v1:"
+_RENDERER_JSON = json.dumps(RENDERER_VERSION)
+_WRITER_JSON = json.dumps(WRITER_VERSION)
 
 
 class DerivativeNoncompliant(DamError):
@@ -357,7 +367,24 @@ def clear_focal_point(
 # --- cache keys ---------------------------------------------------------------------------------
 
 
-def _focus_of(row: FocalPoint | None, preset_id: str) -> dict[str, Any] | None:
+class _Focal(Protocol):
+    """A focal point's values: a `FocalPoint` row, or `Focal` read by columns."""
+
+    @property
+    def x(self) -> float: ...
+    @property
+    def y(self) -> float: ...
+    @property
+    def crops(self) -> Mapping[str, list[float]] | None: ...
+
+
+class Focal(NamedTuple):
+    x: float
+    y: float
+    crops: Mapping[str, list[float]] | None
+
+
+def _focus_of(row: _Focal | None, preset_id: str) -> dict[str, Any] | None:
     if row is None:
         return None
     crop = (row.crops or {}).get(preset_id)
@@ -375,17 +402,50 @@ def cache_key(
 ) -> str:
     """Everything a derivative's bytes depend on. `metadata` is None for presets that write
     none; `focus` None is the content-aware default (a property of the source bytes)."""
-    payload = {
-        "source": source_sha256,
-        "preset": preset.digest,
-        "format": fmt,
-        "focus": dict(focus) if focus else "auto",
-        "metadata": metadata.to_json() if metadata is not None else None,
-        "strip": sorted(strip) if metadata is not None else [],
-        "renderer": RENDERER_VERSION,
-        "writer": WRITER_VERSION if metadata is not None else None,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    frame = _frame(
+        preset_json=json.dumps(preset.digest),
+        fmt_json=json.dumps(fmt),
+        focus_json=_focus_json(focus),
+        written=metadata is not None,
+        strip_json=json.dumps(sorted(strip)),
+    )
+    metadata_json = _metadata_json(metadata) if metadata is not None else None
+    return frame.key(json.dumps(source_sha256), metadata_json)
+
+
+def _focus_json(focus: Mapping[str, Any] | None) -> str:
+    return json.dumps(dict(focus), sort_keys=True) if focus else '"auto"'
+
+
+def _metadata_json(metadata: DeliveryMetadata) -> str:
+    return json.dumps(metadata.to_json(), sort_keys=True)
+
+
+class _Frame(NamedTuple):
+    """The text of a cache key's payload around its two per-item parts (the metadata and the
+    source digest): `json.dumps(payload, sort_keys=True)` of {focus, format, metadata, preset
+    (its digest), renderer, source, strip, writer}, written from the parts' JSON, so a page of
+    listings serializes an item's metadata once for all its presets and a preset's part once
+    for all items. The same text, so the same keys as the derivatives stored under them."""
+
+    head: str  # up to the metadata
+    middle: str  # between the metadata and the source
+    tail: str  # after the source
+
+    def key(self, source_json: str, metadata_json: str | None) -> str:
+        text = f"{self.head}{metadata_json or 'null'}{self.middle}{source_json}{self.tail}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _frame(
+    *, preset_json: str, fmt_json: str, focus_json: str, written: bool, strip_json: str
+) -> _Frame:
+    return _Frame(
+        head=f'{{"focus": {focus_json}, "format": {fmt_json}, "metadata": ',
+        middle=f', "preset": {preset_json}, "renderer": {_RENDERER_JSON}, "source": ',
+        tail=f', "strip": {strip_json if written else "[]"}, '
+        f'"writer": {_WRITER_JSON if written else "null"}}}',
+    )
 
 
 def _metadata_for(asset: Asset, version: AssetVersion) -> DeliveryMetadata:
@@ -461,68 +521,164 @@ class Source:
     live: Metadata  # the published view's metadata
 
 
-@dataclass(frozen=True)
-class Planned:
+class Planned(NamedTuple):
     preset: Preset
     key: str
     format: str  # what a client without Accept gets
     width: int | None  # the size it renders to (known before rendering)
     height: int | None
-    made: Derivative | None  # None until rendered
+    made: Stored | None  # None until rendered
+
+
+class _Step(NamedTuple):
+    """A preset as it applies to items of one set of presets, format and size: all of a
+    derivative's plan but the two per-item parts of its key."""
+
+    preset: Preset
+    frame: _Frame
+    written: bool  # carries the governed metadata
+    format: str
+    width: int | None
+    height: int | None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a listing states of a derivative already rendered (its row, by columns)."""
+
+    sha256: str
+    size: int
+    width: int
+    height: int
+    compliance: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Plans:
+    """Per asset, the presets that serve it with their cache keys, before looking up which
+    are rendered (`keys` to look up, `resolve` with what `stored` found)."""
+
+    items: Mapping[uuid.UUID, list[tuple[_Step, str]]]
+
+    def keys(self) -> set[str]:
+        return {key for items in self.items.values() for _step, key in items}
+
+    def resolve(self, made: Mapping[str, Stored]) -> dict[uuid.UUID, list[Planned]]:
+        return {
+            asset_id: [
+                Planned(step.preset, key, step.format, step.width, step.height, made.get(key))
+                for step, key in items
+            ]
+            for asset_id, items in self.items.items()
+        }
 
 
 def planned(
-    ctx: Context, session: Session, sources: Sequence[Source], *, channels: Sequence[str] = ()
+    ctx: Context,
+    session: Session,
+    sources: Sequence[Source],
+    *,
+    channels: Sequence[str] = (),
+    focal: Mapping[uuid.UUID, _Focal] | None = None,
 ) -> dict[uuid.UUID, list[Planned]]:
     """Per asset, the presets that serve it (by its terms and `channels`) with their cache keys
-    and, when already rendered, the stored derivative: three queries for a whole page."""
+    and, when already rendered, the stored derivative: two queries for a whole page, one when
+    the caller read the focal points (by version id; a version without one is not in it)."""
+    plans = plan(ctx, session, sources, channels=channels, focal=focal)
+    return plans.resolve(stored(session, plans.keys()))
+
+
+def plan(
+    ctx: Context,
+    session: Session,
+    sources: Sequence[Source],
+    *,
+    channels: Sequence[str] = (),
+    focal: Mapping[uuid.UUID, _Focal] | None = None,
+) -> Plans:
+    """`planned` without looking up what is rendered (reads the focal points when not given)."""
     pack = ctx.governance.pack
     if not pack.presets or not sources:
-        return {}
-    focal = {
-        row.version_id: row
-        for row in session.exec(
-            select(FocalPoint).where(
-                col(FocalPoint.version_id).in_([s.version_id for s in sources])
+        return Plans({})
+    if focal is None:
+        focal = {
+            row.version_id: row
+            for row in session.exec(
+                select(FocalPoint).where(
+                    among(session, col(FocalPoint.version_id), [s.version_id for s in sources])
+                )
             )
-        )
-    }
-    out: dict[uuid.UUID, list[tuple[Preset, _Job, tuple[int, int] | None]]] = {}
-    # Items of a page mostly share their terms: the presets are worked out once per set.
+        }
+    strip_json = json.dumps(sorted(pack.metadata.strips_location(AUDIENCE)))
+    # Items of a page mostly share their terms, hence presets, and their size and transparency:
+    # the steps of each (presets, alpha, size) are worked out once, items with a focal point
+    # (crop boxes per preset) get their own.
     by_terms: dict[tuple[tuple[str, tuple[str, ...]], ...], list[Preset]] = {}
+    steps_of: dict[tuple[Any, ...], list[_Step]] = {}
+    out: dict[uuid.UUID, list[tuple[_Step, str]]] = {}
     for source in sources:
-        governed = delivery.governed_fields(
-            asset_id=source.asset_id, version=source.version, live=source.live
-        )
         terms_key = tuple(sorted((k, tuple(v)) for k, v in source.live.terms.items()))
         chosen = by_terms.get(terms_key)
         if chosen is None:
             chosen = by_terms[terms_key] = presets_for(pack, source.live.terms, channels)
-        for preset in chosen:
-            fmt = negotiate(preset.format, None, alpha=source.alpha)
-            metadata = governed if preset.metadata is PresetMetadata.write else None
-            job = _job(ctx, source.sha256, preset, fmt, focal.get(source.version_id), metadata)
-            size = (
-                None
-                if source.width is None or source.height is None
-                else planned_size(_spec(preset, fmt, job.focus), (source.width, source.height))
+        if not chosen:
+            continue
+        point = focal.get(source.version_id)
+        if point is None:
+            shape = (tuple(map(id, chosen)), source.alpha, source.width, source.height)
+            steps = steps_of.get(shape)
+            if steps is None:
+                steps = steps_of[shape] = _steps(chosen, source, None, strip_json)
+        else:
+            steps = _steps(chosen, source, point, strip_json)
+        source_json = json.dumps(source.sha256)
+        metadata_json = (
+            _metadata_json(
+                delivery.governed_fields(
+                    asset_id=source.asset_id, version=source.version, live=source.live
+                )
             )
-            out.setdefault(source.asset_id, []).append((preset, job, size))
-    made = stored(session, {job.key for items in out.values() for _p, job, _s in items})
-    return {
-        asset_id: [
-            Planned(
+            if any(step.written for step in steps)
+            else None
+        )
+        out[source.asset_id] = [
+            (step, step.frame.key(source_json, metadata_json if step.written else None))
+            for step in steps
+        ]
+    return Plans(out)
+
+
+def _steps(
+    presets: Sequence[Preset], source: Source, point: _Focal | None, strip_json: str
+) -> list[_Step]:
+    out = []
+    for preset in presets:
+        fmt = negotiate(preset.format, None, alpha=source.alpha)
+        focus = _focus_of(point, preset.id)
+        written = preset.metadata is PresetMetadata.write
+        size = (
+            None
+            if source.width is None or source.height is None
+            else planned_size(_spec(preset, fmt, focus), (source.width, source.height))
+        )
+        frame = _frame(
+            preset_json=json.dumps(preset.digest),
+            fmt_json=json.dumps(fmt),
+            focus_json=_focus_json(focus),
+            written=written,
+            strip_json=strip_json,
+        )
+        out.append(
+            _Step(
                 preset=preset,
-                key=job.key,
-                format=job.fmt,
+                frame=frame,
+                written=written,
+                format=fmt,
                 width=size[0] if size else None,
                 height=size[1] if size else None,
-                made=made.get(job.key),
             )
-            for preset, job, size in items
-        ]
-        for asset_id, items in out.items()
-    }
+        )
+    return out
 
 
 # --- rendering, once ----------------------------------------------------------------------------
@@ -787,11 +943,33 @@ def derivative(
 # --- which presets an asset gets ----------------------------------------------------------------
 
 
+# Per pack (a reload makes a new one), the presets of each (terms, channels) seen lately.
+_chosen: weakref.WeakKeyDictionary[GovernancePack, dict[Any, list[Preset]]] = (
+    weakref.WeakKeyDictionary()
+)
+_CHOSEN_MAX = 4096
+
+
 def presets_for(
     pack: GovernancePack, terms: Mapping[str, Sequence[str]], channels: Sequence[str] = ()
 ) -> list[Preset]:
     """The presets that serve an asset: by its own terms, and by the channels of the campaigns
     it runs in (a campaign's channel stands in for the asset's channel terms)."""
+    key = (tuple(sorted((k, tuple(v)) for k, v in terms.items())), tuple(channels))
+    memo = _chosen.get(pack)
+    if memo is None:
+        memo = _chosen.setdefault(pack, {})
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= _CHOSEN_MAX:
+            memo.clear()
+        found = memo[key] = _presets_for(pack, terms, channels)
+    return list(found)
+
+
+def _presets_for(
+    pack: GovernancePack, terms: Mapping[str, Sequence[str]], channels: Sequence[str]
+) -> list[Preset]:
     # By identity: comparing presets by value (a dataclass's __eq__) cost most of a feed page.
     chosen = {id(p) for p in pack.presets_for(terms)}
     for channel in channels:
@@ -800,12 +978,62 @@ def presets_for(
     return [p for p in pack.presets if id(p) in chosen]
 
 
-def stored(session: Session, keys: Collection[str]) -> dict[str, Derivative]:
-    """The derivatives already made under these keys."""
+def stored_and_copies(
+    session: Session, keys: Collection[str], copy_keys: Collection[str]
+) -> tuple[dict[str, Stored], dict[str, delivery.CopyDigest]]:
+    """`stored(keys)` and `delivery.copies_by_key(copy_keys)` in one query (a feed page)."""
+    if not keys or not copy_keys:
+        return stored(session, keys), delivery.copies_by_key(session, copy_keys)
+    made = sa.select(
+        sa.literal("d").label("kind"),
+        col(Derivative.key),
+        col(Derivative.sha256),
+        col(Derivative.size),
+        col(Derivative.width),
+        col(Derivative.height),
+        col(Derivative.compliance),
+    ).where(among(session, col(Derivative.key), keys))
+    copies = sa.select(
+        sa.literal("c"),
+        col(DeliveryCopy.key),
+        col(DeliveryCopy.sha256),
+        col(DeliveryCopy.size),
+        sa.null(),
+        sa.null(),
+        sa.null(),
+    ).where(among(session, col(DeliveryCopy.key), set(copy_keys)))
+    found: dict[str, Stored] = {}
+    copied: dict[str, delivery.CopyDigest] = {}
+    for kind, key, sha, size, width, height, compliance in session.execute(
+        sa.union_all(made, copies)
+    ):
+        if kind == "c":
+            copied[key] = delivery.CopyDigest(sha, size)
+        else:
+            found[key] = Stored(
+                sha256=sha, size=size, width=width, height=height, compliance=compliance or {}
+            )
+    return found, copied
+
+
+def stored(session: Session, keys: Collection[str]) -> dict[str, Stored]:
+    """The derivatives already made under these keys, by the columns listings state."""
     if not keys:
         return {}
-    rows = session.exec(select(Derivative).where(col(Derivative.key).in_(list(keys))))
-    return {row.key: row for row in rows}
+    rows = session.execute(
+        sa.select(
+            col(Derivative.key),
+            col(Derivative.sha256),
+            col(Derivative.size),
+            col(Derivative.width),
+            col(Derivative.height),
+            col(Derivative.compliance),
+        ).where(among(session, col(Derivative.key), keys))
+    )
+    return {
+        key: Stored(sha256=sha, size=size, width=width, height=height, compliance=compliance or {})
+        for key, sha, size, width, height, compliance in rows
+    }
 
 
 def planned_key(

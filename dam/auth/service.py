@@ -9,7 +9,8 @@ import secrets
 import uuid
 from datetime import datetime
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from dam.audit.service import record
 from dam.config import SettingsInvalid
@@ -102,11 +103,25 @@ def revoke_key(session: Session, *, key: ApiKey, actor: Principal, now: datetime
     return key
 
 
+# Every API request runs this; built once, and it reads the columns a check needs rather than
+# an ORM object (the request's own session runs it, so nothing lands in its identity map).
+_KEY_BY_HASH = sa.select(
+    col(ApiKey.id),
+    col(ApiKey.name),
+    col(ApiKey.role),
+    col(ApiKey.key_hash),
+    col(ApiKey.revoked_at),
+    col(ApiKey.expires_at),
+    col(ApiKey.campaign_scope),
+).where(col(ApiKey.key_hash) == sa.bindparam("digest"))
+
+
 def authenticate(session: Session, *, token: str, now: datetime) -> Principal:
+    """Every call reads the key's row: a revocation or expiry holds from the next request."""
     if not token.startswith(KEY_PREFIX):
         raise Unauthorized("the API key is not valid", code="invalid_key")
     digest = hash_key(token)
-    key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+    key = session.execute(_KEY_BY_HASH, {"digest": digest}).first()
     if key is None or not hmac.compare_digest(key.key_hash, digest):
         raise Unauthorized("the API key is not valid", code="invalid_key")
     if key.revoked_at is not None:

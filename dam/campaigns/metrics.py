@@ -1,7 +1,9 @@
 """Performance metrics ingestion: a batch of daily rows per campaign, asset and channel.
 
 All rows are validated before anything is written, so a batch is applied whole or not at all
-(or, with `on_error=skip`, its good rows are, and the others are answered).
+(or, with `on_error=skip`, its good rows are, and the others are answered). A valid batch is
+checked by pydantic's own constraints in one pass (`_FastRow`); a batch with any bad row goes
+through `MetricRowIn`, which names every problem.
 Writing is an `INSERT … ON CONFLICT DO UPDATE` on the natural key, which makes re-sending a
 day replace it (platforms restate yesterday's figures) and a retried request harmless.
 
@@ -19,18 +21,35 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import date as Date
-from datetime import datetime, tzinfo
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from operator import attrgetter
-from typing import Any
+from operator import attrgetter, itemgetter
+from typing import Annotated, Any, Required
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    with_config,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from dam.audit.service import record
-from dam.bounds import MetricAmount, MetricCount, MetricMoney, SafeDate, VersionNumber
+from dam.bounds import (
+    MAX_METRIC_COUNT,
+    MAX_METRIC_MONEY,
+    MetricAmount,
+    MetricCount,
+    MetricMoney,
+    SafeDate,
+    VersionNumber,
+)
 from dam.campaigns import rollup
 from dam.campaigns.attribution import Period, live_on, publication_periods, zone
 from dam.campaigns.service import resolve_channel
@@ -100,6 +119,41 @@ class MetricRowIn(BaseModel):
 
 
 _ROWS = TypeAdapter(list[MetricRowIn])
+
+# The fast path of a batch: the fields and bounds of `MetricRowIn` held by pydantic's own
+# constraints (no Python call per figure), into plain dicts, the dates checked by `SafeDate`
+# once per distinct value, the rounding to hundredths done while the rows are built. It only
+# ever accepts what `MetricRowIn` accepts, with the same values; a batch it does not accept
+# whole goes through `MetricRowIn`, which names every problem.
+_Count = Annotated[int, Field(ge=0, le=MAX_METRIC_COUNT)]
+_Amount = Annotated[Decimal, Field(ge=0, le=MAX_METRIC_COUNT, allow_inf_nan=False)]
+_Money = Annotated[Decimal, Field(ge=0, le=MAX_METRIC_MONEY, allow_inf_nan=False)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class _FastRow(TypedDict, total=False):
+    asset_id: Required[uuid.UUID]
+    date: Required[Any]
+    channel: Annotated[str, Field(max_length=64)] | None
+    version: VersionNumber | None
+    impressions: _Count
+    clicks: _Count
+    conversions: _Amount
+    spend: _Money
+    revenue: _Money
+    sends: _Count
+    deliveries: _Count
+    opens: _Count
+    unique_opens: _Count
+    unsubscribes: _Count
+    bounces: _Count
+    currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None
+
+
+_FAST_ROWS = TypeAdapter(list[_FastRow])
+_DATE = TypeAdapter(SafeDate)
+ZERO = Decimal(0)
+HUNDREDTHS = frozenset({"conversions", "spend", "revenue"})
 
 
 def rows_from_csv(text: str) -> list[dict[str, Any]]:
@@ -178,20 +232,59 @@ def validate_rows(
     return ready
 
 
-def _published_on(
-    history: dict[uuid.UUID, list[Period]], asset_id: uuid.UUID, day: Date, tz: tzinfo
-) -> int | None:
-    """The version published for the larger part of the day (see `dam.campaigns.attribution`);
-    None for an asset never approved."""
-    periods = history.get(asset_id)
-    return live_on(periods, day, tz).version if periods else None
+def _fast_parse(raw_rows: list[Any]) -> list[dict[str, Any]] | None:
+    """Every row as a dict of valid values, or None when any row is not valid."""
+    try:
+        parsed = _FAST_ROWS.validate_python(raw_rows)
+    except ValidationError:
+        return None
+    days: dict[tuple[type, Any], Date] = {}
+    for row in parsed:
+        value = row["date"]
+        key = (type(value), value)
+        try:
+            row["date"] = days[key]
+        except KeyError:
+            try:
+                row["date"] = days[key] = _DATE.validate_python(value)
+            except ValidationError:
+                return None
+        except TypeError:  # not hashable, so not a date
+            return None
+    return parsed  # type: ignore[return-value]
+
+
+def _slow_parse(
+    raw_rows: list[Any], bad: dict[int, list[dict[str, str]]]
+) -> list[dict[str, Any] | None]:
+    """Each row through `MetricRowIn` (None for a bad one), its problems added to `bad`."""
+    for index, raw in enumerate(raw_rows):
+        if isinstance(raw, dict) and "__extra_cells__" in raw:
+            _problems(bad, index, "", "the line has more cells than the header")
+    try:
+        models: list[MetricRowIn | None] = list(_ROWS.validate_python(raw_rows))
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = err["loc"]
+            index = int(loc[0])
+            if index in bad and not loc[1:]:
+                continue
+            _problems(bad, index, ".".join(str(p) for p in loc[1:]), str(err["msg"]))
+        # Rows that passed are still checked below, so one 422 lists every problem.
+        models = []
+        for index, raw in enumerate(raw_rows):
+            try:
+                models.append(MetricRowIn.model_validate(raw) if index not in bad else None)
+            except ValidationError:
+                models.append(None)
+    return [dict(row) if row is not None else None for row in models]
 
 
 def check_rows(
     session: Session, *, ctx: Context, campaign: Campaign, raw_rows: Sequence[Any]
 ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, str]]]]:
-    """The rows ready to write, and the problems of the others by 0-based index. A batch that
-    is not a list, is empty or is too long is refused whole."""
+    """The rows ready to write (with their 0-based `_index`), and the problems of the others
+    by index. A batch that is not a list, is empty or is too long is refused whole."""
     if not isinstance(raw_rows, list):
         raise Invalid('send a JSON list of rows or {"rows": [...]}', code="invalid_metric_rows")
     if not raw_rows:
@@ -202,87 +295,104 @@ def check_rows(
             code="too_many_rows",
         )
     bad: dict[int, list[dict[str, str]]] = {}
-    for index, raw in enumerate(raw_rows):
-        if isinstance(raw, dict) and "__extra_cells__" in raw:
-            _problems(bad, index, "", "the line has more cells than the header")
-    try:
-        parsed: list[MetricRowIn | None] = list(_ROWS.validate_python(raw_rows))
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = err["loc"]
-            index = int(loc[0])
-            if index in bad and not loc[1:]:
-                continue
-            _problems(bad, index, ".".join(str(p) for p in loc[1:]), str(err["msg"]))
-        # Rows that passed are still checked below, so one 422 lists every problem.
-        parsed = []
-        for index, raw in enumerate(raw_rows):
-            try:
-                parsed.append(MetricRowIn.model_validate(raw) if index not in bad else None)
-            except ValidationError:
-                parsed.append(None)
-
+    fast = _fast_parse(raw_rows)
+    parsed: list[dict[str, Any] | None] = (
+        list(fast) if fast is not None else _slow_parse(raw_rows, bad)
+    )
     pack = ctx.governance.pack
-    members = _campaign_assets(
-        session, campaign.id, {row.asset_id for row in parsed if row is not None}
-    )
-    history = publication_periods(
-        session, {row.asset_id for row in parsed if row is not None and row.version is None}
-    )
+    # Keyed by the id's integer: a UUID hashes and compares in Python, an int in C.
+    asset_ids: dict[int, uuid.UUID] = {}
+    unversioned: set[int] = set()
+    for row in parsed:
+        if row is not None:
+            ident = row["asset_id"].int
+            asset_ids[ident] = row["asset_id"]
+            if row.get("version") is None:
+                unversioned.add(ident)
+    members = {
+        asset_id.int: versions
+        for asset_id, versions in _campaign_assets(
+            session, campaign.id, set(asset_ids.values())
+        ).items()
+    }
+    history = publication_periods(session, {asset_ids[ident] for ident in unversioned})
     tz = zone(campaign.timezone)
+    # The version published for the larger part of the day (`dam.campaigns.attribution`):
+    # one for every day of an asset published once, None for an asset never approved.
+    fixed: dict[int, int | None] = {}
+    periods_of: dict[int, list[Period]] = {}
+    for asset_id, periods in history.items():
+        if len(periods) == 1:
+            fixed[asset_id.int] = periods[0].version
+        else:
+            periods_of[asset_id.int] = periods
     channels: dict[str, str] = {}
-    seen: dict[tuple[uuid.UUID, Date, str], int] = {}
+    seen: dict[tuple[int, Date, str], int] = {}
     now = ctx.now()
     ready: list[dict[str, Any]] = []
-    campaign_id = campaign.id
-    figures_of = attrgetter(*FIGURES)
+    blank: dict[str, Any] = {
+        "_index": 0,
+        "campaign_id": campaign.id,
+        "asset_id": None,
+        "date": None,
+        "channel": None,
+        "placement": "",
+        "version": None,
+        **{name: ZERO if name in HUNDREDTHS else 0 for name in FIGURES},
+        "currency": "",
+        "attributed": False,
+        "updated_at": now,
+    }
+    default_channel = campaign.channel
     for index, row in enumerate(parsed):
         if row is None:
             continue
-        channel_text = row.channel or campaign.channel
-        channel: str | None = None
+        channel_text = row.get("channel") or default_channel
+        channel = channels.get(channel_text) if channel_text else None
         if not channel_text:
             _problems(bad, index, "channel", "no channel given and the campaign has none")
-        elif channel_text in channels:
-            channel = channels[channel_text]
-        else:
+        elif channel is None:
             try:
                 channel = channels[channel_text] = resolve_channel(pack, channel_text)
             except Invalid as exc:
                 _problems(bad, index, "channel", str(exc.detail))
-        versions = members.get(row.asset_id)
+        asset_id = row["asset_id"]
+        ident = asset_id.int
+        versions = members.get(ident)
+        version = row.get("version")
         if versions is None:
-            _problems(
-                bad, index, "asset_id", f"asset {row.asset_id} is not in campaign {campaign.id}"
-            )
-        elif row.version is not None and row.version > versions[1]:
-            _problems(bad, index, "version", f"asset {row.asset_id} has no version {row.version}")
+            _problems(bad, index, "asset_id", f"asset {asset_id} is not in campaign {campaign.id}")
+        elif version is not None and version > versions[1]:
+            _problems(bad, index, "version", f"asset {asset_id} has no version {version}")
         if channel is None or versions is None:
             continue
-        key = (row.asset_id, row.date, channel)
+        day = row["date"]
+        key = (ident, day, channel)
         if key in seen:
             _problems(bad, index, "", f"same asset, date and channel as row {seen[key]}")
             continue
         seen[key] = index
-        ready.append(
-            {
-                "_index": index,
-                "campaign_id": campaign_id,
-                "asset_id": row.asset_id,
-                "date": row.date,
-                "channel": channel,
-                "placement": "",
-                "version": row.version
-                if row.version is not None
-                else _published_on(history, row.asset_id, row.date, tz),
-                **dict(zip(FIGURES, figures_of(row), strict=True)),
-                "currency": (row.currency or "").upper(),
-                "attributed": row.version is None,
-                "updated_at": now,
-            }
-        )
+        attributed = version is None
+        if attributed:
+            version = fixed.get(ident)
+            if version is None and ident in periods_of:
+                version = live_on(periods_of[ident], day, tz).version
+        # The row's own values over the defaults (the key order is the defaults').
+        out = dict(blank)
+        out.update(row)
+        out["_index"] = index
+        out["channel"] = channel
+        out["version"] = version
+        # Platforms report fractions of a cent or of a conversion; the columns hold hundredths
+        # (`MetricRowIn._cents`, which the slow path has applied already).
+        out["conversions"] = out["conversions"].quantize(CENT, rounding=ROUND_HALF_UP)
+        out["spend"] = out["spend"].quantize(CENT, rounding=ROUND_HALF_UP)
+        out["revenue"] = out["revenue"].quantize(CENT, rounding=ROUND_HALF_UP)
+        out["currency"] = (out["currency"] or "").upper()
+        out["attributed"] = attributed
+        ready.append(out)
     # A row is good only if every check passed (a duplicate key is a problem of the later row).
-    return [r for r in ready if r["_index"] not in bad], bad
+    return [r for r in ready if r["_index"] not in bad] if bad else ready, bad
 
 
 def rejects_csv(bad: dict[int, list[dict[str, str]]]) -> str:
@@ -318,9 +428,10 @@ def _copy_upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     session.execute(sa.text("TRUNCATE metrics_in"))
     raw = session.connection().connection.driver_connection
     assert raw is not None
+    values_of = itemgetter(*columns)
     with raw.cursor() as cursor, cursor.copy(f"COPY metrics_in ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([row[name] for name in columns])
+            copy.write_row(values_of(row))
     # Constant column names only.
     session.execute(
         sa.text(
@@ -417,15 +528,22 @@ def refresh_rollup(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     the touched assets' patterns (`dam.campaigns.rollup`)."""
     raw = CampaignMetric.__table__  # type: ignore[attr-defined]
     table = CampaignMetricMonth.__table__  # type: ignore[attr-defined]
-    spans: dict[str, tuple[Date, Date, set[uuid.UUID]]] = {}
-    for row in rows:
-        first, last, assets = spans.get(row["campaign_id"], (row["date"], row["date"], set()))
-        assets.add(row["asset_id"])
-        spans[row["campaign_id"]] = (min(first, row["date"]), max(last, row["date"]), assets)
+    by_campaign: dict[str, Sequence[dict[str, Any]]] = {}
+    campaign_ids = set(map(itemgetter("campaign_id"), rows))
+    if len(campaign_ids) == 1:  # the usual batch: its rows, without a pass in Python
+        by_campaign[campaign_ids.pop()] = rows
+    else:
+        for row in rows:
+            by_campaign.setdefault(row["campaign_id"], []).append(row)  # type: ignore[attr-defined]
     rollup.lock(session)
-    for campaign_id, (first, last, assets) in sorted(spans.items()):
-        start, end = first.replace(day=1), next_month(last)
-        for chunk in _chunks(sorted(assets), 500):
+    for campaign_id, mine in sorted(by_campaign.items()):
+        dates = list(map(itemgetter("date"), mine))
+        start, end = min(dates).replace(day=1), next_month(max(dates))
+        ids = list(map(itemgetter("asset_id"), mine))
+        # Keyed by the id's integer (hashed in C; a UUID orders by it too).
+        unique = dict(zip(map(attrgetter("int"), ids), ids, strict=True))
+        assets = [unique[key] for key in sorted(unique)]
+        for chunk in _chunks(assets, 500):
             _rebuild(
                 session,
                 [
@@ -441,7 +559,7 @@ def refresh_rollup(session: Session, rows: Sequence[dict[str, Any]]) -> None:
                     table.c.month < end,
                 ],
             )
-        rollup.refresh(session, campaign_id, start, end, sorted(assets))
+        rollup.refresh(session, campaign_id, start, end, assets)
 
 
 def rebuild_rollup(session: Session) -> None:

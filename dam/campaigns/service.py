@@ -45,6 +45,7 @@ from dam.models import (
     AuditEvent,
     Campaign,
     DeliveryEvent,
+    FocalPoint,
     ReviewState,
 )
 from dam.models.types import JSONType
@@ -392,9 +393,9 @@ def campaign_feed(
             col(AssetVersion.width),
             col(AssetVersion.height),
             col(AssetVersion.renditions),
-            # The published view's governed fields: the delivered copy's cache key.
+            # The published view's governed fields: the delivered copy's cache key (tags are
+            # none of them, nor what presets are chosen by).
             col(Asset.description),
-            col(Asset.tags),
             col(Asset.rights_expire_at),
             col(Asset.extra),
             col(AssetVersion.id).label("version_id"),
@@ -402,6 +403,11 @@ def campaign_feed(
             sa.type_coerce(col(AssetVersion.media), JSONType)["has_alpha"]
             .as_boolean()
             .label("has_alpha"),
+            # The focal point the derivatives crop around (their cache keys), in the same trip.
+            col(FocalPoint.version_id).label("focal_version"),
+            col(FocalPoint.x).label("focal_x"),
+            col(FocalPoint.y).label("focal_y"),
+            col(FocalPoint.crops).label("focal_crops"),
         )
         .join(AssetCampaign, col(AssetCampaign.asset_id) == col(Asset.id))
         .join(
@@ -411,6 +417,7 @@ def campaign_feed(
                 col(AssetVersion.number) == col(Asset.published_version),
             ),
         )
+        .outerjoin(FocalPoint, col(FocalPoint.version_id) == col(AssetVersion.id))
         .where(
             col(AssetCampaign.campaign_id) == campaign.id,
             col(Asset.status) == AssetStatus.active,
@@ -443,14 +450,14 @@ def campaign_feed(
     base = base_url.rstrip("/")
     # A link serves the delivered copy made for this campaign (dam.assets.delivery); the
     # worker makes it when the version is published or tagged. Until then the feed says null.
+    # The values as read (fresh objects of this query: nothing else holds them to mutate).
     live = {
         row.id: Metadata(
             title=row.title,
             description=row.description,
-            tags=tuple(row.tags or ()),
-            terms={k: list(v) for k, v in (row.terms or {}).items()},
+            terms=row.terms or {},
             rights_expire_at=row.rights_expire_at,
-            extra=dict(row.extra or {}),
+            extra=row.extra or {},
         )
         for row in rows
     }
@@ -466,9 +473,8 @@ def campaign_feed(
         )
         for row in rows
     }
-    copies = delivery.copies_by_key(session, set(copy_keys.values()))
     # The presets that serve each item, by its terms and the campaign's channel.
-    presets = derivatives.planned(
+    plans = derivatives.plan(
         ctx,
         session,
         [
@@ -486,20 +492,26 @@ def campaign_feed(
             if row.kind == "image"
         ],
         channels=[campaign.channel] if campaign.channel else [],
+        focal={
+            row.version_id: derivatives.Focal(x=row.focal_x, y=row.focal_y, crops=row.focal_crops)
+            for row in rows
+            if row.focal_version is not None
+        },
     )
+    # What of it is made already: the derivatives and the delivered copies, in one query.
+    made, copies = derivatives.stored_and_copies(session, plans.keys(), copy_keys.values())
+    presets = plans.resolve(made)
+    # Every link of the page names the same campaign, consumer, channel and expiry.
+    sign = links.signer(
+        campaign_id=campaign.id,
+        consumer_id=principal.id,
+        channel=channel,
+        expires_at=expires_at,
+        secret=ctx.settings.secret_key,
+    )
+    deliveries = f"{base}/api/v1/deliveries/"
     items = []
     for row in rows:
-        token = links.sign(
-            links.DeliveryLink(
-                campaign_id=campaign.id,
-                asset_id=row.id,
-                version=row.number,
-                consumer_id=principal.id,
-                channel=channel,
-                expires_at=expires_at,
-            ),
-            secret=ctx.settings.secret_key,
-        )
         copy = copies.get(copy_keys[row.id])
         items.append(
             FeedItem(
@@ -512,28 +524,28 @@ def campaign_feed(
                 kind=row.kind,
                 width=row.width,
                 height=row.height,
-                terms={k: list(v) for k, v in (row.terms or {}).items()},
+                terms=live[row.id].terms,
                 renditions={
                     name: f"{base}/api/v1/assets/{row.id}/renditions/{name}?version={row.number}"
                     for name in sorted(row.renditions or {})
                 },
-                download_url=f"{base}/api/v1/deliveries/{token}",
+                download_url=deliveries + sign(row.id, row.number, None),
                 download_sha256=copy.sha256 if copy else None,
                 download_size=copy.size if copy else None,
                 download_expires_at=expires_at,
                 updated_at=row.updated_at,
                 derivatives=[
-                    _feed_derivative(
-                        ctx,
-                        item,
-                        campaign=campaign,
-                        row=row,
-                        base=base,
-                        principal=principal,
-                        channel=channel,
-                        expires_at=expires_at,
+                    FeedDerivative(
+                        preset=item.preset.id,
+                        label=item.preset.label,
+                        format=item.format,
+                        width=item.made.width if item.made else item.width,
+                        height=item.made.height if item.made else item.height,
+                        url=deliveries + sign(row.id, row.number, item.preset.id),
+                        sha256=item.made.sha256 if item.made else None,
+                        size=item.made.size if item.made else None,
                     )
-                    for item in presets.get(row.id, [])
+                    for item in presets.get(row.id, ())
                 ],
             )
         )
@@ -542,41 +554,6 @@ def campaign_feed(
         campaign_id=campaign.id,
         items=items,
         next_cursor=encode_cursor(last.updated_at, last.id) if more and last else None,
-    )
-
-
-def _feed_derivative(
-    ctx: Context,
-    item: derivatives.Planned,
-    *,
-    campaign: Campaign,
-    row: Any,
-    base: str,
-    principal: Principal,
-    channel: str | None,
-    expires_at: datetime,
-) -> FeedDerivative:
-    token = links.sign(
-        links.DeliveryLink(
-            campaign_id=campaign.id,
-            asset_id=row.id,
-            version=row.number,
-            consumer_id=principal.id,
-            channel=channel,
-            expires_at=expires_at,
-            preset=item.preset.id,
-        ),
-        secret=ctx.settings.secret_key,
-    )
-    return FeedDerivative(
-        preset=item.preset.id,
-        label=item.preset.label,
-        format=item.format,
-        width=item.made.width if item.made else item.width,
-        height=item.made.height if item.made else item.height,
-        url=f"{base}/api/v1/deliveries/{token}",
-        sha256=item.made.sha256 if item.made else None,
-        size=item.made.size if item.made else None,
     )
 
 

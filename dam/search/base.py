@@ -19,6 +19,9 @@ from sqlmodel import Session
 from dam.search.document import SearchDocument
 from dam.search.query import ParsedQuery
 
+# How many campaign values a facet count returns (the most frequent; see SearchRequest).
+CAMPAIGN_FACET_SIZE = 20
+
 
 class SortOrder(StrEnum):
     relevance = "relevance"
@@ -39,6 +42,11 @@ class SearchRequest:
     limit: int = 25
     # Key prefixes whose counts are wanted, e.g. ("f:", "type:", "status:", "campaign:").
     count_prefixes: tuple[str, ...] = ()
+    # The campaign counts wanted: at least the `campaign_limit` campaigns with the highest
+    # counts (ties by key), each exact; a backend may return more (whoosh returns all).
+    # None: every campaign. The campaign facet shows the top CAMPAIGN_FACET_SIZE only, and
+    # PostgreSQL then counts only the campaigns that can be among them.
+    campaign_limit: int | None = CAMPAIGN_FACET_SIZE
 
 
 @dataclass

@@ -10,7 +10,9 @@ ten matches or all of them:
 
 - browse (no text, no date or tag filter): the matches are themselves a bitmap, the AND of the
   filters' postings (values of one parameter OR-ed), and nothing is read from the documents but
-  the page;
+  the page; the campaign facet shows its top 20 (`SearchRequest.campaign_limit`), and per-
+  campaign pair counts (`search_campaign_pairs`, migration 0022) bound each campaign's count,
+  so only the bitmaps of campaigns that can reach the top are ANDed (none with one filter key);
 - text (or date/tag filters): the matching rows are found once (GIN, with relevance when asked)
   and give the page, the total, their ords (turned into a bitmap in the same statement) for the
   facet counts, and their campaign ids, counted per row (a campaign touches few documents, so
@@ -156,7 +158,9 @@ def _vacuum_postings(session: Session) -> None:
     try:
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql("VACUUM search_postings_facets, search_postings_campaigns")
+            conn.exec_driver_sql(
+                "VACUUM search_postings_facets, search_postings_campaigns, search_campaign_pairs"
+            )
     except sa.exc.DBAPIError as exc:  # maintenance only: the write it follows has committed
         log.warning("search: vacuum of the posting tables failed: %s", exc)
 
@@ -247,6 +251,12 @@ class PostgresBackend:
         )
         session.execute(sa.text("SELECT search_rebuild_postings()"))
         session.execute(sa.text("SELECT set_config('dam.search_bulk', 'off', true)"))
+        # Fresh statistics for the planner (autovacuum may be off, or not have come by yet):
+        # without any, it guessed that a key filter or a common word matches a few rows and
+        # read tens of thousands to sort them for one page.
+        session.execute(
+            sa.text("ANALYZE search_documents, search_postings, search_campaign_pairs, search_keys")
+        )
         return count
 
     def entries(self, session: Session) -> Iterator[IndexEntry]:
@@ -314,34 +324,109 @@ class PostgresBackend:
         joined = "g0" + "".join(f" JOIN g{n} USING (seg)" for n in range(1, len(sets)))
         anded = " & ".join(f"g{n}.bits" for n in range(len(sets)))
         ctes.append(f"m AS (SELECT seg, {anded} AS bits FROM {joined})")  # noqa: S608
+        top = _campaign_top(request) if request.count_prefixes else None
+        exact_pairs = len(sets) == 1 and len(sets[0]) == 1
+        cond, cond_params = _condition(groups, request, None)
+        if top is not None:
+            params.update(
+                cond_params,
+                gk=[k for ids in sets for k in ids],
+                gi=[n for n, ids in enumerate(sets) for _ in ids],
+                ngroups=len(sets),
+                top=top,
+                batch=CAMPAIGN_BATCH * top,
+            )
+            ctes.append(_CAMPAIGN_BOUNDS)
         # The counts per posting row are taken in a subquery of their own (OFFSET 0 keeps the
         # planner from merging it), so what is grouped is (key id, count), never the 4 KB bit
         # strings: with fresh statistics the planner had chosen to sort the joined rows, bits
         # and all, by key, spilling 18 MB to disk (80 ms of CPU per browse instead of 28).
-        counted = (
-            "SELECT k.key, sum(c.n) FROM (SELECT p.key_id, bit_count(p.bits & m.bits) AS n "
-            "FROM search_postings p JOIN m USING (seg) OFFSET 0) AS c "
-            "JOIN search_keys k ON k.id = c.key_id GROUP BY k.key UNION ALL "
-            if request.count_prefixes
-            else ""
-        )
+        counted = ""
+        if request.count_prefixes:
+            counted = (
+                "SELECT k.key, sum(c.n), 'k' FROM (SELECT p.key_id, bit_count(p.bits & m.bits) "  # noqa: S608
+                "AS n FROM search_postings p JOIN m USING (seg)"
+                f"{' WHERE NOT p.campaign' if top is not None else ''} OFFSET 0) AS c "
+                "JOIN search_keys k ON k.id = c.key_id GROUP BY k.key UNION ALL "
+            )
+        if top is not None and exact_pairs:
+            # One filter key: its pairs are the campaigns' exact counts.
+            counted += (
+                "SELECT * FROM (SELECT k.key, b.b, 'c' FROM bounds b "
+                "JOIN search_keys k ON k.id = b.id ORDER BY b.b DESC, k.key LIMIT :top) "
+                "AS x UNION ALL "
+            )
+        elif top is not None:
+            # The bitmaps of the campaigns with the highest bounds, the next bound, and how
+            # many campaigns have each bound (for choosing how to count the rest, if need be).
+            counted += (
+                _campaign_anded("SELECT id FROM bounds ORDER BY b DESC, id LIMIT :batch")  # noqa: S608
+                + " UNION ALL SELECT NULL, (SELECT b FROM bounds ORDER BY b DESC, id "
+                "OFFSET :batch LIMIT 1), 'next' UNION ALL "
+                "SELECT b::text, count(*), 'h' FROM bounds GROUP BY b UNION ALL "
+            )
         rows = session.execute(
             sa.text(
                 f"WITH {', '.join(ctes)} {counted}"  # noqa: S608
-                "SELECT NULL, sum(bit_count(bits)) FROM m"
+                "SELECT NULL, sum(bit_count(bits)), 't' FROM m UNION ALL "
+                "SELECT NULL, sum(bit_count(bits)), 'all' FROM search_postings "
+                "WHERE key_id = :all_key"
             ),
-            params,
+            {**params, "all_key": self._ids(session, [ALL_KEY])[0]},
         )
-        total = 0
+        total = library = 0
         counts: dict[str, int] = {}
-        for key, n in rows:
-            if key is None:
+        campaigns: dict[str, int] = {}
+        outside: int | None = None  # the highest bound of a campaign not counted
+        bound_counts: dict[int, int] = {}  # bound -> campaigns with it
+        for key, n, kind in rows:
+            if kind == "t":
                 total = int(n or 0)
+            elif kind == "all":
+                library = int(n or 0)
+            elif kind == "next":
+                outside = None if n is None else int(n)
+            elif kind == "h":
+                bound_counts[int(key)] = int(n)
+            elif kind == "c":
+                campaigns[key] = int(n)
             elif n and key.startswith(request.count_prefixes):
                 counts[key] = int(n)
+        if top is not None:
+            if outside is not None:
+                ranked = sorted((n for n in campaigns.values() if n), reverse=True)
+                kth = ranked[top - 1] if len(ranked) >= top else 0
+                if kth <= outside:
+                    # A campaign left out may still reach the top: count every one whose
+                    # bound is at least the k-th count (ties go by key), by their bitmaps, or
+                    # over the matching rows when there are fewer of those than bitmaps to
+                    # AND (bounds are loosest on few matches).
+                    floor = max(kth, 1)
+                    left = sum(c for b, c in bound_counts.items() if b >= floor)
+                    segments = library // SEGMENT_BITS + 1
+                    params["floor"] = floor
+                    sql = (
+                        "SELECT k.key, c.n, 'c' FROM (SELECT e.id, count(*) AS n FROM ("  # noqa: S608
+                        "SELECT unnest(d.campaign_ids) AS id FROM search_documents d "
+                        f"WHERE {cond}) AS e GROUP BY e.id) AS c JOIN search_keys k USING (id)"
+                        if total < left * segments * AND_ROWS
+                        else f"WITH {', '.join(ctes)} "  # noqa: S608
+                        f"{_campaign_anded('SELECT id FROM bounds WHERE b >= :floor')}"
+                    )
+                    more = session.execute(sa.text(sql), params)
+                    campaigns.update((str(key), int(n)) for key, n, _ in more)
+            counts.update(_top_campaigns(campaigns, top))
         if total == 0 or request.offset >= total:
             return SearchResult(total=total, ids=[], counts=counts)
-        cond, cond_params = _condition(groups, request, None)
+        # The page. Reading it in the sort's index order reads about (offset + limit) *
+        # library / total rows, the key index every matching row (then sorts them): the
+        # planner cannot tell which is fewer (it has no figure for how many rows hold all of a
+        # browse's keys, and guessed few, so it read 44k rows for a region's first page). The
+        # totals can: when walking the index is the cheaper way, the key condition is made
+        # one the key index cannot serve.
+        walk = (request.offset + request.limit) * library < total * total // WALK_RATIO
+        if walk:
+            cond = f"({cond}) IS TRUE"
         ids = session.execute(
             sa.text(
                 f"SELECT d.asset_id FROM search_documents d WHERE {cond} "  # noqa: S608
@@ -412,6 +497,10 @@ class PostgresBackend:
                 total = int(n)
             elif n and key.startswith(request.count_prefixes):
                 counts[key] = int(n)
+        top = _campaign_top(request)
+        if top is not None:
+            campaigns = {k: counts.pop(k) for k in list(counts) if k.startswith(CAMPAIGN_PREFIX)}
+            counts.update(_top_campaigns(campaigns, top))
         if total <= cap:
             return SearchResult(total=total, ids=[i for _, i in sorted(page)], counts=counts)
         ids = [i for _, i in sorted(page)]
@@ -429,6 +518,55 @@ class PostgresBackend:
                 ).scalars()
             ]
         return SearchResult(total=cap, ids=ids, counts=counts, total_relation="gte")
+
+
+# A campaign's count under a browse's filters is at most, for each filter group, the sum of its
+# pairs with the group's keys (`search_campaign_pairs`, migration 0022): `bounds` is that
+# minimum for every campaign with a pair in each group (the others count 0). The bitmaps of
+# the CAMPAIGN_BATCH * top campaigns with the highest bounds are ANDed with the matches;
+# a second statement counts the rest whose bound reaches the k-th count, if any does.
+_CAMPAIGN_BOUNDS = """
+bounds AS (
+    SELECT campaign_id AS id, min(s) AS b FROM (
+        SELECT q.campaign_id, f.grp, sum(q.n) AS s
+        FROM unnest(CAST(:gk AS integer[]), CAST(:gi AS integer[])) AS f(key_id, grp)
+        JOIN search_campaign_pairs q USING (key_id)
+        WHERE q.n > 0 GROUP BY 1, 2
+    ) AS per_group
+    GROUP BY 1 HAVING count(*) = :ngroups
+)"""
+CAMPAIGN_BATCH = 3
+# What ANDing one 4 KB campaign bitmap costs, in matching rows read (a GIN entry and a heap
+# fetch each), for choosing how to count the campaigns a first round did not settle.
+AND_ROWS = 1
+# A browse page is read in its sort's index order when that reads under 1/WALK_RATIO of the
+# matching rows (see `_browse`).
+WALK_RATIO = 4
+
+
+def _campaign_anded(ids_sql: str, also: str = "TRUE") -> str:
+    """The exact counts of the campaigns `ids_sql` selects, as (key, count, 'c') rows."""
+    return (
+        "SELECT k.key, sum(c.n), 'c' FROM (SELECT p.key_id, bit_count(p.bits & m.bits) AS n "  # noqa: S608
+        f"FROM search_postings p JOIN m USING (seg) WHERE p.campaign AND {also} "
+        f"AND p.key_id IN ({ids_sql}) OFFSET 0) AS c JOIN search_keys k ON k.id = c.key_id "
+        "GROUP BY k.key"
+    )
+
+
+def _campaign_top(request: SearchRequest) -> int | None:
+    """How many campaign counts a search returns (None: all of them, or counted as other
+    keys are, when only some campaigns' keys are asked for)."""
+    if request.campaign_limit is None:
+        return None
+    if not any(CAMPAIGN_PREFIX.startswith(p) for p in request.count_prefixes):
+        return None
+    return max(request.campaign_limit, 1)
+
+
+def _top_campaigns(campaigns: dict[str, int], top: int) -> dict[str, int]:
+    ranked = sorted(((k, n) for k, n in campaigns.items() if n), key=lambda kn: (-kn[1], kn[0]))
+    return dict(ranked[:top])
 
 
 # The matches' ords as one bit string per segment (`bm`): `search_bitmap()` of migration 0005

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import html
 import re
 import uuid
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from dam.assets.access import is_visible
@@ -21,7 +23,7 @@ from dam.governance.pack import GovernancePack
 from dam.jobs.outbox import enqueue
 from dam.models import Asset, AssetVersion, Campaign, JobStatus, OutboxJob
 from dam.principal import Principal
-from dam.search.base import SearchBackend, SearchRequest, SortOrder
+from dam.search.base import CAMPAIGN_FACET_SIZE, SearchBackend, SearchRequest, SortOrder
 from dam.search.document import (
     COUNTED_PREFIXES,
     VISIBLE_KEY,
@@ -33,7 +35,7 @@ from dam.search.document import (
     load_documents,
     published_doc_id,
 )
-from dam.search.query import invalid, normalize, parse_query
+from dam.search.query import ParsedQuery, invalid, normalize, parse_query
 from dam.search.schemas import (
     MAX_RESULT_WINDOW,
     CheckReport,
@@ -49,7 +51,6 @@ from dam.search.similar import find_similar
 JOB_KIND = "search.index"
 MAX_FILTER_VALUES = 50
 MAX_FILTER_CHARS = 200
-CAMPAIGN_FACET_SIZE = 20
 SNIPPET_CHARS = 200
 TYPES = ("image", "video", "document", "vector")
 COMPLIANCE = ("pass", "warn", "fail")
@@ -173,7 +174,7 @@ def search_assets(
     pack = ctx.governance.pack
     request = build_request(params, pack=pack, principal=principal)
     result = get_search(ctx).search(session, request)
-    items = _hits(session, result.ids, principal=principal, params=params)
+    items = _hits(session, result.ids, principal=principal, query=request.query)
     return SearchPage(
         total=result.total,
         total_relation=result.total_relation,
@@ -206,19 +207,21 @@ def _facets(
             name = "review_state" if kind == "review" else kind
             label = rest.replace("_", " ").capitalize()
             grouped.setdefault(name, []).append(FacetCount(term=rest, label=label, count=count))
-    campaign_counts.sort(key=lambda item: (-item[1], item[0]))
-    top = campaign_counts[:CAMPAIGN_FACET_SIZE]
+    # A library has a count for each of its (thousands of) campaigns; only the top few show.
+    top = heapq.nsmallest(CAMPAIGN_FACET_SIZE, campaign_counts, key=_by_count)
     names: dict[str, str] = {}
     if top:
         names = dict(
-            session.exec(
-                select(Campaign.id, Campaign.name).where(col(Campaign.id).in_([c for c, _ in top]))
-            ).all()
+            session.execute(_query(session, "campaign_names"), {"ids": [c for c, _ in top]}).all()
         )
     grouped["campaign"] = [FacetCount(term=c, label=names.get(c, c), count=n) for c, n in top]
     for entries in grouped.values():
         entries.sort(key=lambda e: (-e.count, e.term))
     return grouped
+
+
+def _by_count(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
 
 
 _WORD = re.compile(r"[^\W_]+")
@@ -258,21 +261,10 @@ def highlight(text: str, words: set[str], prefix: str | None, *, limit: int | No
     return "".join(out)
 
 
-def _hits(
-    session: Session, ids: list[uuid.UUID], *, principal: Principal, params: SearchParams
-) -> list[SearchHit]:
-    """The page's assets in the principal's view: restricted roles get the published view (the
-    asset row and the published version), others the working view (the current version and
-    the metadata it carries). One query of the columns a hit shows (no ORM objects: this runs
-    on every search and every type-ahead keystroke)."""
-    if not ids:
-        return []
-    published = principal.sees_only_published
+def _hit_query(*, published: bool, ids: Any) -> Any:
     shown = Asset.published_version if published else Asset.current_version
     meta: Any = Asset if published else AssetVersion
-    # A document id is its asset's, or the asset's published document's: try both.
-    candidates = {*ids, *(published_doc_id(i) for i in ids)}
-    rows = session.execute(
+    return (
         sa.select(
             col(Asset.id),
             col(meta.title).label("title"),
@@ -298,11 +290,56 @@ def _hits(
                 col(AssetVersion.number) == col(shown),
             ),
         )
-        .where(col(Asset.id).in_(candidates))
+        .where(ids(col(Asset.id)))
+    )
+
+
+def _ids_in(dialect: str, element: sa.types.TypeEngine[Any]) -> Callable[[Any], Any]:
+    """`column IN :ids`. On PostgreSQL `= ANY(:ids)`, one array parameter: the statement's
+    text is the same for any number of ids, so psycopg prepares it once and the server plans
+    it once, instead of a new IN (...) list per page size."""
+    if dialect == "postgresql":
+        array = postgresql.ARRAY(element)
+        return lambda column: column == sa.any_(sa.bindparam("ids", type_=array))
+    return lambda column: column.in_(sa.bindparam("ids", expanding=True))
+
+
+_QUERIES: dict[tuple[str, str], Any] = {}
+
+
+def _query(session: Session, name: str) -> Any:
+    """The statements every search runs, built once per dialect (building one costs more than
+    running it from SQLAlchemy's compiled cache)."""
+    dialect = session.get_bind().dialect.name
+    statement = _QUERIES.get((dialect, name))
+    if statement is None:
+        if name == "campaign_names":
+            ids = _ids_in(dialect, sa.String())
+            statement = sa.select(col(Campaign.id), col(Campaign.name)).where(ids(col(Campaign.id)))
+        else:
+            ids = _ids_in(dialect, sa.Uuid())
+            statement = _hit_query(published=name == "published_hits", ids=ids)
+        _QUERIES[(dialect, name)] = statement
+    return statement
+
+
+def _hits(
+    session: Session, ids: list[uuid.UUID], *, principal: Principal, query: ParsedQuery
+) -> list[SearchHit]:
+    """The page's assets in the principal's view: restricted roles get the published view (the
+    asset row and the published version), others the working view (the current version and
+    the metadata it carries). One query of the columns a hit shows (no ORM objects: this runs
+    on every search and every type-ahead keystroke)."""
+    if not ids:
+        return []
+    published = principal.sees_only_published
+    # A document id is its asset's, or the asset's published document's: try both.
+    candidates = list({*ids, *(published_doc_id(i) for i in ids)})
+    rows = session.execute(
+        _query(session, "published_hits" if published else "working_hits"), {"ids": candidates}
     ).all()
     by_id = {row.id: row for row in rows}
-    parsed = parse_query(params.q)
-    words, prefix = parsed.highlight_words(), parsed.prefix
+    words, prefix = query.highlight_words(), query.prefix
     hits: list[SearchHit] = []
     seen: set[uuid.UUID] = set()
     for doc_id in ids:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import free_port, load_average, stat_seconds, wait_http
+from common import free_port, load_average, proc_kib, stat_seconds, wait_http
 
 MIB = 1024 * 1024
 RSS_BUDGET_MIB = 256
@@ -271,10 +271,8 @@ def reset_peak(pid: int) -> None:
 
 
 def status_mib(pid: int, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """A `/proc/PID/status` figure (VmRSS, VmHWM) in MiB."""
+    return proc_kib(pid, field) / 1024
 
 
 # --- CPU time -------------------------------------------------------------------------------------

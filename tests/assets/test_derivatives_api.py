@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 import uuid
 from typing import Any
@@ -485,3 +486,48 @@ def test_a_real_agency_photo_leaves_as_a_derivative_with_its_credits_and_no_loca
         # Nothing else of the camera file rides along (no maker notes, no camera model).
         assert not [k for k in tags if k.startswith(("MakerNotes", "Nikon"))]
         assert "IFD0:Model" not in tags
+
+
+@pytest.mark.parametrize(
+    "focus", [None, {"x": 0.25, "y": 0.5, "crop": None}, {"x": 0.1, "y": 0.9, "crop": [0, 0, 1, 1]}]
+)
+@pytest.mark.parametrize("with_metadata", [False, True])
+def test_cache_keys_are_the_digest_of_the_sorted_json_payload(
+    ctx: Context, focus: dict[str, Any] | None, with_metadata: bool
+) -> None:
+    # Keys are written from their parts' JSON; they must stay those of derivatives already
+    # stored, which were the digest of the whole payload dumped with sorted keys.
+    from dam.media.derivatives import RENDERER_VERSION
+    from dam.media.writeback import WRITER_VERSION, DeliveryMetadata
+
+    preset = ctx.governance.pack.presets[0]
+    governed = DeliveryMetadata(
+        asset_id=str(uuid.UUID(int=5)),
+        version=2,
+        title='Spring "hero" café',
+        creator=("Ana", "Bo"),
+        campaign_id=None,
+    )
+    metadata_value = governed if with_metadata else None
+    payload = {
+        "source": "ab" * 32,
+        "preset": preset.digest,
+        "format": "WEBP",
+        "focus": dict(focus) if focus else "auto",
+        "metadata": governed.to_json() if with_metadata else None,
+        "strip": sorted({"location", "gps"}) if with_metadata else [],
+        "renderer": RENDERER_VERSION,
+        "writer": WRITER_VERSION if with_metadata else None,
+    }
+    expected = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    assert (
+        derivatives.cache_key(
+            source_sha256="ab" * 32,
+            preset=preset,
+            fmt="WEBP",
+            focus=focus,
+            metadata=metadata_value,
+            strip={"location", "gps"},
+        )
+        == expected
+    )

@@ -167,3 +167,45 @@ def test_auto_presets_of_a_transparent_image_fall_back_to_png(
     assert fetched.headers["content-type"] == "image/png"
     with Image.open(io.BytesIO(fetched.content)) as out:
         assert out.mode == "RGBA" and out.getpixel((0, 0))[3] == 0
+
+
+def test_the_feed_states_the_bytes_of_a_derivative_cropped_around_a_focal_point(
+    client: TestClient,
+    ctx: Context,
+    admin: dict[str, str],
+    designer: dict[str, str],
+    automation: dict[str, str],
+) -> None:
+    # The feed reads the focal point with its items and writes the cache keys from their
+    # parts' JSON: the keys must be those the renderer stores the derivative under.
+    new_campaign(client, admin, "IG-FOCAL", channel="instagram")
+    asset_id = _tagged_asset(client, designer, "IG-FOCAL")
+    focal = client.put(
+        f"/api/v1/assets/{asset_id}/versions/1/focal-point",
+        headers=designer,
+        json={"x": 0.25, "y": 0.4, "crops": {"ig-square": [0.1, 0.05, 0.7, 0.85]}},
+    )
+    assert focal.status_code == 200, focal.text
+    publish(ctx, asset_id)
+    (item,) = client.get("/api/v1/campaigns/IG-FOCAL/assets", headers=automation).json()["items"]
+    by_preset = {d["preset"]: d for d in item["derivatives"]}
+    fetched = {
+        preset: client.get(by_preset[preset]["url"].split("testserver", 1)[1])
+        for preset in ("ig-square", "ig-story-9x16")
+    }
+    assert all(r.status_code == 200 for r in fetched.values()), fetched
+    (again,) = client.get("/api/v1/campaigns/IG-FOCAL/assets", headers=automation).json()["items"]
+    stated = {d["preset"]: d for d in again["derivatives"]}
+    for preset, response in fetched.items():
+        assert stated[preset]["sha256"] == hashlib.sha256(response.content).hexdigest()
+        assert stated[preset]["size"] == len(response.content)
+        assert response.headers["X-DAM-Derivative-Key"] == _listed_key(
+            client, designer, asset_id, preset
+        )
+
+
+def _listed_key(client: TestClient, headers: dict[str, str], asset_id: str, preset: str) -> str:
+    listed = client.get(f"/api/v1/assets/{asset_id}/derivatives", headers=headers)
+    assert listed.status_code == 200, listed.text
+    (row,) = [d for d in listed.json()["derivatives"] if d["preset"] == preset]
+    return str(row["key"])

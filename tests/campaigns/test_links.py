@@ -51,3 +51,31 @@ def test_a_link_is_what_seal_makes_and_verifies(preset: str | None) -> None:
             secret="another secret",
             now=datetime(2026, 1, 1, tzinfo=UTC),
         )
+
+
+@pytest.mark.parametrize("channel", [None, "email", 'näme "quoted"'])
+@pytest.mark.parametrize("consumer", [None, uuid.UUID(int=7)])
+@pytest.mark.parametrize("preset", [None, "instagram-feed"])
+def test_a_page_signer_makes_the_tokens_of_sign(
+    channel: str | None, consumer: uuid.UUID | None, preset: str | None
+) -> None:
+    expires = datetime(2027, 1, 1, 12, 30, 15, 999, tzinfo=UTC)
+    sign = links.signer(
+        campaign_id="SPRING26-ÉMAIL",
+        consumer_id=consumer,
+        channel=channel,
+        expires_at=expires,
+        secret="one secret",
+    )
+    for _ in range(2):  # the second time from the signer's memory of the preset
+        asset_id = uuid.uuid4()
+        link = links.DeliveryLink(
+            campaign_id="SPRING26-ÉMAIL",
+            asset_id=asset_id,
+            version=12,
+            consumer_id=consumer,
+            channel=channel,
+            expires_at=expires,
+            preset=preset,
+        )
+        assert sign(asset_id, 12, preset) == links.sign(link, secret="one secret")

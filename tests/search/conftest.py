@@ -14,7 +14,9 @@ def search_backend(ctx: Context, db_backend: str) -> str:
     if db_backend == "postgres":
         ctx.settings.search = SearchKind.postgres
         with ctx.engine.begin() as conn:
-            conn.execute(sa.text("TRUNCATE search_documents, search_postings"))
+            conn.execute(
+                sa.text("TRUNCATE search_documents, search_postings, search_campaign_pairs")
+            )
     else:
         ctx.settings.search = SearchKind.whoosh
     ctx.extras.pop("search", None)

@@ -13,7 +13,7 @@ from dam.context import Context
 from dam.db import session_scope
 from dam.jobs.outbox import enqueue
 from dam.models import Asset, AssetStatus, AssetVersion, Campaign
-from dam.worker import run_pending
+from dam.worker import QUICK_LANE, run_pending
 from tests.conftest import Clock
 from tests.factories import image_bytes, upload
 
@@ -109,4 +109,7 @@ def set_phash(ctx: Context, asset_id: str, phash: str) -> None:
 
 
 def index_now(ctx: Context) -> None:
-    run_pending(ctx)
+    """Runs the jobs that keep the index in step (the worker's quick lane), not the renditions
+    and webhooks queued beside them: search does not wait for them, and a preview costs a
+    sandboxed child process per upload."""
+    run_pending(ctx, lane=QUICK_LANE)

@@ -291,3 +291,140 @@ def test_migration_0013_gives_existing_documents_the_working_view_bitmap(ctx: Co
         result = PostgresBackend().search(session, request)
     assert result.counts == dict(expected)
     assert result.total == sum(1 for d in docs if WORKING_KEY in d.keys)
+
+
+def _campaign_doc(rng: random.Random, n: int) -> SearchDocument:
+    # Skewed campaign sizes (a few large, many small, ties among them), three facets.
+    campaigns = {min(int(rng.expovariate(0.05)), 79) for _ in range(rng.randint(0, 3))}
+    keys = {
+        f"type:{rng.choice(['image', 'video'])}",
+        f"f:region:{rng.choice(['emea', 'de', 'us'])}",
+        *(f"campaign:K{c:02d}" for c in campaigns),
+    }
+    if rng.random() < 0.6:
+        keys.add("visible:1")
+    if rng.random() < 0.9:
+        keys.add(WORKING_KEY)
+    doc_id = uuid.uuid4()
+    return SearchDocument(
+        doc_id=doc_id,
+        asset_id=doc_id,
+        title=rng.choice(WORDS),
+        body="",
+        keys=tuple(sorted(keys)),
+        created_at=START + timedelta(minutes=n),
+        title_sort="t",
+        revision=1,
+    )
+
+
+@pytest.mark.parametrize("and_rows", [0, 10**6])  # the rest by bitmaps; over the rows
+@pytest.mark.parametrize(
+    "groups",
+    [
+        [],
+        [(WORKING_KEY,)],
+        [(VISIBLE_KEY,), ("type:image",)],
+        [(VISIBLE_KEY,), ("type:image",), ("f:region:emea",)],  # loose bounds: a second round
+        [(WORKING_KEY,), ("f:region:de", "f:region:us")],
+        [("campaign:K00",), ("type:video",)],
+    ],
+)
+def test_campaign_top_k_is_the_top_of_an_exact_count(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, groups: list[tuple[str, ...]], and_rows: int
+) -> None:
+    """A browse counts only the campaigns that can be among the top `campaign_limit` (bounds
+    from the pair counts, bitmaps or rows for the rest): the result is the top of a full
+    count, ties by key, whichever way the rest were counted."""
+    monkeypatch.setattr(postgres_backend, "AND_ROWS", and_rows)
+    rng = random.Random(11)
+    _start_ords_near_a_segment_end(ctx)
+    docs = [_campaign_doc(rng, n) for n in range(600)]
+    _write(ctx, docs[:400])
+    # Edits and deletes move the pair counts too.
+    edited = [
+        SearchDocument(
+            **{
+                **_campaign_doc(rng, n).__dict__,
+                "doc_id": d.doc_id,
+                "asset_id": d.asset_id,
+                "revision": 2,
+            }
+        )
+        for n, d in enumerate(docs[:60])
+    ]
+    _write(ctx, docs[400:] + edited, deleted=[d.asset_id for d in docs[60:90]])
+    current = edited + docs[90:]
+    _, expected = _brute(current, groups, None)
+    for limit in (1, 5, 20):
+        campaigns = sorted(
+            ((k, n) for k, n in expected.items() if k.startswith("campaign:")),
+            key=lambda kn: (-kn[1], kn[0]),
+        )
+        request = SearchRequest(
+            query=parse_query(None),
+            filters=tuple(groups),
+            limit=5,
+            count_prefixes=COUNTED_PREFIXES,
+            campaign_limit=limit,
+        )
+        with session_scope(ctx.engine) as session:
+            result = PostgresBackend().search(session, request)
+        others = {k: n for k, n in expected.items() if not k.startswith("campaign:")}
+        assert result.counts == {**others, **dict(campaigns[:limit])}
+    with ctx.engine.connect() as conn:
+        kept = set(conn.execute(sa.text("SELECT * FROM search_campaign_pairs WHERE n > 0")))
+    with ctx.engine.begin() as conn:
+        conn.execute(sa.text("SELECT search_rebuild_postings()"))
+    with ctx.engine.connect() as conn:
+        assert set(conn.execute(sa.text("SELECT * FROM search_campaign_pairs"))) == kept
+
+
+def test_migration_0022_fills_the_campaign_pairs_of_an_existing_index(ctx: Context) -> None:
+    rng = random.Random(12)
+    docs = [_campaign_doc(rng, n) for n in range(120)]
+    _write(ctx, docs)
+    with ctx.engine.connect() as conn:
+        kept = set(conn.execute(sa.text("SELECT * FROM search_campaign_pairs WHERE n > 0")))
+    assert kept
+    # The index as 0021 left it (no pairs, the older trigger), a write there, then 0022.
+    try:
+        _migrate(ctx, "0021", down=True)
+        with ctx.engine.connect() as conn:
+            gone = conn.execute(sa.text("SELECT to_regclass('search_campaign_pairs')")).scalar()
+        assert gone is None
+        more = [_campaign_doc(rng, n) for n in range(120, 150)]
+        _write(ctx, more)
+        _migrate(ctx, "0022")
+    finally:
+        _migrate(ctx, "head")
+    with ctx.engine.connect() as conn:
+        filled = set(conn.execute(sa.text("SELECT * FROM search_campaign_pairs WHERE n > 0")))
+    with ctx.engine.begin() as conn:
+        conn.execute(sa.text("SELECT search_rebuild_postings()"))
+    with ctx.engine.connect() as conn:
+        assert set(conn.execute(sa.text("SELECT * FROM search_campaign_pairs"))) == filled
+    # The trigger keeps them again: a write after the upgrade; the counts of one filter key
+    # are its pairs (no bitmap read), those of two the bitmaps' (campaign_limit None: all).
+    _write(ctx, [_campaign_doc(rng, n) for n in range(150, 160)])
+    request = SearchRequest(
+        query=parse_query(None),
+        filters=((VISIBLE_KEY,), ("type:image", "type:video")),
+        limit=5,
+        count_prefixes=COUNTED_PREFIXES,
+        campaign_limit=None,
+    )
+    with session_scope(ctx.engine) as session:
+        result = PostgresBackend().search(session, request)
+    with ctx.engine.connect() as conn:
+        pairs = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT k.key, q.n FROM search_campaign_pairs q "
+                    "JOIN search_keys k ON k.id = q.campaign_id "
+                    "JOIN search_keys v ON v.id = q.key_id AND v.key = :v WHERE q.n > 0"
+                ),
+                {"v": VISIBLE_KEY},
+            ).all()
+        )
+    assert pairs == {k: n for k, n in result.counts.items() if k.startswith("campaign:")}

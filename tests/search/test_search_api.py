@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from dam.context import Context
 from dam.models import AssetStatus, Role
+from dam.worker import run_pending
 from tests.conftest import Clock
 from tests.search.support import add_campaign, index_now, make_asset, set_state
 from tests.web.support import Users, sign_in
@@ -310,8 +311,9 @@ def test_sort_orders_and_paging(
 
 
 def test_hits_carry_thumbnail_and_highlighted_snippets(
-    client: TestClient, marketer: dict[str, str], library: Library
+    client: TestClient, ctx: Context, marketer: dict[str, str], library: Library
 ) -> None:
+    run_pending(ctx)  # the renditions: a hit names its thumbnail once there is one
     body = client.get(URL, headers=marketer, params={"q": "ridge"}).json()
     (hit,) = body["items"]
     assert hit["thumbnail_url"] == f"/api/v1/assets/{library.runner}/renditions/thumb?version=1"
