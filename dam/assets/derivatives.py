@@ -610,17 +610,13 @@ def plan(
             )
         }
     strip_json = json.dumps(sorted(pack.metadata.strips_location(AUDIENCE)))
-    # Items of a page mostly share their terms, hence presets, and their size and transparency:
-    # the steps of each (presets, alpha, size) are worked out once, items with a focal point
-    # (crop boxes per preset) get their own.
-    by_terms: dict[tuple[tuple[str, tuple[str, ...]], ...], list[Preset]] = {}
+    # Items of a page mostly share their terms, hence presets (`presets_for` remembers them per
+    # pack), and their size and transparency: the steps of each (presets, alpha, size) are
+    # worked out once, items with a focal point (crop boxes per preset) get their own.
     steps_of: dict[tuple[Any, ...], list[_Step]] = {}
     out: dict[uuid.UUID, list[tuple[_Step, str]]] = {}
     for source in sources:
-        terms_key = tuple(sorted((k, tuple(v)) for k, v in source.live.terms.items()))
-        chosen = by_terms.get(terms_key)
-        if chosen is None:
-            chosen = by_terms[terms_key] = presets_for(pack, source.live.terms, channels)
+        chosen = presets_for(pack, source.live.terms, channels)
         if not chosen:
             continue
         point = focal.get(source.version_id)
@@ -984,36 +980,45 @@ def stored_and_copies(
     """`stored(keys)` and `delivery.copies_by_key(copy_keys)` in one query (a feed page)."""
     if not keys or not copy_keys:
         return stored(session, keys), delivery.copies_by_key(session, copy_keys)
-    made = sa.select(
-        sa.literal("d").label("kind"),
-        col(Derivative.key),
-        col(Derivative.sha256),
-        col(Derivative.size),
-        col(Derivative.width),
-        col(Derivative.height),
-        col(Derivative.compliance),
-    ).where(among(session, col(Derivative.key), keys))
+    made = sa.select(*_STORED_COLUMNS, sa.literal("d")).where(
+        among(session, col(Derivative.key), keys)
+    )
     copies = sa.select(
-        sa.literal("c"),
         col(DeliveryCopy.key),
         col(DeliveryCopy.sha256),
         col(DeliveryCopy.size),
         sa.null(),
         sa.null(),
         sa.null(),
+        sa.literal("c"),
     ).where(among(session, col(DeliveryCopy.key), set(copy_keys)))
     found: dict[str, Stored] = {}
     copied: dict[str, delivery.CopyDigest] = {}
-    for kind, key, sha, size, width, height, compliance in session.execute(
+    for key, sha, size, width, height, compliance, kind in session.execute(
         sa.union_all(made, copies)
     ):
         if kind == "c":
             copied[key] = delivery.CopyDigest(sha, size)
         else:
-            found[key] = Stored(
-                sha256=sha, size=size, width=width, height=height, compliance=compliance or {}
-            )
+            found[key] = _stored(sha, size, width, height, compliance)
     return found, copied
+
+
+# What listings state of a rendered derivative, after its key.
+_STORED_COLUMNS = (
+    col(Derivative.key),
+    col(Derivative.sha256),
+    col(Derivative.size),
+    col(Derivative.width),
+    col(Derivative.height),
+    col(Derivative.compliance),
+)
+
+
+def _stored(
+    sha256: str, size: int, width: int, height: int, compliance: Mapping[str, Any] | None
+) -> Stored:
+    return Stored(sha256=sha256, size=size, width=width, height=height, compliance=compliance or {})
 
 
 def stored(session: Session, keys: Collection[str]) -> dict[str, Stored]:
@@ -1021,19 +1026,9 @@ def stored(session: Session, keys: Collection[str]) -> dict[str, Stored]:
     if not keys:
         return {}
     rows = session.execute(
-        sa.select(
-            col(Derivative.key),
-            col(Derivative.sha256),
-            col(Derivative.size),
-            col(Derivative.width),
-            col(Derivative.height),
-            col(Derivative.compliance),
-        ).where(among(session, col(Derivative.key), keys))
+        sa.select(*_STORED_COLUMNS).where(among(session, col(Derivative.key), keys))
     )
-    return {
-        key: Stored(sha256=sha, size=size, width=width, height=height, compliance=compliance or {})
-        for key, sha, size, width, height, compliance in rows
-    }
+    return {key: _stored(*values) for key, *values in rows}
 
 
 def planned_key(
