@@ -544,11 +544,11 @@ AND_ROWS = 1
 WALK_RATIO = 4
 
 
-def _campaign_anded(ids_sql: str, also: str = "TRUE") -> str:
+def _campaign_anded(ids_sql: str) -> str:
     """The exact counts of the campaigns `ids_sql` selects, as (key, count, 'c') rows."""
     return (
         "SELECT k.key, sum(c.n), 'c' FROM (SELECT p.key_id, bit_count(p.bits & m.bits) AS n "  # noqa: S608
-        f"FROM search_postings p JOIN m USING (seg) WHERE p.campaign AND {also} "
+        "FROM search_postings p JOIN m USING (seg) WHERE p.campaign "
         f"AND p.key_id IN ({ids_sql}) OFFSET 0) AS c JOIN search_keys k ON k.id = c.key_id "
         "GROUP BY k.key"
     )
